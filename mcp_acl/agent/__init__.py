@@ -1,0 +1,1 @@
+"""Agents that run small models on Ollama through the gateway."""

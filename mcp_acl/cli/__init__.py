@@ -1,0 +1,35 @@
+"""The `mcp-acl` command line: administration, serving, tokens, audit, agents.
+
+Each group of commands lives in its own module and adds itself to `app`
+through `register(app)`; the order below is the order of `--help`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from mcp_acl.cli import admin, policy_files
+
+app = typer.Typer(
+    name="mcp-acl",
+    help="Identity-aware access control for MCP tools used by language models.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+
+@app.callback()
+def _root() -> None:
+    # A callback keeps Typer in "group" mode even while one command exists.
+    """Identity-aware access control for MCP tools used by language models."""
+
+
+for module in (admin, policy_files):
+    module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""The MCP side: server handlers, the catalogue, sessions, upstream tools."""

@@ -1,0 +1,84 @@
+"""What a tool module in tools/ hands the catalogue: tools, resources, templates.
+
+A tool module is a Python file loaded by path (never imported as a package
+named `tools`) that defines `load(config: ToolConfig) -> Iterable[Spec]`.
+Handlers receive validated arguments and return text (or raise ToolError
+with a message the model can read); they never see tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcp_acl.policy import Identity
+
+
+class ToolError(Exception):
+    """A tool failed in a way the caller should be told about (its message is shown)."""
+
+
+@dataclass(frozen=True)
+class ToolConfig:
+    """Where the built-in tools work: the files root and the SQL database."""
+
+    files_root: Path
+    sql_url: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What a handler may know about the call: who (never the token) and which session."""
+
+    identity: Identity
+    session_id: str | None = None
+
+
+ToolHandler = Callable[[dict[str, Any], CallContext], Awaitable[str] | str]
+ResourceReader = Callable[[str, CallContext], Awaitable[str] | str]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One tool: its MCP name (e.g. `files.read`), description, JSON schema and handler."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    handler: ToolHandler
+    title: str | None = None
+
+    @property
+    def target(self) -> str:
+        return f"tool:{self.name}"
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """One concrete resource, e.g. `file:///reports/q3.md`."""
+
+    uri: str
+    name: str
+    reader: ResourceReader
+    description: str | None = None
+    mime_type: str | None = "text/plain"
+
+    @property
+    def target(self) -> str:
+        return f"resource:{self.uri}"
+
+
+@dataclass(frozen=True)
+class ResourceTemplateSpec:
+    """A family of resources, e.g. `file:///{path}`; `reader` gets the concrete URI."""
+
+    uri_template: str
+    name: str
+    reader: ResourceReader
+    # Answers whether a concrete URI belongs to this template.
+    matches: Callable[[str], bool]
+    description: str | None = None
+    mime_type: str | None = "text/plain"

@@ -1,0 +1,36 @@
+"""The pure decision core: grants, names, conditions, the compiled index, decide.
+
+Nothing in this package performs I/O or reads the clock: callers pass the
+grants, the identity, the arguments and `now` in, and get a `Decision` out.
+"""
+
+from mcp_acl.policy.compiled import CompiledPolicy, compile_policy
+from mcp_acl.policy.conditions import Condition, compile_condition
+from mcp_acl.policy.decide import decide, visible
+from mcp_acl.policy.model import Decision, Effect, Grant, Identity, PolicyError
+from mcp_acl.policy.names import (
+    Principal,
+    TargetPattern,
+    parse_principal,
+    parse_target,
+    parse_target_pattern,
+)
+
+__all__ = [
+    "CompiledPolicy",
+    "Condition",
+    "Decision",
+    "Effect",
+    "Grant",
+    "Identity",
+    "PolicyError",
+    "Principal",
+    "TargetPattern",
+    "compile_condition",
+    "compile_policy",
+    "decide",
+    "parse_principal",
+    "parse_target",
+    "parse_target_pattern",
+    "visible",
+]

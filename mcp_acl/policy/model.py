@@ -1,0 +1,91 @@
+"""Plain data the decision core works on: grants, identities, decisions."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class PolicyError(ValueError):
+    """A grant, principal, target or condition that is not well formed."""
+
+
+class Effect(str, enum.Enum):
+    """What a grant does when it matches."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One stored rule: PRINCIPAL may (or may not) use TARGET, maybe under a condition."""
+
+    id: int
+    principal: str
+    effect: Effect
+    target: str
+    condition: str | None = None
+    expires_at: datetime | None = None
+    note: str | None = None
+    created_by: str | None = None
+    created_at: datetime | None = None
+
+    def describe(self) -> str:
+        """One line naming the grant, e.g. `#3 allow role:analyst tool:files.*`."""
+        text = f"#{self.id} {self.effect.value} {self.principal} {self.target}"
+        if self.condition:
+            text += f" when {self.condition}"
+        return text
+
+    def limit_text(self) -> str | None:
+        """What this grant tells a model about its limits: the note, else the condition."""
+        return self.note or (f"only when {self.condition}" if self.condition else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is calling: a user acting through a client, or a client on its own.
+
+    `subject` is None for a service token (client credentials, no user).
+    `roles` holds the roles the token's claim mapped to; stored memberships
+    are added by the compiled policy at decision time.
+    """
+
+    subject: str | None
+    client_id: str | None = None
+    roles: frozenset[str] = frozenset()
+    issuer: str | None = None
+    scopes: frozenset[str] = frozenset()
+
+    @property
+    def is_service(self) -> bool:
+        """True for a client acting on its own behalf, with no user."""
+        return self.subject is None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to one question, with why: the reason and the deciding grant."""
+
+    allowed: bool
+    reason: str
+    grant: Grant | None = None
+    revision: int = 0
+    # Every grant that was considered and matched the target, for `explain`.
+    considered: tuple[int, ...] = field(default=())
+
+    @property
+    def grant_id(self) -> int | None:
+        """The id of the deciding grant, if a grant decided."""
+        return self.grant.id if self.grant else None
+
+    def as_dict(self) -> dict:
+        """The JSON shape `mcp-acl check --json` prints."""
+        return {
+            "allowed": self.allowed,
+            "reason": self.reason,
+            "grant": self.grant_id,
+            "revision": self.revision,
+        }

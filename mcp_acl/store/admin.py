@@ -1,0 +1,270 @@
+"""Changes to the policy: users, roles, memberships, clients and grants.
+
+Every change runs in one transaction that also increments the policy
+revision, so a reader either sees the change and the new revision, or
+neither. Bad input raises AdminError before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from mcp_acl.policy import Effect, Grant, PolicyError, compile_condition
+from mcp_acl.policy.names import parse_principal, parse_target_pattern
+from mcp_acl.store import tables as t
+from mcp_acl.store.engine import StoreError
+from mcp_acl.store.loader import grant_from_row, read_revision
+
+
+class AdminError(ValueError):
+    """A change that cannot be made as asked (nothing was written)."""
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+def bump_revision(conn: Connection) -> int:
+    """Increment the policy revision inside the caller's transaction; return the new one."""
+    conn.execute(update(t.policy_revision).where(t.policy_revision.c.id == 1).values(revision=t.policy_revision.c.revision + 1))
+    return read_revision(conn)
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """A user as the admin CLI lists it."""
+
+    name: str
+    roles: tuple[str, ...]
+    disabled: bool
+    has_password: bool
+
+
+class PolicyAdmin:
+    """The write side of the store, used by the admin CLI and the importer."""
+
+    def __init__(self, engine: Engine, actor: str | None = None) -> None:
+        self.engine = engine
+        self.actor = actor
+
+    @contextmanager
+    def change(self) -> Iterator[Connection]:
+        """One transaction that bumps the revision when it commits."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+                bump_revision(conn)
+        except IntegrityError as exc:
+            raise AdminError(f"the change conflicts with what is stored: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"the database refused the change: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}") from exc
+
+    def revision(self) -> int:
+        """The current policy revision."""
+        with self.engine.connect() as conn:
+            return read_revision(conn)
+
+    # users ---------------------------------------------------------------
+
+    def add_user(self, name: str, roles: list[str] | tuple[str, ...] = (), password_hash: str | None = None, conn: Connection | None = None) -> None:
+        """Create a user, optionally with roles that already exist."""
+        _check_plain_name(name, "user")
+        with self._conn(conn) as c:
+            if _exists(c, t.users.c.name, name):
+                raise AdminError(f"user {name!r} already exists")
+            for role in roles:
+                self._require_role(c, role)
+            c.execute(insert(t.users).values(name=name, disabled=False, password_hash=password_hash, created_at=utcnow()))
+            for role in roles:
+                c.execute(insert(t.role_members).values(user_name=name, role_name=role))
+
+    def remove_user(self, name: str) -> int:
+        """Delete a user, its memberships and its grants; return how many grants went."""
+        with self.change() as c:
+            self._require_user(c, name)
+            gone = c.execute(delete(t.grants).where(t.grants.c.principal == f"user:{name}")).rowcount
+            c.execute(delete(t.role_members).where(t.role_members.c.user_name == name))
+            c.execute(delete(t.users).where(t.users.c.name == name))
+            return gone
+
+    def set_user_disabled(self, name: str, disabled: bool) -> None:
+        """Disable (or enable) a user: a disabled user is denied everything."""
+        with self.change() as c:
+            self._require_user(c, name)
+            c.execute(update(t.users).where(t.users.c.name == name).values(disabled=disabled))
+
+    def list_users(self) -> list[UserRow]:
+        """All users with their roles, by name."""
+        with self.engine.connect() as c:
+            members: dict[str, list[str]] = {}
+            for user, role in c.execute(select(t.role_members.c.user_name, t.role_members.c.role_name).order_by(t.role_members.c.role_name)):
+                members.setdefault(user, []).append(role)
+            return [
+                UserRow(r.name, tuple(members.get(r.name, ())), bool(r.disabled), r.password_hash is not None)
+                for r in c.execute(select(t.users).order_by(t.users.c.name))
+            ]
+
+    # roles ---------------------------------------------------------------
+
+    def add_role(self, name: str, conn: Connection | None = None) -> None:
+        """Create a role."""
+        _check_plain_name(name, "role")
+        with self._conn(conn) as c:
+            if _exists(c, t.roles.c.name, name):
+                raise AdminError(f"role {name!r} already exists")
+            c.execute(insert(t.roles).values(name=name, created_at=utcnow()))
+
+    def remove_role(self, name: str) -> int:
+        """Delete a role, its memberships and its grants; return how many grants went."""
+        with self.change() as c:
+            self._require_role(c, name)
+            gone = c.execute(delete(t.grants).where(t.grants.c.principal == f"role:{name}")).rowcount
+            c.execute(delete(t.role_members).where(t.role_members.c.role_name == name))
+            c.execute(delete(t.roles).where(t.roles.c.name == name))
+            return gone
+
+    def list_roles(self) -> list[tuple[str, int]]:
+        """Each role with its number of members."""
+        with self.engine.connect() as c:
+            counts = dict(c.execute(select(t.role_members.c.role_name, func.count()).group_by(t.role_members.c.role_name)).all())
+            return [(name, counts.get(name, 0)) for name in c.execute(select(t.roles.c.name).order_by(t.roles.c.name)).scalars()]
+
+    def assign(self, user: str, role: str, conn: Connection | None = None) -> None:
+        """Make `user` a member of `role`."""
+        with self._conn(conn) as c:
+            self._require_user(c, user)
+            self._require_role(c, role)
+            if c.execute(select(t.role_members).where(t.role_members.c.user_name == user, t.role_members.c.role_name == role)).first():
+                raise AdminError(f"user {user!r} already has role {role!r}")
+            c.execute(insert(t.role_members).values(user_name=user, role_name=role))
+
+    def unassign(self, user: str, role: str) -> None:
+        """Take `role` away from `user`."""
+        with self.change() as c:
+            n = c.execute(delete(t.role_members).where(t.role_members.c.user_name == user, t.role_members.c.role_name == role)).rowcount
+            if n == 0:
+                raise AdminError(f"user {user!r} does not have role {role!r}")
+
+    # clients -------------------------------------------------------------
+
+    def add_client(self, client_id: str, restricted: bool = False, name: str | None = None, conn: Connection | None = None) -> None:
+        """Register a client (an agent or app); restricted clients cap their users."""
+        _check_plain_name(client_id, "client")
+        with self._conn(conn) as c:
+            if _exists(c, t.clients.c.client_id, client_id):
+                raise AdminError(f"client {client_id!r} already exists")
+            c.execute(insert(t.clients).values(client_id=client_id, name=name, restricted=restricted, created_at=utcnow()))
+
+    def remove_client(self, client_id: str) -> int:
+        """Delete a client and its grants; return how many grants went."""
+        with self.change() as c:
+            if not _exists(c, t.clients.c.client_id, client_id):
+                raise AdminError(f"client {client_id!r} does not exist")
+            gone = c.execute(delete(t.grants).where(t.grants.c.principal == f"client:{client_id}")).rowcount
+            c.execute(delete(t.clients).where(t.clients.c.client_id == client_id))
+            return gone
+
+    def list_clients(self) -> list[tuple[str, str | None, bool]]:
+        """Each client: id, display name, restricted."""
+        with self.engine.connect() as c:
+            return [(r.client_id, r.name, bool(r.restricted)) for r in c.execute(select(t.clients).order_by(t.clients.c.client_id))]
+
+    # grants --------------------------------------------------------------
+
+    def add_grant(
+        self,
+        principal: str,
+        target: str,
+        effect: Effect = Effect.ALLOW,
+        condition: str | None = None,
+        note: str | None = None,
+        expires_at: datetime | None = None,
+        conn: Connection | None = None,
+    ) -> int:
+        """Validate and store a grant; return its id. The principal must exist."""
+        try:
+            who = parse_principal(principal)
+            parse_target_pattern(target)
+            # Compiled the same way the engine will, so nothing stored can
+            # fail to compile later.
+            if condition:
+                compile_condition(condition)
+        except PolicyError as exc:
+            raise AdminError(str(exc)) from exc
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise AdminError("the expiry needs a timezone")
+        with self._conn(conn) as c:
+            self._require_principal(c, who.kind, who.name)
+            result = c.execute(
+                insert(t.grants).values(
+                    principal=principal, effect=effect.value, target=target,
+                    condition=condition or None, note=note or None, expires_at=expires_at,
+                    created_by=self.actor, created_at=utcnow(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def revoke(self, grant_id: int) -> Grant:
+        """Delete a grant; return what it was."""
+        with self.change() as c:
+            row = c.execute(select(t.grants).where(t.grants.c.id == grant_id)).first()
+            if row is None:
+                raise AdminError(f"grant #{grant_id} does not exist (see `mcp-acl grants`)")
+            c.execute(delete(t.grants).where(t.grants.c.id == grant_id))
+            return grant_from_row(row)
+
+    def list_grants(self, principal: str | None = None, target: str | None = None) -> list[Grant]:
+        """Grants, by id; filtered by exact principal and by target (pattern text or a target it covers)."""
+        with self.engine.connect() as c:
+            query = select(t.grants).order_by(t.grants.c.id)
+            if principal:
+                query = query.where(t.grants.c.principal == principal)
+            found = [grant_from_row(r) for r in c.execute(query)]
+        if target:
+            found = [g for g in found if g.target == target or parse_target_pattern(g.target).matches(target)]
+        return found
+
+    # helpers -------------------------------------------------------------
+
+    @contextmanager
+    def _conn(self, conn: Connection | None) -> Iterator[Connection]:
+        # Inside a bigger change (the importer) use its transaction; alone, open one.
+        if conn is not None:
+            yield conn
+        else:
+            with self.change() as c:
+                yield c
+
+    def _require_user(self, c: Connection, name: str) -> None:
+        if not _exists(c, t.users.c.name, name):
+            raise AdminError(f"user {name!r} does not exist (add it with `mcp-acl user add {name}`)")
+
+    def _require_role(self, c: Connection, name: str) -> None:
+        if not _exists(c, t.roles.c.name, name):
+            raise AdminError(f"role {name!r} does not exist (add it with `mcp-acl role add {name}`)")
+
+    def _require_principal(self, c: Connection, kind: str, name: str) -> None:
+        if kind == "user":
+            self._require_user(c, name)
+        elif kind == "role":
+            self._require_role(c, name)
+        elif not _exists(c, t.clients.c.client_id, name):
+            raise AdminError(f"client {name!r} does not exist (add it with `mcp-acl client add {name}`)")
+
+
+def _exists(c: Connection, column, value: str) -> bool:
+    return c.execute(select(column).where(column == value)).first() is not None
+
+
+def _check_plain_name(name: str, what: str) -> None:
+    try:
+        parse_principal(f"{what if what != 'client' else 'client'}:{name}")
+    except PolicyError as exc:
+        raise AdminError(str(exc).replace("principal", what)) from exc

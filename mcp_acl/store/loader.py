@@ -1,0 +1,92 @@
+"""Loading the current policy from SQL, compiled and cached per revision."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from mcp_acl.policy import CompiledPolicy, Effect, Grant, compile_policy
+from mcp_acl.policy.compiled import ClientInfo
+from mcp_acl.store import tables as t
+from mcp_acl.store.engine import StoreError
+
+
+def read_revision(conn: Connection) -> int:
+    """The policy revision as committed now."""
+    rev = conn.execute(select(t.policy_revision.c.revision).where(t.policy_revision.c.id == 1)).scalar()
+    if rev is None:
+        raise StoreError("the database has no policy revision: run `mcp-acl init`")
+    return int(rev)
+
+
+def grant_from_row(row) -> Grant:
+    """A policy Grant from a `grants` row."""
+    return Grant(
+        id=row.id,
+        principal=row.principal,
+        effect=Effect(row.effect),
+        target=row.target,
+        condition=row.condition,
+        expires_at=row.expires_at,
+        note=row.note,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def _read_all(conn: Connection) -> tuple[list[Grant], dict[str, set[str]], list[ClientInfo], list[str]]:
+    grants = [grant_from_row(r) for r in conn.execute(select(t.grants))]
+    members: dict[str, set[str]] = defaultdict(set)
+    for user, role in conn.execute(select(t.role_members.c.user_name, t.role_members.c.role_name)):
+        members[user].add(role)
+    clients = [
+        ClientInfo(cid, bool(restricted))
+        for cid, restricted in conn.execute(select(t.clients.c.client_id, t.clients.c.restricted))
+    ]
+    disabled = list(conn.execute(select(t.users.c.name).where(t.users.c.disabled.is_(True))).scalars())
+    return grants, members, clients, disabled
+
+
+class PolicyLoader:
+    """Hands out the compiled policy of the committed revision.
+
+    Each call costs one small query (the revision); the whole policy is
+    reloaded only when the revision moved, so a committed revocation is
+    seen by the very next decision, in any process.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._cached: CompiledPolicy | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> CompiledPolicy:
+        """The policy as committed now; raises StoreError when the database fails."""
+        try:
+            with self.engine.connect() as conn:
+                rev = read_revision(conn)
+                cached = self._cached
+                if cached is not None and cached.revision == rev:
+                    return cached
+                with self._lock:
+                    return self._reload(conn, rev)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"the policy could not be read: {exc.__class__.__name__}") from exc
+
+    def _reload(self, conn: Connection, rev: int) -> CompiledPolicy:
+        # Read the data between two looks at the revision: every write bumps
+        # the revision in its own transaction, so equal revisions mean no
+        # write committed in between and the snapshot is consistent.
+        for _ in range(10):
+            data = _read_all(conn)
+            conn.rollback()
+            after = read_revision(conn)
+            if after == rev:
+                policy = compile_policy(rev, data[0], data[1], data[2], data[3])
+                self._cached = policy
+                return policy
+            rev = after
+        raise StoreError("the policy kept changing while it was being read; try again")
