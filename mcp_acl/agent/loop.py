@@ -1,0 +1,224 @@
+"""The agent loop: a model on Ollama working through the gateway as its caller.
+
+Each round sends the conversation and the identity's tools to the model; each
+tool call it makes passes the guards (known tool, valid arguments, not
+repeated too often) and then the gateway's decision; results and refusals go
+back as tool messages. The loop ends when the model answers without a tool
+call, or early at the round cap or a call repeated too often.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from mcp_types import Tool
+
+from mcp_acl.agent.credentials import TokenSource
+from mcp_acl.agent.errors import GatewayFailed, SettingsError
+from mcp_acl.agent.events import (
+    AgentEvent,
+    CatalogueEvent,
+    EventHandler,
+    NoticeEvent,
+    Outcome,
+    ReplyEvent,
+    StopEvent,
+    TextDeltaEvent,
+    ToolCallEvent,
+)
+from mcp_acl.agent.gateway_session import GatewaySession
+from mcp_acl.agent.guards import Catalogue, RepeatCounter
+from mcp_acl.agent.messages import (
+    FALLBACK_SYSTEM,
+    gateway_error_text,
+    result_text,
+    stopped_text,
+    system_message,
+    tool_message,
+    user_message,
+)
+from mcp_acl.agent.model import DEFAULT_NUM_CTX, OllamaModel, ToolCallRequest
+from mcp_acl.agent.tool_format import ollama_tools
+from mcp_acl.config import DEFAULT_RESOURCE_URL
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """Which model and gateway, and the loop's limits."""
+
+    model: str
+    gateway_url: str = DEFAULT_RESOURCE_URL
+    ollama_url: str | None = None
+    num_ctx: int = DEFAULT_NUM_CTX
+    max_rounds: int = 8
+    max_repeats: int = 3
+    mcp_mode: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise SettingsError("name a model, e.g. --model qwen3:4b")
+        for name in ("num_ctx", "max_rounds", "max_repeats"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name.replace('_', '-')} must be at least 1")
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """How one task ended: the model's answer, or why the loop stopped early."""
+
+    answer: str | None
+    stopped: str | None
+    rounds: int
+    calls: tuple[ToolCallEvent, ...]
+
+
+class Agent:
+    """The loop, with its Ollama model and gateway session; `async with Agent(...) as agent`."""
+
+    def __init__(self, settings: AgentSettings, tokens: TokenSource, *, on_event: EventHandler | None = None) -> None:
+        self.settings = settings
+        self._tokens = tokens
+        self._on_event = on_event
+        self._stack: AsyncExitStack | None = None
+        self._catalogue = Catalogue([])
+        self._offered: list[dict[str, Any]] = []
+        self._system = FALLBACK_SYSTEM
+        self._messages: list[dict[str, Any]] = []
+        self._stale = False
+        self._loaded = False
+
+    async def __aenter__(self) -> "Agent":
+        async with AsyncExitStack() as stack:
+            s = self.settings
+            self._model = await stack.enter_async_context(OllamaModel(s.model, s.ollama_url, num_ctx=s.num_ctx))
+            await self._model.check()
+            self.session = await stack.enter_async_context(
+                GatewaySession(s.gateway_url, self._tokens, mode=s.mcp_mode)
+            )
+            await self.refresh()
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            await stack.aclose()
+
+    @property
+    def tools(self) -> list[Tool]:
+        """The identity's catalogue as last fetched: exactly what the model is offered."""
+        return list(self._catalogue.tools)
+
+    @property
+    def offered(self) -> list[dict[str, Any]]:
+        """The tools in Ollama's format, as sent in each chat request."""
+        return list(self._offered)
+
+    @property
+    def system_prompt(self) -> str:
+        """The system message: the gateway's access-policy prompt for this identity."""
+        return self._system
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The conversation so far (without the system message)."""
+        return list(self._messages)
+
+    def reset(self) -> None:
+        """Forget the conversation; the next task starts afresh."""
+        self._messages.clear()
+
+    async def refresh(self) -> None:
+        """Refetch the catalogue and the policy prompt from the gateway."""
+        before = self._catalogue.names if self._loaded else None
+        tools = await self.session.tools()
+        prompt = await self.session.policy_prompt()
+        self._catalogue = Catalogue(tools)
+        self._offered = ollama_tools(tools)
+        self._stale = False
+        if prompt is None and (not self._loaded or self._system != FALLBACK_SYSTEM):
+            await self._emit(NoticeEvent("the gateway offers no access-policy prompt; using a generic system message"))
+        self._system = prompt or FALLBACK_SYSTEM
+        self._loaded = True
+        after = self._catalogue.names
+        if before is not None and set(after) != set(before):
+            added = tuple(n for n in after if n not in before)
+            removed = tuple(n for n in before if n not in after)
+            await self._emit(CatalogueEvent(tuple(after), added, removed))
+
+    async def ask(self, task: str) -> TaskResult:
+        """Run one task to its end; the conversation carries on into the next `ask`."""
+        self._messages.append(user_message(task))
+        repeats = RepeatCounter(self.settings.max_repeats)
+        calls: list[ToolCallEvent] = []
+        round_no = 0
+        while True:
+            round_no += 1
+            if self._stale or self.session.changed.is_set():
+                await self.refresh()
+            reply = await self._model.reply(
+                [system_message(self._system), *self._messages], self._offered, on_text=self._delta
+            )
+            self._messages.append(reply.as_message())
+            await self._emit(ReplyEvent(round_no, reply.content))
+            if not reply.tool_calls:
+                return TaskResult(reply.content, None, round_no, tuple(calls))
+            if round_no >= self.settings.max_rounds:
+                # The model could not read these results anyway: nothing runs for nothing.
+                await self._leave_unrun(reply.tool_calls, round_no, calls)
+                return await self._stop(
+                    f"stopped after {round_no} rounds with the model still calling tools "
+                    "(raise --max-rounds if the task needs more)", round_no, calls)
+            for index, call in enumerate(reply.tool_calls):
+                if not repeats.admit(call.name, call.arguments):
+                    await self._leave_unrun(reply.tool_calls[index:], round_no, calls)
+                    return await self._stop(
+                        f"stopped: the model made the same call to {call.name} more than "
+                        f"{self.settings.max_repeats} times", round_no, calls)
+                outcome, told = await self._run(call)
+                await self._record(ToolCallEvent(round_no, call.name, call.arguments, outcome, told), calls)
+
+    async def _run(self, call: ToolCallRequest) -> tuple[Outcome, str]:
+        """Guards first, then the gateway; what happened and what the model is told."""
+        blocked = self._catalogue.unknown_tool_message(call.name) or self._catalogue.argument_message(
+            call.name, call.arguments)
+        if blocked:
+            return Outcome.BLOCKED, blocked
+        try:
+            result = await self.session.call(call.name, dict(call.arguments))
+        except GatewayFailed as exc:
+            self._stale = True
+            return Outcome.FAILED, gateway_error_text(exc.detail)
+        if result.is_error:
+            # A refusal may mean the policy changed: refetch before the next turn.
+            self._stale = True
+            return Outcome.REFUSED, result_text(result)
+        return Outcome.ALLOWED, result_text(result)
+
+    async def _record(self, event: ToolCallEvent, calls: list[ToolCallEvent]) -> None:
+        self._messages.append(tool_message(event.name, event.told_model))
+        calls.append(event)
+        await self._emit(event)
+
+    async def _leave_unrun(self, pending: tuple[ToolCallRequest, ...], round_no: int,
+                           calls: list[ToolCallEvent]) -> None:
+        # Every tool call in the history gets an answer, so the next task starts from a consistent chat.
+        for call in pending:
+            await self._record(ToolCallEvent(round_no, call.name, call.arguments, Outcome.NOT_RUN, stopped_text()),
+                               calls)
+
+    async def _stop(self, reason: str, round_no: int, calls: list[ToolCallEvent]) -> TaskResult:
+        await self._emit(StopEvent(reason))
+        return TaskResult(None, reason, round_no, tuple(calls))
+
+    async def _delta(self, text: str) -> None:
+        await self._emit(TextDeltaEvent(text))
+
+    async def _emit(self, event: AgentEvent) -> None:
+        if self._on_event is not None:
+            shown = self._on_event(event)
+            if shown is not None:
+                await shown
+

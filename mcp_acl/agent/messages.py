@@ -1,0 +1,93 @@
+"""The chat messages the agent sends Ollama: system prompt, tool results, refusals.
+
+Tool results go back as `{"role": "tool", "content": …, "tool_name": …}` with
+all text content joined; an `isError` result is said plainly, so a small
+model cannot mistake a refusal for data:
+
+    CallToolResult(is_error=True, content=[TextContent(text="files.write is not granted.")])
+    → "ERROR: the gateway refused this call (or the tool failed): files.write is not granted."
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mcp_types import (
+    AudioContent,
+    CallToolResult,
+    EmbeddedResource,
+    GetPromptResult,
+    ImageContent,
+    ResourceLink,
+    TextContent,
+    TextResourceContents,
+)
+
+# Used when the gateway offers no access-policy prompt for this identity.
+FALLBACK_SYSTEM = (
+    "You are an assistant working through tools on behalf of the user. Use only the tools you are given. "
+    "A tool result starting with ERROR means the call was refused or failed: read the reason, do not repeat "
+    "the same call, and either try an allowed alternative or tell the user what you could not do."
+)
+
+
+def system_message(text: str) -> dict[str, Any]:
+    """The system message for the chat."""
+    return {"role": "system", "content": text}
+
+
+def user_message(text: str) -> dict[str, Any]:
+    """A user turn."""
+    return {"role": "user", "content": text}
+
+
+def tool_message(tool_name: str, content: str) -> dict[str, Any]:
+    """The answer to one tool call, as Ollama expects it."""
+    return {"role": "tool", "content": content, "tool_name": tool_name}
+
+
+def prompt_text(result: GetPromptResult) -> str:
+    """All text of a prompt's messages, joined: the access-policy prompt becomes the system message."""
+    parts = []
+    for message in result.messages:
+        content = message.content
+        if isinstance(content, TextContent):
+            parts.append(content.text)
+        elif isinstance(content, EmbeddedResource) and isinstance(content.resource, TextResourceContents):
+            parts.append(content.resource.text)
+    return "\n\n".join(p.strip() for p in parts if p.strip())
+
+
+def result_text(result: CallToolResult) -> str:
+    """Every text part of a tool result, joined; other parts named; an error said plainly."""
+    parts: list[str] = []
+    for block in result.content:
+        if isinstance(block, TextContent):
+            parts.append(block.text)
+        elif isinstance(block, EmbeddedResource):
+            resource = block.resource
+            if isinstance(resource, TextResourceContents):
+                parts.append(resource.text)
+            else:
+                parts.append(f"[binary resource {resource.uri} omitted]")
+        elif isinstance(block, ResourceLink):
+            parts.append(f"[resource link: {block.uri}]")
+        elif isinstance(block, ImageContent | AudioContent):
+            parts.append(f"[{block.type} ({block.mime_type}) omitted]")
+    if not parts and result.structured_content is not None:
+        parts.append(json.dumps(result.structured_content, ensure_ascii=False))
+    text = "\n".join(parts).strip() or "(no output)"
+    if result.is_error:
+        return f"ERROR: the gateway refused this call (or the tool failed): {text}"
+    return text
+
+
+def gateway_error_text(message: str) -> str:
+    """A tool message for a protocol-level error the gateway returned instead of a result."""
+    return f"ERROR: the gateway could not run this call: {message}"
+
+
+def stopped_text() -> str:
+    """The answer recorded for calls left unrun when the loop ends early."""
+    return "ERROR: not run: the agent stopped before this call."
