@@ -78,6 +78,8 @@ class MiniGateway:
     rules: list[Rule]
     tokens: dict[str, str]
     client_secrets: dict[str, str] = field(default_factory=dict)
+    # Scopes per token when not the usual ["mcp"] (e.g. [] to draw a 403).
+    token_scopes: dict[str, list[str]] = field(default_factory=dict)
     prompt: bool = True
     handler_runs: Counter[str] = field(default_factory=Counter)
     decisions: list[tuple[str, str, bool]] = field(default_factory=list)
@@ -110,7 +112,7 @@ class MiniGateway:
         user = self.tokens.get(token)
         if user is None:
             return None
-        return AccessToken(token=token, client_id="agent", scopes=["mcp"], subject=user,
+        return AccessToken(token=token, client_id="agent", scopes=self.token_scopes.get(token, ["mcp"]), subject=user,
                            expires_at=int(time.time()) + 3600)
 
     def _user(self) -> str:
