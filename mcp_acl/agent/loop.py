@@ -15,6 +15,7 @@ from typing import Any
 
 from mcp_types import Tool
 
+from mcp_acl.agent import DEFAULT_MAX_REPEATS, DEFAULT_MAX_ROUNDS, DEFAULT_NUM_CTX
 from mcp_acl.agent.credentials import TokenSource
 from mcp_acl.agent.errors import GatewayFailed, SettingsError
 from mcp_acl.agent.events import (
@@ -39,7 +40,7 @@ from mcp_acl.agent.messages import (
     tool_message,
     user_message,
 )
-from mcp_acl.agent.model import DEFAULT_NUM_CTX, OllamaModel, ToolCallRequest
+from mcp_acl.agent.model import OllamaModel, ToolCallRequest
 from mcp_acl.agent.tool_format import ollama_tools
 from mcp_acl.config import DEFAULT_RESOURCE_URL
 
@@ -52,8 +53,8 @@ class AgentSettings:
     gateway_url: str = DEFAULT_RESOURCE_URL
     ollama_url: str | None = None
     num_ctx: int = DEFAULT_NUM_CTX
-    max_rounds: int = 8
-    max_repeats: int = 3
+    max_rounds: int = DEFAULT_MAX_ROUNDS
+    max_repeats: int = DEFAULT_MAX_REPEATS
     mcp_mode: str = "auto"
 
     def __post_init__(self) -> None:

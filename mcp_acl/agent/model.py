@@ -15,11 +15,10 @@ from typing import Any
 import httpx
 import ollama
 
+from mcp_acl.agent import DEFAULT_NUM_CTX
 from mcp_acl.agent.errors import AgentError, ModelNotPulled, ModelWithoutTools, OllamaFailed, OllamaUnreachable
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
-# Ollama's default context (4k on small GPUs) silently truncates long tool lists.
-DEFAULT_NUM_CTX = 8192
 
 TextSink = Callable[[str], Awaitable[None] | None]
 
