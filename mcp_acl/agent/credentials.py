@@ -87,8 +87,13 @@ class ClientCredentials:
 
     async def _discover(self, http: httpx2.AsyncClient) -> str:
         """RFC 9728 resource metadata → authorization server → RFC 8414 metadata → token endpoint."""
-        hint = await self._metadata_hint(http)
-        resource = await _first_json(http, build_protected_resource_metadata_discovery_urls(hint, self.resource_url))
+        # The well-known URLs first: probing the endpoint itself would leave a refused
+        # authentication in the gateway's audit log.
+        urls = build_protected_resource_metadata_discovery_urls(None, self.resource_url)
+        resource = await _first_json(http, urls)
+        if resource is None:
+            hint = await self._metadata_hint(http)
+            resource = await _first_json(http, [hint]) if hint else None
         servers = (resource or {}).get("authorization_servers") or []
         if not servers:
             raise DiscoveryFailed(

@@ -44,36 +44,35 @@ class GatewaySession:
         self.changed = anyio.Event()
 
     async def __aenter__(self) -> "GatewaySession":
-        stack = AsyncExitStack()
-        try:
-            http = await stack.enter_async_context(
-                httpx2.AsyncClient(
-                    auth=BearerAuth(self._tokens),
-                    timeout=httpx2.Timeout(30.0, read=300.0),
-                    event_hooks={"response": [self._watch]},
-                )
-            )
-            client = Client(
-                streamable_http_client(self.url, http_client=http),
-                mode=self._mode,
-                # Catalogues are per identity and change under us: always ask the gateway.
-                cache=None,
-                message_handler=self._on_message,
-            )
-            await stack.enter_async_context(client)
-            self._client = client
-            if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
-                tasks = await stack.enter_async_context(anyio.create_task_group())
-                stack.callback(tasks.cancel_scope.cancel)
-                await tasks.start(self._listen)
-        except Exception as exc:
-            await stack.aclose()
-            raise self._translate(exc) from None
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack = stack
+        async with AsyncExitStack() as stack:
+            try:
+                await self._open(stack)
+            except Exception as exc:
+                raise self._translate(exc) from None
+            self._stack = stack.pop_all()
         return self
+
+    async def _open(self, stack: AsyncExitStack) -> None:
+        http = await stack.enter_async_context(
+            httpx2.AsyncClient(
+                auth=BearerAuth(self._tokens),
+                timeout=httpx2.Timeout(30.0, read=300.0),
+                event_hooks={"response": [self._watch]},
+            )
+        )
+        client = Client(
+            streamable_http_client(self.url, http_client=http),
+            mode=self._mode,
+            # Catalogues are per identity and change under us: always ask the gateway.
+            cache=None,
+            message_handler=self._on_message,
+        )
+        await stack.enter_async_context(client)
+        self._client = client
+        if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            tasks = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tasks.cancel_scope.cancel)
+            await tasks.start(self._listen)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._stack is not None:
