@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mcp_acl.policy import Effect, Grant, PolicyError, compile_condition
-from mcp_acl.policy.names import parse_principal, parse_target_pattern
+from mcp_acl.policy.names import Principal, parse_principal, parse_target_pattern
 from mcp_acl.store import tables as t
 from mcp_acl.store.engine import StoreError
 from mcp_acl.store.loader import grant_from_row, read_revision
@@ -79,6 +79,7 @@ class PolicyAdmin:
         with self._conn(conn) as c:
             if _exists(c, t.users.c.name, name):
                 raise AdminError(f"user {name!r} already exists")
+            roles = list(dict.fromkeys(roles))  # `--role a --role a` means a once
             for role in roles:
                 self._require_role(c, role)
             c.execute(insert(t.users).values(name=name, disabled=False, password_hash=password_hash, created_at=utcnow()))
@@ -94,9 +95,9 @@ class PolicyAdmin:
             c.execute(delete(t.users).where(t.users.c.name == name))
             return gone
 
-    def set_user_disabled(self, name: str, disabled: bool) -> None:
+    def set_user_disabled(self, name: str, disabled: bool, conn: Connection | None = None) -> None:
         """Disable (or enable) a user: a disabled user is denied everything."""
-        with self.change() as c:
+        with self._conn(conn) as c:
             self._require_user(c, name)
             c.execute(update(t.users).where(t.users.c.name == name).values(disabled=disabled))
 
@@ -230,6 +231,16 @@ class PolicyAdmin:
         if target:
             found = [g for g in found if g.target == target or parse_target_pattern(g.target).matches(target)]
         return found
+
+    def require_principal(self, principal: str) -> Principal:
+        """Parse `principal` and make sure it is stored; raise AdminError otherwise."""
+        try:
+            who = parse_principal(principal)
+        except PolicyError as exc:
+            raise AdminError(str(exc)) from exc
+        with self.engine.connect() as c:
+            self._require_principal(c, who.kind, who.name)
+        return who
 
     # helpers -------------------------------------------------------------
 
