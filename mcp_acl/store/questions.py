@@ -49,7 +49,7 @@ def resolve(admin: PolicyAdmin, question: Question) -> Asker:
     who = admin.require_principal(question.principal)
     if question.client is not None:
         if who.kind == "client":
-            raise AdminError(f"{question.principal} is already a client; a client option makes no sense with it")
+            raise AdminError(f"{question.principal} is a client, decided on its own: leave out the client")
         admin.require_principal(f"client:{question.client}")
     try:
         parse_target(question.target)
