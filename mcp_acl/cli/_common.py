@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from rich import box
 from rich.console import Console
@@ -19,7 +18,7 @@ from sqlalchemy import Engine
 
 from mcp_acl.config import database_url
 from mcp_acl.policy import PolicyError
-from mcp_acl.store import AdminError, make_engine
+from mcp_acl.store import AdminError, PolicyAdmin, make_engine
 from mcp_acl.store.engine import StoreError, redact
 from mcp_acl.store.migrate import current_heads
 
@@ -94,9 +93,25 @@ def open_engine(database: str | None, *, must_exist: bool = True) -> Engine:
         raise
     except Exception as exc:
         fail(f"cannot open the database {redact(url)}: {exc.__class__.__name__}: {exc}")
-    context = click.get_current_context(silent=True)
-    if context is not None:
-        # Close the pool when the command ends, so in-process callers (tests,
-        # the doc generator) leave no connections behind.
-        context.call_on_close(engine.dispose)
     return engine
+
+
+@contextmanager
+def engine_for(database: str | None, *, must_exist: bool = True) -> Iterator[Engine]:
+    """`open_engine` for one command: the pool is closed when the command is done.
+
+    Closing matters in-process (tests, the doc generator): a pool left to the
+    garbage collector leaves PostgreSQL connections open and warns.
+    """
+    engine = open_engine(database, must_exist=must_exist)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def policy_admin(database: str | None) -> Iterator[PolicyAdmin]:
+    """The store's write side for one command; its named errors exit 2 with one line."""
+    with engine_for(database) as engine, user_errors():
+        yield PolicyAdmin(engine)

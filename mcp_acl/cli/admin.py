@@ -6,17 +6,13 @@ from typing import Annotated
 
 import typer
 
-from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, open_engine, out, print_json, table, user_errors
-from mcp_acl.store import PolicyAdmin, upgrade
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, out, policy_admin, print_json, table
+from mcp_acl.store import upgrade
 from mcp_acl.store.engine import redact
 
 user_app = typer.Typer(help="Add, list and remove users.", no_args_is_help=True)
 role_app = typer.Typer(help="Add, list and remove roles; assign them to users.", no_args_is_help=True)
 client_app = typer.Typer(help="Register, list and remove OAuth clients (agents and apps).", no_args_is_help=True)
-
-
-def _admin(database: str | None) -> PolicyAdmin:
-    return PolicyAdmin(open_engine(database))
 
 
 def _gone(what: str, grants: int) -> str:
@@ -28,9 +24,9 @@ def init(database: DatabaseOpt = None) -> None:
 
     Example: mcp-acl init --database postgresql+psycopg://acl@db/acl
     """
-    engine = open_engine(database, must_exist=False)
-    upgrade(engine)
-    out.print(f"database ready: {redact(str(engine.url.render_as_string(hide_password=False)))}", highlight=False)
+    with engine_for(database, must_exist=False) as engine:
+        upgrade(engine)
+    out.print(f"database ready: {redact(engine.url.render_as_string(hide_password=False))}", highlight=False)
 
 
 # users ------------------------------------------------------------------------
@@ -46,8 +42,8 @@ def user_add(
 
     Example: mcp-acl user add alice --role analyst --role support
     """
-    with user_errors():
-        _admin(database).add_user(name, role or ())
+    with policy_admin(database) as admin:
+        admin.add_user(name, role or ())
     out.print(f"added user {name}" + (f" with roles {', '.join(dict.fromkeys(role))}" if role else ""), highlight=False)
 
 
@@ -57,8 +53,8 @@ def user_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
 
     Example: mcp-acl user list --json
     """
-    with user_errors():
-        users = _admin(database).list_users()
+    with policy_admin(database) as admin:
+        users = admin.list_users()
     if as_json:
         print_json([{"name": u.name, "roles": list(u.roles), "disabled": u.disabled} for u in users])
         return
@@ -72,8 +68,8 @@ def user_remove(name: Annotated[str, typer.Argument(help="The user to remove.")]
 
     Example: mcp-acl user remove alice
     """
-    with user_errors():
-        gone = _admin(database).remove_user(name)
+    with policy_admin(database) as admin:
+        gone = admin.remove_user(name)
     out.print(_gone(f"user {name}", gone), highlight=False)
 
 
@@ -86,8 +82,8 @@ def role_add(name: Annotated[str, typer.Argument(help="The role's name.")], data
 
     Example: mcp-acl role add analyst
     """
-    with user_errors():
-        _admin(database).add_role(name)
+    with policy_admin(database) as admin:
+        admin.add_role(name)
     out.print(f"added role {name}", highlight=False)
 
 
@@ -97,8 +93,8 @@ def role_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
 
     Example: mcp-acl role list
     """
-    with user_errors():
-        roles = _admin(database).list_roles()
+    with policy_admin(database) as admin:
+        roles = admin.list_roles()
     if as_json:
         print_json([{"name": name, "members": count} for name, count in roles])
         return
@@ -111,8 +107,8 @@ def role_remove(name: Annotated[str, typer.Argument(help="The role to remove.")]
 
     Example: mcp-acl role remove analyst
     """
-    with user_errors():
-        gone = _admin(database).remove_role(name)
+    with policy_admin(database) as admin:
+        gone = admin.remove_role(name)
     out.print(_gone(f"role {name}", gone), highlight=False)
 
 
@@ -126,8 +122,8 @@ def role_assign(
 
     Example: mcp-acl role assign alice analyst
     """
-    with user_errors():
-        _admin(database).assign(user, role)
+    with policy_admin(database) as admin:
+        admin.assign(user, role)
     out.print(f"user {user} now has role {role}", highlight=False)
 
 
@@ -141,8 +137,8 @@ def role_unassign(
 
     Example: mcp-acl role unassign alice analyst
     """
-    with user_errors():
-        _admin(database).unassign(user, role)
+    with policy_admin(database) as admin:
+        admin.unassign(user, role)
     out.print(f"user {user} no longer has role {role}", highlight=False)
 
 
@@ -161,8 +157,8 @@ def client_add(
 
     Example: mcp-acl client add report-agent --restricted
     """
-    with user_errors():
-        _admin(database).add_client(client_id, restricted)
+    with policy_admin(database) as admin:
+        admin.add_client(client_id, restricted)
     out.print(f"added {'restricted ' if restricted else ''}client {client_id}", highlight=False)
 
 
@@ -172,8 +168,8 @@ def client_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
 
     Example: mcp-acl client list --json
     """
-    with user_errors():
-        clients = _admin(database).list_clients()
+    with policy_admin(database) as admin:
+        clients = admin.list_clients()
     if as_json:
         print_json([{"id": cid, "name": name, "restricted": restricted} for cid, name, restricted in clients])
         return
@@ -187,8 +183,8 @@ def client_remove(client_id: Annotated[str, typer.Argument(help="The client to r
 
     Example: mcp-acl client remove report-agent
     """
-    with user_errors():
-        gone = _admin(database).remove_client(client_id)
+    with policy_admin(database) as admin:
+        gone = admin.remove_client(client_id)
     out.print(_gone(f"client {client_id}", gone), highlight=False)
 
 

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, fail, open_engine, out, print_json, table, user_errors
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, fail, out, policy_admin, print_json, table
 from mcp_acl.expiry import ExpiryError, parse_expiry
 from mcp_acl.policy import Decision, Effect, Grant, parse_principal, parse_target_pattern
-from mcp_acl.store import PolicyAdmin, PolicyLoader
+from mcp_acl.store import PolicyLoader
 from mcp_acl.store.questions import Question, ask, resolve
 
 EXIT_DENIED = 1
@@ -30,7 +30,11 @@ def grant(
 ) -> None:
     """Allow (or with --deny, forbid) a principal to use a target; prints the new grant's id.
 
-    Example: mcp-acl grant role:analyst 'tool:files.*' --when 'args.path.startsWith("reports/")' --note "analysts read reports" --expires 7d
+    Examples:
+
+      mcp-acl grant role:analyst 'tool:files.*' --note "analysts read files"
+
+      mcp-acl grant user:bob tool:files.write --when 'args.path.startsWith("tmp/")' --expires 7d
     """
     expires_at = None
     if expires is not None:
@@ -38,8 +42,8 @@ def grant(
             expires_at = parse_expiry(expires, datetime.now(timezone.utc))
         except ExpiryError as exc:
             fail(f"--expires: {exc}")
-    with user_errors():
-        grant_id = PolicyAdmin(open_engine(database)).add_grant(
+    with policy_admin(database) as admin:
+        grant_id = admin.add_grant(
             principal, target, Effect.DENY if deny else Effect.ALLOW, when, note, expires_at
         )
     out.print(grant_id)
@@ -53,8 +57,8 @@ def revoke(
 
     Example: mcp-acl revoke 7
     """
-    with user_errors():
-        gone = PolicyAdmin(open_engine(database)).revoke(grant_id)
+    with policy_admin(database) as admin:
+        gone = admin.revoke(grant_id)
     out.print(f"revoked {gone.describe()}", highlight=False, markup=False)
 
 
@@ -83,12 +87,12 @@ def grants(
 
     Example: mcp-acl grants --target tool:files.read --json
     """
-    with user_errors():
+    with policy_admin(database) as admin:
         if principal:
             parse_principal(principal)
         if target:
             parse_target_pattern(target)
-        found = PolicyAdmin(open_engine(database)).list_grants(principal, target)
+        found = admin.list_grants(principal, target)
     if as_json:
         print_json([grant_as_dict(g) for g in found])
         return
@@ -143,13 +147,16 @@ def check(
 ) -> None:
     """Ask the policy whether a principal may use a target now; exit 0 if allowed, 1 if denied.
 
-    Example: mcp-acl check user:alice tool:files.read --client report-agent --args '{"path": "reports/q3.md"}'
+    Examples:
+
+      mcp-acl check user:alice tool:files.read --args '{"path": "reports/q3.md"}'
+
+      mcp-acl check role:analyst tool:files.write --client report-agent --json
     """
     question = Question(principal, target, _parse_args(args), client)
-    engine = open_engine(database)
-    with user_errors():
-        asker = resolve(PolicyAdmin(engine), question)
-        decision = ask(PolicyLoader(engine).current(), asker, question, datetime.now(timezone.utc))
+    with policy_admin(database) as admin:
+        asker = resolve(admin, question)
+        decision = ask(PolicyLoader(admin.engine).current(), asker, question, datetime.now(timezone.utc))
     if as_json:
         print_json(decision.as_dict())
     else:

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, open_engine, out, print_json, user_errors
-from mcp_acl.store import PolicyAdmin, PolicyLoader
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, out, policy_admin, print_json
+from mcp_acl.store import PolicyLoader
 from mcp_acl.store.cases import parse_cases, run_cases
 from mcp_acl.store.portable import dump_document, import_document, parse_document, read_document
 
@@ -35,8 +35,8 @@ def export(
 
     Example: mcp-acl policy export policy.yaml
     """
-    with user_errors():
-        doc, revision = read_document(open_engine(database))
+    with policy_admin(database) as admin:
+        doc, revision = read_document(admin.engine)
     text = dump_document(doc, revision)
     if file is None:
         sys.stdout.write(text)
@@ -58,10 +58,9 @@ def import_(
     Example: mcp-acl policy import policy.yaml --database sqlite:///fresh.db
     """
     text = _read(file)
-    engine = open_engine(database)
-    with user_errors():
+    with policy_admin(database) as admin:
         doc = parse_document(text, str(file))
-        revision = import_document(PolicyAdmin(engine), doc)
+        revision = import_document(admin, doc)
     out.print(f"imported {doc.summary()}; the policy is now at revision {revision}", highlight=False, markup=False)
 
 
@@ -76,9 +75,9 @@ def test(
     Example: mcp-acl policy test cases.yaml
     """
     text = _read(file)
-    engine = open_engine(database)
-    with user_errors():
-        outcomes = run_cases(PolicyAdmin(engine), PolicyLoader(engine), parse_cases(text, str(file)), datetime.now(timezone.utc))
+    with policy_admin(database) as admin:
+        cases = parse_cases(text, str(file))
+        outcomes = run_cases(admin, PolicyLoader(admin.engine), cases, datetime.now(timezone.utc))
     failed = [o for o in outcomes if not o.passed]
     if as_json:
         print_json([o.as_dict() for o in outcomes])
