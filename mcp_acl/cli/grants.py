@@ -79,7 +79,7 @@ def grant_as_dict(g: Grant) -> dict[str, Any]:
 
 def grants(
     principal: Annotated[str | None, typer.Option("--principal", metavar="P", help="Only grants to exactly this principal.")] = None,
-    target: Annotated[str | None, typer.Option("--target", metavar="T", help="Only grants whose pattern is T or covers the target T.")] = None,
+    target: Annotated[str | None, typer.Option("--target", metavar="T", help="Only grants on T: its own pattern, patterns covering it, and (if T has wildcards) grants under it.")] = None,
     database: DatabaseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -222,14 +222,20 @@ class PolicyAdmin:
             return grant_from_row(row)
 
     def list_grants(self, principal: str | None = None, target: str | None = None) -> list[Grant]:
-        """Grants, by id; filtered by exact principal and by target (pattern text or a target it covers)."""
+        """Grants, by id; filtered by exact principal and by target.
+
+        A grant passes the target filter when its pattern is `target`, covers
+        `target`, or (when `target` has wildcards) falls under it: so
+        `tool:files.*` lists the grants on `tool:files.read` too.
+        """
         with self.engine.connect() as c:
             query = select(t.grants).order_by(t.grants.c.id)
             if principal:
                 query = query.where(t.grants.c.principal == principal)
             found = [grant_from_row(r) for r in c.execute(query)]
         if target:
-            found = [g for g in found if g.target == target or parse_target_pattern(g.target).matches(target)]
+            wanted = parse_target_pattern(target)
+            found = [g for g in found if g.target == target or parse_target_pattern(g.target).matches(target) or wanted.matches(g.target)]
         return found
 
     def require_principal(self, principal: str) -> Principal:
