@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -64,6 +66,19 @@ def cli_for():
 def store_rows():
     """`store_rows(url)`: every policy row and the revision."""
     return snapshot
+
+
+@pytest.fixture
+def run_process(subprocess_env):
+    """`run_process(url, *args)`: `mcp-acl ARGS --database URL` in a real child process."""
+
+    def run(url: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "mcp_acl", *args, "--database", url],
+            env=subprocess_env, capture_output=True, text=True, check=False,
+        )
+
+    return run
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -106,12 +104,9 @@ def test_bad_admin_input_exits_2_and_changes_nothing(cli, args, says):
     assert says in cli.rejects(*args)
 
 
-def test_subprocess_user_add_then_list(database_url, subprocess_env):
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "mcp_acl", *args, "--database", database_url],
-            env=subprocess_env, capture_output=True, text=True, check=False,
-        )
+def test_subprocess_user_add_then_list(database_url, run_process):
+    def run(*args: str):
+        return run_process(database_url, *args)
 
     assert run("init").returncode == 0
     assert run("user", "add", "alice").returncode == 0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -192,12 +190,9 @@ def test_bad_check_input_exits_2(seeded, args, says):
     assert says in seeded.rejects(*args)
 
 
-def test_subprocess_check_exit_codes(database_url, subprocess_env):
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "mcp_acl", *args, "--database", database_url],
-            env=subprocess_env, capture_output=True, text=True, check=False,
-        )
+def test_subprocess_check_exit_codes(database_url, run_process):
+    def run(*args: str):
+        return run_process(database_url, *args)
 
     run("init")
     run("user", "add", "bob")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -242,13 +240,8 @@ def test_bad_policy_test_file_exits_2(cli, tmp_path, text, says):
     assert says in result.stderr
 
 
-def test_subprocess_export_and_import_round_trip(database_url, subprocess_env, tmp_path):
-    def run(url: str, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "mcp_acl", *args, "--database", url],
-            env=subprocess_env, capture_output=True, text=True, check=False,
-        )
-
+def test_subprocess_export_and_import_round_trip(database_url, run_process, tmp_path):
+    run = run_process
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
     for url in (database_url, fresh):
         assert run(url, "init").returncode == 0
