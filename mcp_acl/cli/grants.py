@@ -36,6 +36,9 @@ def grant(
 
       mcp-acl grant user:bob tool:files.write --when 'args.path.startsWith("tmp/")' --expires 7d
     """
+    if when is not None and not when.strip():
+        # An empty condition would silently store an unconditional grant.
+        fail("--when is empty: leave it out for a grant without a condition")
     expires_at = None
     if expires is not None:
         try:

@@ -214,6 +214,9 @@ class PolicyAdmin:
 
     def revoke(self, grant_id: int) -> Grant:
         """Delete a grant; return what it was."""
+        if not 0 < grant_id < 2**31:
+            # Ids are 32-bit on PostgreSQL; asking it about a bigger one is an error, not a miss.
+            raise AdminError(f"grant #{grant_id} does not exist (see `mcp-acl grants`)")
         with self.change() as c:
             row = c.execute(select(t.grants).where(t.grants.c.id == grant_id)).first()
             if row is None:
