@@ -157,3 +157,10 @@ def test_config_reads_the_environment(tmp_path, monkeypatch):
     cfg = tool_config_from_env(tmp_path)
     assert cfg.files_root == tmp_path / "elsewhere"
     assert cfg.sql_url == "postgresql+psycopg://shop@db/shop"
+
+
+def test_the_example_module_in_the_docs_loads_and_runs(tmp_path, config):
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "tools.md").read_text()
+    source = doc.split("# ~/mcp-tools/clock.py\n", 1)[1].split("```", 1)[0]
+    cat = load_tool_modules([module_dir(tmp_path, "mine", clock=source)], config)
+    assert cat.tool("clock.now").handler({}, CTX).endswith("+00:00")
