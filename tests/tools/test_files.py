@@ -33,27 +33,17 @@ def catalogue(root, tmp_path):
     return load_tool_modules([builtin_tools_dir()], ToolConfig(files_root=root, sql_url=f"sqlite:///{tmp_path / 'x.db'}"))
 
 
-def call(catalogue, tool, **args):
-    return catalogue.tool(tool).handler(args, CTX)
+def test_read_inside_the_root_returns_the_text(tools):
+    assert tools("files.read", path="reports/q1.md") == "# Q1\nrevenue grew\n"
 
 
-def refused(catalogue, tool, **args) -> str:
-    with pytest.raises(ToolError) as caught:
-        call(catalogue, tool, **args)
-    return str(caught.value)
-
-
-def test_read_inside_the_root_returns_the_text(catalogue):
-    assert call(catalogue, "files.read", path="reports/q1.md") == "# Q1\nrevenue grew\n"
-
-
-def test_write_creates_missing_folders_inside_the_root(catalogue, root):
-    assert call(catalogue, "files.write", path="drafts/2026/plan.md", content="plan") == "wrote 4 bytes to drafts/2026/plan.md"
+def test_write_creates_missing_folders_inside_the_root(tools, root):
+    assert tools("files.write", path="drafts/2026/plan.md", content="plan") == "wrote 4 bytes to drafts/2026/plan.md"
     assert (root / "drafts" / "2026" / "plan.md").read_text() == "plan"
 
 
-def test_write_replaces_an_existing_file(catalogue, root):
-    call(catalogue, "files.write", path="notes/todo.md", content="done")
+def test_write_replaces_an_existing_file(tools, root):
+    tools("files.write", path="notes/todo.md", content="done")
     assert (root / "notes" / "todo.md").read_text() == "done"
 
 
@@ -69,87 +59,88 @@ ESCAPE = "reports/../../outside/secret.txt"
         ("files.search", {"path": ESCAPE, "query": "secret"}),
     ],
 )
-def test_dotdot_is_refused_by_every_tool(catalogue, tool, args):
-    assert "'..' is refused" in refused(catalogue, tool, **args)
+def test_dotdot_is_refused_by_every_tool(tools, tool, args):
+    assert "'..' is refused" in tools.refused(tool, **args)
 
 
-def test_absolute_path_is_refused(catalogue, tmp_path):
-    assert "absolute paths are refused" in refused(catalogue, "files.read", path=str(tmp_path / "outside" / "secret.txt"))
+def test_absolute_path_is_refused(tools, tmp_path):
+    assert "absolute paths are refused" in tools.refused("files.read", path=str(tmp_path / "outside" / "secret.txt"))
 
 
-def test_nul_in_path_is_refused(catalogue):
-    assert "NUL" in refused(catalogue, "files.read", path="reports/q1.md\x00.txt")
+def test_nul_in_path_is_refused(tools):
+    assert "NUL" in tools.refused("files.read", path="reports/q1.md\x00.txt")
 
 
-def test_symlinked_file_pointing_out_is_refused(catalogue):
-    assert refused(catalogue, "files.read", path="reports/leak.txt") == "reports/leak.txt is a symbolic link; links are not followed"
+def test_symlinked_file_pointing_out_is_refused(tools):
+    assert tools.refused("files.read", path="reports/leak.txt") == "reports/leak.txt is a symbolic link; links are not followed"
 
 
-def test_symlinked_folder_pointing_out_is_refused_for_reading_and_listing(catalogue):
-    assert "linkdir is a symbolic link" in refused(catalogue, "files.read", path="linkdir/secret.txt")
-    assert "linkdir is a symbolic link" in refused(catalogue, "files.list", path="linkdir")
+def test_symlinked_folder_pointing_out_is_refused_for_reading_and_listing(tools):
+    assert "linkdir is a symbolic link" in tools.refused("files.read", path="linkdir/secret.txt")
+    assert "linkdir is a symbolic link" in tools.refused("files.list", path="linkdir")
 
 
-def test_write_through_a_symlinked_folder_is_refused_and_writes_nothing_outside(catalogue, tmp_path):
-    assert "linkdir is a symbolic link" in refused(catalogue, "files.write", path="linkdir/new.txt", content="x")
+def test_write_through_a_symlinked_folder_is_refused_and_writes_nothing_outside(tools, tmp_path):
+    assert "linkdir is a symbolic link" in tools.refused("files.write", path="linkdir/new.txt", content="x")
     assert sorted(p.name for p in (tmp_path / "outside").iterdir()) == ["secret.txt"]
 
 
-def test_write_over_a_symlink_is_refused_and_its_target_unchanged(catalogue, tmp_path):
-    assert "symbolic link" in refused(catalogue, "files.write", path="reports/leak.txt", content="overwritten")
+def test_write_over_a_symlink_is_refused_and_its_target_unchanged(tools, tmp_path):
+    assert "symbolic link" in tools.refused("files.write", path="reports/leak.txt", content="overwritten")
     assert (tmp_path / "outside" / "secret.txt").read_text() == "the secret\n"
 
 
-def test_list_shows_files_and_folders_but_not_links(catalogue):
-    listing = call(catalogue, "files.list")
+def test_list_shows_files_and_folders_but_not_links(tools):
+    listing = tools("files.list")
     assert listing == ".:\n  notes/\n  reports/"
-    assert "leak.txt" not in call(catalogue, "files.list", path="reports")
+    assert "leak.txt" not in tools("files.list", path="reports")
 
 
-def test_search_answers_file_and_line_ignoring_case(catalogue):
-    assert call(catalogue, "files.search", query="REVENUE") == "notes/todo.md:2: Revenue review\nreports/q1.md:2: revenue grew"
+def test_search_answers_file_and_line_ignoring_case(tools):
+    assert tools("files.search", query="REVENUE") == "notes/todo.md:2: Revenue review\nreports/q1.md:2: revenue grew"
 
 
-def test_search_limited_to_a_folder_stays_there(catalogue):
-    assert call(catalogue, "files.search", query="revenue", path="reports") == "reports/q1.md:2: revenue grew"
+def test_search_limited_to_a_folder_stays_there(tools):
+    assert tools("files.search", query="revenue", path="reports") == "reports/q1.md:2: revenue grew"
 
 
-def test_search_never_enters_symlinked_folders(catalogue):
-    assert call(catalogue, "files.search", query="secret") == "no line under . contains 'secret'"
+def test_search_never_enters_symlinked_folders(tools):
+    assert tools("files.search", query="secret") == "no line under . contains 'secret'"
 
 
-def test_search_stops_at_its_cap(catalogue, root):
+def test_search_stops_at_its_cap(tools, root):
     (root / "many.txt").write_text("hit\n" * 500)
-    lines = call(catalogue, "files.search", query="hit").splitlines()
+    lines = tools("files.search", query="hit").splitlines()
     assert len(lines) == 101
     assert lines[-1].startswith("[stopped after 100 matches")
 
 
-def test_read_of_a_large_file_is_cut_with_a_note(catalogue, root):
+def test_read_of_a_large_file_is_cut_with_a_note(tools, root):
     (root / "big.txt").write_text("a" * 300_000)
-    text = call(catalogue, "files.read", path="big.txt")
+    text = tools("files.read", path="big.txt")
     assert text.startswith("a" * 1000)
     assert text.endswith("[cut: big.txt has 300000 bytes; only the first 262144 are shown]")
 
 
-def test_binary_file_is_refused(catalogue, root):
+def test_binary_file_is_refused(tools, root):
     (root / "blob.bin").write_bytes(b"\x00\x01\x02")
-    assert refused(catalogue, "files.read", path="blob.bin") == "blob.bin is not a text file"
+    assert tools.refused("files.read", path="blob.bin") == "blob.bin is not a text file"
 
 
-def test_missing_file_is_named_relative_to_the_root(catalogue):
-    assert refused(catalogue, "files.read", path="reports/q9.md") == "reports/q9.md does not exist"
+def test_missing_file_is_named_relative_to_the_root(tools):
+    assert tools.refused("files.read", path="reports/q9.md") == "reports/q9.md does not exist"
 
 
 def test_missing_root_gives_a_clear_error(tmp_path):
     cat = load_tool_modules([builtin_tools_dir()], ToolConfig(files_root=tmp_path / "nope", sql_url="sqlite:///x.db"))
-    assert "workspace folder is missing" in refused(cat, "files.list")
+    with pytest.raises(ToolError, match="workspace folder is missing"):
+        cat.tool("files.list").handler({}, CTX)
     assert cat.list_resources() == {}
 
 
-def test_every_file_is_a_resource_and_new_files_appear_on_the_next_listing(catalogue):
+def test_every_file_is_a_resource_and_new_files_appear_on_the_next_listing(tools, catalogue):
     assert sorted(catalogue.list_resources()) == ["file:///notes/todo.md", "file:///reports/q1.md"]
-    call(catalogue, "files.write", path="reports/q 2.md", content="q2")
+    tools("files.write", path="reports/q 2.md", content="q2")
     assert "file:///reports/q%202.md" in catalogue.list_resources()
     reader = catalogue.resource_reader("file:///reports/q%202.md")
     assert reader("file:///reports/q%202.md", CTX) == "q2"
