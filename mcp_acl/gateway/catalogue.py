@@ -36,6 +36,11 @@ class Catalogue:
     fixed_resources: dict[str, ResourceSpec] = field(default_factory=dict)
     listings: tuple[ResourceListing, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Built by hand (e.g. in a test) with `resources` only: they are all fixed.
+        if not self.fixed_resources and not self.listings and self.resources:
+            object.__setattr__(self, "fixed_resources", dict(self.resources))
+
     @classmethod
     def build(
         cls,

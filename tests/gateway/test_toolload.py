@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_acl.gateway.specs import CallContext, ToolConfig
+from mcp_acl.gateway.catalogue import Catalogue
+from mcp_acl.gateway.specs import CallContext, ResourceSpec, ToolConfig
 from mcp_acl.gateway.toolload import (
     ToolLoadError,
     builtin_tools_dir,
@@ -164,3 +165,10 @@ def test_the_example_module_in_the_docs_loads_and_runs(tmp_path, config):
     source = doc.split("# ~/mcp-tools/clock.py\n", 1)[1].split("```", 1)[0]
     cat = load_tool_modules([module_dir(tmp_path, "mine", clock=source)], config)
     assert cat.tool("clock.now").handler({}, CTX).endswith("+00:00")
+
+
+def test_a_catalogue_built_by_hand_lists_its_resources(config):
+    spec = ResourceSpec(uri="memo://a", name="a", reader=lambda uri, ctx: "a")
+    cat = Catalogue(tools={}, resources={"memo://a": spec}, templates=[])
+    assert cat.list_resources() == {"memo://a": spec}
+    assert cat.resource_reader("memo://a") is spec.reader
