@@ -31,6 +31,18 @@ RSA_BITS = 2048
 DEFAULT_MAX_TOKEN_TTL = timedelta(days=1)
 
 
+def describe_duration(duration: timedelta) -> str:
+    """A duration in its largest exact unit.
+
+    Example: timedelta(days=1) -> "1d"; timedelta(minutes=90) -> "90m"
+    """
+    seconds = int(duration.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 @dataclass(frozen=True)
 class PublishedKey:
     """A public key as the JWKS serves it, with the moment it stops verifying (None: active)."""
@@ -96,7 +108,7 @@ class SigningKeys:
         if isinstance(exp, bool) or not isinstance(exp, (int, float)):
             raise SigningError("refusing to sign claims without a numeric `exp`")
         if exp > self._clock() + self.max_token_ttl.total_seconds():
-            raise SigningError(f"refusing to sign a token that outlives the key rotation window ({self.max_token_ttl})")
+            raise SigningError(f"refusing to sign a token that outlives the key rotation window ({describe_duration(self.max_token_ttl)})")
         self.ensure_active()
         with self.engine.connect() as conn:
             row = conn.execute(_active_keys_query()).first()
@@ -126,7 +138,7 @@ class SigningKeys:
         """Make a new active key; the old one verifies for `keep_old_for` more, then leaves the JWKS."""
         if keep_old_for < self.max_token_ttl:
             raise SigningError(
-                f"keep the old key published at least as long as the longest token lifetime ({self.max_token_ttl})"
+                f"keep the old key published at least as long as the longest token lifetime ({describe_duration(self.max_token_ttl)})"
             )
         now = self.now()
         with self.engine.begin() as conn:
