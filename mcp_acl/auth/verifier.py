@@ -16,7 +16,8 @@ The checks run in this fixed order; the first that fails refuses the token:
  10. who         the token names a subject or a client
  11. scope       includes the required scope, else 403 insufficient_scope
 
-Tokens that pass are cached by their SHA-256 until they expire.
+Tokens that pass are cached by their SHA-256 until they expire, as long as
+their key stays in the key set.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ class AccessTokenVerifier:
         self.max_token_bytes = max_token_bytes
         self.cache_size = cache_size
         self._clock = clock
-        self._cache: OrderedDict[bytes, tuple[VerifiedToken, float]] = OrderedDict()
+        # SHA-256 of the token -> (what it said, cached until, its kid)
+        self._cache: OrderedDict[bytes, tuple[VerifiedToken, float, str]] = OrderedDict()
 
     async def verify(self, token: str) -> VerifiedToken:
         """The verified token, or TokenRejected saying why not (never containing the token)."""
@@ -119,12 +121,9 @@ class AccessTokenVerifier:
             raise invalid_token("the token is too large")
         digest = hashlib.sha256(token.encode("utf-8", "replace")).digest()
         now = self._clock()
-        cached = self._cache.get(digest)
+        cached = await self._cached(digest, now)
         if cached is not None:
-            if now < cached[1]:
-                self._cache.move_to_end(digest)
-                return cached[0]
-            self._cache.pop(digest, None)
+            return cached
         try:
             compact = parse_compact(token)  # 2. shape, 3. alg
         except MalformedToken as exc:
@@ -139,7 +138,7 @@ class AccessTokenVerifier:
         self._check_claims(claims, now)  # 7-9. iss aud exp nbf iat
         verified = self._verified(claims)  # 10. who, 11. scope
         expires = min(float(claims["exp"]), valid_until if valid_until is not None else float("inf"))
-        self._remember(digest, verified, expires)
+        self._remember(digest, verified, expires, compact.header["kid"])
         return verified
 
     async def verify_token(self, token: str) -> AccessToken | None:
@@ -228,8 +227,26 @@ class AccessTokenVerifier:
             expires_at=datetime.fromtimestamp(float(claims["exp"]), timezone.utc),
         )
 
-    def _remember(self, digest: bytes, verified: VerifiedToken, until: float) -> None:
-        self._cache[digest] = (verified, until)
+    async def _cached(self, digest: bytes, now: float) -> VerifiedToken | None:
+        entry = self._cache.get(digest)
+        if entry is None:
+            return None
+        verified, until, kid = entry
+        if now < until:
+            # The key must still be published: a key removed from the set
+            # takes its cached tokens with it (an unavailable set refuses them).
+            try:
+                key = await self.keys.key(kid)
+            except KeysUnavailable:
+                key = None
+            if key is not None and (key.valid_until is None or now < key.valid_until):
+                self._cache.move_to_end(digest)
+                return verified
+        self._cache.pop(digest, None)
+        return None
+
+    def _remember(self, digest: bytes, verified: VerifiedToken, until: float, kid: str) -> None:
+        self._cache[digest] = (verified, until, kid)
         self._cache.move_to_end(digest)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)

@@ -120,3 +120,17 @@ class TestIssuer:
         }
         routes = [Route(paths[d], metadata) for d in self.documents]
         return Starlette(routes=[*routes, Route("/keys", keys)])
+
+
+class Clock:
+    """A clock the test moves by hand: pass it as `clock=`; `advance(seconds)`."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward."""
+        self.now += seconds
