@@ -103,7 +103,8 @@ class CachedKeySet:
         self._clock = clock
         self._keys: dict[str, VerificationKey] = {}
         self._loaded_at: float | None = None
-        self._attempted_at: float | None = None
+        self._attempted_at: float | None = None  # last load of any kind (throttles failures)
+        self._refetched_at: float | None = None  # last load for an unknown kid
         self._failure: str | None = None
         self._generation = 0
         self._lock = asyncio.Lock()
@@ -111,10 +112,14 @@ class CachedKeySet:
     async def key(self, kid: str) -> VerificationKey | None:
         """The key named `kid`, reloading the set when stale or (rate-limited) when the kid is unknown."""
         now = self._clock()
-        if self._loaded_at is None or now - self._loaded_at >= self.max_age:
+        stale = self._loaded_at is None or now - self._loaded_at >= self.max_age
+        if stale:
             await self._refresh(now, self._generation)
         found = self._keys.get(kid)
-        if found is None and (self._attempted_at is None or now - self._attempted_at >= self.refetch_interval):
+        may_refetch = self._refetched_at is None or now - self._refetched_at >= self.refetch_interval
+        if found is None and not stale and may_refetch:
+            # Claimed before the await, so concurrent unknown kids share one refetch.
+            self._refetched_at = now
             await self._refresh(now, self._generation)
             found = self._keys.get(kid)
         return found

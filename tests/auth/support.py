@@ -89,6 +89,7 @@ class TestIssuer:
     documents: tuple[str, ...] = ("openid",)
     path: str = ""
     jwks_hits: int = 0
+    jwks_down: bool = False  # the JWKS endpoint answers 503
     extra_keys: list[dict] = field(default_factory=list)
 
     __test__ = False  # not a test class despite its name
@@ -110,6 +111,8 @@ class TestIssuer:
 
         async def keys(request: Request) -> Response:
             self.jwks_hits += 1
+            if self.jwks_down:
+                return JSONResponse({"error": "unavailable"}, status_code=503)
             public = {**self.key.as_dict(private=False), "kid": self.kid, "use": "sig", "alg": "RS256"}
             return JSONResponse({"keys": [public, *self.extra_keys]})
 
