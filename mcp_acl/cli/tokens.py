@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated
 
@@ -35,6 +37,16 @@ def parse_duration(text: str) -> timedelta:
     if not match or int(match.group(1)) == 0:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 1h, 1d)")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@contextmanager
+def _engine(database: str | None) -> Iterator[Engine]:
+    # Disposed on the way out, so no pooled connection outlives the command.
+    engine = open_engine(database)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _embedded_settings(database: str | None) -> Settings:
@@ -92,23 +104,23 @@ def token(
     if lifetime > DEFAULT_MAX_TOKEN_TTL:
         fail(f"--ttl {ttl} is longer than the longest token lifetime ({describe_duration(DEFAULT_MAX_TOKEN_TTL)})")
     settings = _embedded_settings(database)
-    engine = open_engine(database)
-    if user is not None:
-        _check_user(engine, user)
-    if client is not None:
-        _check_client(engine, client)
-    try:
-        minted = mint_access_token(
-            SigningKeys(engine),
-            issuer=settings.embedded_issuer_url,
-            audience=settings.resource_url,
-            subject=user,
-            client_id=client or DEFAULT_CLI_CLIENT,
-            scopes=scope or [settings.required_scope],
-            ttl=lifetime,
-        )
-    except SigningError as exc:
-        fail(str(exc))
+    with _engine(database) as engine:
+        if user is not None:
+            _check_user(engine, user)
+        if client is not None:
+            _check_client(engine, client)
+        try:
+            minted = mint_access_token(
+                SigningKeys(engine),
+                issuer=settings.embedded_issuer_url,
+                audience=settings.resource_url,
+                subject=user,
+                client_id=client or DEFAULT_CLI_CLIENT,
+                scopes=scope or [settings.required_scope],
+                ttl=lifetime,
+            )
+        except SigningError as exc:
+            fail(str(exc))
     sys.stdout.write(minted + "\n")
 
 
@@ -122,14 +134,18 @@ def keys_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
     Example: mcp-acl keys list --json
     """
     _embedded_settings(database)
-    rows = SigningKeys(open_engine(database)).inventory()
+    with _engine(database) as engine:
+        rows = SigningKeys(engine).inventory()
     if as_json:
         print_json([k.as_dict() for k in rows])
         return
     if not rows:
         out.print("no signing keys yet: one is made when the first token is minted or the server starts")
         return
-    table = Table("kid", "alg", "state", "created", "published until")
+    table = Table()
+    table.add_column("kid", overflow="fold")  # whole: it is what scripts and logs match on
+    for name in ("alg", "state", "created", "published until"):
+        table.add_column(name)
     for k in rows:
         until = k.publish_until.isoformat(timespec="seconds") if k.publish_until else "-"
         table.add_row(k.kid, k.alg, k.state, k.created_at.isoformat(timespec="seconds"), until)
@@ -152,10 +168,11 @@ def keys_rotate(
         keep = parse_duration(keep_old_for)
     except ValueError as exc:
         fail(str(exc))
-    try:
-        kid = SigningKeys(open_engine(database)).rotate(keep)
-    except SigningError as exc:
-        fail(str(exc))
+    with _engine(database) as engine:
+        try:
+            kid = SigningKeys(engine).rotate(keep)
+        except SigningError as exc:
+            fail(str(exc))
     out.print(f"new signing key {kid}; the old one stays published for {describe_duration(keep)}")
 
 
