@@ -11,12 +11,12 @@ from tests.auth.support import LoopbackServer, TestIssuer
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[[object], str]]:
+def serve() -> Iterator[Callable[..., str]]:
     """Start apps on loopback for one test: `url = serve(app)`; all stop at teardown."""
     servers: list[LoopbackServer] = []
 
-    def start(app) -> str:
-        server = LoopbackServer(app)
+    def start(app, *, lifespan: str = "off") -> str:
+        server = LoopbackServer(app, lifespan=lifespan)
         url = server.__enter__()
         servers.append(server)
         return url

@@ -20,8 +20,8 @@ from starlette.routing import Route
 class LoopbackServer:
     """An ASGI app under uvicorn on 127.0.0.1, port 0, in a background thread."""
 
-    def __init__(self, app) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none", http="h11")
+    def __init__(self, app, *, lifespan: str = "off") -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan, ws="none", http="h11")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
