@@ -9,6 +9,7 @@ The metadata document must name exactly the configured issuer (RFC 8414
 
 from __future__ import annotations
 
+import json
 import logging
 from urllib.parse import urlsplit
 
@@ -41,16 +42,20 @@ def discovery_urls(issuer: str) -> list[str]:
 
 async def fetch_json(client: httpx2.AsyncClient, url: str) -> object | None:
     """The JSON at `url`; None for a non-200 answer; KeysUnavailable when unreachable or not JSON."""
+    body = bytearray()
     try:
-        response = await client.get(url, headers={"Accept": "application/json"})
+        async with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
+            if response.status_code != 200:
+                return None
+            # Read in pieces so an endless or huge answer is cut off, not buffered.
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_DOCUMENT_BYTES:
+                    raise KeysUnavailable(f"the document at {url} is larger than {MAX_DOCUMENT_BYTES} bytes")
     except httpx2.HTTPError as exc:
         raise KeysUnavailable(f"cannot reach {url}: {exc.__class__.__name__}") from exc
-    if response.status_code != 200:
-        return None
-    if len(response.content) > MAX_DOCUMENT_BYTES:
-        raise KeysUnavailable(f"the document at {url} is larger than {MAX_DOCUMENT_BYTES} bytes")
     try:
-        return response.json()
+        return json.loads(body)
     except ValueError as exc:
         raise KeysUnavailable(f"the document at {url} is not JSON") from exc
 

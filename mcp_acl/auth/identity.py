@@ -70,9 +70,10 @@ def is_service_token(claims: dict) -> bool:
 def identity_from_claims(claims: dict, settings: Settings) -> Identity:
     """The Identity a verified token's claims describe."""
     client_id = claims.get("client_id", claims.get("azp"))
+    subject = claims.get("sub")
     roles = string_values(claim_at_path(claims, settings.roles_claim)) if settings.roles_claim else frozenset()
     return Identity(
-        subject=None if is_service_token(claims) else claims.get("sub"),
+        subject=subject if isinstance(subject, str) and not is_service_token(claims) else None,
         client_id=client_id if isinstance(client_id, str) and client_id else None,
         roles=roles,
         issuer=claims.get("iss"),

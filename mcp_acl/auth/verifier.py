@@ -240,7 +240,8 @@ class AccessTokenVerifier:
             except KeysUnavailable:
                 key = None
             if key is not None and (key.valid_until is None or now < key.valid_until):
-                self._cache.move_to_end(digest)
+                if digest in self._cache:  # another task may have evicted it during the await
+                    self._cache.move_to_end(digest)
                 return verified
         self._cache.pop(digest, None)
         return None

@@ -8,7 +8,7 @@ import httpx2
 import pytest
 from joserfc.jwk import ECKey, OctKey, RSAKey
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from mcp_acl.auth import KeysUnavailable, TokenRejected, build_verifier, protect
@@ -196,3 +196,21 @@ async def test_a_failed_reload_after_max_age_refuses_tokens_and_is_retried_once_
     issuer.jwks_down = False
     clock.advance(30)
     assert (await verifier.verify(fresh)).subject == "alice"
+
+
+async def test_a_key_set_that_is_not_json_refuses_the_token(test_issuer, serve):
+    async def garbage(request):
+        return PlainTextResponse("<html>login</html>")
+
+    issuer = test_issuer(documents=())
+    elsewhere = serve(Starlette(routes=[Route("/keys", garbage)]))
+    settings = external(issuer.issuer, jwks_url=elsewhere + "/keys")
+    with pytest.raises(TokenRejected, match="keys are unavailable"):
+        await verifier_for(settings).verify(issuer.sign(claims_for(issuer.issuer, RESOURCE)))
+
+
+async def test_an_oversized_key_set_is_cut_off_and_refuses_the_token(test_issuer):
+    issuer = test_issuer()
+    issuer.extra_keys = [{"kty": "RSA", "kid": f"pad-{i}", "n": "x" * 1000, "e": "AQAB"} for i in range(600)]
+    with pytest.raises(TokenRejected, match="keys are unavailable"):
+        await verifier_for(external(issuer.issuer)).verify(issuer.sign(claims_for(issuer.issuer, RESOURCE)))
