@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import uvicorn
 from joserfc import jws
@@ -15,6 +16,26 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from mcp_acl.auth import SigningKeys, mint_access_token
+
+
+EMBEDDED_ISSUER = "http://127.0.0.1:8000"
+RESOURCE = "http://127.0.0.1:8000/mcp"
+
+
+def mint(keys: SigningKeys, **overrides) -> str:
+    """A token from the embedded issuer for alice through `agent`; keyword arguments replace the defaults."""
+    options = {
+        "issuer": EMBEDDED_ISSUER,
+        "audience": RESOURCE,
+        "subject": "alice",
+        "client_id": "agent",
+        "scopes": ["mcp"],
+        "ttl": timedelta(hours=1),
+    }
+    options.update(overrides)
+    return mint_access_token(keys, **options)
 
 
 class LoopbackServer:
@@ -65,7 +86,7 @@ def claims_for(issuer: str, audience: str, **extra) -> dict:
         "iss": issuer,
         "sub": "alice",
         "aud": audience,
-        "client_id": "test-client",
+        "client_id": "agent",
         "scope": "mcp",
         "iat": now,
         "nbf": now,

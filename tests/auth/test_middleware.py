@@ -8,7 +8,6 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import httpx2
 import pytest
@@ -18,13 +17,12 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mcp_acl.auth import SigningKeys, auth_routes, build_verifier, mint_access_token, protect
+from mcp_acl.auth import SigningKeys, auth_routes, build_verifier, protect
 from mcp_acl.auth.middleware import IDENTITY_KEY
 from mcp_acl.config import Settings
 from mcp_acl.store import make_engine, upgrade
-from tests.auth.support import b64, b64json, sign_with
+from tests.auth.support import RESOURCE, b64, b64json, claims_for, mint, sign_with
 
-RESOURCE = "http://127.0.0.1:8000/mcp"
 METADATA = "http://127.0.0.1:8000/.well-known/oauth-protected-resource/mcp"
 
 
@@ -40,16 +38,7 @@ class Guarded:
 
     def mint(self, *, keys: SigningKeys | None = None, **overrides) -> str:
         """A token from the embedded issuer; keyword arguments replace the defaults."""
-        options = {
-            "issuer": self.settings.embedded_issuer_url,
-            "audience": RESOURCE,
-            "subject": "alice",
-            "client_id": "test-client",
-            "scopes": ["mcp"],
-            "ttl": timedelta(hours=1),
-        }
-        options.update(overrides)
-        return mint_access_token(keys or self.keys, **options)
+        return mint(keys or self.keys, **overrides)
 
     def get(self, token: str | None = None, **kw) -> httpx2.Response:
         """GET /mcp, with `Authorization: Bearer token` when a token is given."""
@@ -123,10 +112,10 @@ def test_valid_token_reaches_the_handler_with_its_identity(guarded):
     assert response.status_code == 200
     assert response.json() == {
         "subject": "alice",
-        "client_id": "test-client",
+        "client_id": "agent",
         "issuer": "http://127.0.0.1:8000",
         "scopes": ["mcp"],
-        "user": "test-client",
+        "user": "agent",
         "context_subject": "alice",
         "context_claims_sub": "alice",
     }
@@ -256,7 +245,7 @@ def test_refusal_is_reported_with_unverified_names_and_without_the_token(guarded
     [(reason, info)] = guarded.refusals
     assert reason == "the token was issued by another issuer"
     assert info["iss"] == "http://127.0.0.1:9999"
-    assert (info["sub"], info["client_id"], info["path"], info["status"]) == ("alice", "test-client", "/mcp", 401)
+    assert (info["sub"], info["client_id"], info["path"], info["status"]) == ("alice", "agent", "/mcp", 401)
     assert info["remote_addr"] == "127.0.0.1"
     assert token not in json.dumps(info)
 
@@ -267,17 +256,4 @@ def test_lowercase_bearer_scheme_is_accepted(guarded):
 
 
 def _claims(guarded: Guarded, **overrides) -> dict:
-    now = int(time.time())
-    claims = {
-        "iss": guarded.settings.embedded_issuer_url,
-        "sub": "alice",
-        "aud": RESOURCE,
-        "client_id": "test-client",
-        "scope": "mcp",
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-        "jti": "j1",
-    }
-    claims.update(overrides)
-    return claims
+    return claims_for(guarded.settings.embedded_issuer_url, RESOURCE, **overrides)

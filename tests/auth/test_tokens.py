@@ -9,12 +9,11 @@ import pytest
 from joserfc import jws
 from joserfc.jwk import RSAKey
 
-from mcp_acl.auth import SigningError, SigningKeys, mint_access_token
+from mcp_acl.auth import SigningError, SigningKeys
 from mcp_acl.auth.tokens import scope_string
-from tests.auth.support import Clock
+from tests.auth.support import EMBEDDED_ISSUER, RESOURCE, Clock, mint
 
-ISSUER = "http://127.0.0.1:8000"
-RESOURCE = "http://127.0.0.1:8000/mcp"
+ISSUER = EMBEDDED_ISSUER
 
 
 def _decode(keys: SigningKeys, token: str) -> tuple[dict, dict]:
@@ -24,16 +23,7 @@ def _decode(keys: SigningKeys, token: str) -> tuple[dict, dict]:
 
 
 def _mint(keys: SigningKeys, **overrides) -> str:
-    options = {
-        "issuer": ISSUER,
-        "audience": RESOURCE,
-        "subject": "alice",
-        "client_id": "agent",
-        "scopes": ["mcp"],
-        "ttl": timedelta(minutes=30),
-    }
-    options.update(overrides)
-    return mint_access_token(keys, **options)
+    return mint(keys, **{"ttl": timedelta(minutes=30), **overrides})
 
 
 def test_user_token_carries_the_rfc9068_claims(engine):

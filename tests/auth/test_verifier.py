@@ -9,13 +9,12 @@ from joserfc import jws
 from joserfc.jwk import RSAKey
 from mcp.server.auth.provider import AccessToken
 
-from mcp_acl.auth import AccessTokenVerifier, AuthConfigError, SigningKeys, TokenRejected, mint_access_token
+from mcp_acl.auth import AccessTokenVerifier, AuthConfigError, SigningKeys, TokenRejected
 from mcp_acl.auth.errors import KeysUnavailable
 from mcp_acl.auth.jwks import embedded_key_set, parse_jwk_set
-from tests.auth.support import Clock, b64, b64json, sign_with
+from tests.auth.support import EMBEDDED_ISSUER, RESOURCE, Clock, b64, b64json, mint, sign_with
 
-ISSUER = "http://127.0.0.1:8000"
-RESOURCE = "http://127.0.0.1:8000/mcp"
+ISSUER = EMBEDDED_ISSUER
 
 
 class NoKeys:
@@ -48,21 +47,8 @@ def make_verifier(keys: SigningKeys, clock: Clock, **options) -> AccessTokenVeri
     )
 
 
-def mint(keys: SigningKeys, **overrides) -> str:
-    options = {
-        "issuer": ISSUER,
-        "audience": RESOURCE,
-        "subject": "alice",
-        "client_id": "agent",
-        "scopes": ["mcp", "files"],
-        "ttl": timedelta(hours=1),
-    }
-    options.update(overrides)
-    return mint_access_token(keys, **options)
-
-
 async def test_verified_token_says_who_and_until_when(keys, clock):
-    verified = await make_verifier(keys, clock).verify(mint(keys))
+    verified = await make_verifier(keys, clock).verify(mint(keys, scopes=["mcp", "files"]))
     assert (verified.issuer, verified.subject, verified.client_id) == (ISSUER, "alice", "agent")
     assert verified.scopes == frozenset({"mcp", "files"})
     assert verified.expires_at.timestamp() == int(clock()) + 3600
@@ -70,7 +56,7 @@ async def test_verified_token_says_who_and_until_when(keys, clock):
 
 
 async def test_verify_token_gives_the_sdk_access_token(keys, clock):
-    token = mint(keys)
+    token = mint(keys, scopes=["mcp", "files"])
     access = await make_verifier(keys, clock).verify_token(token)
     assert isinstance(access, AccessToken)
     assert (access.client_id, access.subject, access.resource) == ("agent", "alice", RESOURCE)
