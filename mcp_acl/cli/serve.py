@@ -1,0 +1,125 @@
+"""Serving commands: serve (HTTP), stdio, catalogue."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, open_engine, out, print_json
+from mcp_acl.config import Settings
+
+HostOpt = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
+PortOpt = Annotated[int, typer.Option("--port", help="TCP port to listen on (0 picks a free one).")]
+
+
+def _gateway(settings: Settings, engine):
+    from mcp_acl.gateway.runtime import build_gateway
+    from mcp_acl.gateway.toolload import ToolLoadError
+
+    try:
+        return build_gateway(settings, engine)
+    except ToolLoadError as exc:
+        fail(f"the tools could not be loaded: {exc}")
+
+
+def serve(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
+    """Serve MCP over HTTP at /mcp (OAuth-protected), with /healthz and the discovery documents.
+
+    Example: mcp-acl serve --port 8000
+    Then: mcp-acl token --user alice   (and send it as `Authorization: Bearer …`)
+    """
+    import uvicorn
+
+    from mcp_acl.app import create_app
+
+    settings = Settings.from_env(database)
+    engine = open_engine(database)
+    app = create_app(settings, engine, gateway=_gateway(settings, engine))
+    out.print(f"mcp-acl serving http://{host}:{port}/mcp (resource {settings.resource_url})", highlight=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def stdio(database: DatabaseOpt = None) -> None:
+    """Serve MCP over stdin/stdout for one caller, identified by the token in MCP_ACL_TOKEN.
+
+    Example: MCP_ACL_TOKEN=$(mcp-acl token --user alice) mcp-acl stdio
+    """
+    import anyio
+
+    from mcp_acl.gateway.stdio import TOKEN_ENV, StdioRefused, serve_stdio, verify_stdio_token
+
+    settings = Settings.from_env(database)
+    engine = open_engine(database)
+    try:
+        identity = anyio.run(verify_stdio_token, settings, engine, os.environ.get(TOKEN_ENV))
+    except StdioRefused as exc:
+        fail(str(exc))
+    gateway = _gateway(settings, engine)
+    anyio.run(serve_stdio, gateway, identity)
+
+
+def catalogue(
+    user: Annotated[str | None, typer.Option("--user", help="The user (token subject) to show.")] = None,
+    client: Annotated[str | None, typer.Option("--client", help="The OAuth client the user acts through.")] = None,
+    database: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print what an identity would see (tools with its limits, resources, prompts) and its access-policy prompt.
+
+    Example: mcp-acl catalogue --user bob --client ollama-agent
+    """
+    from mcp_acl.gateway.invocation import utcnow
+    from mcp_acl.gateway.views import CatalogueViews
+    from mcp_acl.policy import Identity
+    from mcp_acl.prompting import access_policy_text
+    from mcp_acl.store import PolicyLoader
+    from mcp_acl.store.engine import StoreError
+
+    if not user and not client:
+        fail("give --user NAME, --client ID, or both")
+    settings = Settings.from_env(database)
+    engine = open_engine(database)
+    gateway = _gateway(settings, engine)
+    identity = Identity(subject=user, client_id=client, issuer=settings.expected_issuer, scopes=frozenset({settings.required_scope}))
+    try:
+        policy = PolicyLoader(engine).current()
+    except StoreError as exc:
+        fail(str(exc))
+    now = utcnow()
+    listing = CatalogueViews(gateway.catalogue).build(policy, identity, now)
+    prompt = access_policy_text(policy, identity, listing, now)
+    if as_json:
+        print_json({
+            "revision": policy.revision,
+            "tools": [{"name": t.name, "description": t.description} for t in listing.tools],
+            "resources": [r.uri for r in listing.resources],
+            "resource_templates": [t.uri_template for t in listing.templates],
+            "prompts": [p.name for p in listing.prompts],
+            "access_policy_prompt": prompt,
+        })
+        return
+    sys.stdout.write(_catalogue_text(listing) + "\n\n--- prompt access-policy ---\n" + prompt + "\n")
+
+
+def _catalogue_text(listing) -> str:
+    lines = [f"policy revision {listing.revision}", "", f"tools ({len(listing.tools)}):"]
+    for tool in listing.tools:
+        lines.append(f"  {tool.name}")
+        lines += [f"      {line}" for line in (tool.description or "").splitlines() if line.strip()]
+    lines.append(f"resources ({len(listing.resources)}):")
+    lines += [f"  {r.uri}" for r in listing.resources]
+    lines.append(f"resource templates ({len(listing.templates)}):")
+    lines += [f"  {t.uri_template}" for t in listing.templates]
+    lines.append(f"prompts ({len(listing.prompts)}):")
+    lines += [f"  {p.name}" for p in listing.prompts]
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the serving commands to the CLI."""
+    app.command()(serve)
+    app.command()(stdio)
+    app.command()(catalogue)
