@@ -25,10 +25,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mcp_acl.auth.identity import identity_from_claims
-from mcp_acl.auth.keys import SigningKeys
 from mcp_acl.auth.metadata import auth_routes
 from mcp_acl.auth.middleware import protect
-from mcp_acl.auth.setup import build_verifier
+from mcp_acl.auth.setup import build_verifier, signing_keys
 from mcp_acl.config import Settings
 from mcp_acl.gateway.edge import HttpEdge
 from mcp_acl.gateway.runtime import Gateway, build_gateway
@@ -67,9 +66,9 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
     def on_refused(reason: str, info: dict[str, Any] | None = None) -> None:
         info = info or {}
         try:
+            # iss/sub/client_id are what the refused token claims, unverified.
             audit.record_authentication(
-                reason=reason, issuer=info.get("issuer"), subject=info.get("subject"),
-                client_id=info.get("client_id"), session_id=info.get("session_id"),
+                reason=reason, issuer=info.get("iss"), subject=info.get("sub"), client_id=info.get("client_id")
             )
         except Exception as exc:
             # The request is refused either way; say that the row is missing.
@@ -87,7 +86,6 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
         except Exception as exc:
             return JSONResponse({"status": "unavailable", "error": exc.__class__.__name__}, status_code=503)
 
-    keys = SigningKeys(engine) if settings.embedded_issuer else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -104,7 +102,7 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
     routes = [
         Route("/mcp", endpoint=endpoint),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
-        *auth_routes(settings, keys),
+        *auth_routes(settings, signing_keys(settings, engine)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway

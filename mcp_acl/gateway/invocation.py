@@ -25,6 +25,7 @@ import mcp_types as types
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST
 from mcp.shared.exceptions import MCPError
 
+from mcp_acl.gateway.arguments import ArgumentCheck
 from mcp_acl.gateway.specs import CallContext, ToolError
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
@@ -84,6 +85,7 @@ class Invoker:
         self.views = views
         self.audit = audit
         self.clock = clock
+        self.arguments = ArgumentCheck()
 
     # -- admission: decide + audit, in one worker thread (both touch the database)
 
@@ -150,6 +152,10 @@ class Invoker:
             return _tool_error(f"Unknown tool: {name}")
         if not admission.decision.allowed:
             return _tool_error(refusal_text(admission.decision))
+        problem = self.arguments.problem(spec, args)
+        if problem is not None:
+            await self._outcome(admission, "error", session_id)
+            return _tool_error(f"Invalid arguments for {name}: {problem}")
         try:
             text = await _run(spec.handler, args, CallContext(identity=identity, session_id=session_id))
         except ToolError as exc:
@@ -164,13 +170,12 @@ class Invoker:
 
     async def read_resource(self, identity: Identity, session_id: str | None, uri: str) -> types.ReadResourceResult:
         """resources/read: the contents, or an MCPError for an unknown or refused resource."""
-        found = self.catalogue.resource_reader(uri)
-        admission, _ = await self.admit(identity, session_id, "resources/read", f"resource:{uri}", None, found is not None)
+        reader = self.catalogue.resource_reader(uri)
+        admission, _ = await self.admit(identity, session_id, "resources/read", f"resource:{uri}", None, reader is not None)
         if not admission.known:
             raise MCPError(INVALID_PARAMS, f"Unknown resource: {uri}")
         if not admission.decision.allowed:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
-        reader, mime_type = found
         try:
             text = await _run(reader, uri, CallContext(identity=identity, session_id=session_id))
         except ToolError as exc:
@@ -181,7 +186,8 @@ class Invoker:
             await self._outcome(admission, "error", session_id)
             raise MCPError(INVALID_REQUEST, f"Reading {uri} failed with an internal error.") from None
         await self._outcome(admission, "success", session_id)
-        return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, mime_type=mime_type, text=text)])
+        contents = types.TextResourceContents(uri=uri, mime_type=_mime_type(self.catalogue, uri), text=text)
+        return types.ReadResourceResult(contents=[contents])
 
     async def get_prompt(
         self, identity: Identity, session_id: str | None, name: str, arguments: dict[str, str] | None
@@ -201,6 +207,14 @@ class Invoker:
             # MCP prompts have no system role; the description says to use it as one.
             messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
         )
+
+
+def _mime_type(catalogue: Catalogue, uri: str) -> str | None:
+    spec = catalogue.resources.get(uri)
+    if spec is not None:
+        return spec.mime_type
+    template = next((t for t in catalogue.templates if t.matches(uri)), None)
+    return template.mime_type if template is not None else "text/plain"
 
 
 def _tool_error(text: str) -> types.CallToolResult:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from threading import Lock
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mcp_acl.gateway.catalogue import Catalogue
 
 LIST_KINDS = ("tools", "resources", "prompts")
+MAX_AGE = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Listing:
     resources: tuple[types.Resource, ...]
     templates: tuple[types.ResourceTemplate, ...]
     prompts: tuple[types.Prompt, ...]
-    # None when no grant of the identity expires in the future.
+    # When this listing must be rebuilt even at the same revision.
     stale_after: datetime | None = None
 
     def fingerprint(self, kind: str) -> tuple:
@@ -117,7 +118,7 @@ class CatalogueViews:
         )
         resources = tuple(
             types.Resource(uri=spec.uri, name=spec.name, description=spec.description, mime_type=spec.mime_type)
-            for spec in sorted(_specs(cat.resources), key=lambda s: s.uri)
+            for spec in sorted(cat.list_resources().values(), key=lambda s: s.uri)
             if visible(policy, identity, spec.target, now)
         )
         # A template is listed when a grant covers the template itself (e.g.
@@ -127,7 +128,7 @@ class CatalogueViews:
             types.ResourceTemplate(
                 uri_template=spec.uri_template, name=spec.name, description=spec.description, mime_type=spec.mime_type
             )
-            for spec in sorted(_specs(cat.templates), key=lambda s: s.uri_template)
+            for spec in sorted(cat.templates, key=lambda s: s.uri_template)
             if visible(policy, identity, f"resource:{spec.uri_template}", now)
         )
         prompts = tuple(
@@ -135,9 +136,6 @@ class CatalogueViews:
             for p in PROMPTS
             if visible(policy, identity, p.target, now)
         )
-        return Listing(policy.revision, tools, resources, templates, prompts, _next_expiry(policy, identity, now))
-
-
-def _specs(collection) -> Iterable:
-    # The catalogue keeps resources and templates keyed by URI; accept a plain sequence too.
-    return collection.values() if hasattr(collection, "values") else collection
+        expiry = _next_expiry(policy, identity, now)
+        stale_after = now + MAX_AGE if expiry is None else min(expiry, now + MAX_AGE)
+        return Listing(policy.revision, tools, resources, templates, prompts, stale_after)
