@@ -1,0 +1,167 @@
+"""A small real world for end-to-end tests: a migrated database with users, clients and
+grants, a workspace and a shop database for the built-in tools, real signed tokens, the
+real app under uvicorn on 127.0.0.1 (port 0) in a thread, and the SDK's real client.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy import Engine, select
+
+from mcp_acl.app import create_app
+from mcp_acl.auth.keys import SigningKeys
+from mcp_acl.auth.tokens import mint_access_token
+from mcp_acl.config import Settings
+from mcp_acl.gateway.runtime import Gateway, build_gateway
+from mcp_acl.gateway.specs import ToolConfig
+from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules
+from mcp_acl.store import PolicyAdmin, make_engine, upgrade
+from mcp_acl.store import tables as t
+
+REPORTS_NOTE = "only files under reports/"
+
+
+@dataclass
+class World:
+    """Everything a test needs to run the gateway and call it."""
+
+    database_url: str
+    engine: Engine
+    settings: Settings
+    home: Path
+    grants: dict[str, int] = field(default_factory=dict)
+
+    def token(self, user: str | None, client: str = "mcp-acl-cli", scopes: tuple[str, ...] = ("mcp",), ttl: timedelta = timedelta(hours=1)) -> str:
+        """A real access token from the embedded issuer."""
+        return mint_access_token(
+            SigningKeys(self.engine), issuer=self.settings.embedded_issuer_url, audience=self.settings.resource_url,
+            subject=user, client_id=client, scopes=scopes, ttl=ttl,
+        )
+
+    def tool_config(self) -> ToolConfig:
+        """Where the built-in tools work in this world."""
+        return ToolConfig(files_root=self.home / "workspace", sql_url=f"sqlite:///{self.home / 'shop.db'}")
+
+    def gateway(self) -> Gateway:
+        """A gateway over this world's database with the real built-in tools."""
+        catalogue = load_tool_modules([builtin_tools_dir()], self.tool_config())
+        return build_gateway(self.settings, self.engine, catalogue)
+
+    def audit_rows(self, **where: Any) -> list:
+        """Audit rows, oldest first, filtered by column values."""
+        query = select(t.audit_events).order_by(t.audit_events.c.id)
+        for column, value in where.items():
+            query = query.where(t.audit_events.c[column] == value)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+
+def make_world(database_url: str, home: Path) -> World:
+    """Users alice (analyst) and bob (intern), clients mcp-acl-cli and a restricted ollama-agent."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    world = World(database_url, engine, Settings(database_url=database_url), home)
+    admin = PolicyAdmin(engine, actor="test")
+    admin.add_role("analyst")
+    admin.add_role("intern")
+    admin.add_user("alice", ["analyst"])
+    admin.add_user("bob", ["intern"])
+    admin.add_client("mcp-acl-cli")
+    admin.add_client("ollama-agent", restricted=True)
+    g = world.grants
+    g["alice-list"] = admin.add_grant("role:analyst", "tool:files.list")
+    g["alice-read"] = admin.add_grant(
+        "role:analyst", "tool:files.read", condition='args.path.startsWith("reports/")', note=REPORTS_NOTE
+    )
+    g["alice-select"] = admin.add_grant("role:analyst", "tool:sql.select", condition='args.table == "orders"')
+    g["alice-reports"] = admin.add_grant("role:analyst", "resource:file:///reports/*")
+    g["bob-list"] = admin.add_grant("role:intern", "tool:files.list")
+    for role in ("analyst", "intern"):
+        g[f"{role}-prompt"] = admin.add_grant(f"role:{role}", "prompt:access-policy")
+    for target in ("tool:files.list", "tool:files.read", "tool:sql.select", "resource:*", "prompt:*"):
+        admin.add_grant("client:ollama-agent", target)
+    _write_workspace(home)
+    return world
+
+
+def _write_workspace(home: Path) -> None:
+    reports = home / "workspace" / "reports"
+    reports.mkdir(parents=True)
+    (reports / "q3.md").write_text("# Q3\nRevenue grew 12%.\n")
+    (home / "workspace" / "notes").mkdir()
+    (home / "workspace" / "notes" / "todo.txt").write_text("call the bank\n")
+    with sqlite3.connect(home / "shop.db") as db:
+        db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, total REAL)")
+        db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT)")
+        db.executemany("INSERT INTO orders VALUES (?, ?, ?)", [(1, "acme", 120.0), (2, "globex", 80.5)])
+        db.execute("INSERT INTO customers VALUES (1, 'acme', 'ceo@acme.test')")
+
+
+class LiveServer:
+    """An ASGI app served by uvicorn on 127.0.0.1 with a free port, in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.port = 0
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+    @property
+    def base(self) -> str:
+        """http://127.0.0.1:PORT"""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def mcp_url(self) -> str:
+        """The MCP endpoint."""
+        return f"{self.base}/mcp"
+
+
+def serve(world: World, gateway: Gateway | None = None) -> LiveServer:
+    """The real app for `world`, ready to be entered."""
+    return LiveServer(create_app(world.settings, world.engine, gateway=gateway or world.gateway()))
+
+
+def bearer(token: str) -> httpx2.AsyncClient:
+    """An HTTP client sending `token` as a bearer token."""
+    return httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(30, read=300))
+
+
+@asynccontextmanager
+async def connect(url: str, token: str, mode: str = "legacy", **options: Any) -> AsyncIterator[Client]:
+    """The SDK's client on `url` with `token`; `mode` "legacy" (2025-11-25 sessions) or "auto" (2026-07-28)."""
+    async with bearer(token) as http:
+        async with Client(streamable_http_client(url, http_client=http), mode=mode, **options) as client:
+            yield client
+
+
+def text_of(result: Any) -> str:
+    """The text of a tool result's first content block."""
+    return result.content[0].text
