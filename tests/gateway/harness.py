@@ -87,6 +87,7 @@ def make_world(database_url: str, home: Path) -> World:
         "role:analyst", "tool:files.read", condition='args.path.startsWith("reports/")', note=REPORTS_NOTE
     )
     g["alice-select"] = admin.add_grant("role:analyst", "tool:sql.select", condition='args.table == "orders"')
+    g["alice-write"] = admin.add_grant("role:analyst", "tool:files.write", condition='args.path.startsWith("drafts/")')
     g["alice-reports"] = admin.add_grant("role:analyst", "resource:file:///reports/*")
     g["bob-list"] = admin.add_grant("role:intern", "tool:files.list")
     for role in ("analyst", "intern"):
