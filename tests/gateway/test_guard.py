@@ -1,0 +1,107 @@
+"""Sessions over real HTTP: recorded with their identity, killed from another process, never hijacked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import anyio
+import pytest
+from mcp.shared.exceptions import MCPError
+from sqlalchemy import update
+
+from mcp_acl.gateway.sessions import SessionStore
+from mcp_acl.gateway.transport import KILLED_MESSAGE
+from mcp_acl.store import tables as t
+
+from .harness import bearer, connect, serve
+
+INIT = {
+    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def _cli(env, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mcp_acl", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+async def _wait_for(predicate, timeout: float = 10.0):
+    with anyio.fail_after(timeout):
+        while not (found := predicate()):
+            await anyio.sleep(0.05)
+    return found
+
+
+async def test_session_is_recorded_with_its_identity_and_closed_at_the_end(world):
+    store = SessionStore(world.engine)
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            await alice.list_tools()
+            [row] = store.live()
+            assert (row.subject, row.client_id, row.issuer, row.transport) == (
+                "alice", "mcp-acl-cli", "http://127.0.0.1:8000", "http"
+            )
+        ended = await _wait_for(lambda: store.get(row.id).ended_at and store.get(row.id))
+    assert ended.end_reason == "closed"
+    assert store.live() == []
+
+
+async def test_sessions_list_cli_shows_the_live_session(sqlite_world, subprocess_env):
+    with serve(sqlite_world) as live:
+        async with connect(live.mcp_url, sqlite_world.token("bob")) as bob:
+            await bob.list_tools()
+            listed = _cli(subprocess_env, "sessions", "list", "--json", "--database", sqlite_world.database_url)
+    assert listed.returncode == 0, listed.stderr
+    [session] = json.loads(listed.stdout)
+    assert (session["subject"], session["client_id"], session["ended_at"]) == ("bob", "mcp-acl-cli", None)
+
+
+async def test_killed_session_is_refused(world, subprocess_env):
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            assert (await alice.call_tool("files.list", {})).is_error is False
+            [row] = SessionStore(world.engine).live()
+            killed = _cli(subprocess_env, "sessions", "kill", row.id, "--database", world.database_url)
+            assert killed.returncode == 0, killed.stderr
+            with pytest.raises(MCPError, match=KILLED_MESSAGE):
+                await alice.call_tool("files.list", {})
+    assert SessionStore(world.engine).get(row.id).end_reason == "killed"
+
+
+async def test_killing_an_unknown_session_exits_2(sqlite_world, subprocess_env):
+    result = _cli(subprocess_env, "sessions", "kill", "nope", "--database", sqlite_world.database_url)
+    assert result.returncode == 2
+    assert "no session 'nope'" in result.stderr
+
+
+async def test_another_users_token_on_a_session_is_refused(sqlite_world):
+    with serve(sqlite_world) as live:
+        async with bearer(sqlite_world.token("alice")) as alice:
+            opened = await alice.post(live.mcp_url, json=INIT, headers=HEADERS)
+            session_id = opened.headers["mcp-session-id"]
+        async with bearer(sqlite_world.token("bob")) as bob:
+            hijack = await bob.post(
+                live.mcp_url,
+                json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                headers={**HEADERS, "Mcp-Session-Id": session_id, "Mcp-Protocol-Version": "2025-11-25"},
+            )
+    assert opened.status_code == 200
+    assert hijack.status_code == 404
+    assert "tools" not in hijack.text
+    # Never reached a handler: nothing was decided or recorded for bob.
+    assert SessionStore(sqlite_world.engine).get(session_id) is None or SessionStore(sqlite_world.engine).get(session_id).subject == "alice"
+
+
+async def test_session_bound_to_another_identity_is_refused_by_the_gateway_itself(sqlite_world):
+    # The SDK binds HTTP sessions too; this shows the gateway's own check holds
+    # when the stored owner differs (e.g. recorded by another replica).
+    with serve(sqlite_world) as live:
+        async with connect(live.mcp_url, sqlite_world.token("alice")) as alice:
+            await alice.list_tools()
+            with sqlite_world.engine.begin() as conn:
+                conn.execute(update(t.sessions).values(subject="mallory"))
+            with pytest.raises(MCPError, match="belongs to another identity"):
+                await alice.list_tools()
