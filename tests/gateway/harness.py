@@ -6,15 +6,18 @@ real app under uvicorn on 127.0.0.1 (port 0) in a thread, and the SDK's real cli
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import uvicorn
 from mcp import Client
@@ -69,6 +72,11 @@ class World:
             return list(conn.execute(query))
 
 
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """Run `python -m mcp_acl ARGS` in another process."""
+    return subprocess.run([sys.executable, "-m", "mcp_acl", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
 def make_world(database_url: str, home: Path) -> World:
     """Users alice (analyst) and bob (intern), clients mcp-acl-cli and a restricted ollama-agent."""
     engine = make_engine(database_url)
@@ -115,6 +123,7 @@ class LiveServer:
     """An ASGI app served by uvicorn on 127.0.0.1 with a free port, in a background thread."""
 
     def __init__(self, app: Any) -> None:
+        self.app = app
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -143,6 +152,27 @@ class LiveServer:
     def mcp_url(self) -> str:
         """The MCP endpoint."""
         return f"{self.base}/mcp"
+
+
+async def get_stream_open(live: LiveServer, session_id: str, timeout: float = 10.0) -> None:
+    """Wait until the client's GET stream is connected, so a notification cannot be dropped before it.
+
+    Test-only peek into the SDK's private transport state (mcp 2.3).
+    """
+    from mcp.server.streamable_http import GET_STREAM_KEY
+
+    manager = live.app.state.session_manager
+    with anyio.fail_after(timeout):
+        while GET_STREAM_KEY not in getattr(manager._server_instances.get(session_id), "_request_streams", {}):
+            await anyio.sleep(0.02)
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll `predicate` until it returns something true; fail after `timeout` seconds."""
+    with anyio.fail_after(timeout):
+        while not (found := predicate()):
+            await anyio.sleep(0.02)
+    return found
 
 
 def serve(world: World, gateway: Gateway | None = None) -> LiveServer:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 from sqlalchemy import update
@@ -15,24 +12,13 @@ from mcp_acl.gateway.sessions import SessionStore
 from mcp_acl.gateway.transport import KILLED_MESSAGE
 from mcp_acl.store import tables as t
 
-from .harness import bearer, connect, serve
+from .harness import bearer, cli, connect, serve, wait_for
 
 INIT = {
     "jsonrpc": "2.0", "id": 1, "method": "initialize",
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
 }
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-def _cli(env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mcp_acl", *args], env=env, capture_output=True, text=True, timeout=120)
-
-
-async def _wait_for(predicate, timeout: float = 10.0):
-    with anyio.fail_after(timeout):
-        while not (found := predicate()):
-            await anyio.sleep(0.05)
-    return found
 
 
 async def test_session_is_recorded_with_its_identity_and_closed_at_the_end(world):
@@ -44,7 +30,7 @@ async def test_session_is_recorded_with_its_identity_and_closed_at_the_end(world
             assert (row.subject, row.client_id, row.issuer, row.transport) == (
                 "alice", "mcp-acl-cli", "http://127.0.0.1:8000", "http"
             )
-        ended = await _wait_for(lambda: store.get(row.id).ended_at and store.get(row.id))
+        ended = await wait_for(lambda: store.get(row.id).ended_at and store.get(row.id))
     assert ended.end_reason == "closed"
     assert store.live() == []
 
@@ -53,7 +39,7 @@ async def test_sessions_list_cli_shows_the_live_session(sqlite_world, subprocess
     with serve(sqlite_world) as live:
         async with connect(live.mcp_url, sqlite_world.token("bob")) as bob:
             await bob.list_tools()
-            listed = _cli(subprocess_env, "sessions", "list", "--json", "--database", sqlite_world.database_url)
+            listed = cli(subprocess_env, "sessions", "list", "--json", "--database", sqlite_world.database_url)
     assert listed.returncode == 0, listed.stderr
     [session] = json.loads(listed.stdout)
     assert (session["subject"], session["client_id"], session["ended_at"]) == ("bob", "mcp-acl-cli", None)
@@ -64,7 +50,7 @@ async def test_killed_session_is_refused(world, subprocess_env):
         async with connect(live.mcp_url, world.token("alice")) as alice:
             assert (await alice.call_tool("files.list", {})).is_error is False
             [row] = SessionStore(world.engine).live()
-            killed = _cli(subprocess_env, "sessions", "kill", row.id, "--database", world.database_url)
+            killed = cli(subprocess_env, "sessions", "kill", row.id, "--database", world.database_url)
             assert killed.returncode == 0, killed.stderr
             with pytest.raises(MCPError, match=KILLED_MESSAGE):
                 await alice.call_tool("files.list", {})
@@ -72,7 +58,7 @@ async def test_killed_session_is_refused(world, subprocess_env):
 
 
 async def test_killing_an_unknown_session_exits_2(sqlite_world, subprocess_env):
-    result = _cli(subprocess_env, "sessions", "kill", "nope", "--database", sqlite_world.database_url)
+    result = cli(subprocess_env, "sessions", "kill", "nope", "--database", sqlite_world.database_url)
     assert result.returncode == 2
     assert "no session 'nope'" in result.stderr
 
