@@ -19,10 +19,12 @@ from .harness import connect, serve, text_of
 # audit row deciding the very call it is running.
 PROBE = '''
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 from mcp_acl.gateway.specs import ToolSpec
 
 def load(config):
-    engine = create_engine(config.extra["audit_db"])
+    # NullPool: each check opens and closes its own connection.
+    engine = create_engine(config.extra["audit_db"], poolclass=NullPool)
 
     def check(args, ctx):
         with engine.connect() as conn:
