@@ -165,7 +165,7 @@ class Invoker:
             log.exception("tool %s failed", name)
             await self._outcome(admission, "error", session_id)
             return _tool_error(f"The tool {name} failed with an internal error.")
-        await self._outcome(admission, "success", session_id)
+        await self._outcome(admission, "ok", session_id)
         return types.CallToolResult(content=[types.TextContent(text=text)])
 
     async def read_resource(self, identity: Identity, session_id: str | None, uri: str) -> types.ReadResourceResult:
@@ -185,7 +185,7 @@ class Invoker:
             log.exception("reading %s failed", uri)
             await self._outcome(admission, "error", session_id)
             raise MCPError(INVALID_REQUEST, f"Reading {uri} failed with an internal error.") from None
-        await self._outcome(admission, "success", session_id)
+        await self._outcome(admission, "ok", session_id)
         contents = types.TextResourceContents(uri=uri, mime_type=_mime_type(self.catalogue, uri), text=text)
         return types.ReadResourceResult(contents=[contents])
 
@@ -201,7 +201,7 @@ class Invoker:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
         now = self.clock()
         text = access_policy_text(policy, identity, self.views.listing(policy, identity, now), now)
-        await self._outcome(admission, "success", session_id)
+        await self._outcome(admission, "ok", session_id)
         return types.GetPromptResult(
             description=ACCESS_POLICY.description,
             # MCP prompts have no system role; the description says to use it as one.

@@ -85,7 +85,7 @@ async def test_allowed_call_runs_the_tool(world):
     assert "Revenue grew 12%" in text_of(result)
     decision, outcome = world.audit_rows(target="tool:files.read")[0], world.audit_rows(kind="outcome")[0]
     assert (decision.decision, decision.subject, decision.grant_id) == ("allow", "alice", world.grants["alice-read"])
-    assert (outcome.ref_id, outcome.outcome) == (decision.id, "success")
+    assert (outcome.ref_id, outcome.outcome) == (decision.id, "ok")
 
 
 async def test_refused_call_says_why_and_leaves_an_audit_row(world):
