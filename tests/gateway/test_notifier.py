@@ -39,7 +39,7 @@ async def test_revocation_in_another_process_stops_the_next_call(world, subproce
     assert not before.is_error and "acme" in text_of(before)
     # Revoked, the tool is now hidden from alice: the same answer as a tool that never existed.
     assert after.is_error and text_of(after) == "Unknown tool: sql.select"
-    assert [r.decision for r in world.audit_rows(target="tool:sql.select")] == ["allow", "deny"]
+    assert [r.decision for r in world.audit_rows(kind="decision", target="tool:sql.select")] == ["allow", "deny"]
 
 
 async def test_list_changed_reaches_only_the_affected_session(world, subprocess_env):

@@ -83,7 +83,7 @@ async def test_allowed_call_runs_the_tool(world):
             result = await alice.call_tool("files.read", {"path": "reports/q3.md"})
     assert not result.is_error
     assert "Revenue grew 12%" in text_of(result)
-    decision, outcome = world.audit_rows(target="tool:files.read")[0], world.audit_rows(kind="outcome")[0]
+    decision, outcome = world.audit_rows(kind="decision", target="tool:files.read")[0], world.audit_rows(kind="outcome")[0]
     assert (decision.decision, decision.subject, decision.grant_id) == ("allow", "alice", world.grants["alice-read"])
     assert (outcome.ref_id, outcome.outcome) == (decision.id, "ok")
 
@@ -97,7 +97,7 @@ async def test_refused_call_says_why_and_leaves_an_audit_row(world):
         f"Refused: tool:files.read is not allowed to user alice: grant #{world.grants['alice-read']} would allow it "
         'but its condition args.path.startsWith("reports/") does not hold for these arguments.'
     )
-    [row] = world.audit_rows(target="tool:files.read")
+    [row] = world.audit_rows(kind="decision", target="tool:files.read")
     assert (row.kind, row.decision, row.action, row.subject, row.client_id) == (
         "decision", "deny", "tools/call", "alice", "mcp-acl-cli"
     )
@@ -147,7 +147,7 @@ async def test_resource_read_is_decided_and_hidden_ones_look_missing(sqlite_worl
     assert str(hidden.value) == "Unknown resource: file:///notes/todo.txt"
     assert str(missing.value) == "Unknown resource: memo://nothing"
     assert hidden.value.error.code == missing.value.error.code
-    assert [r.decision for r in sqlite_world.audit_rows(action="resources/read")] == ["allow", "deny", "deny"]
+    assert [r.decision for r in sqlite_world.audit_rows(kind="decision", action="resources/read")] == ["allow", "deny", "deny"]
 
 
 async def test_access_policy_prompt_states_what_the_caller_may_use(sqlite_world):
@@ -161,7 +161,7 @@ async def test_access_policy_prompt_states_what_the_caller_may_use(sqlite_world)
     assert "- file:///reports/q3.md" in alice_text
     assert "files.read" not in bob_text and "- files.list" in bob_text
     assert 'starts with "Refused:"' in bob_text
-    assert [r.decision for r in sqlite_world.audit_rows(target="prompt:access-policy")] == ["allow", "allow"]
+    assert [r.decision for r in sqlite_world.audit_rows(kind="decision", target="prompt:access-policy")] == ["allow", "allow"]
 
 
 async def test_prompt_without_a_grant_looks_missing(sqlite_world):
