@@ -90,7 +90,7 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with manager.run(), anyio.create_task_group() as tg:
-            await tg.start(gateway.notifier.run)
+            await tg.start(gateway.run_background)
             tg.start_soon(reap_killed, manager, gateway.sessions)
             try:
                 yield

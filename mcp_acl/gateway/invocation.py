@@ -4,7 +4,7 @@
       → decide(policy of the current revision, identity, target, args, now)
       → audit row committed (a failed write refuses the call)
       → run the tool, reader or prompt
-      → audit outcome
+      → audit outcome (queued: the answer does not wait for it)
 
 Nothing here ever allows on an error: a store that cannot be read, a
 broken policy or an audit write that fails all end in a refusal.
@@ -26,6 +26,7 @@ from mcp_types import INVALID_PARAMS, INVALID_REQUEST
 from mcp.shared.exceptions import MCPError
 
 from mcp_acl.gateway.arguments import ArgumentCheck
+from mcp_acl.gateway.outcomes import OutcomeWriter
 from mcp_acl.gateway.specs import CallContext, ToolError
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
@@ -86,6 +87,7 @@ class Invoker:
         self.audit = audit
         self.clock = clock
         self.arguments = ArgumentCheck()
+        self.outcomes = OutcomeWriter(audit)
 
     # -- admission: decide + audit, in one worker thread (both touch the database)
 
@@ -129,15 +131,8 @@ class Invoker:
         return await anyio.to_thread.run_sync(self._admit, identity, session_id, action, target, args, exists)
 
     async def _outcome(self, admission: Admission, outcome: str, session_id: str | None) -> None:
-        if admission.audit_id is None:
-            return
-        try:
-            await anyio.to_thread.run_sync(
-                lambda: self.audit.record_outcome(admission.audit_id, outcome, session_id=session_id)
-            )
-        except Exception as exc:
-            # The effect has happened; the decision row already says it was allowed.
-            log.warning("the outcome of audit row %s could not be recorded (%s)", admission.audit_id, exc)
+        if admission.audit_id is not None:
+            await self.outcomes.record(admission.audit_id, outcome, session_id)
 
     # -- the three invocations
 

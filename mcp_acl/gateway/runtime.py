@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import anyio
+from anyio.abc import TaskStatus
+
 from sqlalchemy import Engine
 
 from mcp_acl.audit import AuditLog
@@ -30,6 +33,13 @@ class Gateway:
     invoker: Invoker
     sessions: SessionStore
     notifier: Notifier
+
+    async def run_background(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """The notifier and the outcome writer, until cancelled (run in the serving task group)."""
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.notifier.run)
+            await tg.start(self.invoker.outcomes.run)
+            task_status.started()
 
     def server(self, edge: CallerEdge) -> tuple[GatewayServer, SessionGuard]:
         """An MCP server for one transport, and the session guard it runs every request through."""

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mcp_acl.policy import Identity
@@ -26,6 +26,9 @@ CLOSED = "closed"
 # last_seen_at is refreshed at most this often, so a busy session does not
 # turn every request into a write.
 TOUCH_INTERVAL = timedelta(seconds=60)
+# Built once: this read runs on every request of every session, and building
+# the statement costs more than running it.
+_ROW = select(t.sessions).where(t.sessions.c.id == bindparam("session_id"))
 
 
 class SessionRefused(Exception):
@@ -78,7 +81,7 @@ class SessionStore:
     def get(self, session_id: str) -> SessionRow | None:
         """The row of one session, or None."""
         with self._connect() as conn:
-            row = conn.execute(select(t.sessions).where(t.sessions.c.id == session_id)).first()
+            row = conn.execute(_ROW, {"session_id": session_id}).first()
         return SessionRow(**row._mapping) if row else None
 
     def open(self, session_id: str, identity: Identity, transport: str) -> SessionRow:

@@ -57,7 +57,7 @@ async def serve_stdio(gateway: Gateway, identity: Identity) -> None:
     await anyio.to_thread.run_sync(gateway.sessions.open, session_id, identity, "stdio")
     try:
         async with stdio_server() as (read_stream, write_stream), anyio.create_task_group() as tg:
-            await tg.start(gateway.notifier.run)
+            await tg.start(gateway.run_background)
             await server.run(read_stream, write_stream, server.create_initialization_options())
             tg.cancel_scope.cancel()
     finally:

@@ -1,0 +1,65 @@
+"""Recording outcomes after the answer has gone out, in order, off the request's path.
+
+The decision row is committed before a tool runs (that is what makes a
+call auditable); the outcome row only says how it ended, so the caller
+need not wait for it. A background task writes the queued outcomes one by
+one; when the queue is full or the task is not running, the outcome is
+written at once instead. On shutdown the queue is drained.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+import anyio.to_thread
+from anyio.abc import TaskStatus
+
+log = logging.getLogger(__name__)
+
+CAPACITY = 10_000
+DRAIN_SECONDS = 10
+
+
+class OutcomeWriter:
+    """A queue of (decision row id, outcome, session) written by one background task."""
+
+    def __init__(self, audit, capacity: int = CAPACITY) -> None:
+        self.audit = audit
+        self._send, self._receive = anyio.create_memory_object_stream[tuple[int, str, str | None]](capacity)
+        self._running = False
+
+    async def record(self, decision_id: int, outcome: str, session_id: str | None) -> None:
+        """Queue one outcome (or write it now when no writer runs or the queue is full)."""
+        if self._running:
+            try:
+                self._send.send_nowait((decision_id, outcome, session_id))
+                return
+            except anyio.WouldBlock:
+                pass
+        await self._write((decision_id, outcome, session_id))
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Write queued outcomes until cancelled, then drain what is left."""
+        self._running = True
+        task_status.started()
+        try:
+            while True:
+                await self._write(await self._receive.receive())
+        finally:
+            self._running = False
+            with anyio.CancelScope(shield=True), anyio.move_on_after(DRAIN_SECONDS):
+                while True:
+                    try:
+                        item = self._receive.receive_nowait()
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                    await self._write(item)
+
+    async def _write(self, item: tuple[int, str, str | None]) -> None:
+        decision_id, outcome, session_id = item
+        try:
+            await anyio.to_thread.run_sync(lambda: self.audit.record_outcome(decision_id, outcome, session_id=session_id))
+        except Exception as exc:
+            # The effect has happened and its decision row says it was allowed.
+            log.warning("the outcome of audit row %s could not be recorded (%s)", decision_id, exc)
