@@ -17,6 +17,9 @@ from mcp_acl.config import Settings
 from mcp_acl.policy import Identity
 
 SESSION_HEADER = "mcp-session-id"
+NO_IDENTITY = "The request carries no verified identity."
+# Where the auth middleware leaves the identity it mapped (mcp_acl.auth.middleware.IDENTITY_KEY).
+SCOPE_IDENTITY = "mcp_acl.identity"
 
 
 class CallerUnknown(Exception):
@@ -28,8 +31,8 @@ class CallerEdge(Protocol):
 
     transport: str
 
-    def identity(self) -> Identity:
-        """The caller of the request being handled; raises CallerUnknown without one."""
+    def identity(self, ctx: Any = None) -> Identity:
+        """The caller of the request being handled (`ctx` when there is one); raises CallerUnknown without one."""
         ...
 
     def session_id(self, ctx: Any) -> str | None:
@@ -46,8 +49,13 @@ class HttpEdge:
         self.settings = settings
         self.to_identity = to_identity
 
-    def identity(self) -> Identity:
+    def identity(self, ctx: Any = None) -> Identity:
         """The identity of the token the auth middleware verified for this request."""
+        request = getattr(ctx, "request", None)
+        scope = getattr(request, "scope", None)
+        if scope is not None and isinstance(found := scope.get(SCOPE_IDENTITY), Identity):
+            return found
+        # No HTTP request at hand (a listen stream subscribing): map the token's claims.
         token = get_access_token()
         if token is None or not token.claims:
             raise CallerUnknown("no verified access token on this request")
@@ -69,7 +77,7 @@ class FixedEdge:
         self._identity = identity
         self._session_id = session_id
 
-    def identity(self) -> Identity:
+    def identity(self, ctx: Any = None) -> Identity:
         """The identity verified at start."""
         return self._identity
 

@@ -7,27 +7,40 @@ A server middleware (the SDK runs it around every request and notification,
   (the SDK already answers 404 to another credential on an HTTP session;
   this check holds on stdio and survives a change in the SDK);
 - registers the session with the notifier so it hears list_changed.
+
+For tools/call, resources/read and prompts/get the check is handed to the
+invocation through `pending_check`, which runs it first in the worker
+thread that decides and audits the call: one trip off the event loop
+instead of two on the hot path. The check itself is the same.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import anyio.to_thread
-from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.session import ServerSession
 from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_REQUEST
 
-from mcp_acl.gateway.edge import CallerEdge, CallerUnknown
+from mcp_acl.gateway.edge import NO_IDENTITY, CallerEdge, CallerUnknown
 from mcp_acl.gateway.invocation import utcnow
 from mcp_acl.gateway.notifier import Notifier
-from mcp_acl.gateway.sessions import TOUCH_INTERVAL, SessionRefused, SessionStore
+from mcp_acl.gateway.sessions import TOUCH_INTERVAL, SessionRefused, SessionStore, session_error
 from mcp_acl.policy import Identity
 
 log = logging.getLogger(__name__)
+
+INVOCATIONS = frozenset({"tools/call", "resources/read", "prompts/get"})
+
+pending_check: ContextVar[Callable[[], None] | None] = ContextVar("mcp_acl_pending_session_check", default=None)
+"""The session check an invocation must run before deciding (set by the guard, None off-session)."""
 
 
 async def _send_list_changed(session: ServerSession, kind: str) -> None:
@@ -53,24 +66,33 @@ class SessionGuard:
         if session_id is None:
             return await call_next(ctx)
         is_request = ctx.request_id is not None
+        deferred = is_request and ctx.method in INVOCATIONS
         try:
-            identity = self.edge.identity()
-            await anyio.to_thread.run_sync(self._admit, session_id, identity)
-        except (SessionRefused, CallerUnknown) as exc:
+            identity = self.edge.identity(ctx)
+            if not deferred:
+                await anyio.to_thread.run_sync(self.check, session_id, identity)
+        except Exception as exc:
             if not is_request:
                 return None  # a notification on a refused session is dropped
-            raise MCPError(INVALID_REQUEST, str(exc)) from None
-        except Exception as exc:
-            log.warning("refusing a request on session %s: %s", session_id[:12], exc.__class__.__name__)
-            if not is_request:
-                return None
-            raise MCPError(INTERNAL_ERROR, "The session could not be checked, so the request is refused.") from None
-        if not self.notifier.watching(session_id):
-            session = ctx.session
-            self.notifier.watch(session_id, identity, lambda kind: _send_list_changed(session, kind))
-        return await call_next(ctx)
+            if isinstance(exc, CallerUnknown):
+                raise MCPError(INVALID_REQUEST, NO_IDENTITY) from None
+            if not isinstance(exc, SessionRefused):
+                log.warning("refusing a request on session %s: %s", session_id[:12], exc.__class__.__name__)
+            raise session_error(exc) from None
+        if not deferred:
+            self._watch(ctx, session_id, identity)
+            return await call_next(ctx)
+        token = pending_check.set(partial(self.check, session_id, identity))
+        try:
+            result = await call_next(ctx)
+        finally:
+            pending_check.reset(token)
+        # Reached only when the invocation's own session check passed.
+        self._watch(ctx, session_id, identity)
+        return result
 
-    def _admit(self, session_id: str, identity: Identity) -> None:
+    def check(self, session_id: str, identity: Identity) -> None:
+        """Record the session on first sight; raise SessionRefused if it ended or is not `identity`'s."""
         self.store.admit(session_id, identity, self.edge.transport)
         now = utcnow()
         last = self._touched.get(session_id)
@@ -79,6 +101,11 @@ class SessionGuard:
         elif now - last >= TOUCH_INTERVAL:
             self.store.touch(session_id, now)
             self._touched[session_id] = now
+
+    def _watch(self, ctx: ServerRequestContext[Any, Any], session_id: str, identity: Identity) -> None:
+        if not self.notifier.watching(session_id):
+            session = ctx.session
+            self.notifier.watch(session_id, identity, lambda kind: _send_list_changed(session, kind))
 
     def forget(self, session_id: str) -> None:
         """Drop what is kept in memory about an ended session."""

@@ -1,6 +1,7 @@
 """The hot path: decide one tools/call, resources/read or prompts/get, audit it, run it.
 
-    catalogue lookup (unknown or hidden: the same "unknown" answer)
+    session check (handed over by the guard, see guard.py)
+      → catalogue lookup (unknown or hidden: the same "unknown" answer)
       → decide(policy of the current revision, identity, target, args, now)
       → audit row committed (a failed write refuses the call)
       → run the tool, reader or prompt
@@ -27,6 +28,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_acl.gateway.arguments import ArgumentCheck
 from mcp_acl.gateway.outcomes import OutcomeWriter
+from mcp_acl.gateway.sessions import session_error
 from mcp_acl.gateway.specs import CallContext, ToolError
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
@@ -56,6 +58,16 @@ class DecisionAudit(Protocol):
     ) -> int: ...
 
     def record_outcome(self, decision_id: int, outcome: str, *, session_id: str | None = None) -> None: ...
+
+
+SessionCheck = Callable[[], None]
+"""Raises SessionRefused (or a store error) when the request's session may not go on."""
+
+
+class _SessionFailed(Exception):
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -93,8 +105,13 @@ class Invoker:
 
     def _admit(
         self, identity: Identity, session_id: str | None, action: str, target: str,
-        args: dict[str, Any] | None, exists: bool,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None,
     ) -> tuple[Admission, CompiledPolicy | None]:
+        if session_check is not None:
+            try:
+                session_check()
+            except Exception as exc:
+                raise _SessionFailed(exc) from exc
         started = time.perf_counter()
         policy = None
         try:
@@ -125,10 +142,15 @@ class Invoker:
 
     async def admit(
         self, identity: Identity, session_id: str | None, action: str, target: str,
-        args: dict[str, Any] | None, exists: bool,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None = None,
     ) -> tuple[Admission, CompiledPolicy | None]:
-        """Decide and audit one request, off the event loop."""
-        return await anyio.to_thread.run_sync(self._admit, identity, session_id, action, target, args, exists)
+        """Check the session, then decide and audit one request, in one trip off the event loop."""
+        try:
+            return await anyio.to_thread.run_sync(
+                self._admit, identity, session_id, action, target, args, exists, session_check
+            )
+        except _SessionFailed as failed:
+            raise session_error(failed.cause) from None
 
     async def _outcome(self, admission: Admission, outcome: str, session_id: str | None) -> None:
         if admission.audit_id is not None:
@@ -137,12 +159,15 @@ class Invoker:
     # -- the three invocations
 
     async def call_tool(
-        self, identity: Identity, session_id: str | None, name: str, arguments: dict[str, Any] | None
+        self, identity: Identity, session_id: str | None, name: str, arguments: dict[str, Any] | None,
+        session_check: SessionCheck | None = None,
     ) -> types.CallToolResult:
         """tools/call: the tool's result, or a tool error saying what was refused and why."""
         spec = self.catalogue.tools.get(name)
         args = arguments if arguments is not None else {}
-        admission, _ = await self.admit(identity, session_id, "tools/call", f"tool:{name}", args, spec is not None)
+        admission, _ = await self.admit(
+            identity, session_id, "tools/call", f"tool:{name}", args, spec is not None, session_check
+        )
         if not admission.known:
             return _tool_error(f"Unknown tool: {name}")
         if not admission.decision.allowed:
@@ -163,10 +188,14 @@ class Invoker:
         await self._outcome(admission, "ok", session_id)
         return types.CallToolResult(content=[types.TextContent(text=text)])
 
-    async def read_resource(self, identity: Identity, session_id: str | None, uri: str) -> types.ReadResourceResult:
+    async def read_resource(
+        self, identity: Identity, session_id: str | None, uri: str, session_check: SessionCheck | None = None
+    ) -> types.ReadResourceResult:
         """resources/read: the contents, or an MCPError for an unknown or refused resource."""
         reader = self.catalogue.resource_reader(uri)
-        admission, _ = await self.admit(identity, session_id, "resources/read", f"resource:{uri}", None, reader is not None)
+        admission, _ = await self.admit(
+            identity, session_id, "resources/read", f"resource:{uri}", None, reader is not None, session_check
+        )
         if not admission.known:
             raise MCPError(INVALID_PARAMS, f"Unknown resource: {uri}")
         if not admission.decision.allowed:
@@ -185,11 +214,14 @@ class Invoker:
         return types.ReadResourceResult(contents=[contents])
 
     async def get_prompt(
-        self, identity: Identity, session_id: str | None, name: str, arguments: dict[str, str] | None
+        self, identity: Identity, session_id: str | None, name: str, arguments: dict[str, str] | None,
+        session_check: SessionCheck | None = None,
     ) -> types.GetPromptResult:
         """prompts/get: the prompt for this identity, or an MCPError for an unknown or refused prompt."""
         exists = name == ACCESS_POLICY.name
-        admission, policy = await self.admit(identity, session_id, "prompts/get", f"prompt:{name}", arguments or {}, exists)
+        admission, policy = await self.admit(
+            identity, session_id, "prompts/get", f"prompt:{name}", arguments or {}, exists, session_check
+        )
         if not admission.known:
             raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name}")
         if not admission.decision.allowed or policy is None:
@@ -208,8 +240,13 @@ def _mime_type(catalogue: Catalogue, uri: str) -> str | None:
     spec = catalogue.resources.get(uri)
     if spec is not None:
         return spec.mime_type
-    template = next((t for t in catalogue.templates if t.matches(uri)), None)
-    return template.mime_type if template is not None else "text/plain"
+    for template in catalogue.templates:
+        try:
+            if template.matches(uri):
+                return template.mime_type
+        except Exception:
+            continue
+    return "text/plain"
 
 
 def _tool_error(text: str) -> types.CallToolResult:

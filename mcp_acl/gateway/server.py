@@ -23,8 +23,8 @@ from mcp.server.subscriptions import ListenHandler
 from mcp.shared.exceptions import MCPError
 
 import mcp_acl
-from mcp_acl.gateway.edge import CallerEdge, CallerUnknown
-from mcp_acl.gateway.guard import SessionGuard
+from mcp_acl.gateway.edge import NO_IDENTITY, CallerEdge, CallerUnknown
+from mcp_acl.gateway.guard import SessionGuard, pending_check
 from mcp_acl.gateway.invocation import Invoker
 from mcp_acl.gateway.listen import IdentityBus
 from mcp_acl.gateway.notifier import Notifier
@@ -59,11 +59,11 @@ class GatewayServer(Server[Any]):
 def build_server(invoker: Invoker, edge: CallerEdge, guard: SessionGuard, notifier: Notifier) -> GatewayServer:
     """The MCP server for one transport; `edge` says how callers and sessions are found."""
 
-    def caller() -> Identity:
+    def caller(ctx: ServerRequestContext) -> Identity:
         try:
-            return edge.identity()
+            return edge.identity(ctx)
         except CallerUnknown:
-            raise MCPError(INVALID_REQUEST, "The request carries no verified identity.") from None
+            raise MCPError(INVALID_REQUEST, NO_IDENTITY) from None
 
     async def listing(identity: Identity) -> Listing:
         try:
@@ -74,29 +74,29 @@ def build_server(invoker: Invoker, edge: CallerEdge, guard: SessionGuard, notifi
             raise MCPError(INTERNAL_ERROR, "The access policy could not be read, so nothing can be listed.") from None
 
     async def list_tools(ctx: ServerRequestContext, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=list((await listing(caller())).tools))
+        return types.ListToolsResult(tools=list((await listing(caller(ctx))).tools))
 
     async def list_resources(
         ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        return types.ListResourcesResult(resources=list((await listing(caller())).resources))
+        return types.ListResourcesResult(resources=list((await listing(caller(ctx))).resources))
 
     async def list_templates(
         ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        return types.ListResourceTemplatesResult(resource_templates=list((await listing(caller())).templates))
+        return types.ListResourceTemplatesResult(resource_templates=list((await listing(caller(ctx))).templates))
 
     async def list_prompts(ctx: ServerRequestContext, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
-        return types.ListPromptsResult(prompts=list((await listing(caller())).prompts))
+        return types.ListPromptsResult(prompts=list((await listing(caller(ctx))).prompts))
 
     async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
-        return await invoker.call_tool(caller(), edge.session_id(ctx), params.name, params.arguments)
+        return await invoker.call_tool(caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get())
 
     async def read_resource(ctx: ServerRequestContext, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-        return await invoker.read_resource(caller(), edge.session_id(ctx), params.uri)
+        return await invoker.read_resource(caller(ctx), edge.session_id(ctx), params.uri, pending_check.get())
 
     async def get_prompt(ctx: ServerRequestContext, params: types.GetPromptRequestParams) -> types.GetPromptResult:
-        return await invoker.get_prompt(caller(), edge.session_id(ctx), params.name, params.arguments)
+        return await invoker.get_prompt(caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get())
 
     server = GatewayServer(
         "mcp-acl",

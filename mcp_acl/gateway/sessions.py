@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from mcp.shared.exceptions import MCPError
+from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -33,6 +35,17 @@ _ROW = select(t.sessions).where(t.sessions.c.id == bindparam("session_id"))
 
 class SessionRefused(Exception):
     """A request on a session that may not go on; the message is shown to the client."""
+
+
+KILLED_MESSAGE = "This session was ended by an administrator; start a new session."
+UNCHECKED = "The session could not be checked, so the request is refused."
+
+
+def session_error(exc: Exception) -> MCPError:
+    """The MCP error a request gets when its session check failed (refused, or the store is down)."""
+    if isinstance(exc, SessionRefused):
+        return MCPError(INVALID_REQUEST, str(exc))
+    return MCPError(INTERNAL_ERROR, UNCHECKED)
 
 
 @dataclass(frozen=True)
@@ -155,7 +168,7 @@ def check(row: SessionRow, identity: Identity) -> None:
     """Refuse a request on an ended session or from an identity other than the owner."""
     if row.ended_at is not None:
         if row.end_reason == KILLED:
-            raise SessionRefused("This session was ended by an administrator; start a new session.")
+            raise SessionRefused(KILLED_MESSAGE)
         raise SessionRefused("This session has ended; start a new session.")
     if row.owner() != owner_of(identity):
         raise SessionRefused("This session belongs to another identity; start a session of your own.")

@@ -23,13 +23,12 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from mcp_acl.gateway.sessions import KILLED, SessionStore
+from mcp_acl.gateway.sessions import KILLED, KILLED_MESSAGE, SessionStore
 
 log = logging.getLogger(__name__)
 
 REAP_INTERVAL = 0.5
 _KILLED_MEMORY = 10_000
-KILLED_MESSAGE = "This session was ended by an administrator; start a new session."
 
 
 class GatewaySessionManager(StreamableHTTPSessionManager):

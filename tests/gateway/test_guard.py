@@ -9,7 +9,7 @@ from mcp.shared.exceptions import MCPError
 from sqlalchemy import update
 
 from mcp_acl.gateway.sessions import SessionStore
-from mcp_acl.gateway.transport import KILLED_MESSAGE
+from mcp_acl.gateway.sessions import KILLED_MESSAGE
 from mcp_acl.store import tables as t
 
 from .harness import bearer, cli, connect, serve, wait_for
