@@ -14,11 +14,14 @@ import logging
 import anyio
 import anyio.to_thread
 from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectSendStream
 
 log = logging.getLogger(__name__)
 
 CAPACITY = 10_000
 DRAIN_SECONDS = 10
+
+_Item = tuple[int, str, "str | None"]
 
 
 class OutcomeWriter:
@@ -26,37 +29,39 @@ class OutcomeWriter:
 
     def __init__(self, audit, capacity: int = CAPACITY) -> None:
         self.audit = audit
-        self._send, self._receive = anyio.create_memory_object_stream[tuple[int, str, str | None]](capacity)
-        self._running = False
+        self.capacity = capacity
+        self._queue: MemoryObjectSendStream[_Item] | None = None
 
     async def record(self, decision_id: int, outcome: str, session_id: str | None) -> None:
         """Queue one outcome (or write it now when no writer runs or the queue is full)."""
-        if self._running:
+        if self._queue is not None:
             try:
-                self._send.send_nowait((decision_id, outcome, session_id))
+                self._queue.send_nowait((decision_id, outcome, session_id))
                 return
-            except anyio.WouldBlock:
+            except (anyio.WouldBlock, anyio.ClosedResourceError):
                 pass
         await self._write((decision_id, outcome, session_id))
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Write queued outcomes until cancelled, then drain what is left."""
-        self._running = True
-        task_status.started()
-        try:
-            while True:
-                await self._write(await self._receive.receive())
-        finally:
-            self._running = False
-            with anyio.CancelScope(shield=True), anyio.move_on_after(DRAIN_SECONDS):
+        send, receive = anyio.create_memory_object_stream[_Item](self.capacity)
+        with send, receive:
+            self._queue = send
+            task_status.started()
+            try:
                 while True:
-                    try:
-                        item = self._receive.receive_nowait()
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
-                    await self._write(item)
+                    await self._write(await receive.receive())
+            finally:
+                self._queue = None
+                with anyio.CancelScope(shield=True), anyio.move_on_after(DRAIN_SECONDS):
+                    while True:
+                        try:
+                            item = receive.receive_nowait()
+                        except (anyio.WouldBlock, anyio.EndOfStream):
+                            break
+                        await self._write(item)
 
-    async def _write(self, item: tuple[int, str, str | None]) -> None:
+    async def _write(self, item: _Item) -> None:
         decision_id, outcome, session_id = item
         try:
             await anyio.to_thread.run_sync(lambda: self.audit.record_outcome(decision_id, outcome, session_id=session_id))
