@@ -12,9 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $@
 
+# Initialise, seed the demo once, print tokens and how to connect, then serve.
 run: $(VENV)/.installed
-	$(PY) -m mcp_acl init
-	$(PY) -m mcp_acl --help
+	$(PY) -m mcp_acl run-demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
-from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, open_engine, out, print_json
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, err, fail, open_engine, out, print_json
 from mcp_acl.config import Settings
 
 HostOpt = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
@@ -25,21 +27,60 @@ def _gateway(settings: Settings, engine):
         fail(f"the tools could not be loaded: {exc}")
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: a free one), or a one-line error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    return sock
+
+
+def listen_url(sock: socket.socket) -> str:
+    """The URL of /mcp on the bound socket, e.g. http://127.0.0.1:8000/mcp."""
+    host, port = sock.getsockname()[:2]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
+    return f"http://{shown}:{port}/mcp"
+
+
+def port_note(settings: Settings, url: str) -> str | None:
+    """A hint when the server listens elsewhere than its resource URL (tokens name the resource URL)."""
+    if urlsplit(settings.resource_url).port == urlsplit(url).port:
+        return None
+    return (
+        f"note: tokens must name the resource {settings.resource_url}; to use {url} instead, "
+        f"set MCP_ACL_RESOURCE_URL={url} for both `serve` and `token`"
+    )
+
+
+def run_app(settings: Settings, engine, sock: socket.socket) -> None:
+    """Serve the app for `settings` on `sock` under uvicorn until interrupted."""
+    import uvicorn
+
+    from mcp_acl.app import create_app
+
+    app = create_app(settings, engine, gateway=_gateway(settings, engine))
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on")).run(sockets=[sock])
+
+
 def serve(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
     """Serve MCP over HTTP at /mcp (OAuth-protected), with /healthz and the discovery documents.
 
     Example: mcp-acl serve --port 8000
     Then: mcp-acl token --user alice   (and send it as `Authorization: Bearer …`)
     """
-    import uvicorn
-
-    from mcp_acl.app import create_app
-
     settings = Settings.from_env(database)
     engine = open_engine(database)
-    app = create_app(settings, engine, gateway=_gateway(settings, engine))
-    out.print(f"mcp-acl serving http://{host}:{port}/mcp (resource {settings.resource_url})", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    sock = bind(host, port)
+    url = listen_url(sock)
+    out.print(f"mcp-acl serving {url}", highlight=False)
+    if note := port_note(settings, url):
+        err.print(note, highlight=False)
+    run_app(settings, engine, sock)
 
 
 def stdio(database: DatabaseOpt = None) -> None:
