@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import typer
 
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, err, fail, open_engine, out, print_json
+from mcp_acl.cli.tokens import DEFAULT_CLI_CLIENT
 from mcp_acl.config import Settings
 
 HostOpt = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
@@ -34,6 +35,9 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listening now, so a client that reads the printed URL can connect
+        # at once; connections wait in the backlog until uvicorn accepts.
+        sock.listen(2048)
     except OSError as exc:
         sock.close()
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
@@ -104,7 +108,10 @@ def stdio(database: DatabaseOpt = None) -> None:
 
 def catalogue(
     user: Annotated[str | None, typer.Option("--user", help="The user (token subject) to show.")] = None,
-    client: Annotated[str | None, typer.Option("--client", help="The OAuth client the user acts through.")] = None,
+    client: Annotated[
+        str | None,
+        typer.Option("--client", help=f"The OAuth client the user acts through; default for a user: {DEFAULT_CLI_CLIENT}, as `mcp-acl token` mints."),
+    ] = None,
     database: DatabaseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -121,6 +128,8 @@ def catalogue(
 
     if not user and not client:
         fail("give --user NAME, --client ID, or both")
+    if user and not client:
+        client = DEFAULT_CLI_CLIENT
     settings = Settings.from_env(database)
     engine = open_engine(database)
     gateway = _gateway(settings, engine)

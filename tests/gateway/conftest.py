@@ -1,23 +1,5 @@
-"""Fixtures for the gateway's end-to-end tests (see harness.py)."""
+"""Fixtures for the gateway's end-to-end tests (defined in harness.py, shared with tests/cli)."""
 
-from __future__ import annotations
+from .harness import sqlite_world, world
 
-import pytest
-
-from .harness import World, make_world
-
-
-@pytest.fixture
-def world(database_url, tmp_path) -> World:
-    """The test world on each database (SQLite and PostgreSQL)."""
-    w = make_world(database_url, tmp_path / "home")
-    yield w
-    w.engine.dispose()
-
-
-@pytest.fixture
-def sqlite_world(sqlite_url, tmp_path) -> World:
-    """The test world on SQLite only."""
-    w = make_world(sqlite_url, tmp_path / "home")
-    yield w
-    w.engine.dispose()
+__all__ = ["sqlite_world", "world"]

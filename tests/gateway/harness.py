@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio
 import httpx2
+import pytest
 import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -117,6 +118,22 @@ def _write_workspace(home: Path) -> None:
         db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT)")
         db.executemany("INSERT INTO orders VALUES (?, ?, ?)", [(1, "acme", 120.0), (2, "globex", 80.5)])
         db.execute("INSERT INTO customers VALUES (1, 'acme', 'ceo@acme.test')")
+
+
+@pytest.fixture
+def world(database_url, tmp_path) -> Iterator[World]:
+    """The test world on each database (SQLite and PostgreSQL)."""
+    w = make_world(database_url, tmp_path / "home")
+    yield w
+    w.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_world(sqlite_url, tmp_path) -> Iterator[World]:
+    """The test world on SQLite only."""
+    w = make_world(sqlite_url, tmp_path / "home")
+    yield w
+    w.engine.dispose()
 
 
 class LiveServer:
