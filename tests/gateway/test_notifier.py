@@ -103,3 +103,31 @@ async def test_change_that_touches_nobody_sends_nothing(sqlite_world, subprocess
             assert cli(subprocess_env, "grant", "role:intern", "tool:sql.tables", "--database", world.database_url).returncode == 0
             await wait_for(lambda: heard)
     assert heard == ["notifications/tools/list_changed"]
+
+
+async def test_expiring_grant_notifies_without_a_new_revision(sqlite_world):
+    from datetime import timedelta
+
+    from mcp_acl.gateway.invocation import utcnow
+    from mcp_acl.gateway.notifier import Notifier
+    from mcp_acl.gateway.views import CatalogueViews
+    from mcp_acl.policy import Identity
+    from mcp_acl.store import PolicyAdmin, PolicyLoader
+
+    start = utcnow()
+    PolicyAdmin(sqlite_world.engine).add_grant("user:bob", "tool:sql.tables", expires_at=start + timedelta(minutes=5))
+    clock = [start]
+    notifier = Notifier(PolicyLoader(sqlite_world.engine), CatalogueViews(sqlite_world.gateway().catalogue), clock=lambda: clock[0])
+    heard: list[str] = []
+
+    async def record(kind: str) -> None:
+        heard.append(kind)
+
+    await notifier.check()
+    notifier.watch("bob-session", Identity("bob", client_id="mcp-acl-cli"), record)
+    clock[0] = start + timedelta(minutes=1)
+    await notifier.check()
+    assert heard == []
+    clock[0] = start + timedelta(minutes=5, seconds=1)
+    await notifier.check()
+    assert heard == ["tools"]
