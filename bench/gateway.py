@@ -120,7 +120,7 @@ def _prepare(workdir: Path, tool_count: int) -> tuple[str, str, str]:
     admin.add_client("bench-cli")
     admin.add_role("caller")
     admin.add_user("ada", ["caller"])
-    admin.add_user("lin", ["caller"])
+    admin.add_user("lin")
     admin.add_grant("role:caller", "tool:bench.*", note="the benchmark's echo tool")
     # lin may use one group of 500 among the 10,000 synthetic tools.
     admin.add_grant("user:lin", f"tool:g{max(tool_count // 500 // 2, 0):02d}.*")

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 
 from mcp_acl.audit.chain import GENESIS_HASH, args_digest, canonical_json, redact_tokens, row_hash, timestamp
 from mcp_acl.audit.verify import VerifyResult, verify_chain
@@ -30,6 +30,13 @@ _OUTCOMES = ("ok", "error")
 _WIDTHS = {"session_id": 128, "issuer": 1024, "subject": 255, "client_id": 255, "action": 32, "decision": 8, "outcome": 16}
 
 ev = t.audit_events
+# Statements built once: building them costs more than running them.
+_LAST = select(ev.c.id, ev.c.hash).order_by(ev.c.id.desc()).limit(1)
+_INSERT = insert(ev)
+_SQLITE_LOCK = text("UPDATE audit_events SET id = id WHERE 1 = 0")
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_COLUMNS = tuple(c.name for c in ev.c)
+_ROW = select(ev).where(ev.c.id == bindparam("row_id"))
 
 
 class AuditError(RuntimeError):
@@ -107,15 +114,15 @@ class AuditLog:
                 self._lock(conn)
                 if values["kind"] == "outcome":
                     values = self._with_decision(conn, values)
-                last = conn.execute(select(ev.c.id, ev.c.hash).order_by(ev.c.id.desc()).limit(1)).first()
-                row = dict.fromkeys(c.name for c in ev.c) | values
+                last = conn.execute(_LAST).first()
+                row = dict.fromkeys(_COLUMNS) | values
                 row.update(
                     id=last.id + 1 if last else 1,
                     at=datetime.now(timezone.utc),
                     prev_hash=last.hash if last else GENESIS_HASH,
                 )
                 row["hash"] = row_hash(row | {"at": timestamp(row["at"])})
-                conn.execute(insert(ev).values(**row))
+                conn.execute(_INSERT, row)
             return row["id"]
         except AuditError:
             raise
@@ -130,14 +137,14 @@ class AuditLog:
 
     def _lock(self, conn: Connection) -> None:
         if self._postgres:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            conn.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
         else:
             # A write as the first statement makes SQLite take its write lock
             # now (waiting up to busy_timeout), before the last row is read.
-            conn.execute(text("UPDATE audit_events SET id = id WHERE 1 = 0"))
+            conn.execute(_SQLITE_LOCK)
 
     def _with_decision(self, conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
-        ref = conn.execute(select(ev).where(ev.c.id == values["ref_id"])).first()
+        ref = conn.execute(_ROW, {"row_id": values["ref_id"]}).first()
         if ref is None or ref.kind != "decision":
             raise AuditError(f"audit row {values['ref_id']} is not a decision; no outcome can refer to it")
         copied = {name: getattr(ref, name) for name in ("issuer", "subject", "client_id", "action", "target")}
