@@ -8,8 +8,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,11 +18,11 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import Engine, select
 
+from auth.support import LoopbackServer  # tests/auth/support.py
 from mcp_acl.app import create_app
 from mcp_acl.auth.keys import SigningKeys
 from mcp_acl.auth.tokens import mint_access_token
@@ -137,33 +135,24 @@ def sqlite_world(sqlite_url, tmp_path) -> Iterator[World]:
 
 
 class LiveServer:
-    """An ASGI app served by uvicorn on 127.0.0.1 with a free port, in a background thread."""
+    """The app under uvicorn on 127.0.0.1, port 0, in a background thread (the auth tests' runner), lifespan on."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.port = 0
+        self._loopback = LoopbackServer(app, lifespan="on")
+        self._base = ""
 
     def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        self._base = self._loopback.__enter__()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        self._loopback.__exit__(*exc_info)
 
     @property
     def base(self) -> str:
         """http://127.0.0.1:PORT"""
-        return f"http://127.0.0.1:{self.port}"
+        return self._base
 
     @property
     def mcp_url(self) -> str:
