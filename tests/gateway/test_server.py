@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from mcp.shared.exceptions import MCPError
+from typer.testing import CliRunner
 
+from mcp_acl.cli import app
 from mcp_acl.gateway.invocation import utcnow
 from mcp_acl.policy import Identity, decide, visible
 from mcp_acl.store import PolicyAdmin, PolicyLoader
@@ -59,6 +63,31 @@ async def test_each_list_equals_what_the_policy_allows(sqlite_world, user, clien
     assert seen["tools"] == expected_tools
     assert seen["resources"] == expected_resources
     assert seen["prompts"] == (["access-policy"] if decide(policy, identity, "prompt:access-policy", {}, now).allowed else [])
+
+
+# Arguments each listed tool accepts under the test world's grants.
+GOOD_ARGS = {
+    "files.list": {}, "files.read": {"path": "reports/q3.md"}, "files.write": {"path": "drafts/a.md", "content": "a"},
+    "sql.select": {"table": "orders"},
+}
+
+
+@pytest.mark.parametrize("user, client", [("alice", "mcp-acl-cli"), ("bob", "mcp-acl-cli"), ("alice", "ollama-agent")])
+async def test_each_tool_list_agrees_with_mcp_acl_check(sqlite_world, user, client):
+    gateway = sqlite_world.gateway()
+    with serve(sqlite_world, gateway) as live:
+        async with connect(live.mcp_url, sqlite_world.token(user, client)) as session:
+            listed = {t.name for t in (await session.list_tools()).tools}
+
+    def check(tool: str, args: dict) -> int:
+        argv = ["check", f"user:{user}", f"tool:{tool}", "--client", client, "--args", json.dumps(args)]
+        return CliRunner().invoke(app, [*argv, "--database", sqlite_world.database_url]).exit_code
+
+    for tool in gateway.catalogue.tools:
+        if tool in listed:
+            assert check(tool, GOOD_ARGS[tool]) == 0, tool
+        else:
+            assert check(tool, GOOD_ARGS.get(tool, {})) == 1, tool
 
 
 async def test_restricted_client_caps_what_the_user_sees(sqlite_world):
