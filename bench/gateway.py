@@ -180,17 +180,14 @@ async def _client(url: str, token: str | None):
             yield client
 
 
-async def _time_calls(url: str, token: str | None, warmup: int, calls: int) -> list[float]:
-    async with _client(url, token) as client:
-        for _ in range(warmup):
-            await client.call_tool("bench.echo", {"text": "hi"})
-        times = []
-        for _ in range(calls):
-            started = time.perf_counter()
-            result = await client.call_tool("bench.echo", {"text": "hi"})
-            times.append((time.perf_counter() - started) * 1000)
-            if result.is_error:
-                raise RuntimeError(f"the benchmark call failed: {result.content[0].text}")
+async def _time_calls(client, calls: int) -> list[float]:
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        result = await client.call_tool("bench.echo", {"text": "hi"})
+        times.append((time.perf_counter() - started) * 1000)
+        if result.is_error:
+            raise RuntimeError(f"the benchmark call failed: {result.content[0].text}")
     return times
 
 
@@ -213,7 +210,7 @@ def _p99(times: list[float]) -> float:
 
 
 async def _bench(quick: bool) -> None:
-    warmup, calls, rounds = (20, 100, 2) if quick else (200, 1000, 3)
+    warmup, calls, rounds = (20, 50, 4) if quick else (200, 300, 10)
     tool_count = 1000 if quick else 10_000
     with tempfile.TemporaryDirectory(prefix="mcp-acl-bench-") as tmp:
         workdir = Path(tmp)
@@ -224,14 +221,18 @@ async def _bench(quick: bool) -> None:
         async with (
             _server(["bare"], workdir, "bare") as bare_url,
             _server(["acl", "--database", url, "--tools", tools_dir, "--tool-count", str(tool_count)], workdir, "acl") as acl_url,
+            _client(bare_url, None) as bare,
+            _client(acl_url, ada) as acl,
         ):
-            # Interleaved rounds, so a noisy neighbour hurts both alike.
+            await _time_calls(bare, warmup)
+            await _time_calls(acl, warmup)
+            # Short interleaved rounds, so a noisy neighbour hurts both alike.
             for _ in range(rounds):
-                bare_times += await _time_calls(bare_url, None, warmup, calls)
-                acl_times += await _time_calls(acl_url, ada, warmup, calls)
+                bare_times += await _time_calls(bare, calls)
+                acl_times += await _time_calls(acl, calls)
             cold, warm, listed = await _time_lists(acl_url, lin, 20 if quick else 100)
     bare_median, acl_median = statistics.median(bare_times), statistics.median(acl_times)
-    print(f"tools/call round trip over loopback HTTP, {len(bare_times)} calls each after warm-up")
+    print(f"tools/call round trip over loopback HTTP, {len(bare_times)} calls each in {rounds} interleaved rounds")
     print(f"bare mcp server   median {bare_median:.3f} ms   p99 {_p99(bare_times):.3f} ms")
     print(f"mcp-acl           median {acl_median:.3f} ms   p99 {_p99(acl_times):.3f} ms")
     print(f"tools/list with {listed} of {tool_count} tools visible: first {cold:.1f} ms, then median {statistics.median(warm):.2f} ms")

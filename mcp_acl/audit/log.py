@@ -11,7 +11,7 @@ id.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import IO, Any
 
@@ -85,9 +85,16 @@ class AuditLog:
 
     def record_outcome(self, decision_id: int, outcome: str, *, session_id: str | None = None) -> None:
         """Append how an allowed call ended ("ok" or "error"), pointing at its decision row."""
-        if outcome not in _OUTCOMES:
-            raise AuditError(f"outcome must be one of {', '.join(_OUTCOMES)}, not {outcome!r}")
-        self._append({"kind": "outcome", "ref_id": decision_id, "session_id": session_id, "outcome": outcome})
+        self.record_outcomes([(decision_id, outcome, session_id)])
+
+    def record_outcomes(self, outcomes: Sequence[tuple[int, str, str | None]]) -> None:
+        """Append several outcomes (decision row id, "ok"/"error", session) in order, in one transaction."""
+        for _, outcome, _ in outcomes:
+            if outcome not in _OUTCOMES:
+                raise AuditError(f"outcome must be one of {', '.join(_OUTCOMES)}, not {outcome!r}")
+        rows = [{"kind": "outcome", "ref_id": ref, "session_id": session, "outcome": outcome} for ref, outcome, session in outcomes]
+        if rows:
+            self._append_all(rows)
 
     def record_authentication(
         self,
@@ -105,25 +112,30 @@ class AuditLog:
         })
 
     def _append(self, values: dict[str, Any]) -> int:
-        for name, width in _WIDTHS.items():
-            value = values.get(name)
-            if value is not None and (not isinstance(value, str) or len(value) > width):
-                raise AuditError(f"the audit row's {name} is not text of at most {width} characters")
+        return self._append_all([values])[-1]
+
+    def _append_all(self, batch: list[dict[str, Any]]) -> list[int]:
+        for values in batch:
+            for name, width in _WIDTHS.items():
+                value = values.get(name)
+                if value is not None and (not isinstance(value, str) or len(value) > width):
+                    raise AuditError(f"the audit row's {name} is not text of at most {width} characters")
+        ids = []
         try:
             with self._connect() as conn, conn.begin():
                 self._lock(conn)
-                if values["kind"] == "outcome":
-                    values = self._with_decision(conn, values)
                 last = conn.execute(_LAST).first()
-                row = dict.fromkeys(_COLUMNS) | values
-                row.update(
-                    id=last.id + 1 if last else 1,
-                    at=datetime.now(timezone.utc),
-                    prev_hash=last.hash if last else GENESIS_HASH,
-                )
-                row["hash"] = row_hash(row | {"at": timestamp(row["at"])})
-                conn.execute(_INSERT, row)
-            return row["id"]
+                last_id, last_hash = (last.id, last.hash) if last else (0, GENESIS_HASH)
+                for values in batch:
+                    if values["kind"] == "outcome":
+                        values = self._with_decision(conn, values)
+                    row = dict.fromkeys(_COLUMNS) | values
+                    row.update(id=last_id + 1, at=datetime.now(timezone.utc), prev_hash=last_hash)
+                    row["hash"] = row_hash(row | {"at": timestamp(row["at"])})
+                    conn.execute(_INSERT, row)
+                    last_id, last_hash = row["id"], row["hash"]
+                    ids.append(last_id)
+            return ids
         except AuditError:
             raise
         except Exception as exc:

@@ -2,9 +2,13 @@
 
 The decision row is committed before a tool runs (that is what makes a
 call auditable); the outcome row only says how it ended, so the caller
-need not wait for it. A background task writes the queued outcomes one by
-one; when the queue is full or the task is not running, the outcome is
-written at once instead. On shutdown the queue is drained.
+need not wait for it. A background task collects queued outcomes for up to
+`BATCH_SECONDS` and appends them in one transaction: one audit write per
+batch instead of one per call, which keeps the outcome rows from competing
+with the next call's decision. When the queue is full or the task is not
+running, an outcome is written at once instead; on shutdown the queue is
+drained. A crash loses at most the last batch's outcome rows, never a
+decision row.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ log = logging.getLogger(__name__)
 
 CAPACITY = 10_000
 DRAIN_SECONDS = 10
+BATCH_SECONDS = 0.05
+MAX_BATCH = 500
 
 _Item = tuple[int, str, "str | None"]
 
@@ -40,31 +46,43 @@ class OutcomeWriter:
                 return
             except (anyio.WouldBlock, anyio.ClosedResourceError):
                 pass
-        await self._write((decision_id, outcome, session_id))
+        await self._write([(decision_id, outcome, session_id)])
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Write queued outcomes until cancelled, then drain what is left."""
+        """Write queued outcomes in batches until cancelled, then drain what is left."""
         send, receive = anyio.create_memory_object_stream[_Item](self.capacity)
         with send, receive:
             self._queue = send
             task_status.started()
+            batch: list[_Item] = []
             try:
                 while True:
-                    await self._write(await receive.receive())
+                    batch.append(await receive.receive())
+                    with anyio.move_on_after(BATCH_SECONDS):
+                        while len(batch) < MAX_BATCH:
+                            batch.append(await receive.receive())
+                    written, batch = batch, []
+                    await self._write(written)
             finally:
                 self._queue = None
                 with anyio.CancelScope(shield=True), anyio.move_on_after(DRAIN_SECONDS):
                     while True:
                         try:
-                            item = receive.receive_nowait()
+                            batch.append(receive.receive_nowait())
                         except (anyio.WouldBlock, anyio.EndOfStream):
                             break
-                        await self._write(item)
+                    await self._write(batch)
 
-    async def _write(self, item: _Item) -> None:
-        decision_id, outcome, session_id = item
+    async def _write(self, batch: list[_Item]) -> None:
+        if not batch:
+            return
         try:
-            await anyio.to_thread.run_sync(lambda: self.audit.record_outcome(decision_id, outcome, session_id=session_id))
+            await anyio.to_thread.run_sync(self.audit.record_outcomes, batch)
+            return
         except Exception as exc:
-            # The effect has happened and its decision row says it was allowed.
-            log.warning("the outcome of audit row %s could not be recorded (%s)", decision_id, exc)
+            if len(batch) == 1:
+                # The effect has happened and its decision row says it was allowed.
+                log.warning("the outcome of audit row %s could not be recorded (%s)", batch[0][0], exc)
+                return
+        for item in batch:  # one bad row must not cost the others theirs
+            await self._write([item])

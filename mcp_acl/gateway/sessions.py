@@ -31,6 +31,10 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 # Built once: this read runs on every request of every session, and building
 # the statement costs more than running it.
 _ROW = select(t.sessions).where(t.sessions.c.id == bindparam("session_id"))
+_STATE = select(
+    t.sessions.c.issuer, t.sessions.c.subject, t.sessions.c.client_id, t.sessions.c.end_reason,
+    t.sessions.c.ended_at.is_not(None).label("ended"),
+).where(t.sessions.c.id == bindparam("session_id"))
 
 
 class SessionRefused(Exception):
@@ -38,6 +42,8 @@ class SessionRefused(Exception):
 
 
 KILLED_MESSAGE = "This session was ended by an administrator; start a new session."
+ENDED_MESSAGE = "This session has ended; start a new session."
+NOT_OWNER_MESSAGE = "This session belongs to another identity; start a session of your own."
 UNCHECKED = "The session could not be checked, so the request is refused."
 
 
@@ -117,11 +123,16 @@ class SessionStore:
             return row
         return SessionRow(**values, ended_at=None, end_reason=None)
 
-    def admit(self, session_id: str, identity: Identity, transport: str) -> SessionRow:
+    def admit(self, session_id: str, identity: Identity, transport: str) -> None:
         """Check one request on `session_id`: open the row on first sight, refuse if ended or not the owner."""
-        row = self.get(session_id) or self.open(session_id, identity, transport)
-        check(row, identity)
-        return row
+        with self._connect() as conn:
+            state = conn.execute(_STATE, {"session_id": session_id}).first()
+        if state is None:
+            check(self.open(session_id, identity, transport), identity)
+        elif state.ended:
+            raise SessionRefused(KILLED_MESSAGE if state.end_reason == KILLED else ENDED_MESSAGE)
+        elif (state.issuer, state.subject, state.client_id) != owner_of(identity):
+            raise SessionRefused(NOT_OWNER_MESSAGE)
 
     def touch(self, session_id: str, at: datetime | None = None) -> None:
         """Record that the session was just used."""
@@ -167,11 +178,9 @@ class SessionStore:
 def check(row: SessionRow, identity: Identity) -> None:
     """Refuse a request on an ended session or from an identity other than the owner."""
     if row.ended_at is not None:
-        if row.end_reason == KILLED:
-            raise SessionRefused(KILLED_MESSAGE)
-        raise SessionRefused("This session has ended; start a new session.")
+        raise SessionRefused(KILLED_MESSAGE if row.end_reason == KILLED else ENDED_MESSAGE)
     if row.owner() != owner_of(identity):
-        raise SessionRefused("This session belongs to another identity; start a session of your own.")
+        raise SessionRefused(NOT_OWNER_MESSAGE)
 
 
 @contextmanager
