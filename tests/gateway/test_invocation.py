@@ -81,7 +81,7 @@ async def test_unreadable_policy_refuses_lists_and_calls(sqlite_world):
             refused = await alice.call_tool("files.list", {})
     assert refused.is_error
     assert text_of(refused) == "Refused: the access policy could not be checked, so nothing is allowed until it can."
-    assert sqlite_world.audit_rows()[-1].decision == "deny"
+    assert sqlite_world.audit_rows(kind="decision")[-1].decision == "deny"
 
 
 async def test_tool_error_is_shown_to_the_caller_and_recorded(sqlite_world):
