@@ -53,6 +53,15 @@ class Condition:
 
 _WHERE = re.compile(r"<input>:(\d+):(\d+): (.*)")
 
+# The CEL library reports the variable a comprehension macro binds (the `r`
+# in `user.roles.exists(r, r == "admin")`) among the expression's variables;
+# it is local to the macro, not an input, so it must not count as unknown.
+# (A bound name misused outside its macro is not caught here; it fails at
+# evaluation, and evaluation errors fail closed.)
+_MACRO_BINDING = re.compile(
+    r"\.\s*(?:all|exists|exists_one|existsOne|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,"
+)
+
 
 def _one_line(message: str) -> str:
     """The parser's multi-line report as one line naming where it went wrong.
@@ -76,7 +85,8 @@ def compile_condition(source: str) -> Condition:
         program = cel.compile(text)
     except Exception as exc:
         raise PolicyError(f"condition {text!r} does not compile: {_one_line(str(exc))}") from exc
-    unknown = sorted(set(program.variables()) - VARIABLES)
+    bound = set(_MACRO_BINDING.findall(text))
+    unknown = sorted(set(program.variables()) - VARIABLES - bound)
     if unknown:
         raise PolicyError(
             f"condition {text!r} uses unknown variable(s) {', '.join(unknown)}: "
