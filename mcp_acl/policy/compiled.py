@@ -108,6 +108,8 @@ def compile_grant(grant: Grant) -> CompiledGrant:
         parse_principal(grant.principal)
         pattern = parse_target_pattern(grant.target)
         condition = compile_condition(grant.condition) if grant.condition else None
+        if grant.expires_at is not None and grant.expires_at.tzinfo is None:
+            raise PolicyError("the expiry has no timezone")
     except PolicyError as exc:
         raise PolicyError(f"grant #{grant.id}: {exc}") from exc
     return CompiledGrant(grant, pattern, condition)

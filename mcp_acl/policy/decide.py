@@ -115,6 +115,9 @@ def decide(
         kind, name = parse_target(target)
     except PolicyError as exc:
         return Decision(False, f"malformed target: {exc}", None, policy.revision)
+    if now.tzinfo is None:
+        # Expiries are timezone-aware; a naive clock cannot be compared with them.
+        return Decision(False, "the decision time has no timezone", None, policy.revision)
     if identity.subject is not None and identity.subject in policy.disabled_users:
         return Decision(False, f"user {identity.subject} is disabled", None, policy.revision)
     sides = _sides(policy, identity)
@@ -163,6 +166,8 @@ def visible(policy: CompiledPolicy, identity: Identity, target: str, now: dateti
     try:
         kind, name = parse_target(target)
     except PolicyError:
+        return False
+    if now.tzinfo is None:
         return False
     if identity.subject is not None and identity.subject in policy.disabled_users:
         return False
