@@ -1,39 +1,63 @@
 """The policy of one revision, compiled into an index for fast decisions.
 
-Grants are indexed by principal, then by target kind, then by exact name,
-with wildcard patterns kept in a short list beside the exact names. A
-decision therefore touches only the grants of the caller's own principals
-that can match the target's kind, not the whole table.
+Grants are indexed by principal: exact targets in a dict keyed by the whole
+target text (`tool:files.read`), wildcard patterns in a short list beside it.
+A decision therefore touches only the grants of the caller's own principals
+that can match the target, not the whole table.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
+from mcp_acl.policy.callers import Caller, prepare_caller
 from mcp_acl.policy.conditions import Condition, compile_condition
-from mcp_acl.policy.model import Grant, Identity, PolicyError
-from mcp_acl.policy.names import TargetPattern, parse_principal, parse_target_pattern
+from mcp_acl.policy.model import Effect, Grant, Identity, PolicyError
+from mcp_acl.policy.names import TargetPattern, glob_regex, parse_principal, parse_target_pattern
+
+# Prepared callers kept per policy; past this many the memo starts afresh, so
+# a flood of distinct identities costs time, never unbounded memory.
+CALLER_MEMO_SIZE = 16384
 
 
-@dataclass(frozen=True, slots=True)
 class CompiledGrant:
-    """A grant with its target pattern and condition compiled once."""
+    """A grant with its target pattern and condition compiled once.
 
-    grant: Grant
-    pattern: TargetPattern
-    condition: Condition | None
+    The fields a decision reads on every match (id, deny, expiry, the
+    pattern's literal lead and, for a glob that is more than a trailing `*`,
+    its regular expression over the whole target text) are copied out flat.
+    """
+
+    __slots__ = ("grant", "pattern", "condition", "id", "deny", "expires_at", "lead", "regex")
+
+    def __init__(self, grant: Grant, pattern: TargetPattern, condition: Condition | None) -> None:
+        self.grant = grant
+        self.pattern = pattern
+        self.condition = condition
+        self.id = grant.id
+        self.deny = grant.effect is Effect.DENY
+        self.expires_at = grant.expires_at
+        self.lead = f"{pattern.kind}:{pattern.prefix}"
+        trailing_star = pattern.name == pattern.prefix + "*"
+        self.regex: re.Pattern[str] | None = (
+            None if pattern.exact or trailing_star else glob_regex(pattern.text)
+        )
 
     def live(self, now: datetime) -> bool:
         """False once the grant's expiry has passed."""
-        return self.grant.expires_at is None or now < self.grant.expires_at
+        return self.expires_at is None or now < self.expires_at
 
+    def covers(self, target: str) -> bool:
+        """True when this grant's pattern covers the (well-formed) target text."""
+        if self.pattern.exact:
+            return target == self.lead
+        return target.startswith(self.lead) and (self.regex is None or self.regex.fullmatch(target) is not None)
 
-@dataclass(slots=True)
-class _Bucket:
-    exact: dict[str, list[CompiledGrant]] = field(default_factory=dict)
-    wild: list[CompiledGrant] = field(default_factory=list)
+    def __repr__(self) -> str:
+        return f"<CompiledGrant {self.grant.describe()}>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +66,14 @@ class ClientInfo:
 
     client_id: str
     restricted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalGrants:
+    """One principal's grants: exact ones by target text, wildcard ones in a list; each by id."""
+
+    exact: dict[str, list[CompiledGrant]]
+    wild: list[CompiledGrant]
 
 
 class CompiledPolicy:
@@ -59,36 +91,43 @@ class CompiledPolicy:
         self.memberships = dict(memberships)
         self.clients = dict(clients)
         self.disabled_users = disabled_users
-        self._index: dict[str, dict[str, _Bucket]] = {}
+        self._index: dict[str, PrincipalGrants] = {}
+        self._callers: dict[Identity, Caller] = {}
         self.grant_count = 0
-        for cg in sorted(grants, key=lambda g: g.grant.id):
-            bucket = self._index.setdefault(cg.grant.principal, {}).setdefault(
-                cg.pattern.kind, _Bucket()
-            )
+        # Inserted lowest id first, so every list in the index is in id order.
+        for cg in sorted(grants, key=lambda g: g.id):
+            entry = self._index.get(cg.grant.principal)
+            if entry is None:
+                entry = self._index[cg.grant.principal] = PrincipalGrants({}, [])
             if cg.pattern.exact:
-                bucket.exact.setdefault(cg.pattern.name, []).append(cg)
+                entry.exact.setdefault(cg.lead, []).append(cg)
             else:
-                bucket.wild.append(cg)
+                entry.wild.append(cg)
             self.grant_count += 1
+
+    def grants_for(self, principal: str) -> PrincipalGrants | None:
+        """The index entry of `principal`, or None when it has no grants."""
+        return self._index.get(principal)
 
     def matching(self, principal: str, kind: str, name: str) -> Iterator[CompiledGrant]:
         """Grants of `principal` whose pattern covers the target `kind:name`."""
-        bucket = self._index.get(principal, {}).get(kind)
-        if bucket is None:
+        entry = self._index.get(principal)
+        if entry is None:
             return
-        yield from bucket.exact.get(name, ())
-        for cg in bucket.wild:
-            if cg.pattern.matches_name(name):
+        target = f"{kind}:{name}"
+        yield from entry.exact.get(target, ())
+        for cg in entry.wild:
+            if cg.covers(target):
                 yield cg
 
     def grants_of(self, principal: str, kind: str) -> Iterator[CompiledGrant]:
         """Every grant of `principal` on targets of `kind`."""
-        bucket = self._index.get(principal, {}).get(kind)
-        if bucket is None:
+        entry = self._index.get(principal)
+        if entry is None:
             return
-        for grants in bucket.exact.values():
-            yield from grants
-        yield from bucket.wild
+        for grants in entry.exact.values():
+            yield from (cg for cg in grants if cg.pattern.kind == kind)
+        yield from (cg for cg in entry.wild if cg.pattern.kind == kind)
 
     def roles_of(self, identity: Identity) -> frozenset[str]:
         """The identity's roles: stored memberships plus those its token's claim mapped."""
@@ -100,6 +139,18 @@ class CompiledPolicy:
         """True when the client is registered as restricted (a delegation ceiling)."""
         info = self.clients.get(client_id) if client_id else None
         return bool(info and info.restricted)
+
+    def caller(self, identity: Identity) -> Caller:
+        """The identity's sides and condition variables, prepared once per revision."""
+        try:
+            found = self._callers.get(identity)
+        except TypeError:  # an identity built with mutable sets: correct, just not memoised
+            return prepare_caller(self, identity)
+        if found is None:
+            if len(self._callers) >= CALLER_MEMO_SIZE:
+                self._callers = {}
+            found = self._callers[identity] = prepare_caller(self, identity)
+        return found
 
 
 def compile_grant(grant: Grant) -> CompiledGrant:

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from mcp_acl.policy import Effect, Grant, Identity, PolicyError, compile_policy
-from mcp_acl.policy.compiled import ClientInfo
+from mcp_acl.policy.compiled import ClientInfo, compile_grant
 
 
 def _ids(grants) -> list[int]:
@@ -74,3 +74,21 @@ def test_only_a_registered_restricted_client_is_restricted():
     assert not policy.is_restricted("app")
     assert not policy.is_restricted("unknown")
     assert not policy.is_restricted(None)
+
+
+@pytest.mark.parametrize(
+    "pattern, covered, not_covered",
+    [
+        ("tool:a.b", ["tool:a.b"], ["tool:a.bc", "prompt:a.b"]),
+        ("tool:a.*", ["tool:a.", "tool:a.b/c"], ["tool:ab", "prompt:a.b"]),
+        ("tool:*", ["tool:x"], ["prompt:x"]),
+        ("tool:a*b", ["tool:ab", "tool:a/xb"], ["tool:abc"]),
+        ("resource:file:///r/?.md", ["resource:file:///r/1.md"], ["resource:file:///r/12.md"]),
+    ],
+)
+def test_compiled_grant_covers_exactly_what_its_pattern_matches(pattern, covered, not_covered):
+    cg = compile_grant(Grant(1, "user:a", Effect.ALLOW, pattern))
+    for target in covered:
+        assert cg.covers(target) and cg.pattern.matches(target)
+    for target in not_covered:
+        assert not cg.covers(target) and not cg.pattern.matches(target)

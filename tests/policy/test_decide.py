@@ -246,6 +246,13 @@ def test_malformed_target_is_denied(target):
     assert decision.reason.startswith("malformed target: ")
 
 
+def test_target_that_is_not_text_is_denied():
+    p = policy(grant(1, "user:alice", "tool:*"))
+    decision = decide(p, ALICE, None, {}, NOW)  # type: ignore[arg-type]
+    assert not decision.allowed
+    assert decision.reason == "malformed target: the target is not text"
+
+
 def test_arguments_that_are_not_an_object_are_denied():
     p = policy(grant(1, "user:alice", "tool:t"))
     decision = decide(p, ALICE, "tool:t", ["a"], NOW)  # type: ignore[arg-type]

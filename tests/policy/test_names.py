@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mcp_acl.policy import PolicyError, parse_principal, parse_target, parse_target_pattern
-from mcp_acl.policy.names import Principal
+from mcp_acl.policy.names import Principal, target_problem
 
 
 @pytest.mark.parametrize("kind", ["user", "role", "client"])
@@ -148,3 +148,9 @@ def test_pattern_never_matches_another_kind():
 def test_matching_is_case_sensitive():
     assert not parse_target_pattern("tool:Files.*").matches("tool:files.read")
 
+
+
+def test_target_problem_says_what_is_wrong_or_nothing():
+    assert target_problem("tool:files.read") is None
+    assert "unknown target kind" in target_problem("tools:x")
+    assert "names a pattern" in target_problem("tool:*")
