@@ -9,6 +9,8 @@ condition variables once, so that a decision is a few dict lookups.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -28,21 +30,25 @@ class Side:
 
     who: str
     principals: tuple[str, ...]
-    # The exact-target grant maps of those principals that have any, and all
-    # their wildcard grants merged into one list, lowest id first.
-    exact: tuple[dict[str, list[CompiledGrant]], ...]
+    exact: Mapping[str, Mapping[str, list[CompiledGrant]]]  # the policy's exact index
+    # The principals' wildcard grants merged, lowest id first, and their
+    # distinct literal leads, so one C-level startswith() rules most out.
     wild: tuple[CompiledGrant, ...]
+    leads: tuple[str, ...]
 
     def matching(self, target: str, now: datetime) -> list[CompiledGrant]:
         """The live grants of this side whose pattern covers `target`, lowest id first."""
         found: list[CompiledGrant] = []
-        for exact in self.exact:
-            hits = exact.get(target)
-            if hits:
-                found += hits
-        for cg in self.wild:  # CompiledGrant.covers(), inlined: this is the hot loop
-            if target.startswith(cg.lead) and (cg.regex is None or cg.regex.fullmatch(target)):
-                found.append(cg)
+        by_principal = self.exact.get(target)
+        if by_principal:
+            for principal in self.principals:
+                hits = by_principal.get(principal)
+                if hits:
+                    found += hits
+        if self.leads and target.startswith(self.leads):
+            for cg in self.wild:  # CompiledGrant.covers(), inlined: this is the hot loop
+                if target.startswith(cg.lead) and (cg.regex is None or cg.regex.fullmatch(target)):
+                    found.append(cg)
         if found:
             found = [cg for cg in found if cg.expires_at is None or now < cg.expires_at]
             if len(found) > 1:
@@ -75,9 +81,11 @@ def caller_variables(policy: CompiledPolicy, identity: Identity) -> tuple[dict |
 
 
 def _side(policy: CompiledPolicy, who: str, principals: tuple[str, ...]) -> Side:
-    entries = [e for e in map(policy.grants_for, principals) if e is not None]
-    wild = sorted((cg for e in entries for cg in e.wild), key=_BY_ID)
-    return Side(who, principals, tuple(e.exact for e in entries if e.exact), tuple(wild))
+    # Interned like the index's keys, so the dict lookups compare by identity.
+    principals = tuple(map(sys.intern, principals))
+    wild = sorted((cg for p in principals for cg in policy.wildcard_grants(p)), key=_BY_ID)
+    leads = tuple(dict.fromkeys(cg.lead for cg in wild))
+    return Side(who, principals, policy.exact_index, tuple(wild), leads)
 
 
 def prepare_caller(policy: CompiledPolicy, identity: Identity) -> Caller:

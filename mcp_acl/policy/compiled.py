@@ -1,14 +1,15 @@
 """The policy of one revision, compiled into an index for fast decisions.
 
-Grants are indexed by principal: exact targets in a dict keyed by the whole
-target text (`tool:files.read`), wildcard patterns in a short list beside it.
-A decision therefore touches only the grants of the caller's own principals
-that can match the target, not the whole table.
+Exact-target grants are indexed by the whole target text (`tool:files.read`),
+then by principal; wildcard grants are listed per principal. A decision
+therefore touches only the grants of the caller's own principals that can
+match the target, not the whole table.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,14 +69,6 @@ class ClientInfo:
     restricted: bool
 
 
-@dataclass(frozen=True, slots=True)
-class PrincipalGrants:
-    """One principal's grants: exact ones by target text, wildcard ones in a list; each by id."""
-
-    exact: dict[str, list[CompiledGrant]]
-    wild: list[CompiledGrant]
-
-
 class CompiledPolicy:
     """Grants, memberships and clients of one revision, ready for `decide`."""
 
@@ -91,43 +84,43 @@ class CompiledPolicy:
         self.memberships = dict(memberships)
         self.clients = dict(clients)
         self.disabled_users = disabled_users
-        self._index: dict[str, PrincipalGrants] = {}
+        # target text → principal → exact grants; principal → wildcard grants;
+        # principal → all its grants. Filled lowest id first, so every list
+        # is in id order.
+        self._exact: dict[str, dict[str, list[CompiledGrant]]] = {}
+        self._wild: dict[str, list[CompiledGrant]] = {}
+        self._all: dict[str, list[CompiledGrant]] = {}
         self._callers: dict[Identity, Caller] = {}
         self.grant_count = 0
-        # Inserted lowest id first, so every list in the index is in id order.
         for cg in sorted(grants, key=lambda g: g.id):
-            entry = self._index.get(cg.grant.principal)
-            if entry is None:
-                entry = self._index[cg.grant.principal] = PrincipalGrants({}, [])
+            principal = sys.intern(cg.grant.principal)
             if cg.pattern.exact:
-                entry.exact.setdefault(cg.lead, []).append(cg)
+                self._exact.setdefault(cg.lead, {}).setdefault(principal, []).append(cg)
             else:
-                entry.wild.append(cg)
+                self._wild.setdefault(principal, []).append(cg)
+            self._all.setdefault(principal, []).append(cg)
             self.grant_count += 1
 
-    def grants_for(self, principal: str) -> PrincipalGrants | None:
-        """The index entry of `principal`, or None when it has no grants."""
-        return self._index.get(principal)
+    @property
+    def exact_index(self) -> Mapping[str, Mapping[str, list[CompiledGrant]]]:
+        """Exact-target grants by target text, then by principal (read-only use)."""
+        return self._exact
+
+    def wildcard_grants(self, principal: str) -> list[CompiledGrant]:
+        """The wildcard grants of `principal`, lowest id first."""
+        return self._wild.get(principal, [])
 
     def matching(self, principal: str, kind: str, name: str) -> Iterator[CompiledGrant]:
         """Grants of `principal` whose pattern covers the target `kind:name`."""
-        entry = self._index.get(principal)
-        if entry is None:
-            return
         target = f"{kind}:{name}"
-        yield from entry.exact.get(target, ())
-        for cg in entry.wild:
+        yield from self._exact.get(target, {}).get(principal, ())
+        for cg in self._wild.get(principal, ()):
             if cg.covers(target):
                 yield cg
 
     def grants_of(self, principal: str, kind: str) -> Iterator[CompiledGrant]:
-        """Every grant of `principal` on targets of `kind`."""
-        entry = self._index.get(principal)
-        if entry is None:
-            return
-        for grants in entry.exact.values():
-            yield from (cg for cg in grants if cg.pattern.kind == kind)
-        yield from (cg for cg in entry.wild if cg.pattern.kind == kind)
+        """Every grant of `principal` on targets of `kind`, lowest id first."""
+        return (cg for cg in self._all.get(principal, ()) if cg.pattern.kind == kind)
 
     def roles_of(self, identity: Identity) -> frozenset[str]:
         """The identity's roles: stored memberships plus those its token's claim mapped."""
