@@ -3,7 +3,7 @@
 A decision asks, on one or two sides, which grants cover the target: the
 subject side (the user and each of its roles) and, for a restricted client,
 the client side; a service token (no user) has the client side alone.
-Preparing a caller resolves its roles, its principals' index entries and its
+Preparing a caller resolves its roles and principals and builds its
 condition variables once, so that a decision is a few dict lookups.
 """
 
@@ -26,15 +26,13 @@ _BY_ID = attrgetter("id")
 
 @dataclass(frozen=True, slots=True)
 class Side:
-    """One side of a decision: who it speaks for and its principals' grants."""
+    """One side of a decision: who it speaks for, its principals and the policy's index."""
 
     who: str
     principals: tuple[str, ...]
-    exact: Mapping[str, Mapping[str, list[CompiledGrant]]]  # the policy's exact index
-    # The principals' wildcard grants merged, lowest id first, and their
-    # distinct literal leads, so one C-level startswith() rules most out.
-    wild: tuple[CompiledGrant, ...]
-    leads: tuple[str, ...]
+    exact: Mapping[str, Mapping[str, list[CompiledGrant]]]
+    wild: Mapping[str, Mapping[str, list[CompiledGrant]]]
+    lead_lengths: Mapping[str, tuple[int, ...]]
 
     def matching(self, target: str, now: datetime) -> list[CompiledGrant]:
         """The live grants of this side whose pattern covers `target`, lowest id first."""
@@ -45,10 +43,16 @@ class Side:
                 hits = by_principal.get(principal)
                 if hits:
                     found += hits
-        if self.leads and target.startswith(self.leads):
-            for cg in self.wild:  # CompiledGrant.covers(), inlined: this is the hot loop
-                if target.startswith(cg.lead) and (cg.regex is None or cg.regex.fullmatch(target)):
-                    found.append(cg)
+        size = len(target)
+        for length in self.lead_lengths.get(target[0], ()):
+            if length > size:
+                break
+            by_principal = self.wild.get(target[:length])
+            if by_principal:
+                for principal in self.principals:
+                    for cg in by_principal.get(principal, ()):
+                        if cg.regex is None or cg.regex.fullmatch(target):
+                            found.append(cg)
         if found:
             found = [cg for cg in found if cg.expires_at is None or now < cg.expires_at]
             if len(found) > 1:
@@ -83,9 +87,7 @@ def caller_variables(policy: CompiledPolicy, identity: Identity) -> tuple[dict |
 def _side(policy: CompiledPolicy, who: str, principals: tuple[str, ...]) -> Side:
     # Interned like the index's keys, so the dict lookups compare by identity.
     principals = tuple(map(sys.intern, principals))
-    wild = sorted((cg for p in principals for cg in policy.wildcard_grants(p)), key=_BY_ID)
-    leads = tuple(dict.fromkeys(cg.lead for cg in wild))
-    return Side(who, principals, policy.exact_index, tuple(wild), leads)
+    return Side(who, principals, policy.exact_index, policy.wildcard_index, policy.lead_lengths)
 
 
 def prepare_caller(policy: CompiledPolicy, identity: Identity) -> Caller:

@@ -1,9 +1,11 @@
 """The policy of one revision, compiled into an index for fast decisions.
 
 Exact-target grants are indexed by the whole target text (`tool:files.read`),
-then by principal; wildcard grants are listed per principal. A decision
-therefore touches only the grants of the caller's own principals that can
-match the target, not the whole table.
+then by principal. Wildcard grants are indexed by their literal lead (the
+text before the first wildcard, `tool:files.` for `tool:files.*`), then by
+principal; a decision looks up each prefix of the target whose length is the
+length of some lead. A decision therefore touches only the grants of the
+caller's own principals that can cover the target, however large the policy.
 """
 
 from __future__ import annotations
@@ -84,38 +86,44 @@ class CompiledPolicy:
         self.memberships = dict(memberships)
         self.clients = dict(clients)
         self.disabled_users = disabled_users
-        # target text → principal → exact grants; principal → wildcard grants;
-        # principal → all its grants. Filled lowest id first, so every list
-        # is in id order.
+        # target text → principal → exact grants; lead → principal → wildcard
+        # grants; principal → all its grants. Filled lowest id first, so every
+        # list is in id order.
         self._exact: dict[str, dict[str, list[CompiledGrant]]] = {}
-        self._wild: dict[str, list[CompiledGrant]] = {}
+        self._wild: dict[str, dict[str, list[CompiledGrant]]] = {}
         self._all: dict[str, list[CompiledGrant]] = {}
         self._callers: dict[Identity, Caller] = {}
         self.grant_count = 0
         for cg in sorted(grants, key=lambda g: g.id):
             principal = sys.intern(cg.grant.principal)
-            if cg.pattern.exact:
-                self._exact.setdefault(cg.lead, {}).setdefault(principal, []).append(cg)
-            else:
-                self._wild.setdefault(principal, []).append(cg)
+            index = self._exact if cg.pattern.exact else self._wild
+            index.setdefault(cg.lead, {}).setdefault(principal, []).append(cg)
             self._all.setdefault(principal, []).append(cg)
             self.grant_count += 1
+        # The lengths of the leads, shortest first, grouped by the lead's first
+        # character: `t`ool, `r`esource and `p`rompt leads never share one, so
+        # a decision only tries the lengths of its own kind.
+        lengths: dict[str, set[int]] = {}
+        for lead in self._wild:
+            lengths.setdefault(lead[0], set()).add(len(lead))
+        self.lead_lengths = {first: tuple(sorted(ns)) for first, ns in lengths.items()}
 
     @property
     def exact_index(self) -> Mapping[str, Mapping[str, list[CompiledGrant]]]:
         """Exact-target grants by target text, then by principal (read-only use)."""
         return self._exact
 
-    def wildcard_grants(self, principal: str) -> list[CompiledGrant]:
-        """The wildcard grants of `principal`, lowest id first."""
-        return self._wild.get(principal, [])
+    @property
+    def wildcard_index(self) -> Mapping[str, Mapping[str, list[CompiledGrant]]]:
+        """Wildcard grants by literal lead, then by principal (read-only use)."""
+        return self._wild
 
     def matching(self, principal: str, kind: str, name: str) -> Iterator[CompiledGrant]:
         """Grants of `principal` whose pattern covers the target `kind:name`."""
         target = f"{kind}:{name}"
         yield from self._exact.get(target, {}).get(principal, ())
-        for cg in self._wild.get(principal, ()):
-            if cg.covers(target):
+        for cg in self._all.get(principal, ()):
+            if not cg.pattern.exact and cg.covers(target):
                 yield cg
 
     def grants_of(self, principal: str, kind: str) -> Iterator[CompiledGrant]:

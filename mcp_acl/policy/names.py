@@ -80,18 +80,31 @@ def parse_target(text: str) -> tuple[str, str]:
     return kind, name
 
 
-@lru_cache(maxsize=65536)
+# Answers of target_problem(), which every decision asks; a plain dict is a
+# cheaper memo than lru_cache here, and it starts afresh when full.
+_PROBLEMS: dict[str, str | None] = {}
+_PROBLEMS_SIZE = 65536
+
+
 def target_problem(text: str) -> str | None:
-    """Why `text` is not a concrete target, or None when it is one (cached: asked on every decision).
+    """Why `text` is not a concrete target, or None when it is one (memoised).
 
     >>> target_problem("tool:files.read") is None
     True
     """
     try:
+        return _PROBLEMS[text]
+    except KeyError:
+        pass
+    try:
         parse_target(text)
+        problem = None
     except PolicyError as exc:
-        return str(exc)
-    return None
+        problem = str(exc)
+    if len(_PROBLEMS) >= _PROBLEMS_SIZE:
+        _PROBLEMS.clear()
+    _PROBLEMS[text] = problem
+    return problem
 
 
 @dataclass(frozen=True, slots=True)
