@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from mcp_acl.policy import Effect, Grant, Identity, compile_policy, decide
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mcp_acl.policy import Effect, Grant, Identity, compile_policy, decide, parse_target_pattern
 from mcp_acl.policy import compiled
 from mcp_acl.policy.compiled import ClientInfo
 
@@ -88,3 +92,33 @@ def test_caller_variables_are_the_condition_inputs():
     caller = policy.caller(Identity("alice", "agent"))
     assert caller.user == {"sub": "alice", "roles": ["r"]}
     assert caller.client == {"id": "agent", "restricted": True}
+
+
+_GLOBS = ("a", "ab", "a.b", "a/b", "*", "a*", "*b", "a*b", "?", "a?", "?b", "a.*", "a/*", "ab*", "a**")
+_grants = st.lists(
+    st.builds(
+        Grant,
+        st.just(0),
+        st.sampled_from(("user:alice", "role:a", "role:b", "client:agent")),
+        st.sampled_from(list(Effect)),
+        st.builds(lambda k, g: f"{k}:{g}", st.sampled_from(("tool", "resource", "prompt")), st.sampled_from(_GLOBS)),
+        st.none(),
+        st.sampled_from((None, NOW, NOW + timedelta(hours=1))),
+    ),
+    max_size=15,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_grants, st.sampled_from(("tool", "resource", "prompt")), st.sampled_from(("a", "b", "ab", "a.b", "a/b", "abb", "a.")))
+def test_side_matching_finds_what_a_scan_of_every_grant_finds(grants, kind, name):
+    grants = [replace(g, id=i) for i, g in enumerate(grants, 1)]
+    policy = compile_policy(1, grants, {"alice": ["a", "b"]})
+    (side,) = policy.caller(Identity("alice")).sides
+    target = f"{kind}:{name}"
+    scanned = [
+        g.id for g in grants
+        if g.principal in side.principals and parse_target_pattern(g.target).matches(target)
+        and (g.expires_at is None or NOW < g.expires_at)
+    ]
+    assert _ids(side.matching(target, NOW)) == scanned
