@@ -36,8 +36,13 @@ class Side:
 
     def matching(self, target: str, now: datetime) -> list[CompiledGrant]:
         """The live grants of this side whose pattern covers `target`, lowest id first."""
+        return self.covering(target, self.exact.get(target), now)
+
+    def covering(
+        self, target: str, by_principal: Mapping[str, list[CompiledGrant]] | None, now: datetime
+    ) -> list[CompiledGrant]:
+        """matching(), given the exact index's entry for `target` (None when it has none)."""
         found: list[CompiledGrant] = []
-        by_principal = self.exact.get(target)
         if by_principal:
             for principal in self.principals:
                 hits = by_principal.get(principal)

@@ -93,6 +93,7 @@ class CompiledPolicy:
         self._wild: dict[str, dict[str, list[CompiledGrant]]] = {}
         self._all: dict[str, list[CompiledGrant]] = {}
         self._callers: dict[Identity, Caller] = {}
+        self._by_object: dict[int, tuple[Identity, Caller]] = {}
         self.grant_count = 0
         for cg in sorted(grants, key=lambda g: g.id):
             principal = sys.intern(cg.grant.principal)
@@ -143,14 +144,24 @@ class CompiledPolicy:
 
     def caller(self, identity: Identity) -> Caller:
         """The identity's sides and condition variables, prepared once per revision."""
+        # First by the object itself: a session asks with the same Identity
+        # again and again, and this skips hashing its fields. The entry keeps
+        # the identity alive, so its id cannot be reused while it is cached.
+        seen = self._by_object.get(id(identity))
+        if seen is not None and seen[0] is identity:
+            return seen[1]
         try:
             found = self._callers.get(identity)
-        except TypeError:  # an identity built with mutable sets: correct, just not memoised
-            return prepare_caller(self, identity)
-        if found is None:
-            if len(self._callers) >= CALLER_MEMO_SIZE:
-                self._callers = {}
-            found = self._callers[identity] = prepare_caller(self, identity)
+        except TypeError:  # an identity built with mutable sets: memoised by object only
+            found = prepare_caller(self, identity)
+        else:
+            if found is None:
+                if len(self._callers) >= CALLER_MEMO_SIZE:
+                    self._callers = {}
+                found = self._callers[identity] = prepare_caller(self, identity)
+        if len(self._by_object) >= CALLER_MEMO_SIZE:
+            self._by_object = {}
+        self._by_object[id(identity)] = (identity, found)
         return found
 
 

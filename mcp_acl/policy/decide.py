@@ -83,12 +83,15 @@ def _decide_side(
     return new_decision(False, f"no grant allows {who} to use {target}", None, rev, considered)
 
 
-def _refusal(target: Any, now: datetime) -> str | None:
-    if not isinstance(target, str):
-        return "malformed target: the target is not text"
-    problem = target_problem(target)
-    if problem is not None:
-        return f"malformed target: {problem}"
+def _refusal(target: Any, now: datetime, indexed: bool) -> str | None:
+    # A target the exact index holds is well formed: it was parsed as a pattern
+    # without wildcards when the policy was compiled.
+    if not indexed:
+        if not isinstance(target, str):
+            return "malformed target: the target is not text"
+        problem = target_problem(target)
+        if problem is not None:
+            return f"malformed target: {problem}"
     if now.tzinfo is None:
         # Expiries are timezone-aware; a naive clock cannot be compared with them.
         return "the decision time has no timezone"
@@ -104,7 +107,8 @@ def decide(
 ) -> Decision:
     """Decide one invocation. Never raises for bad input: it denies, saying why."""
     rev = policy.revision
-    refusal = _refusal(target, now)
+    exact = policy.exact_index.get(target) if isinstance(target, str) else None
+    refusal = _refusal(target, now, exact is not None)
     if refusal is not None:
         return new_decision(False, refusal, None, rev)
     caller = policy.caller(identity)
@@ -114,7 +118,7 @@ def decide(
         return new_decision(False, "the arguments are not an object", None, rev)
     first = None
     for side in caller.sides:
-        answer = _decide_side(side, target, side.matching(target, now), caller, args, now, rev)
+        answer = _decide_side(side, target, side.covering(target, exact, now), caller, args, now, rev)
         if not answer.allowed:
             return answer
         first = first or answer
@@ -152,7 +156,7 @@ def _side_may_list(side: Side, target: str, caller: Caller, now: datetime) -> bo
 
 def visible(policy: CompiledPolicy, identity: Identity, target: str, now: datetime) -> bool:
     """May `target` be listed to `identity`? True only if some call to it could be allowed."""
-    if _refusal(target, now) is not None:
+    if _refusal(target, now, False) is not None:
         return False
     caller = policy.caller(identity)
     if caller.refusal is not None:
@@ -162,7 +166,7 @@ def visible(policy: CompiledPolicy, identity: Identity, target: str, now: dateti
 
 def limits(policy: CompiledPolicy, identity: Identity, target: str, now: datetime) -> list[str]:
     """What the allowing grants say about their limits (notes, else conditions), for the model."""
-    if _refusal(target, now) is not None:
+    if _refusal(target, now, False) is not None:
         return []
     texts: list[str] = []
     for side in policy.caller(identity).sides:
