@@ -70,6 +70,7 @@ class Side:
 class Caller:
     """An identity as the policy of one revision sees it."""
 
+    identity: Identity
     # Why every decision for this identity is a deny (disabled user, nobody), if so.
     refusal: str | None
     sides: tuple[Side, ...]
@@ -114,4 +115,4 @@ def prepare_caller(policy: CompiledPolicy, identity: Identity) -> Caller:
     elif not sides:
         refusal = "the caller has neither a user nor a client"
     user, client_vars = caller_variables(policy, identity)
-    return Caller(refusal, tuple(sides), user, client_vars)
+    return Caller(identity, refusal, tuple(sides), user, client_vars)

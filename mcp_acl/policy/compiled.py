@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from mcp_acl.policy.callers import Caller, prepare_caller
@@ -93,7 +93,7 @@ class CompiledPolicy:
         self._wild: dict[str, dict[str, list[CompiledGrant]]] = {}
         self._all: dict[str, list[CompiledGrant]] = {}
         self._callers: dict[Identity, Caller] = {}
-        self._by_object: dict[int, tuple[Identity, Caller]] = {}
+        self._by_object: dict[int, Caller] = {}
         self.grant_count = 0
         for cg in sorted(grants, key=lambda g: g.id):
             principal = sys.intern(cg.grant.principal)
@@ -145,11 +145,11 @@ class CompiledPolicy:
     def caller(self, identity: Identity) -> Caller:
         """The identity's sides and condition variables, prepared once per revision."""
         # First by the object itself: a session asks with the same Identity
-        # again and again, and this skips hashing its fields. The entry keeps
-        # the identity alive, so its id cannot be reused while it is cached.
+        # again and again, and this skips hashing its fields. The caller keeps
+        # its identity alive, so that id cannot be reused while it is cached.
         seen = self._by_object.get(id(identity))
-        if seen is not None and seen[0] is identity:
-            return seen[1]
+        if seen is not None and seen.identity is identity:
+            return seen
         try:
             found = self._callers.get(identity)
         except TypeError:  # an identity built with mutable sets: memoised by object only
@@ -161,7 +161,9 @@ class CompiledPolicy:
                 found = self._callers[identity] = prepare_caller(self, identity)
         if len(self._by_object) >= CALLER_MEMO_SIZE:
             self._by_object = {}
-        self._by_object[id(identity)] = (identity, found)
+        if found.identity is not identity:  # an equal identity prepared it
+            found = replace(found, identity=identity)
+        self._by_object[id(identity)] = found
         return found
 
 

@@ -19,19 +19,25 @@ def _ids(grants) -> list[int]:
     return [cg.id for cg in grants]
 
 
-def test_equal_identities_share_one_prepared_caller():
+def test_equal_identities_share_what_was_prepared():
     policy = compile_policy(1, [])
-    assert policy.caller(Identity("alice")) is policy.caller(Identity("alice"))
-    assert policy.caller(Identity("alice")) is not policy.caller(Identity("alice", "app"))
+    assert policy.caller(Identity("alice")).sides is policy.caller(Identity("alice")).sides
+    assert policy.caller(Identity("alice")).sides is not policy.caller(Identity("alice", "app")).sides
+
+
+def test_the_same_identity_object_gets_the_same_caller():
+    policy, alice = compile_policy(1, []), Identity("alice")
+    assert policy.caller(alice) is policy.caller(alice)
+    assert policy.caller(alice).identity is alice
 
 
 def test_memo_starts_afresh_when_full(monkeypatch):
     monkeypatch.setattr(compiled, "CALLER_MEMO_SIZE", 2)
     policy = compile_policy(1, [])
-    first = policy.caller(Identity("a"))
+    first = policy.caller(Identity("a")).sides
     policy.caller(Identity("b"))
     policy.caller(Identity("c"))
-    assert policy.caller(Identity("a")) is not first
+    assert policy.caller(Identity("a")).sides is not first
 
 
 def test_identity_with_mutable_role_sets_is_still_decided():
