@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -30,9 +30,10 @@ class Side:
 
     who: str
     principals: tuple[str, ...]
-    exact: Mapping[str, Mapping[str, list[CompiledGrant]]]
-    wild: Mapping[str, Mapping[str, list[CompiledGrant]]]
-    lead_lengths: Mapping[str, tuple[int, ...]]
+    # The policy's own indexes (see CompiledPolicy), shared by every side.
+    exact: Mapping[str, Mapping[str, list[CompiledGrant]]] = field(repr=False)
+    wild: Mapping[str, Mapping[str, list[CompiledGrant]]] = field(repr=False)
+    lead_lengths: Mapping[str, tuple[int, ...]] = field(repr=False)
 
     def matching(self, target: str, now: datetime) -> list[CompiledGrant]:
         """The live grants of this side whose pattern covers `target`, lowest id first."""
