@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     roles = opts.roles or (50 if opts.quick else 1_000)
     grants = opts.grants or (2_000 if opts.quick else 100_000)
     questions = opts.questions or (500 if opts.quick else 20_000)
-    rounds = opts.rounds or (1 if opts.quick else 3)
+    rounds = opts.rounds or (1 if opts.quick else 5)
     print(f"world: {users:,} users, {roles:,} roles, {grants:,} grants, {questions:,} questions, "
           f"best of {rounds} round(s)")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "

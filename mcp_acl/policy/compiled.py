@@ -108,16 +108,9 @@ class CompiledPolicy:
         for lead in self._wild:
             lengths.setdefault(lead[0], set()).add(len(lead))
         self.lead_lengths = {first: tuple(sorted(ns)) for first, ns in lengths.items()}
-
-    @property
-    def exact_index(self) -> Mapping[str, Mapping[str, list[CompiledGrant]]]:
-        """Exact-target grants by target text, then by principal (read-only use)."""
-        return self._exact
-
-    @property
-    def wildcard_index(self) -> Mapping[str, Mapping[str, list[CompiledGrant]]]:
-        """Wildcard grants by literal lead, then by principal (read-only use)."""
-        return self._wild
+        # Read-only views for decisions (plain attributes: read on every one).
+        self.exact_index: Mapping[str, Mapping[str, list[CompiledGrant]]] = self._exact
+        self.wildcard_index: Mapping[str, Mapping[str, list[CompiledGrant]]] = self._wild
 
     def matching(self, principal: str, kind: str, name: str) -> Iterator[CompiledGrant]:
         """Grants of `principal` whose pattern covers the target `kind:name`."""

@@ -37,11 +37,15 @@ class Condition:
     source: str
     program: Any
     uses_args: bool
+    # The variables the expression reads. Only those are handed to CEL:
+    # converting an unused `user` or `now` costs more than evaluating most
+    # conditions.
+    inputs: tuple[str, ...] = tuple(sorted(VARIABLES))
 
     def holds(self, context: dict[str, Any]) -> bool:
         """Evaluate against `context`; raise ConditionError unless the result is a bool."""
         try:
-            result = self.program.execute(context)
+            result = self.program.execute({name: context[name] for name in self.inputs})
         except KeyError as exc:
             raise ConditionError(f"{self.source}: no field {exc} in the input") from exc
         except Exception as exc:  # the CEL runtime raises several kinds; all mean "error"
@@ -92,4 +96,5 @@ def compile_condition(source: str) -> Condition:
             f"condition {text!r} uses unknown variable(s) {', '.join(unknown)}: "
             f"only {', '.join(sorted(VARIABLES))} are defined"
         )
-    return Condition(source=text, program=program, uses_args="args" in program.variables())
+    inputs = tuple(sorted(VARIABLES.intersection(program.variables())))
+    return Condition(source=text, program=program, uses_args="args" in inputs, inputs=inputs)

@@ -108,9 +108,10 @@ def decide(
     """Decide one invocation. Never raises for bad input: it denies, saying why."""
     rev = policy.revision
     exact = policy.exact_index.get(target) if isinstance(target, str) else None
-    refusal = _refusal(target, now, exact is not None)
-    if refusal is not None:
-        return new_decision(False, refusal, None, rev)
+    if exact is None or now.tzinfo is None:
+        refusal = _refusal(target, now, exact is not None)
+        if refusal is not None:
+            return new_decision(False, refusal, None, rev)
     caller = policy.caller(identity)
     if caller.refusal is not None:
         return new_decision(False, caller.refusal, None, rev)
