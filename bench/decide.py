@@ -141,7 +141,7 @@ def _slice(ask, chunk) -> tuple[float, list[int]]:
 
 
 def measure(askers: dict, questions, rounds: int) -> dict[str, Timing]:
-    """Each engine's figures over `rounds` passes, the engines taking turns slice by slice.
+    """Each engine's figures over `rounds` rounds; in each, every engine makes one whole pass.
 
     Every slice of the questions is timed in every round and its fastest
     round counts, as does each call's fastest round for the latencies: on a
@@ -156,8 +156,8 @@ def measure(askers: dict, questions, rounds: int) -> dict[str, Timing]:
     gc.disable()
     try:
         for _ in range(rounds):
-            for i, chunk in enumerate(chunks):
-                for label, ask in askers.items():
+            for label, ask in askers.items():
+                for i, chunk in enumerate(chunks):
                     seconds, spent = _slice(ask, chunk)
                     cpu[label][i] = min(cpu[label][i], seconds)
                     best = calls[label][i]
