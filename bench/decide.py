@@ -140,24 +140,26 @@ def _slice(ask, chunk) -> tuple[float, list[int]]:
     return time.process_time() - cpu, spent
 
 
-def measure(askers: dict, questions, rounds: int) -> dict[str, Timing]:
+def measure(engines: dict, rounds: int) -> dict[str, Timing]:
     """Each engine's figures over `rounds` rounds; in each, every engine makes one whole pass.
 
-    Every slice of the questions is timed in every round and its fastest
-    round counts, as does each call's fastest round for the latencies: on a
-    shared machine that keeps the other jobs' bursts out of both engines'
-    figures alike. The collector is paused, as `timeit` does, so neither
-    engine pays for collecting the other's objects.
+    `engines` maps a label to (ask, questions), the questions already in the
+    form the engine takes, so no conversion is timed. Every slice of the
+    questions is timed in every round and its fastest round counts, as does
+    each call's fastest round for the latencies: on a shared machine that
+    keeps the other jobs' bursts out of both engines' figures alike. The
+    collector is paused, as `timeit` does, so neither engine pays for
+    collecting the other's objects.
     """
-    chunks = [questions[i : i + CHUNK] for i in range(0, len(questions), CHUNK)]
-    cpu = {label: [float("inf")] * len(chunks) for label in askers}
-    calls = {label: [[] for _ in chunks] for label in askers}
+    chunks = {label: [qs[i : i + CHUNK] for i in range(0, len(qs), CHUNK)] for label, (_, qs) in engines.items()}
+    cpu = {label: [float("inf")] * len(chunks[label]) for label in engines}
+    calls: dict[str, list[list[int]]] = {label: [[] for _ in chunks[label]] for label in engines}
     gc.collect()
     gc.disable()
     try:
         for _ in range(rounds):
-            for label, ask in askers.items():
-                for i, chunk in enumerate(chunks):
+            for label, (ask, _) in engines.items():
+                for i, chunk in enumerate(chunks[label]):
                     seconds, spent = _slice(ask, chunk)
                     cpu[label][i] = min(cpu[label][i], seconds)
                     best = calls[label][i]
@@ -165,7 +167,7 @@ def measure(askers: dict, questions, rounds: int) -> dict[str, Timing]:
     finally:
         gc.enable()
     timings = {}
-    for label in askers:
+    for label, (_, questions) in engines.items():
         spent = sorted(ns for chunk in calls[label] for ns in chunk)
         timings[label] = Timing(
             len(questions) / max(sum(cpu[label]), 1e-9),
@@ -179,39 +181,42 @@ def _row(label: str, t: Timing) -> str:
     return f"{label:<28}{t.per_second:>14,.0f}{t.median_us:>12.1f}{t.p99_us:>10.1f}"
 
 
-def our_asker(world: World):
-    """A function answering one question with our engine, and the seconds compiling took."""
+def our_engine(world: World, questions=None):
+    """(ask, questions as our engine takes them, seconds compiling took)."""
     t0 = time.perf_counter()
     policy = compile_policy(1, world.grants, world.members)
     took = time.perf_counter() - t0
     identities = {u: Identity(u) for u in world.members}
-    return (lambda q: decide(policy, identities[q[0]], q[1], q[2], NOW)), took
+    prepared = [(identities[u], target, args) for u, target, args in questions or world.questions]
+    return (lambda q: decide(policy, q[0], q[1], q[2], NOW)), prepared, took
 
 
 def compare(world: World, rounds: int) -> float:
     """Both engines on the same questions; print their figures and return the ratio."""
-    ours, compile_s = our_asker(world)
+    ours, our_questions, compile_s = our_engine(world)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         enforcer = casbin_enforcer(world, Path(tmp))
         load_s = time.perf_counter() - t0
-    theirs = lambda q: enforcer.enforce(f"user:{q[0]}", q[1])  # noqa: E731
+    theirs = lambda q: enforcer.enforce(q[0], q[1])  # noqa: E731
+    their_questions = [(f"user:{u}", target) for u, target, _ in world.questions]
     print(f"load: mcp-acl compile_policy {compile_s:.2f} s; casbin FastEnforcer {load_s:.2f} s "
           f"({len(world.plain):,} plain lines)")
 
     # The first question of each user, on a fresh policy: the identity is prepared on the way.
     firsts = list({q[0]: q for q in reversed(world.questions)}.values())
-    cold = measure({"cold": our_asker(world)[0]}, firsts, 1)["cold"]
+    fresh, fresh_questions, _ = our_engine(world, firsts)
+    cold = measure({"cold": (fresh, fresh_questions)}, 1)["cold"]
 
     checked = agreed = 0
-    for q in world.questions:  # this also warms both engines
-        decision = ours(q)
+    for mine, theirs_q in zip(our_questions, their_questions):  # this also warms both engines
+        decision = ours(mine)
         if all(gid in world.plain for gid in decision.considered):
             checked += 1
-            agreed += decision.allowed == theirs(q)
+            agreed += decision.allowed == theirs(theirs_q)
     print(f"agreement on plain-RBAC questions: {agreed:,}/{checked:,} ({100 * agreed / max(checked, 1):.1f}%)")
 
-    best = measure({"ours": ours, "casbin": theirs}, world.questions, rounds)
+    best = measure({"ours": (ours, our_questions), "casbin": (theirs, their_questions)}, rounds)
     print(f"{'engine':<28}{'decisions/s':>14}{'median µs':>12}{'p99 µs':>10}")
     print(_row("mcp-acl decide", best["ours"]))
     print(_row("pycasbin FastEnforcer", best["casbin"]))
@@ -225,9 +230,9 @@ def flatness(title: str, shapes: list[tuple[int, int, int]], questions: int, rou
     print(f"{'users':>8}{'roles':>7}{'grants':>10}{'matched':>9}{'decisions/s':>14}{'median µs':>12}{'p99 µs':>10}")
     for users, roles, grants in shapes:
         world = build_world(users, roles, grants, questions)
-        ours, _ = our_asker(world)
-        matched = statistics.mean(len(ours(q).considered) for q in world.questions)  # also warms up
-        t = measure({"ours": ours}, world.questions, rounds)["ours"]
+        ours, asked, _ = our_engine(world)
+        matched = statistics.mean(len(ours(q).considered) for q in asked)  # also warms up
+        t = measure({"ours": (ours, asked)}, rounds)["ours"]
         print(f"{users:>8,}{roles:>7,}{grants:>10,}{matched:>9.2f}"
               f"{t.per_second:>14,.0f}{t.median_us:>12.1f}{t.p99_us:>10.1f}")
 
