@@ -21,6 +21,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/decide.py
+	$(PY) bench/gateway.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .hypothesis
