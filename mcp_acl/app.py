@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -30,6 +29,7 @@ from mcp_acl.auth.middleware import protect
 from mcp_acl.auth.setup import build_verifier, signing_keys
 from mcp_acl.config import Settings
 from mcp_acl.gateway.edge import HttpEdge
+from mcp_acl.gateway.refusals import RefusalLog
 from mcp_acl.gateway.runtime import Gateway, build_gateway
 from mcp_acl.gateway.sessions import CLOSED
 from mcp_acl.gateway.transport import GatewaySessionManager, McpEndpoint, reap_killed
@@ -55,27 +55,15 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
     """The Starlette app serving mcp-acl over HTTP."""
     gateway = gateway if gateway is not None else build_gateway(settings, engine)
     server, guard = gateway.server(HttpEdge(settings, identity_from_claims))
-    audit = gateway.invoker.audit
+    refusals = RefusalLog(gateway.invoker.audit)
 
     async def on_ended(session_id: str) -> None:
         guard.forget(session_id)
         await anyio.to_thread.run_sync(gateway.sessions.end, session_id, CLOSED)
 
     manager = GatewaySessionManager(server, on_ended=on_ended, security_settings=transport_security(settings))
-
-    def on_refused(reason: str, info: dict[str, Any] | None = None) -> None:
-        info = info or {}
-        try:
-            # iss/sub/client_id are what the refused token claims, unverified.
-            audit.record_authentication(
-                reason=reason, issuer=info.get("iss"), subject=info.get("sub"), client_id=info.get("client_id")
-            )
-        except Exception as exc:
-            # The request is refused either way; say that the row is missing.
-            log.warning("a refused authentication could not be audited: %s", exc.__class__.__name__)
-
     verifier = build_verifier(settings, engine)
-    endpoint = protect(McpEndpoint(manager), verifier, settings, on_refused=on_refused)
+    endpoint = protect(McpEndpoint(manager), verifier, settings, on_refused=refusals.on_refused)
 
     async def healthz(request: Request) -> JSONResponse:
         def revision() -> int:
@@ -86,11 +74,11 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
         except Exception as exc:
             return JSONResponse({"status": "unavailable", "error": exc.__class__.__name__}, status_code=503)
 
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with manager.run(), anyio.create_task_group() as tg:
             await tg.start(gateway.run_background)
+            await tg.start(refusals.run)
             tg.start_soon(reap_killed, manager, gateway.sessions)
             try:
                 yield
