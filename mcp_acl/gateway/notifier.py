@@ -42,6 +42,9 @@ class Watcher:
     notify: Notify
     seen: dict[str, tuple] = field(default_factory=dict)
     stale_after: datetime | None = None
+    # The policy current when watching began: the first poll takes its
+    # listing as what was shown, so a change in between is not missed.
+    baseline: CompiledPolicy | None = None
 
     def remember(self, listing: Listing) -> list[str]:
         """Take `listing` as shown; return the kinds that differ from before."""
@@ -70,13 +73,9 @@ class Notifier:
         self._watchers: dict[str, Watcher] = {}
 
     def watch(self, key: str, identity: Identity, notify: Notify) -> None:
-        """Start watching on behalf of `identity`; its baseline is the last policy seen (no I/O)."""
-        if key in self._watchers:
-            return
-        watcher = Watcher(key, identity, notify)
-        if self.policy is not None:
-            watcher.remember(self.views.listing(self.policy, identity, self.clock()))
-        self._watchers[key] = watcher
+        """Start watching on behalf of `identity` (no I/O, no filtering here: the next poll does it)."""
+        if key not in self._watchers:
+            self._watchers[key] = Watcher(key, identity, notify, baseline=self.policy)
 
     def unwatch(self, key: str) -> None:
         """Stop watching (the session ended or the stream closed)."""
@@ -91,21 +90,35 @@ class Notifier:
         return list(self._watchers)
 
     async def check(self) -> None:
-        """One poll: re-evaluate watchers if the revision moved or one of their grants expired."""
-        policy = await anyio.to_thread.run_sync(self.policies.current)
-        now = self.clock()
-        moved = self.policy is None or policy.revision != self.policy.revision
-        self.policy = policy
-        for watcher in list(self._watchers.values()):
-            expired = watcher.stale_after is not None and now >= watcher.stale_after
-            if not (moved or expired or not watcher.seen):
-                continue
-            for kind in watcher.remember(self.views.listing(policy, watcher.identity, now)):
+        """One poll: re-evaluate watchers if the revision moved or one of their listings went stale."""
+        changes = await anyio.to_thread.run_sync(self._changes, list(self._watchers.values()))
+        for watcher, kinds in changes:
+            for kind in kinds:
                 try:
                     await watcher.notify(kind)
                 except Exception as exc:
                     # A broken stream must not stop the others from being told.
                     log.debug("could not notify %s of %s/list_changed: %s", watcher.key, kind, exc)
+
+    def _changes(self, watchers: list[Watcher]) -> list[tuple[Watcher, list[str]]]:
+        # In a worker thread: a new revision can mean filtering the catalogue
+        # for every watched identity, which must not stall the event loop.
+        policy = self.policies.current()
+        now = self.clock()
+        moved = self.policy is None or policy.revision != self.policy.revision
+        self.policy = policy
+        changes = []
+        for watcher in watchers:
+            if not watcher.seen:
+                base, watcher.baseline = watcher.baseline or policy, None
+                view = self.views.listing if base is policy else self.views.build
+                watcher.remember(view(base, watcher.identity, now))
+            stale = watcher.stale_after is not None and now >= watcher.stale_after
+            if moved or stale or not watcher.seen:
+                kinds = watcher.remember(self.views.listing(policy, watcher.identity, now))
+                if kinds:
+                    changes.append((watcher, kinds))
+        return changes
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Poll until cancelled; a failed poll is logged and retried (the next call is decided anyway)."""

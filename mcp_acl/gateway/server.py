@@ -65,10 +65,14 @@ def build_server(invoker: Invoker, edge: CallerEdge, guard: SessionGuard, notifi
         except CallerUnknown:
             raise MCPError(INVALID_REQUEST, NO_IDENTITY) from None
 
+    def current_listing(identity: Identity) -> Listing:
+        return invoker.views.listing(invoker.policies.current(), identity, invoker.clock())
+
     async def listing(identity: Identity) -> Listing:
+        # In a worker thread: the revision is a query, and a listing not in
+        # the cache filters the whole catalogue (10,000 tools: ~0.1 s).
         try:
-            policy = await anyio.to_thread.run_sync(invoker.policies.current)
-            return invoker.views.listing(policy, identity, invoker.clock())
+            return await anyio.to_thread.run_sync(current_listing, identity)
         except Exception as exc:
             log.warning("refusing a list: the policy could not be read (%s)", exc.__class__.__name__)
             raise MCPError(INTERNAL_ERROR, "The access policy could not be read, so nothing can be listed.") from None

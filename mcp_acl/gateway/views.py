@@ -79,32 +79,73 @@ def _next_expiry(policy: CompiledPolicy, identity: Identity, now: datetime) -> d
     return soonest
 
 
+@dataclass(frozen=True)
+class _PolicyPart:
+    """Tools, templates and prompts: they change only with the policy (a revision or an expiry)."""
+
+    revision: int
+    tools: tuple[types.Tool, ...]
+    templates: tuple[types.ResourceTemplate, ...]
+    prompts: tuple[types.Prompt, ...]
+    expiry: datetime | None
+
+    def fresh(self, revision: int, now: datetime) -> bool:
+        return revision == self.revision and (self.expiry is None or now < self.expiry)
+
+
 class CatalogueViews:
-    """Builds and caches `Listing`s; one instance serves every session of a process."""
+    """Builds and caches `Listing`s; one instance serves every session of a process.
+
+    The tools part (visibility of every tool, the limits of those shown) is
+    kept until the revision moves or a grant expires; only the resource
+    list, which follows the files, is rebuilt when a listing reaches MAX_AGE.
+    """
 
     def __init__(self, catalogue: Catalogue, max_entries: int = 4096) -> None:
         self.catalogue = catalogue
         self.max_entries = max_entries
-        self._cache: OrderedDict[Identity, Listing] = OrderedDict()
+        self._listings: OrderedDict[Identity, Listing] = OrderedDict()
+        self._parts: OrderedDict[Identity, _PolicyPart] = OrderedDict()
         self._lock = Lock()
 
     def listing(self, policy: CompiledPolicy, identity: Identity, now: datetime) -> Listing:
         """The listing of `identity` under `policy`, from the cache when still fresh."""
-        with self._lock:
-            cached = self._cache.get(identity)
-            if cached is not None and cached.fresh(policy.revision, now):
-                self._cache.move_to_end(identity)
-                return cached
-        built = self.build(policy, identity, now)
-        with self._lock:
-            self._cache[identity] = built
-            self._cache.move_to_end(identity)
-            while len(self._cache) > self.max_entries:
-                self._cache.popitem(last=False)
+        cached = self._cached(self._listings, identity, policy.revision, now)
+        if cached is not None:
+            return cached
+        part = self._cached(self._parts, identity, policy.revision, now)
+        if part is None:
+            part = self._policy_part(policy, identity, now)
+            self._store(self._parts, identity, part)
+        built = self._combine(part, self._resources(policy, identity, now), now)
+        self._store(self._listings, identity, built)
         return built
 
     def build(self, policy: CompiledPolicy, identity: Identity, now: datetime) -> Listing:
         """Filter the whole catalogue for `identity` (uncached)."""
+        return self._combine(self._policy_part(policy, identity, now), self._resources(policy, identity, now), now)
+
+    def _cached(self, cache: OrderedDict, identity: Identity, revision: int, now: datetime):
+        with self._lock:
+            found = cache.get(identity)
+            if found is not None and found.fresh(revision, now):
+                cache.move_to_end(identity)
+                return found
+        return None
+
+    def _store(self, cache: OrderedDict, identity: Identity, value) -> None:
+        with self._lock:
+            cache[identity] = value
+            cache.move_to_end(identity)
+            while len(cache) > self.max_entries:
+                cache.popitem(last=False)
+
+    @staticmethod
+    def _combine(part: _PolicyPart, resources: tuple[types.Resource, ...], now: datetime) -> Listing:
+        stale_after = now + MAX_AGE if part.expiry is None else min(part.expiry, now + MAX_AGE)
+        return Listing(part.revision, part.tools, resources, part.templates, part.prompts, stale_after)
+
+    def _policy_part(self, policy: CompiledPolicy, identity: Identity, now: datetime) -> _PolicyPart:
         cat = self.catalogue
         tools = tuple(
             types.Tool(
@@ -114,11 +155,6 @@ class CatalogueViews:
                 input_schema=spec.input_schema,
             )
             for spec in sorted(cat.tools.values(), key=lambda s: s.name)
-            if visible(policy, identity, spec.target, now)
-        )
-        resources = tuple(
-            types.Resource(uri=spec.uri, name=spec.name, description=spec.description, mime_type=spec.mime_type)
-            for spec in sorted(cat.list_resources().values(), key=lambda s: s.uri)
             if visible(policy, identity, spec.target, now)
         )
         # A template is listed when a grant covers the template itself (e.g.
@@ -136,6 +172,11 @@ class CatalogueViews:
             for p in PROMPTS
             if visible(policy, identity, p.target, now)
         )
-        expiry = _next_expiry(policy, identity, now)
-        stale_after = now + MAX_AGE if expiry is None else min(expiry, now + MAX_AGE)
-        return Listing(policy.revision, tools, resources, templates, prompts, stale_after)
+        return _PolicyPart(policy.revision, tools, templates, prompts, _next_expiry(policy, identity, now))
+
+    def _resources(self, policy: CompiledPolicy, identity: Identity, now: datetime) -> tuple[types.Resource, ...]:
+        return tuple(
+            types.Resource(uri=spec.uri, name=spec.name, description=spec.description, mime_type=spec.mime_type)
+            for spec in sorted(self.catalogue.list_resources().values(), key=lambda s: s.uri)
+            if visible(policy, identity, spec.target, now)
+        )

@@ -131,3 +131,23 @@ async def test_expiring_grant_notifies_without_a_new_revision(sqlite_world):
     clock[0] = start + timedelta(minutes=5, seconds=1)
     await notifier.check()
     assert heard == ["tools"]
+
+
+async def test_a_change_between_watching_and_the_next_poll_is_not_missed(sqlite_world):
+    from mcp_acl.gateway.notifier import Notifier
+    from mcp_acl.gateway.views import CatalogueViews
+    from mcp_acl.policy import Identity
+    from mcp_acl.store import PolicyAdmin, PolicyLoader
+
+    notifier = Notifier(PolicyLoader(sqlite_world.engine), CatalogueViews(sqlite_world.gateway().catalogue))
+    heard: list[str] = []
+
+    async def record(kind: str) -> None:
+        heard.append(kind)
+
+    await notifier.check()
+    notifier.watch("bob-session", Identity("bob", client_id="mcp-acl-cli"), record)
+    PolicyAdmin(sqlite_world.engine).add_grant("role:intern", "tool:sql.tables")
+    await notifier.check()
+    await notifier.check()
+    assert heard == ["tools"]
