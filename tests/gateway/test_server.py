@@ -97,6 +97,20 @@ async def test_restricted_client_caps_what_the_user_sees(sqlite_world):
     assert tools == ["files.list", "files.read", "sql.select"]
 
 
+async def test_service_token_sees_what_its_client_is_granted(sqlite_world):
+    with serve(sqlite_world) as live:
+        async with connect(live.mcp_url, sqlite_world.token(None, "ollama-agent")) as agent:
+            seen = await _lists(agent)
+            prompt = (await agent.get_prompt("access-policy")).messages[0].content.text
+    assert seen == {
+        "tools": ["files.list", "files.read", "sql.select"],
+        "resources": ["file:///notes/todo.txt", "file:///reports/q3.md"],
+        "templates": ["file:///{path}"],
+        "prompts": ["access-policy"],
+    }
+    assert prompt.startswith("You are acting for the client ollama-agent (acting on its own behalf).")
+
+
 async def test_tool_descriptions_carry_the_callers_limits(sqlite_world):
     with serve(sqlite_world) as live:
         async with connect(live.mcp_url, sqlite_world.token("alice")) as alice:
