@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
@@ -57,7 +57,7 @@ class DecisionAudit(Protocol):
         args: dict[str, Any] | None, decision: Decision, latency_ms: float,
     ) -> int: ...
 
-    def record_outcome(self, decision_id: int, outcome: str, *, session_id: str | None = None) -> None: ...
+    def record_outcomes(self, outcomes: Sequence[tuple[int, str, str | None]]) -> None: ...
 
 
 SessionCheck = Callable[[], None]
@@ -127,7 +127,9 @@ class Invoker:
         except Exception as exc:
             log.warning("refusing %s %s: the policy could not be read (%s)", action, target, exc.__class__.__name__)
             decision = Decision(False, UNAVAILABLE, None, policy.revision if policy else 0)
-            known = exists
+            # Without a policy, visibility is unknown: every name gets this
+            # same refusal, so an outage tells no one which tools exist.
+            known = True
             policy = None
         latency_ms = (time.perf_counter() - started) * 1000.0
         try:

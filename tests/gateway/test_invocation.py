@@ -79,8 +79,10 @@ async def test_unreadable_policy_refuses_lists_and_calls(sqlite_world):
             with pytest.raises(MCPError, match="could not be read"):
                 await alice.list_tools()
             refused = await alice.call_tool("files.list", {})
+            missing = await alice.call_tool("no.such.tool", {})
     assert refused.is_error
     assert text_of(refused) == "Refused: the access policy could not be checked, so nothing is allowed until it can."
+    assert text_of(missing) == text_of(refused)
     assert sqlite_world.audit_rows(kind="decision")[-1].decision == "deny"
 
 
