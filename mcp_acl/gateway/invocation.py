@@ -46,7 +46,9 @@ UNAUDITED = "the decision could not be written to the audit log, and nothing run
 class PolicySource(Protocol):
     """Hands out the compiled policy of the committed revision (see store.PolicyLoader)."""
 
-    def current(self) -> CompiledPolicy: ...
+    def current(self) -> CompiledPolicy:
+        """The policy as committed now; raises when it cannot be read."""
+        ...
 
 
 class DecisionAudit(Protocol):
@@ -55,9 +57,13 @@ class DecisionAudit(Protocol):
     def record_decision(
         self, *, session_id: str | None, identity: Identity, action: str, target: str,
         args: dict[str, Any] | None, decision: Decision, latency_ms: float,
-    ) -> int: ...
+    ) -> int:
+        """Commit one decision row and return its id; raises when it cannot."""
+        ...
 
-    def record_outcomes(self, outcomes: Sequence[tuple[int, str, str | None]]) -> None: ...
+    def record_outcomes(self, outcomes: Sequence[tuple[int, str, str | None]]) -> None:
+        """Commit outcome rows (decision row id, "ok"/"error", session) in order."""
+        ...
 
 
 SessionCheck = Callable[[], None]
