@@ -7,7 +7,7 @@ from datetime import timedelta
 import typer
 
 from mcp_acl.cli._common import DatabaseOpt, err, fail, open_engine
-from mcp_acl.cli.serve import HostOpt, PortOpt, bind, listen_url, port_note, run_app
+from mcp_acl.cli.serve import HostOpt, PortOpt, bind, build_app, listen_url, port_note, run_app
 from mcp_acl.config import Settings, data_home
 
 TOKEN_TTL = timedelta(hours=8)
@@ -50,6 +50,8 @@ def run_demo(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: Po
     from mcp_acl.store import StoreError, upgrade
 
     settings = Settings.from_env(database)
+    if not settings.embedded_issuer:
+        fail("run-demo mints its own tokens from the embedded issuer: unset MCP_ACL_ISSUER, or use `mcp-acl serve`")
     engine = open_engine(database, must_exist=False)
     try:
         upgrade(engine)
@@ -68,12 +70,13 @@ def run_demo(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: Po
         )
         for user, _, _ in USERS
     }
+    app = build_app(settings, engine)
     sock = bind(host, port)
     url = listen_url(sock)
     typer.echo(instructions(url, tokens))
     if note := port_note(settings, url):
         err.print(note, highlight=False)
-    run_app(settings, engine, sock)
+    run_app(app, sock)
 
 
 def register(app: typer.Typer) -> None:

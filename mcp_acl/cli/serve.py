@@ -61,13 +61,21 @@ def port_note(settings: Settings, url: str) -> str | None:
     )
 
 
-def run_app(settings: Settings, engine, sock: socket.socket) -> None:
-    """Serve the app for `settings` on `sock` under uvicorn until interrupted."""
+def build_app(settings: Settings, engine):
+    """The HTTP app, or a one-line error when the tools or the auth settings are wrong."""
+    from mcp_acl.app import create_app
+    from mcp_acl.auth import AuthConfigError
+
+    try:
+        return create_app(settings, engine, gateway=_gateway(settings, engine))
+    except AuthConfigError as exc:
+        fail(str(exc))
+
+
+def run_app(app, sock: socket.socket) -> None:
+    """Serve `app` on `sock` under uvicorn until interrupted."""
     import uvicorn
 
-    from mcp_acl.app import create_app
-
-    app = create_app(settings, engine, gateway=_gateway(settings, engine))
     uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on")).run(sockets=[sock])
 
 
@@ -79,12 +87,13 @@ def serve(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: PortO
     """
     settings = Settings.from_env(database)
     engine = open_engine(database)
+    app = build_app(settings, engine)
     sock = bind(host, port)
     url = listen_url(sock)
     out.print(f"mcp-acl serving {url}", highlight=False)
     if note := port_note(settings, url):
         err.print(note, highlight=False)
-    run_app(settings, engine, sock)
+    run_app(app, sock)
 
 
 def stdio(database: DatabaseOpt = None) -> None:
@@ -98,9 +107,11 @@ def stdio(database: DatabaseOpt = None) -> None:
 
     settings = Settings.from_env(database)
     engine = open_engine(database)
+    from mcp_acl.auth import AuthConfigError
+
     try:
         identity = anyio.run(verify_stdio_token, settings, engine, os.environ.get(TOKEN_ENV))
-    except StdioRefused as exc:
+    except (StdioRefused, AuthConfigError) as exc:
         fail(str(exc))
     gateway = _gateway(settings, engine)
     anyio.run(serve_stdio, gateway, identity)
