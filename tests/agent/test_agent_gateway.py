@@ -1,0 +1,209 @@
+"""End to end: the agent, the real gateway over the demo seed, and the Ollama double.
+
+The gateway is `mcp_acl.app.create_app` under uvicorn on loopback with the
+demo policy, real signed tokens from the embedded issuer, the real built-in
+tools and the real audit log; the agent reaches it through the MCP SDK
+client and reaches the double through the `ollama` client. Each test runs on
+SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import anyio
+import httpx2
+import pytest
+from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy import Engine, select
+
+from mcp_acl.agent import Agent, AgentSettings, CatalogueEvent, Outcome, StaticToken, ToolCallEvent
+from mcp_acl.agent.messages import prompt_text
+from mcp_acl.agent.tool_format import ollama_tools
+from mcp_acl.app import create_app
+from mcp_acl.auth.keys import SigningKeys
+from mcp_acl.auth.tokens import mint_access_token
+from mcp_acl.config import Settings, data_home
+from mcp_acl.demo import seed_demo
+from mcp_acl.store import PolicyAdmin, make_engine, upgrade
+from mcp_acl.store import tables as t
+from tests.support.ollama_double import call, calls, say
+from tests.support.serving import ServerThread
+
+Q3 = "reports/q3-sales.md"
+Q4 = "reports/q4-sales.md"
+INTERNS_READ_NOTES = 'args.path.startsWith("notes/")'
+
+
+@dataclass
+class Demo:
+    """The seeded demo database and the settings the gateway runs with."""
+
+    engine: Engine
+    settings: Settings
+    bob_read_grant: int
+
+    def token(self, user: str, client: str = "ollama-agent") -> str:
+        """A real access token from the embedded issuer, as the agent client."""
+        return mint_access_token(
+            SigningKeys(self.engine), issuer=self.settings.embedded_issuer_url, audience=self.settings.resource_url,
+            subject=user, client_id=client, scopes=("mcp",), ttl=timedelta(hours=1))
+
+    def grant_id(self, principal: str, target: str) -> int:
+        """The id of the one grant of `principal` on exactly `target`."""
+        (grant,) = [g for g in PolicyAdmin(self.engine).list_grants(principal=principal) if g.target == target]
+        return grant.id
+
+    def tool_calls_audited(self, subject: str) -> list[tuple[str, str]]:
+        """(target, decision) of every tools/call decision for `subject`, oldest first."""
+        query = (select(t.audit_events.c.target, t.audit_events.c.decision)
+                 .where(t.audit_events.c.kind == "decision", t.audit_events.c.action == "tools/call",
+                        t.audit_events.c.subject == subject)
+                 .order_by(t.audit_events.c.id))
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
+
+
+@pytest.fixture
+def demo(database_url) -> Iterator[Demo]:
+    """The demo seed, plus one grant so bob can see files.read but not use it on reports."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    seed_demo(engine, data_home())
+    bob_read = PolicyAdmin(engine, actor="test").add_grant(
+        "role:intern", "tool:files.read", condition=INTERNS_READ_NOTES, note="Interns may read notes/ only.")
+    yield Demo(engine, Settings(database_url=database_url), bob_read)
+    engine.dispose()
+
+
+@pytest.fixture
+def gateway(demo) -> Iterator[ServerThread]:
+    """The real app on 127.0.0.1, port 0."""
+    with ServerThread(create_app(demo.settings, demo.engine), lifespan="on") as server:
+        yield server
+
+
+def agent(demo, gateway, ollama_server, user: str, on_event=None, **kwargs) -> Agent:
+    settings = AgentSettings("qwen3:4b", gateway_url=gateway.url + "/mcp", ollama_url=ollama_server.url, **kwargs)
+    return Agent(settings, StaticToken(demo.token(user)), on_event=on_event)
+
+
+async def test_alice_call_runs_and_the_file_reaches_the_model(demo, gateway, double, ollama_server):
+    double.add(call("files.read", path=Q3), say("Revenue was 41,200 EUR."))
+    async with agent(demo, gateway, ollama_server, "alice") as a:
+        result = await a.ask("How did Q3 go?")
+    assert [c.outcome for c in result.calls] == [Outcome.ALLOWED]
+    told = double.chats[1]["messages"][-1]
+    assert told["role"] == "tool" and told["tool_name"] == "files.read" and "Revenue: 41,200 EUR" in told["content"]
+    assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")]
+
+
+async def test_bob_same_call_is_refused_by_the_gateway_and_the_model_reads_why(demo, gateway, double, ollama_server):
+    double.add(call("files.read", path=Q3), say("I may not read that."))
+    async with agent(demo, gateway, ollama_server, "bob") as a:
+        assert "files.read" in [tool.name for tool in a.tools]
+        result = await a.ask("How did Q3 go?")
+    assert [c.outcome for c in result.calls] == [Outcome.REFUSED]
+    told = double.chats[1]["messages"][-1]
+    assert told["role"] == "tool" and told["tool_name"] == "files.read"
+    assert told["content"].startswith("ERROR: the gateway refused this call")
+    assert "Refused:" in told["content"] and "41,200" not in told["content"]
+    assert demo.tool_calls_audited("bob") == [("tool:files.read", "deny")]
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+async def test_offered_tools_are_the_filtered_catalogue_and_system_is_the_access_policy(
+        demo, gateway, double, ollama_server, user):
+    double.add(say("hello"))
+    async with agent(demo, gateway, ollama_server, user) as a:
+        await a.ask("hi")
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {demo.token(user)}"}) as http:
+        async with Client(streamable_http_client(gateway.url + "/mcp", http_client=http), cache=None) as client:
+            listed = (await client.list_tools()).tools
+            policy = prompt_text(await client.get_prompt("access-policy"))
+    assert double.chats[0]["tools"] == ollama_tools(listed)
+    assert double.chats[0]["messages"][0] == {"role": "system", "content": policy}
+
+
+async def test_made_up_tool_never_reaches_the_gateway(demo, gateway, double, ollama_server):
+    double.add(call("shell.exec", command="cat /etc/passwd"), say("no such tool"))
+    async with agent(demo, gateway, ollama_server, "alice") as a:
+        result = await a.ask("look around")
+    assert result.calls[0].outcome == Outcome.BLOCKED
+    assert double.chats[1]["messages"][-1]["content"].startswith(
+        'ERROR: there is no tool named "shell.exec". The tools you have are: ')
+    assert demo.tool_calls_audited("alice") == []
+
+
+async def test_hidden_tool_is_answered_like_a_made_up_one_and_never_reaches_the_gateway(
+        demo, gateway, double, ollama_server):
+    double.add(call("sql.execute", statement="DELETE FROM orders"), say("cannot"))
+    async with agent(demo, gateway, ollama_server, "alice") as a:
+        result = await a.ask("tidy the orders")
+    assert result.calls[0].outcome == Outcome.BLOCKED
+    assert double.chats[1]["messages"][-1]["content"].startswith('ERROR: there is no tool named "sql.execute". ')
+    assert demo.tool_calls_audited("alice") == []
+
+
+async def test_bad_arguments_are_answered_and_never_reach_the_gateway(demo, gateway, double, ollama_server):
+    double.add(call("files.read", path=42), say("oops"))
+    async with agent(demo, gateway, ollama_server, "alice") as a:
+        result = await a.ask("read")
+    assert result.calls[0].outcome == Outcome.BLOCKED
+    assert "path: 42 is not of type 'string'" in double.chats[1]["messages"][-1]["content"]
+    assert demo.tool_calls_audited("alice") == []
+
+
+async def test_repeated_call_ends_the_task_after_max_repeats(demo, gateway, double, ollama_server):
+    double.add(*[call("files.read", path=Q3)] * 4)
+    async with agent(demo, gateway, ollama_server, "alice", max_repeats=3) as a:
+        result = await a.ask("read it")
+    assert result.answer is None and "more than 3 times" in result.stopped
+    assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")] * 3
+
+
+async def test_runaway_loop_ends_at_the_round_cap(demo, gateway, double, ollama_server):
+    double.add(call("files.read", path=Q3), call("files.read", path=Q4), call("files.list", path="reports"))
+    async with agent(demo, gateway, ollama_server, "alice", max_rounds=3) as a:
+        result = await a.ask("read everything")
+    assert result.stopped.startswith("stopped after 3 rounds") and len(double.chats) == 3
+    assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")] * 2
+
+
+async def test_grant_revoked_mid_conversation_refuses_the_next_call_and_shrinks_the_tools(
+        demo, gateway, double, ollama_server):
+    double.add(calls(("files.read", {"path": Q3}), ("files.read", {"path": Q4})), say("Only Q3."))
+    read_grant = demo.grant_id("role:analyst", "tool:files.read")
+    events: list = []
+
+    async def on_event(event) -> None:
+        events.append(event)
+        if isinstance(event, ToolCallEvent) and event.outcome == Outcome.ALLOWED:
+            PolicyAdmin(demo.engine, actor="test").revoke(read_grant)
+
+    async with agent(demo, gateway, ollama_server, "alice", on_event=on_event) as a:
+        result = await a.ask("Compare Q3 and Q4.")
+    assert [c.outcome for c in result.calls] == [Outcome.ALLOWED, Outcome.REFUSED]
+    assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow"), ("tool:files.read", "deny")]
+    assert "files.read" in [tool["function"]["name"] for tool in double.chats[0]["tools"]]
+    assert "files.read" not in [tool["function"]["name"] for tool in double.chats[1]["tools"]]
+    assert any(isinstance(e, CatalogueEvent) and "files.read" in e.removed for e in events)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_list_changed_from_the_gateway_shrinks_the_tools_before_the_next_task(
+        demo, gateway, double, ollama_server, mode):
+    double.add(say("first"), say("second"))
+    async with agent(demo, gateway, ollama_server, "alice", mcp_mode=mode) as a:
+        await a.ask("one")
+        PolicyAdmin(demo.engine, actor="test").revoke(demo.grant_id("role:analyst", "tool:sql.select"))
+        with anyio.fail_after(15):  # a hang guard: the gateway polls the revision about once a second
+            await a.session.changed.wait()
+        await a.ask("two")
+    before = [tool["function"]["name"] for tool in double.chats[0]["tools"]]
+    after = [tool["function"]["name"] for tool in double.chats[1]["tools"]]
+    assert "sql.select" in before and after == [name for name in before if name != "sql.select"]
+    assert double.chats[1]["messages"][0]["content"] != double.chats[0]["messages"][0]["content"]
