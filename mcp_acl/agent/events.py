@@ -14,8 +14,9 @@ from typing import Any
 class Outcome(str, Enum):
     """What became of one tool call."""
 
-    ALLOWED = "allowed"  # the gateway ran it and it returned a result
-    REFUSED = "refused"  # the gateway returned an error result: a refusal, or the tool failed
+    ALLOWED = "allowed"  # the gateway allowed and ran it, and the tool returned a result
+    REFUSED = "refused"  # the gateway's policy refused it (or did not know the tool)
+    TOOL_ERROR = "tool error"  # the gateway allowed it, and the tool reported an error
     BLOCKED = "blocked"  # a guard stopped it before the gateway (unknown tool, bad arguments)
     FAILED = "failed"  # the gateway answered with a protocol error instead of a result
     NOT_RUN = "not run"  # the loop ended (repeat or round cap) before it

@@ -34,6 +34,7 @@ from mcp_acl.agent.guards import Catalogue, RepeatCounter
 from mcp_acl.agent.messages import (
     FALLBACK_SYSTEM,
     gateway_error_text,
+    is_refusal,
     result_text,
     stopped_text,
     system_message,
@@ -192,11 +193,11 @@ class Agent:
         except GatewayFailed as exc:
             self._stale = True
             return Outcome.FAILED, gateway_error_text(exc.detail)
-        if result.is_error:
+        if is_refusal(result):
             # A refusal may mean the policy changed: refetch before the next turn.
             self._stale = True
             return Outcome.REFUSED, result_text(result)
-        return Outcome.ALLOWED, result_text(result)
+        return (Outcome.TOOL_ERROR if result.is_error else Outcome.ALLOWED), result_text(result)
 
     async def _record(self, event: ToolCallEvent, calls: list[ToolCallEvent]) -> None:
         self._messages.append(tool_message(event.name, event.told_model))

@@ -4,8 +4,8 @@ Tool results go back as `{"role": "tool", "content": …, "tool_name": …}` wit
 all text content joined; an `isError` result is said plainly, so a small
 model cannot mistake a refusal for data:
 
-    CallToolResult(is_error=True, content=[TextContent(text="files.write is not granted.")])
-    → "ERROR: the gateway refused this call (or the tool failed): files.write is not granted."
+    CallToolResult(is_error=True, content=[TextContent(text="Refused: no grant allows …")])
+    → "ERROR: the gateway refused this call. Refused: no grant allows …"
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from mcp_types import (
     TextContent,
     TextResourceContents,
 )
+
+from mcp_acl.prompting import REFUSAL_PREFIX
+
+_UNKNOWN_TOOL = "Unknown tool:"
 
 # Used when the gateway offers no access-policy prompt for this identity.
 FALLBACK_SYSTEM = (
@@ -78,9 +82,19 @@ def result_text(result: CallToolResult) -> str:
     if not parts and result.structured_content is not None:
         parts.append(json.dumps(result.structured_content, ensure_ascii=False))
     text = "\n".join(parts).strip() or "(no output)"
-    if result.is_error:
-        return f"ERROR: the gateway refused this call (or the tool failed): {text}"
-    return text
+    if not result.is_error:
+        return text
+    if is_refusal(result):
+        return f"ERROR: the gateway refused this call. {text}"
+    return f"ERROR: the tool failed: {text}"
+
+
+def is_refusal(result: CallToolResult) -> bool:
+    """Whether an error result is the gateway's refusal rather than the tool's own failure."""
+    first = next((b.text for b in result.content if isinstance(b, TextContent)), "")
+    # The gateway's refusal sentence starts with REFUSAL_PREFIX; a hidden or missing
+    # tool is answered "Unknown tool: NAME" (mcp_acl/gateway/invocation.py).
+    return result.is_error is True and first.startswith((REFUSAL_PREFIX, _UNKNOWN_TOOL))
 
 
 def gateway_error_text(message: str) -> str:

@@ -22,6 +22,7 @@ from mcp_acl.agent import (
 _STYLE = {
     Outcome.ALLOWED: ("allowed", "green"),
     Outcome.REFUSED: ("refused", "red"),
+    Outcome.TOOL_ERROR: ("allowed, but the tool failed", "yellow"),
     Outcome.BLOCKED: ("blocked by the agent", "yellow"),
     Outcome.FAILED: ("gateway error", "red"),
     Outcome.NOT_RUN: ("not run", "dim"),

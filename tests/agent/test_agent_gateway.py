@@ -101,6 +101,15 @@ async def test_alice_call_runs_and_the_file_reaches_the_model(demo, gateway, dou
     assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")]
 
 
+async def test_allowed_call_whose_tool_fails_is_a_tool_error_not_a_refusal(demo, gateway, double, ollama_server):
+    double.add(call("files.read", path="reports/q9-sales.md"), say("There is no Q9 report."))
+    async with agent(demo, gateway, ollama_server, "alice") as a:
+        result = await a.ask("How did Q9 go?")
+    assert [c.outcome for c in result.calls] == [Outcome.TOOL_ERROR]
+    assert double.chats[1]["messages"][-1]["content"].startswith("ERROR: the tool failed: ")
+    assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")]
+
+
 async def test_bob_same_call_is_refused_by_the_gateway_and_the_model_reads_why(demo, gateway, double, ollama_server):
     double.add(call("files.read", path=Q3), say("I may not read that."))
     async with agent(demo, gateway, ollama_server, "bob") as a:
@@ -109,8 +118,8 @@ async def test_bob_same_call_is_refused_by_the_gateway_and_the_model_reads_why(d
     assert [c.outcome for c in result.calls] == [Outcome.REFUSED]
     told = double.chats[1]["messages"][-1]
     assert told["role"] == "tool" and told["tool_name"] == "files.read"
-    assert told["content"].startswith("ERROR: the gateway refused this call")
-    assert "Refused:" in told["content"] and "41,200" not in told["content"]
+    assert told["content"].startswith("ERROR: the gateway refused this call. Refused: ")
+    assert "41,200" not in told["content"]
     assert demo.tool_calls_audited("bob") == [("tool:files.read", "deny")]
 
 

@@ -50,8 +50,16 @@ async def test_bob_same_call_is_refused_and_the_refusal_reaches_the_model(double
     assert mini.handler_runs["notes.read"] == 0 and mini.decisions == [("bob", "notes.read", False)]
     told = double.chats[1]["messages"][-1]
     assert told["role"] == "tool" and told["tool_name"] == "notes.read"
-    assert told["content"] == ("ERROR: the gateway refused this call (or the tool failed): bob may not call "
-                               "notes.read with these arguments: bob reads public/ notes only.")
+    assert told["content"] == ("ERROR: the gateway refused this call. Refused: bob may not call "
+                               "notes.read with these arguments (bob reads public/ notes only).")
+
+
+async def test_an_allowed_call_whose_tool_fails_is_a_tool_error(double, ollama_server, mini, mini_server):
+    double.add(call("notes.read", path="reports/q9.md"), say("no such report"))
+    async with agent(ollama_server, mini_server, "tok-alice") as a:
+        result = await a.ask("q9?")
+    assert [c.outcome for c in result.calls] == [Outcome.TOOL_ERROR]
+    assert double.chats[1]["messages"][-1]["content"] == "ERROR: the tool failed: There is no note reports/q9.md."
 
 
 async def test_offered_tools_are_the_catalogue_and_the_system_message_is_the_policy_prompt(

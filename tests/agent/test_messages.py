@@ -13,7 +13,7 @@ from mcp_types import (
     TextResourceContents,
 )
 
-from mcp_acl.agent.messages import prompt_text, result_text, tool_message
+from mcp_acl.agent.messages import is_refusal, prompt_text, result_text, tool_message
 
 
 def test_all_text_parts_are_joined():
@@ -21,10 +21,21 @@ def test_all_text_parts_are_joined():
     assert result_text(result) == "line one\nline two"
 
 
-def test_error_results_are_said_plainly():
-    result = CallToolResult(content=[TextContent(text="files.write is not granted to alice.")], is_error=True)
-    assert result_text(result) == ("ERROR: the gateway refused this call (or the tool failed): "
-                                   "files.write is not granted to alice.")
+def test_refusals_are_said_plainly():
+    result = CallToolResult(content=[TextContent(text="Refused: no grant allows alice to use tool:x.")],
+                            is_error=True)
+    assert is_refusal(result)
+    assert result_text(result) == "ERROR: the gateway refused this call. Refused: no grant allows alice to use tool:x."
+
+
+def test_unknown_tool_at_the_gateway_counts_as_a_refusal():
+    assert is_refusal(CallToolResult(content=[TextContent(text="Unknown tool: x")], is_error=True))
+
+
+def test_tool_failures_are_said_plainly_and_are_not_refusals():
+    result = CallToolResult(content=[TextContent(text="reports/q9.md does not exist")], is_error=True)
+    assert not is_refusal(result)
+    assert result_text(result) == "ERROR: the tool failed: reports/q9.md does not exist"
 
 
 def test_embedded_text_is_kept_and_binary_parts_are_named():

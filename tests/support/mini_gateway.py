@@ -138,16 +138,18 @@ class MiniGateway:
         rules = [r for r in self.rules if r.user == user and r.tool == params.name]
         if not rules:
             self.decisions.append((user, params.name, False))
-            return _refusal(f"There is no tool named {params.name}.")
+            return _refusal(f"Unknown tool: {params.name}")
         if not any(r.when is None or r.when(args) for r in rules):
             self.decisions.append((user, params.name, False))
-            return _refusal(f"{user} may not call {params.name} with these arguments: {rules[0].note or 'refused'}.")
+            return _refusal(f"Refused: {user} may not call {params.name} with these arguments ({rules[0].note}).")
         self.decisions.append((user, params.name, True))
         self.handler_runs[params.name] += 1
         if params.name == "notes.list":
             return _text("\n".join(NOTES))
         if params.name == "notes.read":
-            return _text(NOTES.get(args["path"], "(no such note)"))
+            if args["path"] not in NOTES:
+                return _refusal(f"There is no note {args['path']}.")
+            return _text(NOTES[args["path"]])
         return _text("written")
 
     async def _list_prompts(self, ctx: Any, params: Any) -> types.ListPromptsResult:
