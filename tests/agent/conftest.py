@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+# The real gateway over the demo seed: fixtures `demo` and `gateway`.
+from tests.support.demo_gateway import demo, gateway  # noqa: F401
 from tests.support.mini_gateway import MiniGateway, Rule
 from tests.support.ollama_double import OllamaDouble
 from tests.support.serving import ServerThread

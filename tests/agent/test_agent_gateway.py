@@ -9,81 +9,20 @@ SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import timedelta
-
 import anyio
 import httpx2
 import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
-from sqlalchemy import Engine, select
 
 from mcp_acl.agent import Agent, AgentSettings, CatalogueEvent, Outcome, StaticToken, ToolCallEvent
 from mcp_acl.agent.messages import prompt_text
 from mcp_acl.agent.tool_format import ollama_tools
-from mcp_acl.app import create_app
-from mcp_acl.auth.keys import SigningKeys
-from mcp_acl.auth.tokens import mint_access_token
-from mcp_acl.config import Settings, data_home
-from mcp_acl.demo import seed_demo
-from mcp_acl.store import PolicyAdmin, make_engine, upgrade
-from mcp_acl.store import tables as t
+from mcp_acl.store import PolicyAdmin
 from tests.support.ollama_double import call, calls, say
-from tests.support.serving import ServerThread
 
 Q3 = "reports/q3-sales.md"
 Q4 = "reports/q4-sales.md"
-INTERNS_READ_NOTES = 'args.path.startsWith("notes/")'
-
-
-@dataclass
-class Demo:
-    """The seeded demo database and the settings the gateway runs with."""
-
-    engine: Engine
-    settings: Settings
-    bob_read_grant: int
-
-    def token(self, user: str, client: str = "ollama-agent") -> str:
-        """A real access token from the embedded issuer, as the agent client."""
-        return mint_access_token(
-            SigningKeys(self.engine), issuer=self.settings.embedded_issuer_url, audience=self.settings.resource_url,
-            subject=user, client_id=client, scopes=("mcp",), ttl=timedelta(hours=1))
-
-    def grant_id(self, principal: str, target: str) -> int:
-        """The id of the one grant of `principal` on exactly `target`."""
-        (grant,) = [g for g in PolicyAdmin(self.engine).list_grants(principal=principal) if g.target == target]
-        return grant.id
-
-    def tool_calls_audited(self, subject: str) -> list[tuple[str, str]]:
-        """(target, decision) of every tools/call decision for `subject`, oldest first."""
-        query = (select(t.audit_events.c.target, t.audit_events.c.decision)
-                 .where(t.audit_events.c.kind == "decision", t.audit_events.c.action == "tools/call",
-                        t.audit_events.c.subject == subject)
-                 .order_by(t.audit_events.c.id))
-        with self.engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(query)]
-
-
-@pytest.fixture
-def demo(database_url) -> Iterator[Demo]:
-    """The demo seed, plus one grant so bob can see files.read but not use it on reports."""
-    engine = make_engine(database_url)
-    upgrade(engine)
-    seed_demo(engine, data_home())
-    bob_read = PolicyAdmin(engine, actor="test").add_grant(
-        "role:intern", "tool:files.read", condition=INTERNS_READ_NOTES, note="Interns may read notes/ only.")
-    yield Demo(engine, Settings(database_url=database_url), bob_read)
-    engine.dispose()
-
-
-@pytest.fixture
-def gateway(demo) -> Iterator[ServerThread]:
-    """The real app on 127.0.0.1, port 0."""
-    with ServerThread(create_app(demo.settings, demo.engine), lifespan="on") as server:
-        yield server
 
 
 def agent(demo, gateway, ollama_server, user: str, on_event=None, **kwargs) -> Agent:
