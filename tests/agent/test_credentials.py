@@ -7,38 +7,52 @@ import pytest
 from mcp_acl.agent.credentials import ClientCredentials, StaticToken, token_source
 from mcp_acl.agent.errors import CredentialsRefused, DiscoveryFailed, SettingsError
 from mcp_acl.agent.gateway_session import GatewaySession
+from tests.support.oauth_resource import OAuthResource
+from tests.support.serving import ServerThread
 
 SECRET = "s3cret/with:odd chars"
 
 
-async def test_client_credentials_are_exchanged_at_the_discovered_token_endpoint(mini, mini_server):
-    source = ClientCredentials(mini_server.url + "/mcp", "reporter", SECRET)
-    async with GatewaySession(mini_server.url + "/mcp", source) as gateway:
-        assert await gateway.tools() == []  # a client with no grants sees nothing, but is let in
-    assert source.token_endpoint == mini_server.url + "/token"
-    assert mini.token_requests == [{"grant_type": "client_credentials", "resource": mini_server.url + "/mcp",
+@pytest.fixture
+def resource() -> OAuthResource:
+    """An MCP server with OAuth metadata and a client-credentials token endpoint."""
+    return OAuthResource(client_secrets={"reporter": SECRET})
+
+
+@pytest.fixture
+def resource_server(resource):
+    with ServerThread(resource.app, lifespan="on") as server:
+        yield server
+
+
+async def test_client_credentials_are_exchanged_at_the_discovered_token_endpoint(resource, resource_server):
+    source = ClientCredentials(resource_server.url + "/mcp", "reporter", SECRET)
+    async with GatewaySession(resource_server.url + "/mcp", source) as gateway:
+        assert [tool.name for tool in await gateway.tools()] == ["ping"]
+    assert source.token_endpoint == resource_server.url + "/token"
+    assert resource.token_requests == [{"grant_type": "client_credentials", "resource": resource_server.url + "/mcp",
                                     "client_id": "reporter"}]
 
 
-async def test_the_secret_travels_only_in_the_basic_header(mini, mini_server):
-    await ClientCredentials(mini_server.url + "/mcp", "reporter", SECRET).token()
-    assert SECRET not in str(mini.token_requests)
+async def test_the_secret_travels_only_in_the_basic_header(resource, resource_server):
+    await ClientCredentials(resource_server.url + "/mcp", "reporter", SECRET).token()
+    assert SECRET not in str(resource.token_requests)
 
 
-async def test_token_is_reused_until_it_nears_expiry(mini, mini_server):
-    source = ClientCredentials(mini_server.url + "/mcp", "reporter", SECRET)
+async def test_token_is_reused_until_it_nears_expiry(resource, resource_server):
+    source = ClientCredentials(resource_server.url + "/mcp", "reporter", SECRET)
     assert await source.token() == await source.token()
-    assert len(mini.token_requests) == 1
+    assert len(resource.token_requests) == 1
 
 
-async def test_scope_is_requested_when_given(mini, mini_server):
-    await ClientCredentials(mini_server.url + "/mcp", "reporter", SECRET, scope="mcp").token()
-    assert mini.token_requests[0]["scope"] == "mcp"
+async def test_scope_is_requested_when_given(resource, resource_server):
+    await ClientCredentials(resource_server.url + "/mcp", "reporter", SECRET, scope="mcp").token()
+    assert resource.token_requests[0]["scope"] == "mcp"
 
 
-async def test_wrong_secret_is_refused_with_the_issuer_reason(mini_server):
+async def test_wrong_secret_is_refused_with_the_issuer_reason(resource_server):
     with pytest.raises(CredentialsRefused) as caught:
-        await ClientCredentials(mini_server.url + "/mcp", "reporter", "wrong").token()
+        await ClientCredentials(resource_server.url + "/mcp", "reporter", "wrong").token()
     message = str(caught.value)
     assert "refused client 'reporter' (invalid_client: unknown client or bad secret)" in message
     assert "wrong" not in message.replace("refused", "")

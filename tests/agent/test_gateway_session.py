@@ -1,4 +1,4 @@
-"""The gateway session through the SDK client: catalogue, prompt, refused tokens, change notices."""
+"""The gateway session through the SDK client, against the real gateway: catalogue, prompt, tokens, changes."""
 
 from __future__ import annotations
 
@@ -8,45 +8,49 @@ import pytest
 from mcp_acl.agent.credentials import StaticToken
 from mcp_acl.agent.errors import GatewayUnreachable, TokenRefused
 from mcp_acl.agent.gateway_session import GatewaySession
+from mcp_acl.store import PolicyAdmin
 from tests.agent.test_model import closed_port_url
+from tests.support.demo_gateway import sqlite_demo, sqlite_gateway  # noqa: F401  (fixtures)
 
 
-def session(server, token: str, mode: str = "auto") -> GatewaySession:
-    return GatewaySession(server.url + "/mcp", StaticToken(token), mode=mode)
+@pytest.fixture
+def open_session(sqlite_demo, sqlite_gateway):  # noqa: F811
+    def opener(user: str | None = None, token: str | None = None, mode: str = "auto") -> GatewaySession:
+        return GatewaySession(sqlite_gateway.url + "/mcp", StaticToken(token or sqlite_demo.token(user)), mode=mode)
+    return opener
 
 
-async def test_each_identity_gets_its_own_catalogue(mini_server):
-    async with session(mini_server, "tok-alice") as alice, session(mini_server, "tok-bob") as bob:
-        assert [t.name for t in await alice.tools()] == ["notes.list", "notes.read"]
-        assert [t.name for t in await bob.tools()] == ["notes.list", "notes.read"]
+async def test_each_identity_gets_its_own_catalogue(open_session):
+    async with open_session("alice") as alice, open_session("bob") as bob:
+        assert [t.name for t in await alice.tools()] == [
+            "files.list", "files.read", "files.search", "sql.describe", "sql.select", "sql.tables"]
+        assert [t.name for t in await bob.tools()] == ["files.list", "files.read"]
 
 
-async def test_policy_prompt_is_the_identity_text(mini_server):
-    async with session(mini_server, "tok-bob") as bob:
-        assert await bob.policy_prompt() == (
-            "You act for bob. You may use: notes.list, notes.read. A refused call says why; do not retry it.")
+async def test_policy_prompt_is_the_identity_text(open_session):
+    async with open_session("bob") as bob:
+        text = await bob.policy_prompt()
+    assert text.startswith("You are acting for user bob (roles: intern) through the client ollama-agent.")
 
 
-async def test_missing_prompt_gives_none(mini, mini_server):
-    mini.prompt = False
-    async with session(mini_server, "tok-alice") as alice:
-        assert await alice.policy_prompt() is None
+async def test_refused_prompt_gives_none(open_session, sqlite_demo):  # noqa: F811
+    PolicyAdmin(sqlite_demo.engine).revoke(sqlite_demo.grant_id("role:intern", "prompt:access-policy"))
+    async with open_session("bob") as bob:
+        assert await bob.policy_prompt() is None
 
 
-async def test_unknown_token_is_reported_as_rejected(mini_server):
+async def test_a_token_the_gateway_cannot_verify_is_reported_as_rejected(open_session, sqlite_gateway):  # noqa: F811
     with pytest.raises(TokenRefused) as caught:
-        async with session(mini_server, "tok-mallory"):
+        async with open_session(token="not-a-jwt"):
             pass
-    assert "rejected the token (401)" in str(caught.value) and mini_server.url in str(caught.value)
+    assert "rejected the token (401)" in str(caught.value) and sqlite_gateway.url in str(caught.value)
 
 
-async def test_token_without_the_scope_is_reported_as_refused(mini, mini_server):
-    mini.tokens["tok-narrow"] = "alice"
-    mini.token_scopes["tok-narrow"] = []
+async def test_a_token_without_the_scope_is_reported_as_refused(open_session, sqlite_demo):  # noqa: F811
     with pytest.raises(TokenRefused) as caught:
-        async with session(mini_server, "tok-narrow"):
+        async with open_session(token=sqlite_demo.token("alice", scopes=())):
             pass
-    assert "(403)" in str(caught.value)
+    assert "refused the token access (403)" in str(caught.value)
 
 
 async def test_gateway_down_is_reported_with_its_url():
@@ -58,13 +62,13 @@ async def test_gateway_down_is_reported_with_its_url():
 
 
 @pytest.mark.parametrize(("mode", "era"), [("legacy", "2025-11-25"), ("auto", "2026-07-28")])
-async def test_revoke_marks_the_catalogue_changed_in_both_eras(mini, mini_server, mode, era):
-    async with session(mini_server, "tok-alice", mode) as alice:
+async def test_revoke_marks_the_catalogue_changed_in_both_eras(open_session, sqlite_demo, mode, era):  # noqa: F811
+    async with open_session("alice", mode=mode) as alice:
         assert alice.client.protocol_version == era
         await alice.tools()
         assert not alice.changed.is_set()
-        mini_server.call(mini.revoke("alice", "notes.read"))
-        with anyio.fail_after(10):  # a hang guard, not a timing assertion
+        PolicyAdmin(sqlite_demo.engine).revoke(sqlite_demo.grant_id("role:analyst", "tool:sql.select"))
+        with anyio.fail_after(15):  # a hang guard: the gateway polls the revision about once a second
             await alice.changed.wait()
-        assert [t.name for t in await alice.tools()] == ["notes.list"]
+        assert "sql.select" not in [t.name for t in await alice.tools()]
         assert not alice.changed.is_set()

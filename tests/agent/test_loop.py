@@ -1,9 +1,19 @@
-"""The agent loop against a real MCP server and the Ollama double: guards, refusals, changes."""
+"""The agent loop end to end: the real gateway over the demo seed, and the Ollama double.
+
+The gateway is `mcp_acl.app.create_app` under uvicorn on loopback with the
+demo policy, real signed tokens from the embedded issuer, the real built-in
+tools and the real audit log; the agent reaches it through the MCP SDK
+client and reaches the double through the `ollama` client. Each test runs on
+SQLite and on PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import anyio
+import httpx2
 import pytest
+from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from mcp_acl.agent import (
     Agent,
@@ -15,155 +25,161 @@ from mcp_acl.agent import (
     ToolCallEvent,
     run_task,
 )
-from mcp_acl.agent.messages import FALLBACK_SYSTEM
+from mcp_acl.agent.messages import FALLBACK_SYSTEM, prompt_text
 from mcp_acl.agent.tool_format import ollama_tools
+from mcp_acl.store import PolicyAdmin
 from tests.support.ollama_double import call, calls, say
 
-
-def settings(ollama_server, mini_server, **kwargs) -> AgentSettings:
-    return AgentSettings("qwen3:4b", gateway_url=mini_server.url + "/mcp", ollama_url=ollama_server.url, **kwargs)
-
-
-def agent(ollama_server, mini_server, token: str, events: list | None = None, **kwargs) -> Agent:
-    return Agent(settings(ollama_server, mini_server, **kwargs), StaticToken(token),
-                 on_event=events.append if events is not None else None)
+Q3 = "reports/q3-sales.md"
+Q4 = "reports/q4-sales.md"
 
 
-READ_Q3 = call("notes.read", path="reports/q3.md")
+def agent(demo, gateway, ollama_server, user: str, on_event=None, **kwargs) -> Agent:
+    settings = AgentSettings("qwen3:4b", gateway_url=gateway.url + "/mcp", ollama_url=ollama_server.url, **kwargs)
+    return Agent(settings, StaticToken(demo.token(user)), on_event=on_event)
 
 
-async def test_alice_call_runs_and_its_result_reaches_the_model(double, ollama_server, mini, mini_server):
-    double.add(READ_Q3, say("Q3 grew 12%."))
-    async with agent(ollama_server, mini_server, "tok-alice") as a:
+async def test_alice_call_runs_and_the_file_reaches_the_model(demo, gateway, double, ollama_server):
+    double.add(call("files.read", path=Q3), say("Revenue was 41,200 EUR."))
+    async with agent(demo, gateway, ollama_server, "alice") as a:
         result = await a.ask("How did Q3 go?")
-    assert result.answer == "Q3 grew 12%." and [c.outcome for c in result.calls] == [Outcome.ALLOWED]
-    assert mini.handler_runs["notes.read"] == 1
-    assert double.chats[1]["messages"][-1] == {"role": "tool", "content": "Q3 revenue grew 12%.",
-                                              "tool_name": "notes.read"}
+    assert [c.outcome for c in result.calls] == [Outcome.ALLOWED]
+    told = double.chats[1]["messages"][-1]
+    assert told["role"] == "tool" and told["tool_name"] == "files.read" and "Revenue: 41,200 EUR" in told["content"]
+    assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")]
 
 
-async def test_bob_same_call_is_refused_and_the_refusal_reaches_the_model(double, ollama_server, mini, mini_server):
-    double.add(READ_Q3, say("I may not read that."))
-    async with agent(ollama_server, mini_server, "tok-bob") as a:
+async def test_allowed_call_whose_tool_fails_is_a_tool_error_not_a_refusal(demo, gateway, double, ollama_server):
+    double.add(call("files.read", path="reports/q9-sales.md"), say("There is no Q9 report."))
+    async with agent(demo, gateway, ollama_server, "alice") as a:
+        result = await a.ask("How did Q9 go?")
+    assert [c.outcome for c in result.calls] == [Outcome.TOOL_ERROR]
+    assert double.chats[1]["messages"][-1]["content"].startswith("ERROR: the tool failed: ")
+    assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")]
+
+
+async def test_bob_same_call_is_refused_by_the_gateway_and_the_model_reads_why(demo, gateway, double, ollama_server):
+    double.add(call("files.read", path=Q3), say("I may not read that."))
+    async with agent(demo, gateway, ollama_server, "bob") as a:
+        assert "files.read" in [tool.name for tool in a.tools]
         result = await a.ask("How did Q3 go?")
     assert [c.outcome for c in result.calls] == [Outcome.REFUSED]
-    assert mini.handler_runs["notes.read"] == 0 and mini.decisions == [("bob", "notes.read", False)]
     told = double.chats[1]["messages"][-1]
-    assert told["role"] == "tool" and told["tool_name"] == "notes.read"
-    assert told["content"] == ("ERROR: the gateway refused this call. Refused: bob may not call "
-                               "notes.read with these arguments (bob reads public/ notes only).")
+    assert told["role"] == "tool" and told["tool_name"] == "files.read"
+    assert told["content"].startswith("ERROR: the gateway refused this call. Refused: ")
+    assert "41,200" not in told["content"]
+    assert demo.tool_calls_audited("bob") == [("tool:files.read", "deny")]
 
 
-async def test_an_allowed_call_whose_tool_fails_is_a_tool_error(double, ollama_server, mini, mini_server):
-    double.add(call("notes.read", path="reports/q9.md"), say("no such report"))
-    async with agent(ollama_server, mini_server, "tok-alice") as a:
-        result = await a.ask("q9?")
-    assert [c.outcome for c in result.calls] == [Outcome.TOOL_ERROR]
-    assert double.chats[1]["messages"][-1]["content"] == "ERROR: the tool failed: There is no note reports/q9.md."
-
-
-async def test_offered_tools_are_the_catalogue_and_the_system_message_is_the_policy_prompt(
-        double, ollama_server, mini, mini_server):
+@pytest.mark.parametrize("user", ["alice", "bob"])
+async def test_offered_tools_are_the_filtered_catalogue_and_system_is_the_access_policy(
+        demo, gateway, double, ollama_server, user):
     double.add(say("hello"))
-    async with agent(ollama_server, mini_server, "tok-alice") as a:
+    async with agent(demo, gateway, ollama_server, user) as a:
         await a.ask("hi")
-        assert [t.name for t in a.tools] == [t.name for t in mini.visible("alice")]
-    assert double.chats[0]["tools"] == ollama_tools(mini.visible("alice"))
-    assert double.chats[0]["messages"][0] == {
-        "role": "system",
-        "content": "You act for alice. You may use: notes.list, notes.read. A refused call says why; do not retry it."}
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {demo.token(user)}"}) as http:
+        async with Client(streamable_http_client(gateway.url + "/mcp", http_client=http), cache=None) as client:
+            listed = (await client.list_tools()).tools
+            policy = prompt_text(await client.get_prompt("access-policy"))
+    assert double.chats[0]["tools"] == ollama_tools(listed)
+    assert double.chats[0]["messages"][0] == {"role": "system", "content": policy}
 
 
-async def test_made_up_tool_is_answered_with_the_tool_list_and_never_sent(double, ollama_server, mini, mini_server):
-    double.add(call("shell.exec", cmd="rm -rf /"), say("sorry"))
-    async with agent(ollama_server, mini_server, "tok-alice") as a:
-        result = await a.ask("clean up")
-    assert [c.outcome for c in result.calls] == [Outcome.BLOCKED] and mini.decisions == []
-    assert double.chats[1]["messages"][-1]["content"] == (
-        'ERROR: there is no tool named "shell.exec". The tools you have are: notes.list, notes.read. '
-        "Call one of these, or answer without a tool.")
+async def test_made_up_tool_never_reaches_the_gateway(demo, gateway, double, ollama_server):
+    double.add(call("shell.exec", command="cat /etc/passwd"), say("no such tool"))
+    async with agent(demo, gateway, ollama_server, "alice") as a:
+        result = await a.ask("look around")
+    assert result.calls[0].outcome == Outcome.BLOCKED
+    assert double.chats[1]["messages"][-1]["content"].startswith(
+        'ERROR: there is no tool named "shell.exec". The tools you have are: ')
+    assert demo.tool_calls_audited("alice") == []
 
 
-async def test_hidden_tool_is_answered_like_a_made_up_one(double, ollama_server, mini, mini_server):
-    double.add(call("notes.write", path="x.md", text="hi"), say("cannot"))
-    async with agent(ollama_server, mini_server, "tok-bob") as a:
-        await a.ask("write")
-    assert mini.decisions == [] and mini.handler_runs["notes.write"] == 0
-    assert double.chats[1]["messages"][-1]["content"].startswith('ERROR: there is no tool named "notes.write". ')
+async def test_hidden_tool_is_answered_like_a_made_up_one_and_never_reaches_the_gateway(
+        demo, gateway, double, ollama_server):
+    double.add(call("sql.execute", statement="DELETE FROM orders"), say("cannot"))
+    async with agent(demo, gateway, ollama_server, "alice") as a:
+        result = await a.ask("tidy the orders")
+    assert result.calls[0].outcome == Outcome.BLOCKED
+    assert double.chats[1]["messages"][-1]["content"].startswith('ERROR: there is no tool named "sql.execute". ')
+    assert demo.tool_calls_audited("alice") == []
 
 
-async def test_bad_arguments_are_answered_with_what_is_wrong(double, ollama_server, mini, mini_server):
-    double.add(call("notes.read", path=5), say("oops"))
-    async with agent(ollama_server, mini_server, "tok-alice") as a:
+async def test_bad_arguments_are_answered_and_never_reach_the_gateway(demo, gateway, double, ollama_server):
+    double.add(call("files.read", path=42), say("oops"))
+    async with agent(demo, gateway, ollama_server, "alice") as a:
         result = await a.ask("read")
-    assert result.calls[0].outcome == Outcome.BLOCKED and mini.decisions == []
-    assert "path: 5 is not of type 'string'" in double.chats[1]["messages"][-1]["content"]
+    assert result.calls[0].outcome == Outcome.BLOCKED
+    assert "path: 42 is not of type 'string'" in double.chats[1]["messages"][-1]["content"]
+    assert demo.tool_calls_audited("alice") == []
 
 
-async def test_same_call_made_too_often_ends_the_task(double, ollama_server, mini, mini_server):
-    double.add(*[READ_Q3] * 4)
-    async with agent(ollama_server, mini_server, "tok-alice", max_repeats=3) as a:
-        result = await a.ask("read it again and again")
-    assert result.answer is None and "same call to notes.read more than 3 times" in result.stopped
-    assert mini.handler_runs["notes.read"] == 3 and len(double.chats) == 4
-    assert result.calls[-1].outcome == Outcome.NOT_RUN
+async def test_repeated_call_ends_the_task_after_max_repeats(demo, gateway, double, ollama_server):
+    double.add(*[call("files.read", path=Q3)] * 4)
+    async with agent(demo, gateway, ollama_server, "alice", max_repeats=3) as a:
+        result = await a.ask("read it")
+    assert result.answer is None and "more than 3 times" in result.stopped
+    assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")] * 3
 
 
-async def test_runaway_loop_stops_at_the_round_cap(double, ollama_server, mini, mini_server):
-    double.add(*[call("notes.read", path=f"n{i}.md") for i in range(3)])
-    async with agent(ollama_server, mini_server, "tok-alice", max_rounds=3) as a:
-        result = await a.ask("keep going")
+async def test_runaway_loop_ends_at_the_round_cap(demo, gateway, double, ollama_server):
+    double.add(call("files.read", path=Q3), call("files.read", path=Q4), call("files.list", path="reports"))
+    async with agent(demo, gateway, ollama_server, "alice", max_rounds=3) as a:
+        result = await a.ask("read everything")
     assert result.stopped.startswith("stopped after 3 rounds") and len(double.chats) == 3
-    # The last round's call is not run: the model could never read its result.
-    assert mini.handler_runs["notes.read"] == 2
+    assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")] * 2
 
 
 async def test_grant_revoked_mid_conversation_refuses_the_next_call_and_shrinks_the_tools(
-        double, ollama_server, mini, mini_server):
-    double.add(calls(("notes.read", {"path": "reports/q3.md"}), ("notes.read", {"path": "public/readme.md"})),
-               say("Partly done."))
+        demo, gateway, double, ollama_server):
+    double.add(calls(("files.read", {"path": Q3}), ("files.read", {"path": Q4})), say("Only Q3."))
+    read_grant = demo.grant_id("role:analyst", "tool:files.read")
     events: list = []
 
     async def on_event(event) -> None:
         events.append(event)
         if isinstance(event, ToolCallEvent) and event.outcome == Outcome.ALLOWED:
-            mini_server.call(mini.revoke("alice", "notes.read"))
+            PolicyAdmin(demo.engine, actor="test").revoke(read_grant)
 
-    async with Agent(settings(ollama_server, mini_server), StaticToken("tok-alice"), on_event=on_event) as a:
-        result = await a.ask("read both")
+    async with agent(demo, gateway, ollama_server, "alice", on_event=on_event) as a:
+        result = await a.ask("Compare Q3 and Q4.")
     assert [c.outcome for c in result.calls] == [Outcome.ALLOWED, Outcome.REFUSED]
-    assert mini.handler_runs["notes.read"] == 1
-    assert [t["function"]["name"] for t in double.chats[1]["tools"]] == ["notes.list"]
-    assert any(isinstance(e, CatalogueEvent) and e.removed == ("notes.read",) for e in events)
+    assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow"), ("tool:files.read", "deny")]
+    assert "files.read" in [tool["function"]["name"] for tool in double.chats[0]["tools"]]
+    assert "files.read" not in [tool["function"]["name"] for tool in double.chats[1]["tools"]]
+    assert any(isinstance(e, CatalogueEvent) and "files.read" in e.removed for e in events)
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_list_changed_between_tasks_shrinks_the_offered_tools(double, ollama_server, mini, mini_server, mode):
+async def test_list_changed_from_the_gateway_shrinks_the_tools_before_the_next_task(
+        demo, gateway, double, ollama_server, mode):
     double.add(say("first"), say("second"))
-    async with agent(ollama_server, mini_server, "tok-alice", mcp_mode=mode) as a:
+    async with agent(demo, gateway, ollama_server, "alice", mcp_mode=mode) as a:
         await a.ask("one")
-        mini_server.call(mini.revoke("alice", "notes.read"))
-        with anyio.fail_after(10):  # a hang guard, not a timing assertion
+        PolicyAdmin(demo.engine, actor="test").revoke(demo.grant_id("role:analyst", "tool:sql.select"))
+        with anyio.fail_after(15):  # a hang guard: the gateway polls the revision about once a second
             await a.session.changed.wait()
         await a.ask("two")
-    assert [t["function"]["name"] for t in double.chats[0]["tools"]] == ["notes.list", "notes.read"]
-    assert [t["function"]["name"] for t in double.chats[1]["tools"]] == ["notes.list"]
-    assert "notes.read" not in double.chats[1]["messages"][0]["content"]
+    before = [tool["function"]["name"] for tool in double.chats[0]["tools"]]
+    after = [tool["function"]["name"] for tool in double.chats[1]["tools"]]
+    assert "sql.select" in before and after == [name for name in before if name != "sql.select"]
+    assert double.chats[1]["messages"][0]["content"] != double.chats[0]["messages"][0]["content"]
 
 
-async def test_missing_policy_prompt_falls_back_and_says_so(double, ollama_server, mini, mini_server):
-    mini.prompt = False
+async def test_refused_policy_prompt_falls_back_to_a_generic_system_message_and_says_so(
+        demo, gateway, double, ollama_server):
+    PolicyAdmin(demo.engine, actor="test").revoke(demo.grant_id("role:analyst", "prompt:access-policy"))
     double.add(say("hi"))
     events: list = []
-    async with agent(ollama_server, mini_server, "tok-alice", events) as a:
+    async with agent(demo, gateway, ollama_server, "alice", on_event=events.append) as a:
         await a.ask("hi")
-    assert double.chats[0]["messages"][0]["content"] == FALLBACK_SYSTEM
-    assert any(isinstance(e, NoticeEvent) for e in events)
+    assert double.chats[0]["messages"][0] == {"role": "system", "content": FALLBACK_SYSTEM}
+    assert any(isinstance(e, NoticeEvent) and "access-policy" in e.text for e in events)
 
 
-async def test_conversation_carries_on_and_reset_forgets_it(double, ollama_server, mini_server):
+async def test_conversation_carries_on_and_reset_forgets_it(demo, gateway, double, ollama_server):
     double.add(say("a"), say("b"), say("c"))
-    async with agent(ollama_server, mini_server, "tok-alice") as a:
+    async with agent(demo, gateway, ollama_server, "alice") as a:
         await a.ask("one")
         await a.ask("two")
         a.reset()
@@ -172,9 +188,9 @@ async def test_conversation_carries_on_and_reset_forgets_it(double, ollama_serve
     assert [m["content"] for m in double.chats[2]["messages"][1:]] == ["three"]
 
 
-async def test_run_task_is_one_task_with_a_fresh_agent(double, ollama_server, mini, mini_server):
-    double.add(READ_Q3, say("done"))
+async def test_run_task_is_one_task_with_a_fresh_agent(demo, gateway, double, ollama_server):
+    double.add(call("files.read", path=Q3), say("done"))
     seen: list = []
-    result = await run_task("q3?", model="qwen3:4b", token="tok-alice", gateway_url=mini_server.url + "/mcp",
+    result = await run_task("q3?", model="qwen3:4b", token=demo.token("alice"), gateway_url=gateway.url + "/mcp",
                             ollama_url=ollama_server.url, on_event=seen.append)
-    assert result.answer == "done" and any(isinstance(e, ToolCallEvent) for e in seen)
+    assert result.answer == "done" and [e.outcome for e in seen if isinstance(e, ToolCallEvent)] == [Outcome.ALLOWED]

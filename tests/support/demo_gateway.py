@@ -35,11 +35,11 @@ class Demo:
     settings: Settings
     bob_read_grant: int
 
-    def token(self, user: str, client: str = "ollama-agent") -> str:
+    def token(self, user: str, client: str = "ollama-agent", scopes: tuple[str, ...] = ("mcp",)) -> str:
         """A real access token from the embedded issuer, as the agent client."""
         return mint_access_token(
             SigningKeys(self.engine), issuer=self.settings.embedded_issuer_url, audience=self.settings.resource_url,
-            subject=user, client_id=client, scopes=("mcp",), ttl=timedelta(hours=1))
+            subject=user, client_id=client, scopes=scopes, ttl=timedelta(hours=1))
 
     def grant_id(self, principal: str, target: str) -> int:
         """The id of the one grant of `principal` on exactly `target`."""
