@@ -89,6 +89,7 @@ async def _run(settings: AgentSettings, tokens: TokenSource, prompt: str | None,
 
 async def _chat(session: Agent, console: Console) -> None:
     """Read a line, run it as a task, show what happened; until EOF or /exit."""
+    from mcp_acl.agent import GatewayFailed, OllamaFailed
     from mcp_acl.agent.model import ollama_url
 
     s = session.settings
@@ -114,7 +115,11 @@ async def _chat(session: Agent, console: Console) -> None:
         elif text == "/tools":
             _show_tools(session, console)
         else:
-            await session.ask(text)
+            try:
+                await session.ask(text)
+            except (OllamaFailed, GatewayFailed) as exc:
+                # One failed answer need not end the chat; the next line may work.
+                console.print(Text(f"error: {exc}", style="red"), soft_wrap=True)
 
 
 def _show_tools(session: Agent, console: Console) -> None:

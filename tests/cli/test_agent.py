@@ -11,7 +11,7 @@ import pytest
 from tests.agent.conftest import double, ollama_server  # noqa: F401  (fixtures)
 from tests.agent.test_model import closed_port_url
 from tests.support.demo_gateway import sqlite_demo, sqlite_gateway  # noqa: F401  (fixtures)
-from tests.support.ollama_double import call, say
+from tests.support.ollama_double import call, fail, say
 
 READ_Q3 = call("files.read", path="reports/q3-sales.md")
 ALLOWED_Q3 = '→ files.read {"path": "reports/q3-sales.md"}  allowed'
@@ -115,3 +115,11 @@ def test_token_the_gateway_rejects_is_one_line(run):
 
 def test_missing_credentials_is_one_line(run):
     assert "no credentials" in one_error_line(run("--prompt", "x", user=None))
+
+
+def test_chat_carries_on_after_ollama_fails_one_answer(run, double):  # noqa: F811
+    double.add(fail(503, "server busy, please try again"), say("Better now."))
+    done = run(stdin="first\nsecond\n")
+    assert done.returncode == 0, done.stderr
+    assert "error: Ollama answered 503 for 'qwen3:4b': server busy, please try again" in done.stdout
+    assert "Better now." in done.stdout
