@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import uvicorn
 
-T = TypeVar("T")
-
 
 class _Server(uvicorn.Server):
-    """A uvicorn server that says when it listens and keeps a handle on its loop."""
+    """A uvicorn server that says when it listens."""
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.ready = threading.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def startup(self, sockets=None) -> None:
-        self.loop = asyncio.get_running_loop()
         await super().startup(sockets)
         self.ready.set()
 
@@ -78,10 +73,3 @@ class ServerThread:
     def url(self) -> str:
         """`http://127.0.0.1:PORT`."""
         return f"http://127.0.0.1:{self.port}"
-
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the server's loop (from a test thread) and return its result."""
-        if self._server.loop is None:
-            raise RuntimeError("server loop not running")
-        return asyncio.run_coroutine_threadsafe(coro, self._server.loop).result()
-
