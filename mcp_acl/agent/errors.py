@@ -53,7 +53,7 @@ class TokenRefused(AgentError):
         extra = f": {detail}" if detail else ""
         super().__init__(
             f"the gateway at {url} {why} ({status}){extra}: get a fresh token "
-            "or check the client id and secret"
+            "(`mcp-acl token --user NAME --client ollama-agent`) or check the client id and secret"
         )
 
 
