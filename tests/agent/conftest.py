@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-# The real gateway over the demo seed: fixtures `demo` and `gateway`.
-from tests.support.demo_gateway import demo, gateway  # noqa: F401
+# The real gateway over the demo seed: fixtures `demo` and `gateway_url`.
+from tests.support.demo_gateway import demo, gateway_url  # noqa: F401
 from tests.support.ollama_double import OllamaDouble
-from tests.support.serving import ServerThread
+from tests.auth.support import LoopbackServer
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def double() -> OllamaDouble:
 
 
 @pytest.fixture
-def ollama_server(double) -> Iterator[ServerThread]:
-    """The double on 127.0.0.1, port 0."""
-    with ServerThread(double.app) as server:
-        yield server
+def ollama_url(double) -> Iterator[str]:
+    """The double's URL: it serves on 127.0.0.1, port 0."""
+    with LoopbackServer(double.app) as url:
+        yield url

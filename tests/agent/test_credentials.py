@@ -8,7 +8,7 @@ from mcp_acl.agent.credentials import ClientCredentials, StaticToken, token_sour
 from mcp_acl.agent.errors import CredentialsRefused, DiscoveryFailed, SettingsError
 from mcp_acl.agent.gateway_session import GatewaySession
 from tests.support.oauth_resource import OAuthResource
-from tests.support.serving import ServerThread
+from tests.auth.support import LoopbackServer
 
 SECRET = "s3cret/with:odd chars"
 
@@ -20,47 +20,48 @@ def resource() -> OAuthResource:
 
 
 @pytest.fixture
-def resource_server(resource):
-    with ServerThread(resource.app, lifespan="on") as server:
-        yield server
+def resource_url(resource):
+    """Its MCP endpoint, served on 127.0.0.1, port 0."""
+    with LoopbackServer(resource.app, lifespan="on") as base:
+        yield base + "/mcp"
 
 
-async def test_client_credentials_are_exchanged_at_the_discovered_token_endpoint(resource, resource_server):
-    source = ClientCredentials(resource_server.url + "/mcp", "reporter", SECRET)
-    async with GatewaySession(resource_server.url + "/mcp", source) as gateway:
+async def test_client_credentials_are_exchanged_at_the_discovered_token_endpoint(resource, resource_url):
+    source = ClientCredentials(resource_url, "reporter", SECRET)
+    async with GatewaySession(resource_url, source) as gateway:
         assert [tool.name for tool in await gateway.tools()] == ["ping"]
-    assert source.token_endpoint == resource_server.url + "/token"
-    assert resource.token_requests == [{"grant_type": "client_credentials", "resource": resource_server.url + "/mcp",
+    assert source.token_endpoint == resource_url.removesuffix("/mcp") + "/token"
+    assert resource.token_requests == [{"grant_type": "client_credentials", "resource": resource_url,
                                     "client_id": "reporter"}]
 
 
-async def test_the_secret_travels_only_in_the_basic_header(resource, resource_server):
-    await ClientCredentials(resource_server.url + "/mcp", "reporter", SECRET).token()
+async def test_the_secret_travels_only_in_the_basic_header(resource, resource_url):
+    await ClientCredentials(resource_url, "reporter", SECRET).token()
     assert SECRET not in str(resource.token_requests)
 
 
-async def test_token_is_reused_until_it_nears_expiry(resource, resource_server):
-    source = ClientCredentials(resource_server.url + "/mcp", "reporter", SECRET)
+async def test_token_is_reused_until_it_nears_expiry(resource, resource_url):
+    source = ClientCredentials(resource_url, "reporter", SECRET)
     assert await source.token() == await source.token()
     assert len(resource.token_requests) == 1
 
 
-async def test_scope_is_requested_when_given(resource, resource_server):
-    await ClientCredentials(resource_server.url + "/mcp", "reporter", SECRET, scope="mcp").token()
+async def test_scope_is_requested_when_given(resource, resource_url):
+    await ClientCredentials(resource_url, "reporter", SECRET, scope="mcp").token()
     assert resource.token_requests[0]["scope"] == "mcp"
 
 
-async def test_wrong_secret_is_refused_with_the_issuer_reason(resource_server):
+async def test_wrong_secret_is_refused_with_the_issuer_reason(resource_url):
     with pytest.raises(CredentialsRefused) as caught:
-        await ClientCredentials(resource_server.url + "/mcp", "reporter", "wrong").token()
+        await ClientCredentials(resource_url, "reporter", "wrong").token()
     message = str(caught.value)
     assert "refused client 'reporter' (invalid_client: unknown client or bad secret)" in message
     assert "wrong" not in message.replace("refused", "")
 
 
-async def test_gateway_without_oauth_metadata_fails_discovery(ollama_server):
+async def test_gateway_without_oauth_metadata_fails_discovery(ollama_url):
     with pytest.raises(DiscoveryFailed) as caught:
-        await ClientCredentials(ollama_server.url + "/mcp", "reporter", SECRET).token()
+        await ClientCredentials(ollama_url + "/mcp", "reporter", SECRET).token()
     assert "use --token instead" in str(caught.value)
 
 

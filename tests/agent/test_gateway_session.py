@@ -10,13 +10,13 @@ from mcp_acl.agent.errors import GatewayUnreachable, TokenRefused
 from mcp_acl.agent.gateway_session import GatewaySession
 from mcp_acl.store import PolicyAdmin
 from tests.agent.test_model import closed_port_url
-from tests.support.demo_gateway import sqlite_demo, sqlite_gateway  # noqa: F401  (fixtures)
+from tests.support.demo_gateway import sqlite_demo, sqlite_gateway_url  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def open_session(sqlite_demo, sqlite_gateway):  # noqa: F811
+def open_session(sqlite_demo, sqlite_gateway_url):  # noqa: F811
     def opener(user: str | None = None, token: str | None = None, mode: str = "auto") -> GatewaySession:
-        return GatewaySession(sqlite_gateway.url + "/mcp", StaticToken(token or sqlite_demo.token(user)), mode=mode)
+        return GatewaySession(sqlite_gateway_url, StaticToken(token or sqlite_demo.token(user)), mode=mode)
     return opener
 
 
@@ -39,11 +39,11 @@ async def test_refused_prompt_gives_none(open_session, sqlite_demo):  # noqa: F8
         assert await bob.policy_prompt() is None
 
 
-async def test_a_token_the_gateway_cannot_verify_is_reported_as_rejected(open_session, sqlite_gateway):  # noqa: F811
+async def test_a_token_the_gateway_cannot_verify_is_reported_as_rejected(open_session, sqlite_gateway_url):  # noqa: F811
     with pytest.raises(TokenRefused) as caught:
         async with open_session(token="not-a-jwt"):
             pass
-    assert "rejected the token (401)" in str(caught.value) and sqlite_gateway.url in str(caught.value)
+    assert "rejected the token (401)" in str(caught.value) and sqlite_gateway_url in str(caught.value)
 
 
 async def test_a_token_without_the_scope_is_reported_as_refused(open_session, sqlite_demo):  # noqa: F811

@@ -34,14 +34,14 @@ Q3 = "reports/q3-sales.md"
 Q4 = "reports/q4-sales.md"
 
 
-def agent(demo, gateway, ollama_server, user: str, on_event=None, **kwargs) -> Agent:
-    settings = AgentSettings("qwen3:4b", gateway_url=gateway.url + "/mcp", ollama_url=ollama_server.url, **kwargs)
+def agent(demo, gateway_url, ollama_url, user: str, on_event=None, **kwargs) -> Agent:
+    settings = AgentSettings("qwen3:4b", gateway_url=gateway_url, ollama_url=ollama_url, **kwargs)
     return Agent(settings, StaticToken(demo.token(user)), on_event=on_event)
 
 
-async def test_alice_call_runs_and_the_file_reaches_the_model(demo, gateway, double, ollama_server):
+async def test_alice_call_runs_and_the_file_reaches_the_model(demo, gateway_url, double, ollama_url):
     double.add(call("files.read", path=Q3), say("Revenue was 41,200 EUR."))
-    async with agent(demo, gateway, ollama_server, "alice") as a:
+    async with agent(demo, gateway_url, ollama_url, "alice") as a:
         result = await a.ask("How did Q3 go?")
     assert [c.outcome for c in result.calls] == [Outcome.ALLOWED]
     told = double.chats[1]["messages"][-1]
@@ -49,18 +49,18 @@ async def test_alice_call_runs_and_the_file_reaches_the_model(demo, gateway, dou
     assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")]
 
 
-async def test_allowed_call_whose_tool_fails_is_a_tool_error_not_a_refusal(demo, gateway, double, ollama_server):
+async def test_allowed_call_whose_tool_fails_is_a_tool_error_not_a_refusal(demo, gateway_url, double, ollama_url):
     double.add(call("files.read", path="reports/q9-sales.md"), say("There is no Q9 report."))
-    async with agent(demo, gateway, ollama_server, "alice") as a:
+    async with agent(demo, gateway_url, ollama_url, "alice") as a:
         result = await a.ask("How did Q9 go?")
     assert [c.outcome for c in result.calls] == [Outcome.TOOL_ERROR]
     assert double.chats[1]["messages"][-1]["content"].startswith("ERROR: the tool failed: ")
     assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")]
 
 
-async def test_bob_same_call_is_refused_by_the_gateway_and_the_model_reads_why(demo, gateway, double, ollama_server):
+async def test_bob_same_call_is_refused_by_the_gateway_and_the_model_reads_why(demo, gateway_url, double, ollama_url):
     double.add(call("files.read", path=Q3), say("I may not read that."))
-    async with agent(demo, gateway, ollama_server, "bob") as a:
+    async with agent(demo, gateway_url, ollama_url, "bob") as a:
         assert "files.read" in [tool.name for tool in a.tools]
         result = await a.ask("How did Q3 go?")
     assert [c.outcome for c in result.calls] == [Outcome.REFUSED]
@@ -73,21 +73,21 @@ async def test_bob_same_call_is_refused_by_the_gateway_and_the_model_reads_why(d
 
 @pytest.mark.parametrize("user", ["alice", "bob"])
 async def test_offered_tools_are_the_filtered_catalogue_and_system_is_the_access_policy(
-        demo, gateway, double, ollama_server, user):
+        demo, gateway_url, double, ollama_url, user):
     double.add(say("hello"))
-    async with agent(demo, gateway, ollama_server, user) as a:
+    async with agent(demo, gateway_url, ollama_url, user) as a:
         await a.ask("hi")
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {demo.token(user)}"}) as http:
-        async with Client(streamable_http_client(gateway.url + "/mcp", http_client=http), cache=None) as client:
+        async with Client(streamable_http_client(gateway_url, http_client=http), cache=None) as client:
             listed = (await client.list_tools()).tools
             policy = prompt_text(await client.get_prompt("access-policy"))
     assert double.chats[0]["tools"] == ollama_tools(listed)
     assert double.chats[0]["messages"][0] == {"role": "system", "content": policy}
 
 
-async def test_made_up_tool_never_reaches_the_gateway(demo, gateway, double, ollama_server):
+async def test_made_up_tool_never_reaches_the_gateway(demo, gateway_url, double, ollama_url):
     double.add(call("shell.exec", command="cat /etc/passwd"), say("no such tool"))
-    async with agent(demo, gateway, ollama_server, "alice") as a:
+    async with agent(demo, gateway_url, ollama_url, "alice") as a:
         result = await a.ask("look around")
     assert result.calls[0].outcome == Outcome.BLOCKED
     assert double.chats[1]["messages"][-1]["content"].startswith(
@@ -96,42 +96,42 @@ async def test_made_up_tool_never_reaches_the_gateway(demo, gateway, double, oll
 
 
 async def test_hidden_tool_is_answered_like_a_made_up_one_and_never_reaches_the_gateway(
-        demo, gateway, double, ollama_server):
+        demo, gateway_url, double, ollama_url):
     double.add(call("sql.execute", statement="DELETE FROM orders"), say("cannot"))
-    async with agent(demo, gateway, ollama_server, "alice") as a:
+    async with agent(demo, gateway_url, ollama_url, "alice") as a:
         result = await a.ask("tidy the orders")
     assert result.calls[0].outcome == Outcome.BLOCKED
     assert double.chats[1]["messages"][-1]["content"].startswith('ERROR: there is no tool named "sql.execute". ')
     assert demo.tool_calls_audited("alice") == []
 
 
-async def test_bad_arguments_are_answered_and_never_reach_the_gateway(demo, gateway, double, ollama_server):
+async def test_bad_arguments_are_answered_and_never_reach_the_gateway(demo, gateway_url, double, ollama_url):
     double.add(call("files.read", path=42), say("oops"))
-    async with agent(demo, gateway, ollama_server, "alice") as a:
+    async with agent(demo, gateway_url, ollama_url, "alice") as a:
         result = await a.ask("read")
     assert result.calls[0].outcome == Outcome.BLOCKED
     assert "path: 42 is not of type 'string'" in double.chats[1]["messages"][-1]["content"]
     assert demo.tool_calls_audited("alice") == []
 
 
-async def test_repeated_call_ends_the_task_after_max_repeats(demo, gateway, double, ollama_server):
+async def test_repeated_call_ends_the_task_after_max_repeats(demo, gateway_url, double, ollama_url):
     double.add(*[call("files.read", path=Q3)] * 4)
-    async with agent(demo, gateway, ollama_server, "alice", max_repeats=3) as a:
+    async with agent(demo, gateway_url, ollama_url, "alice", max_repeats=3) as a:
         result = await a.ask("read it")
     assert result.answer is None and "more than 3 times" in result.stopped
     assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")] * 3
 
 
-async def test_runaway_loop_ends_at_the_round_cap(demo, gateway, double, ollama_server):
+async def test_runaway_loop_ends_at_the_round_cap(demo, gateway_url, double, ollama_url):
     double.add(call("files.read", path=Q3), call("files.read", path=Q4), call("files.list", path="reports"))
-    async with agent(demo, gateway, ollama_server, "alice", max_rounds=3) as a:
+    async with agent(demo, gateway_url, ollama_url, "alice", max_rounds=3) as a:
         result = await a.ask("read everything")
     assert result.stopped.startswith("stopped after 3 rounds") and len(double.chats) == 3
     assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")] * 2
 
 
 async def test_grant_revoked_mid_conversation_refuses_the_next_call_and_shrinks_the_tools(
-        demo, gateway, double, ollama_server):
+        demo, gateway_url, double, ollama_url):
     double.add(calls(("files.read", {"path": Q3}), ("files.read", {"path": Q4})), say("Only Q3."))
     read_grant = demo.grant_id("role:analyst", "tool:files.read")
     events: list = []
@@ -141,7 +141,7 @@ async def test_grant_revoked_mid_conversation_refuses_the_next_call_and_shrinks_
         if isinstance(event, ToolCallEvent) and event.outcome == Outcome.ALLOWED:
             PolicyAdmin(demo.engine, actor="test").revoke(read_grant)
 
-    async with agent(demo, gateway, ollama_server, "alice", on_event=on_event) as a:
+    async with agent(demo, gateway_url, ollama_url, "alice", on_event=on_event) as a:
         result = await a.ask("Compare Q3 and Q4.")
     assert [c.outcome for c in result.calls] == [Outcome.ALLOWED, Outcome.REFUSED]
     assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow"), ("tool:files.read", "deny")]
@@ -152,9 +152,9 @@ async def test_grant_revoked_mid_conversation_refuses_the_next_call_and_shrinks_
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_list_changed_from_the_gateway_shrinks_the_tools_before_the_next_task(
-        demo, gateway, double, ollama_server, mode):
+        demo, gateway_url, double, ollama_url, mode):
     double.add(say("first"), say("second"))
-    async with agent(demo, gateway, ollama_server, "alice", mcp_mode=mode) as a:
+    async with agent(demo, gateway_url, ollama_url, "alice", mcp_mode=mode) as a:
         await a.ask("one")
         PolicyAdmin(demo.engine, actor="test").revoke(demo.grant_id("role:analyst", "tool:sql.select"))
         with anyio.fail_after(15):  # a hang guard: the gateway polls the revision about once a second
@@ -167,19 +167,19 @@ async def test_list_changed_from_the_gateway_shrinks_the_tools_before_the_next_t
 
 
 async def test_refused_policy_prompt_falls_back_to_a_generic_system_message_and_says_so(
-        demo, gateway, double, ollama_server):
+        demo, gateway_url, double, ollama_url):
     PolicyAdmin(demo.engine, actor="test").revoke(demo.grant_id("role:analyst", "prompt:access-policy"))
     double.add(say("hi"))
     events: list = []
-    async with agent(demo, gateway, ollama_server, "alice", on_event=events.append) as a:
+    async with agent(demo, gateway_url, ollama_url, "alice", on_event=events.append) as a:
         await a.ask("hi")
     assert double.chats[0]["messages"][0] == {"role": "system", "content": FALLBACK_SYSTEM}
     assert any(isinstance(e, NoticeEvent) and "access-policy" in e.text for e in events)
 
 
-async def test_conversation_carries_on_and_reset_forgets_it(demo, gateway, double, ollama_server):
+async def test_conversation_carries_on_and_reset_forgets_it(demo, gateway_url, double, ollama_url):
     double.add(say("a"), say("b"), say("c"))
-    async with agent(demo, gateway, ollama_server, "alice") as a:
+    async with agent(demo, gateway_url, ollama_url, "alice") as a:
         await a.ask("one")
         await a.ask("two")
         a.reset()
@@ -188,9 +188,9 @@ async def test_conversation_carries_on_and_reset_forgets_it(demo, gateway, doubl
     assert [m["content"] for m in double.chats[2]["messages"][1:]] == ["three"]
 
 
-async def test_run_task_is_one_task_with_a_fresh_agent(demo, gateway, double, ollama_server):
+async def test_run_task_is_one_task_with_a_fresh_agent(demo, gateway_url, double, ollama_url):
     double.add(call("files.read", path=Q3), say("done"))
     seen: list = []
-    result = await run_task("q3?", model="qwen3:4b", token=demo.token("alice"), gateway_url=gateway.url + "/mcp",
-                            ollama_url=ollama_server.url, on_event=seen.append)
+    result = await run_task("q3?", model="qwen3:4b", token=demo.token("alice"), gateway_url=gateway_url,
+                            ollama_url=ollama_url, on_event=seen.append)
     assert result.answer == "done" and [e.outcome for e in seen if isinstance(e, ToolCallEvent)] == [Outcome.ALLOWED]

@@ -109,9 +109,9 @@ def test_tool_without_description_is_described_by_its_name():
     assert ollama_tool(Tool(name="files.list", input_schema={"type": "object"}))["function"]["description"] == "files.list"
 
 
-async def test_the_wire_request_still_tells_the_model_everything(double, ollama_server):
+async def test_the_wire_request_still_tells_the_model_everything(double, ollama_url):
     double.add(say("ok"))
-    async with ollama.AsyncClient(host=ollama_server.url) as client:
+    async with ollama.AsyncClient(host=ollama_url) as client:
         await client.chat("qwen3:4b", [{"role": "user", "content": "go"}], tools=ollama_tools([TOOL]))
     sent = double.chats[0]["tools"][0]["function"]
     assert sent == ollama_tool(TOOL)["function"]

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from tests.agent.conftest import double, ollama_server  # noqa: F401  (fixtures)
+from tests.agent.conftest import double, ollama_url  # noqa: F401  (fixtures)
 from tests.agent.test_model import closed_port_url
-from tests.support.demo_gateway import sqlite_demo, sqlite_gateway  # noqa: F401  (fixtures)
+from tests.support.demo_gateway import sqlite_demo, sqlite_gateway_url  # noqa: F401  (fixtures)
 from tests.support.ollama_double import call, fail, say
 
 READ_Q3 = call("files.read", path="reports/q3-sales.md")
@@ -18,13 +18,13 @@ ALLOWED_Q3 = '→ files.read {"path": "reports/q3-sales.md"}  allowed'
 
 
 @pytest.fixture
-def run(subprocess_env, sqlite_demo, sqlite_gateway, ollama_server):  # noqa: F811
+def run(subprocess_env, sqlite_demo, sqlite_gateway_url, ollama_url):  # noqa: F811
     """Run `mcp-acl agent` as USER (a real token) against the gateway and the double."""
 
     def run_agent(*args: str, user: str | None = "alice", model: str = "qwen3:4b", stdin: str | None = None,
                   ollama: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "mcp_acl", "agent", "--model", model,
-                   "--url", sqlite_gateway.url + "/mcp", "--ollama-url", ollama or ollama_server.url, *args]
+                   "--url", sqlite_gateway_url, "--ollama-url", ollama or ollama_url, *args]
         if user is not None:
             command += ["--token", sqlite_demo.token(user)]
         full_env = {**subprocess_env, "COLUMNS": "200", **(env or {})}

@@ -22,7 +22,7 @@ from mcp_acl.config import Settings, data_home
 from mcp_acl.demo import seed_demo
 from mcp_acl.store import PolicyAdmin, make_engine, upgrade
 from mcp_acl.store import tables as t
-from tests.support.serving import ServerThread
+from tests.auth.support import LoopbackServer
 
 INTERNS_READ_NOTES = 'args.path.startsWith("notes/")'
 
@@ -82,20 +82,19 @@ def sqlite_demo(sqlite_url) -> Iterator[Demo]:
     world.engine.dispose()
 
 
-def serve_demo(world: Demo) -> ServerThread:
-    """The real app for `world`, ready to be entered."""
-    return ServerThread(create_app(world.settings, world.engine), lifespan="on")
+def serve_demo(world: Demo) -> Iterator[str]:
+    """Serve the real app for `world` on 127.0.0.1, port 0; yield its MCP endpoint."""
+    with LoopbackServer(create_app(world.settings, world.engine), lifespan="on") as base:
+        yield base + "/mcp"
 
 
 @pytest.fixture
-def gateway(demo) -> Iterator[ServerThread]:
-    """The real app on 127.0.0.1, port 0."""
-    with serve_demo(demo) as server:
-        yield server
+def gateway_url(demo) -> Iterator[str]:
+    """The real gateway's MCP endpoint, over the demo on each database."""
+    yield from serve_demo(demo)
 
 
 @pytest.fixture
-def sqlite_gateway(sqlite_demo) -> Iterator[ServerThread]:
-    """The real app over the SQLite demo."""
-    with serve_demo(sqlite_demo) as server:
-        yield server
+def sqlite_gateway_url(sqlite_demo) -> Iterator[str]:
+    """The real gateway's MCP endpoint, over the SQLite demo."""
+    yield from serve_demo(sqlite_demo)

@@ -8,8 +8,8 @@ not pulled, 500/503, and an error line under a 200 stream). Each chat request
 gets the next scripted turn; every request body is recorded for assertions.
 
     double = OllamaDouble([call("notes.read", path="a.md"), say("Done.")])
-    with ServerThread(double.app) as server:
-        client = ollama.AsyncClient(host=server.url)
+    with LoopbackServer(double.app) as url:
+        client = ollama.AsyncClient(host=url)
         ...
     double.chats[1]["messages"][-1]   # the tool message the agent sent back
 """

@@ -7,7 +7,7 @@ import ollama
 import pytest
 
 from tests.support.ollama_double import OllamaDouble, break_off, call, calls, fail, say
-from tests.support.serving import ServerThread
+from tests.auth.support import LoopbackServer
 
 TOOLS = [{"type": "function", "function": {"name": "notes.read", "description": "Read a note.",
                                             "parameters": {"type": "object", "properties": {}}}}]
@@ -21,8 +21,8 @@ def double():
 
 @pytest.fixture
 def host(double):
-    with ServerThread(double.app) as server:
-        yield server.url
+    with LoopbackServer(double.app) as url:
+        yield url
 
 
 @pytest.fixture
