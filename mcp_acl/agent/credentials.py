@@ -74,6 +74,7 @@ class ClientCredentials:
         self.token_endpoint: str | None = None
         self._auth_methods: list[str] = []
         self._resource: str | None = None
+        self._default_scope: str | None = None
 
     async def token(self) -> str:
         """A valid access token, requested (once discovery is done) when the last one is near expiry."""
@@ -102,6 +103,8 @@ class ClientCredentials:
             )
         issuer = str(servers[0])
         self._resource = str(resource.get("resource") or self.resource_url) if resource else self.resource_url
+        # Without a scope of its own, ask for what the resource says it needs (as MCP clients do).
+        self._default_scope = " ".join((resource or {}).get("scopes_supported") or []) or None
         metadata = await _first_json(http, build_oauth_authorization_server_metadata_discovery_urls(issuer, issuer))
         if not metadata or not metadata.get("token_endpoint"):
             raise DiscoveryFailed(f"the authorization server {issuer} publishes no token endpoint (RFC 8414)")
@@ -126,8 +129,9 @@ class ClientCredentials:
     async def _request(self, http: httpx2.AsyncClient, endpoint: str) -> tuple[str, float]:
         """The token request itself (RFC 6749 §4.4.2), authenticating the client per §2.3.1."""
         form: dict[str, str] = {"grant_type": "client_credentials", "resource": self._resource or self.resource_url}
-        if self.scope:
-            form["scope"] = self.scope
+        scope = self.scope or self._default_scope
+        if scope:
+            form["scope"] = scope
         headers = {"Accept": "application/json"}
         if self._auth_methods and "client_secret_basic" not in self._auth_methods and (
             "client_secret_post" in self._auth_methods

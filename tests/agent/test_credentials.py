@@ -32,7 +32,7 @@ async def test_client_credentials_are_exchanged_at_the_discovered_token_endpoint
         assert [tool.name for tool in await gateway.tools()] == ["ping"]
     assert source.token_endpoint == resource_url.removesuffix("/mcp") + "/token"
     assert resource.token_requests == [{"grant_type": "client_credentials", "resource": resource_url,
-                                    "client_id": "reporter"}]
+                                        "scope": "mcp", "client_id": "reporter"}]
 
 
 async def test_the_secret_travels_only_in_the_basic_header(resource, resource_url):
@@ -46,9 +46,9 @@ async def test_token_is_reused_until_it_nears_expiry(resource, resource_url):
     assert len(resource.token_requests) == 1
 
 
-async def test_scope_is_requested_when_given(resource, resource_url):
-    await ClientCredentials(resource_url, "reporter", SECRET, scope="mcp").token()
-    assert resource.token_requests[0]["scope"] == "mcp"
+async def test_a_given_scope_replaces_the_resource_default(resource, resource_url):
+    await ClientCredentials(resource_url, "reporter", SECRET, scope="mcp reports").token()
+    assert resource.token_requests[0]["scope"] == "mcp reports"
 
 
 async def test_wrong_secret_is_refused_with_the_issuer_reason(resource_url):

@@ -60,7 +60,7 @@ class OAuthResource:
 
     async def _resource_metadata(self, request: Request) -> JSONResponse:
         base = str(request.base_url).rstrip("/")
-        return JSONResponse({"resource": f"{base}/mcp", "authorization_servers": [base]})
+        return JSONResponse({"resource": f"{base}/mcp", "authorization_servers": [base], "scopes_supported": ["mcp"]})
 
     async def _issuer_metadata(self, request: Request) -> JSONResponse:
         base = str(request.base_url).rstrip("/")
