@@ -1,0 +1,155 @@
+"""End to end through the real app on loopback: discovery, the whole code
+flow, the SDK's own OAuth client, client credentials, an external issuer."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+import pytest
+from mcp.client.auth import OAuthClientProvider
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthMetadata, OAuthToken
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from mcp_acl.oauth.metadata import SUFFIXES
+from tests.gateway.harness import connect
+from tests.oauth.harness import ALICE_TOOLS, AGENT_TOOLS, BOB_TOOLS, PASSWORDS, form_request_id, start_world
+
+
+async def tool_names(url: str, token: str) -> set[str]:
+    """The tool names the SDK client lists with `token`."""
+    async with connect(url, token) as client:
+        return {tool.name for tool in (await client.list_tools()).tools}
+
+
+def test_a_401_leads_to_the_authorization_server_metadata(oauth):
+    challenge = oauth.http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert challenge.status_code == 401
+    metadata_url = re.search(r'resource_metadata="([^"]+)"', challenge.headers["www-authenticate"]).group(1)
+    resource = oauth.http.get(metadata_url).json()
+    assert resource["resource"] == oauth.resource
+    issuer = resource["authorization_servers"][0]
+    for suffix in SUFFIXES:
+        document = oauth.http.get(f"{issuer}/.well-known/{suffix}").json()
+        server = OAuthMetadata.model_validate(document)
+        assert str(server.issuer) == issuer
+        assert server.code_challenge_methods_supported == ["S256"]
+        assert str(server.registration_endpoint) == f"{issuer}/register"
+
+
+async def test_code_flow_gives_a_token_that_lists_alice_tools_and_refreshes_with_rotation(oauth_any):
+    oauth = oauth_any
+    client = oauth.register()
+    tokens = oauth.tokens_for(client, "alice")
+    assert tokens["token_type"] == "Bearer" and tokens["scope"] == "mcp"
+    assert await tool_names(oauth.resource, tokens["access_token"]) == ALICE_TOOLS
+
+    refreshed = oauth.refresh(client, tokens["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.text
+    second = refreshed.json()
+    assert second["refresh_token"] != tokens["refresh_token"]
+    assert await tool_names(oauth.resource, second["access_token"]) == ALICE_TOOLS
+
+    replay = oauth.refresh(client, tokens["refresh_token"])
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    # The replay revoked the family: the newest refresh token is dead too.
+    assert oauth.refresh(client, second["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+async def test_bob_signs_in_and_sees_only_his_tools(oauth):
+    client = oauth.register()
+    tokens = oauth.tokens_for(client, "bob")
+    assert await tool_names(oauth.resource, tokens["access_token"]) == BOB_TOOLS
+
+
+class MemoryStorage:
+    """The SDK's TokenStorage, in memory."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info
+
+
+async def test_sdk_oauth_client_provider_signs_in_on_its_own_and_lists_alice_tools(oauth):
+    answers: list[dict[str, str]] = []
+    callback = f"http://127.0.0.1:{oauth.live.port + 1}/callback"
+
+    async def redirect_handler(authorization_url: str) -> None:
+        # The user's browser: open the URL, sign in, allow.
+        async with httpx2.AsyncClient(follow_redirects=False, timeout=30) as browser:
+            page = await browser.get(authorization_url)
+            consent = await browser.post(
+                f"{oauth.base}/authorize/login",
+                data={"request": form_request_id(page), "username": "alice", "password": PASSWORDS["alice"]},
+            )
+            done = await browser.post(f"{oauth.base}/authorize/consent", data={"request": form_request_id(consent), "decision": "allow"})
+        location = done.headers["location"]
+        assert location.startswith(callback)
+        answers.append({k: v[0] for k, v in parse_qs(urlsplit(location).query).items()})
+
+    async def callback_handler() -> AuthorizationCodeResult:
+        answer = answers.pop()
+        return AuthorizationCodeResult(code=answer["code"], state=answer.get("state"), iss=answer.get("iss"))
+
+    storage = MemoryStorage()
+    provider = OAuthClientProvider(
+        server_url=oauth.resource,
+        client_metadata=OAuthClientMetadata(client_name="SDK test", redirect_uris=[callback]),
+        storage=storage,
+        redirect_handler=redirect_handler,
+        callback_handler=callback_handler,
+    )
+    async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
+        async with Client(streamable_http_client(oauth.resource, http_client=http), mode="legacy") as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+    assert names == ALICE_TOOLS
+    assert storage.client_info is not None and storage.client_info.client_id.startswith("mcp-")
+    assert storage.tokens is not None and storage.tokens.refresh_token
+
+
+async def test_restricted_service_client_sees_only_its_own_grants(oauth):
+    secret = oauth.make_confidential("ollama-agent")
+    response = oauth.http.post(
+        "/token", data={"grant_type": "client_credentials", "resource": oauth.resource},
+        auth=("ollama-agent", secret),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "refresh_token" not in body
+    assert await tool_names(oauth.resource, body["access_token"]) == AGENT_TOOLS
+
+
+def test_client_credentials_with_a_wrong_secret_is_refused(oauth):
+    oauth.make_confidential("ollama-agent")
+    response = oauth.http.post("/token", data={"grant_type": "client_credentials"}, auth=("ollama-agent", "wrong"))
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("path", ["/authorize", "/token", "/register", "/revoke", "/.well-known/oauth-authorization-server",
+                                  "/.well-known/openid-configuration", "/authorize/login", "/authorize/consent"])
+def test_with_an_external_issuer_the_embedded_endpoints_are_gone(sqlite_url, tmp_path, path):
+    world = start_world(sqlite_url, tmp_path / "home", issuer="https://idp.example.com/realms/mcp",
+                        jwks_url="https://idp.example.com/realms/mcp/certs")
+    try:
+        assert world.http.get(path).status_code == 404
+        assert world.http.post(path, data={"grant_type": "client_credentials"}).status_code in (404, 405)
+        document = world.http.get("/.well-known/oauth-protected-resource/mcp").json()
+        assert document["authorization_servers"] == ["https://idp.example.com/realms/mcp"]
+    finally:
+        world.close()
+        world.live.stop()
+        world.engine.dispose()
