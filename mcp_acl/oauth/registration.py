@@ -55,11 +55,12 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):
     def create_registration_response(self, request):
         if not isinstance(request.payload.data, dict) or not request.payload.data:
             raise InvalidClientMetadataError("The registration must be a JSON object.")
-        metadata = self.extract_client_metadata(request)
         try:
-            uris = redirects.check_registrable_list(metadata.get("redirect_uris"))
+            # First, so a bad redirect URI is reported as one (RFC 7591 §3.2.2).
+            uris = redirects.check_registrable_list(request.payload.data.get("redirect_uris"))
         except redirects.RedirectUriError as exc:
             raise InvalidRedirectURIError(_description(exc)) from exc
+        metadata = self.extract_client_metadata(request)
         auth_method = metadata.get("token_endpoint_auth_method") or _DEFAULT_AUTH_METHOD
         grant_types = tuple(dict.fromkeys(metadata.get("grant_types") or ["authorization_code"]))
         if "authorization_code" not in grant_types:

@@ -15,6 +15,7 @@ import secrets
 import socket
 import threading
 import time
+from functools import lru_cache
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,8 +29,9 @@ from sqlalchemy import update
 from mcp_acl.app import create_app
 from mcp_acl.config import Settings
 from mcp_acl.oauth.clients import ClientRegistry, Registration
-from mcp_acl.oauth.passwords import set_password
+from mcp_acl.oauth.passwords import hash_password
 from mcp_acl.store import PolicyAdmin
+from mcp_acl.store import tables as t
 from tests.gateway.harness import World, make_world
 
 PASSWORDS = {"alice": "alice-password", "bob": "bob-password", "carol": "carol-password"}
@@ -200,13 +202,20 @@ class OAuthWorld:
         return response.json()
 
 
+@lru_cache(maxsize=None)
+def _hashed(password: str) -> str:
+    # Argon2 is slow on purpose; hash each test password once per run.
+    return hash_password(password)
+
+
 def start_world(database_url: str, home: Path, **settings: Any) -> OAuthWorld:
     """The gateway's world with passwords (and disabled carol), served on a fresh port."""
     world = make_world(database_url, home)
     admin = PolicyAdmin(world.engine, actor="test")
     admin.add_user("carol")
-    for user, password in PASSWORDS.items():
-        set_password(world.engine, user, password)
+    with world.engine.begin() as conn:
+        for user, password in PASSWORDS.items():
+            conn.execute(update(t.users).where(t.users.c.name == user).values(password_hash=_hashed(password)))
     admin.set_user_disabled("carol", True)
     live = LiveApp()
     world.settings = replace(Settings(database_url=database_url), resource_url=f"{live.base}/mcp", **settings)
