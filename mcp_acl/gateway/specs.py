@@ -1,14 +1,16 @@
 """What a tool module in tools/ hands the catalogue: tools, resources, templates.
 
 A tool module is a Python file loaded by path (never imported as a package
-named `tools`) that defines `load(config: ToolConfig) -> Iterable[Spec]`.
+named `tools`) that defines `load(config: ToolConfig) -> Iterable[Spec]`,
+where a Spec is a ToolSpec, ResourceSpec, ResourceTemplateSpec or
+ResourceListing.
 Handlers receive validated arguments and return text (or raise ToolError
 with a message the model can read); they never see tokens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,3 +84,11 @@ class ResourceTemplateSpec:
     matches: Callable[[str], bool]
     description: str | None = None
     mime_type: str | None = "text/plain"
+
+
+@dataclass(frozen=True)
+class ResourceListing:
+    """Resources that come and go (e.g. files): `list_resources()` is called at each listing."""
+
+    name: str
+    list_resources: Callable[[], Iterable[ResourceSpec]]

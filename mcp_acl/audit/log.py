@@ -1,0 +1,194 @@
+"""The audit log: one hash-chained row per decision, outcome and refused sign-in.
+
+A row is committed before `record_*` returns; any failure raises AuditError
+and the gateway then refuses the call. Appends are serialised across
+threads, processes and replicas (PostgreSQL: a transaction-scoped advisory
+lock; SQLite: the database write lock, taken by the transaction's first
+statement), so each row can name the previous row's hash and take the next
+id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import IO, Any
+
+from sqlalchemy import Connection, Engine, insert, select, text
+
+from mcp_acl.audit.chain import GENESIS_HASH, args_digest, canonical_json, redact_tokens, row_hash, timestamp
+from mcp_acl.audit.verify import VerifyResult, verify_chain
+from mcp_acl.policy import Decision, Identity
+from mcp_acl.store import tables as t
+
+# pg_advisory_xact_lock key: the first 8 bytes of sha256("mcp-acl audit"), as a signed bigint.
+_PG_LOCK_KEY = 0x3F1D5C2B7A6E4D01
+_BATCH = 500
+_OUTCOMES = ("ok", "error")
+# Column widths (tables.py); checked here so both databases refuse alike.
+_WIDTHS = {"session_id": 128, "issuer": 1024, "subject": 255, "client_id": 255, "action": 32, "decision": 8, "outcome": 16}
+
+ev = t.audit_events
+
+
+class AuditError(RuntimeError):
+    """The audit row could not be written (the call must then be refused) or read."""
+
+
+def _public(row) -> dict[str, Any]:
+    data = dict(row._mapping)
+    data["at"] = timestamp(data["at"])
+    return data
+
+
+class AuditLog:
+    """Appends to and reads the `audit_events` table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    # writing -------------------------------------------------------------
+
+    def record_decision(
+        self,
+        *,
+        session_id: str | None,
+        identity: Identity,
+        action: str,
+        target: str,
+        args: dict | None,
+        decision: Decision,
+        latency_ms: float,
+    ) -> int:
+        """Append one decision (allowed or refused) and return its row id, committed."""
+        try:
+            values = {
+                "kind": "decision", "session_id": session_id, "issuer": identity.issuer,
+                "subject": identity.subject, "client_id": identity.client_id, "action": action,
+                "target": redact_tokens(target), "args_digest": args_digest(args),
+                "decision": "allow" if decision.allowed else "deny", "reason": redact_tokens(decision.reason),
+                "grant_id": decision.grant_id, "revision": decision.revision,
+                "latency_ms": round(float(latency_ms), 3),
+            }
+        except Exception as exc:
+            raise AuditError(f"the audit row could not be made: {exc.__class__.__name__}: {exc}") from exc
+        return self._append(values)
+
+    def record_outcome(self, decision_id: int, outcome: str, *, session_id: str | None = None) -> None:
+        """Append how an allowed call ended ("ok" or "error"), pointing at its decision row."""
+        if outcome not in _OUTCOMES:
+            raise AuditError(f"outcome must be one of {', '.join(_OUTCOMES)}, not {outcome!r}")
+        self._append({"kind": "outcome", "ref_id": decision_id, "session_id": session_id, "outcome": outcome})
+
+    def record_authentication(
+        self,
+        *,
+        reason: str,
+        issuer: str | None = None,
+        subject: str | None = None,
+        client_id: str | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        """Append a refused authentication (never the token itself)."""
+        self._append({
+            "kind": "authentication", "session_id": session_id, "issuer": issuer, "subject": subject,
+            "client_id": client_id, "action": "authenticate", "decision": "deny", "reason": redact_tokens(reason),
+        })
+
+    def _append(self, values: dict[str, Any]) -> int:
+        for name, width in _WIDTHS.items():
+            value = values.get(name)
+            if value is not None and (not isinstance(value, str) or len(value) > width):
+                raise AuditError(f"the audit row's {name} is not text of at most {width} characters")
+        try:
+            with self._connect() as conn, conn.begin():
+                self._lock(conn)
+                if values["kind"] == "outcome":
+                    values = self._with_decision(conn, values)
+                last = conn.execute(select(ev.c.id, ev.c.hash).order_by(ev.c.id.desc()).limit(1)).first()
+                row = dict.fromkeys(c.name for c in ev.c) | values
+                row.update(
+                    id=last.id + 1 if last else 1,
+                    at=datetime.now(timezone.utc),
+                    prev_hash=last.hash if last else GENESIS_HASH,
+                )
+                row["hash"] = row_hash(row | {"at": timestamp(row["at"])})
+                conn.execute(insert(ev).values(**row))
+            return row["id"]
+        except AuditError:
+            raise
+        except Exception as exc:
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            raise AuditError(f"the audit row could not be written: {exc.__class__.__name__}: {detail[0] if detail else ''}") from exc
+
+    def _connect(self) -> Connection:
+        conn = self.engine.connect()
+        # READ COMMITTED: after waiting for the lock, each statement sees the rows just committed.
+        return conn.execution_options(isolation_level="READ COMMITTED") if self._postgres else conn
+
+    def _lock(self, conn: Connection) -> None:
+        if self._postgres:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        else:
+            # A write as the first statement makes SQLite take its write lock
+            # now (waiting up to busy_timeout), before the last row is read.
+            conn.execute(text("UPDATE audit_events SET id = id WHERE 1 = 0"))
+
+    def _with_decision(self, conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
+        ref = conn.execute(select(ev).where(ev.c.id == values["ref_id"])).first()
+        if ref is None or ref.kind != "decision":
+            raise AuditError(f"audit row {values['ref_id']} is not a decision; no outcome can refer to it")
+        copied = {name: getattr(ref, name) for name in ("issuer", "subject", "client_id", "action", "target")}
+        return copied | values | {"session_id": values["session_id"] or ref.session_id}
+
+    # reading -------------------------------------------------------------
+
+    def iter_rows(self, after_id: int = 0) -> Iterator[dict]:
+        """Rows with id > `after_id`, oldest first, as JSON-ready dicts (read in batches)."""
+        while True:
+            with self.engine.connect() as conn:
+                batch = conn.execute(select(ev).where(ev.c.id > after_id).order_by(ev.c.id).limit(_BATCH)).all()
+            for row in batch:
+                yield _public(row)
+            if len(batch) < _BATCH:
+                return
+            after_id = batch[-1].id
+
+    def tail(self, n: int) -> list[dict]:
+        """The last `n` rows, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(ev).order_by(ev.c.id.desc()).limit(max(n, 0))).all()
+        return [_public(r) for r in reversed(rows)]
+
+    def follow(self, after_id: int = 0, poll_seconds: float = 1.0) -> Iterator[dict]:
+        """Rows after `after_id` as they are appended; never ends (the caller stops it)."""
+        while True:
+            for row in self.iter_rows(after_id):
+                after_id = row["id"]
+                yield row
+            time.sleep(poll_seconds)
+
+    def export_jsonl(self, fp: IO[str]) -> int:
+        """Write every row as one JSON line to `fp`; return how many."""
+        count = 0
+        for row in self.iter_rows():
+            fp.write(canonical_json(row) + "\n")
+            count += 1
+        return count
+
+    def verify(self) -> VerifyResult:
+        """Walk the chain; see mcp_acl/audit/verify.py for what is found and how it is named."""
+        return verify_chain(self.iter_rows(), self.row, self.last_id())
+
+    def row(self, row_id: int) -> dict | None:
+        """One row by id, or None."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(ev).where(ev.c.id == row_id)).first()
+        return _public(found) if found else None
+
+    def last_id(self) -> int:
+        """The highest row id (0 when the log is empty)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(ev.c.id).order_by(ev.c.id.desc()).limit(1)).scalar() or 0

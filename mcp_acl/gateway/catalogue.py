@@ -1,0 +1,96 @@
+"""Everything the gateway can offer: tools, resources and resource templates, by name.
+
+Tools and templates are fixed once loaded. Resources are of two kinds:
+fixed ones (`ResourceSpec` returned by a module's `load`) and listed ones
+(`ResourceListing`, e.g. the workspace files), which change while the
+server runs. `resources` is a snapshot taken at load time;
+`list_resources()` asks the listings again and is what resources/list
+should call.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from mcp_acl.gateway.specs import (
+    ResourceListing,
+    ResourceReader,
+    ResourceSpec,
+    ResourceTemplateSpec,
+    ToolSpec,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The loaded tools, resources and templates."""
+
+    tools: dict[str, ToolSpec] = field(default_factory=dict)
+    # Fixed resources plus what the listings held when the catalogue was built.
+    resources: dict[str, ResourceSpec] = field(default_factory=dict)
+    templates: list[ResourceTemplateSpec] = field(default_factory=list)
+    # Fixed resources only; kept apart so a fresh listing can be merged in.
+    fixed_resources: dict[str, ResourceSpec] = field(default_factory=dict)
+    listings: tuple[ResourceListing, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Built by hand (e.g. in a test) with `resources` only: they are all fixed.
+        if not self.fixed_resources and not self.listings and self.resources:
+            object.__setattr__(self, "fixed_resources", dict(self.resources))
+
+    @classmethod
+    def build(
+        cls,
+        tools: dict[str, ToolSpec],
+        fixed_resources: dict[str, ResourceSpec],
+        templates: list[ResourceTemplateSpec],
+        listings: tuple[ResourceListing, ...] = (),
+    ) -> Catalogue:
+        """A catalogue with its resource snapshot taken now."""
+        base = cls(tools=tools, templates=templates, fixed_resources=fixed_resources, listings=listings)
+        return cls(
+            tools=tools, resources=base.list_resources(), templates=templates,
+            fixed_resources=fixed_resources, listings=listings,
+        )
+
+    def tool(self, name: str) -> ToolSpec | None:
+        """The tool called `name`, or None."""
+        return self.tools.get(name)
+
+    def list_resources(self) -> dict[str, ResourceSpec]:
+        """The resources as they are now: fixed ones, then each listing's, by URI.
+
+        A listing that fails is logged and contributes nothing (a listing
+        only hides; reading is still decided and confined per URI).
+        """
+        found = dict(self.fixed_resources)
+        for listing in self.listings:
+            try:
+                for spec in listing.list_resources():
+                    found.setdefault(spec.uri, spec)
+            except Exception:
+                log.exception("resource listing %r failed", listing.name)
+        return found
+
+    def resource_reader(self, uri: str) -> ResourceReader | None:
+        """The reader for `uri`: a concrete resource first, then the first template that matches."""
+        spec = self.fixed_resources.get(uri) or self.resources.get(uri)
+        if spec is not None:
+            return spec.reader
+        for template in self.templates:
+            try:
+                matched = template.matches(uri)
+            except Exception:
+                log.exception("template %r failed to match %r", template.uri_template, uri)
+                matched = False
+            if matched:
+                return template.reader
+        spec = self.list_resources().get(uri) if self.listings else None
+        return spec.reader if spec is not None else None
+
+    def refreshed(self) -> Catalogue:
+        """The same catalogue with its `resources` snapshot taken again."""
+        return Catalogue.build(self.tools, self.fixed_resources, self.templates, self.listings)

@@ -1,0 +1,133 @@
+"""`mcp-acl audit tail|verify|export`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+from sqlalchemy import update
+from typer.testing import CliRunner
+
+from mcp_acl.audit import AuditLog
+from mcp_acl.cli import app
+from mcp_acl.policy import Decision, Identity
+from mcp_acl.store import make_engine, upgrade
+from mcp_acl.store.tables import audit_events as ev
+
+runner = CliRunner()
+
+
+def append(log: AuditLog, n: int) -> int:
+    return log.record_decision(
+        session_id="s1", identity=Identity("alice", "mcp-acl-cli"), action="call", target="tool:files.read",
+        args={"n": n}, decision=Decision(n % 2 == 0, f"reason {n}", None, 3), latency_ms=0.5,
+    )
+
+
+@pytest.fixture
+def db(sqlite_url):
+    eng = make_engine(sqlite_url)
+    upgrade(eng)
+    log = AuditLog(eng)
+    first = append(log, 0)
+    log.record_outcome(first, "ok")
+    log.record_authentication(reason="token expired", subject="bob")
+    yield sqlite_url, eng, log
+    eng.dispose()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_verify_says_intact_with_the_count(db):
+    url, _, log = db
+    result = run("audit", "verify", "--database", url)
+    assert result.exit_code == 0
+    assert result.stdout == f"audit log intact: 3 rows (head {log.tail(1)[0]['hash']})\n"
+
+
+def test_verify_exits_1_naming_the_first_bad_row(db):
+    url, eng, _ = db
+    with eng.begin() as conn:
+        conn.execute(update(ev).where(ev.c.id == 2).values(outcome="error"))
+    result = run("audit", "verify", "--database", url)
+    assert result.exit_code == 1
+    assert "audit log broken at row 2 (edited): row 2 does not match its hash: it was edited" in result.stderr
+
+
+def test_verify_json_carries_the_verdict(db):
+    url, eng, _ = db
+    with eng.begin() as conn:
+        conn.execute(update(ev).where(ev.c.id == 3).values(reason="fine"))
+    result = run("audit", "verify", "--json", "--database", url)
+    assert result.exit_code == 1
+    body = json.loads(result.stdout)
+    assert (body["ok"], body["count"], body["first_bad_id"], body["problem"]) == (False, 2, 3, "edited")
+
+
+def test_tail_describes_the_newest_rows_oldest_first(db):
+    url, _, _ = db
+    result = run("audit", "tail", "-n", "2", "--database", url)
+    assert result.exit_code == 0
+    first, second = result.stdout.splitlines()
+    assert first.startswith("#2 ") and first.endswith("outcome ok of #1 (alice via mcp-acl-cli tool:files.read)")
+    assert second.startswith("#3 ") and second.endswith("authentication refused (bob): token expired")
+
+
+def test_tail_describes_a_decision(db):
+    url, _, _ = db
+    (line,) = run("audit", "tail", "-n", "3", "--database", url).stdout.splitlines()[:1]
+    assert line.startswith("#1 ")
+    assert line.endswith("decision allow alice via mcp-acl-cli call tool:files.read (rev 3, 0.5 ms): reason 0")
+
+
+def test_tail_json_prints_one_object_per_line(db):
+    url, _, _ = db
+    result = run("audit", "tail", "--json", "--database", url)
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == [1, 2, 3]
+
+
+def test_tail_follow_shows_rows_appended_while_it_runs(db):
+    url, _, log = db
+    writer = threading.Thread(target=lambda: [append(log, n) for n in (1, 2)])
+    writer.start()
+    result = run("audit", "tail", "-n", "10", "--follow", "--json", "--poll", "0.01", "--max-rows", "5", "--database", url)
+    writer.join()
+    assert result.exit_code == 0
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == [1, 2, 3, 4, 5]
+
+
+def test_export_writes_jsonl_to_a_file(db, tmp_path):
+    url, _, log = db
+    target = tmp_path / "audit.jsonl"
+    result = run("audit", "export", "--format", "jsonl", str(target), "--database", url)
+    assert result.exit_code == 0
+    assert result.stderr == f"exported 3 rows to {target}\n"
+    assert [json.loads(line) for line in target.read_text().splitlines()] == list(log.iter_rows())
+
+
+def test_export_to_standard_output(db):
+    url, _, _ = db
+    result = run("audit", "export", "--database", url)
+    assert [json.loads(line)["kind"] for line in result.stdout.splitlines()] == ["decision", "outcome", "authentication"]
+
+
+def test_export_refuses_an_unknown_format(db):
+    url, _, _ = db
+    result = run("audit", "export", "--format", "csv", "--database", url)
+    assert result.exit_code == 2
+    assert "unknown format 'csv': only jsonl is supported" in result.stderr
+
+
+def test_the_installed_command_exits_1_on_a_broken_chain(db, subprocess_env):
+    url, eng, _ = db
+    with eng.begin() as conn:
+        conn.execute(update(ev).where(ev.c.id == 1).values(subject="mallory"))
+    done = subprocess.run([sys.executable, "-m", "mcp_acl", "audit", "verify", "--database", url],
+                          env=subprocess_env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "audit log broken at row 1 (edited)" in done.stderr
