@@ -15,7 +15,10 @@ from mcp.client.streamable_http import streamable_http_client
 
 from mcp_acl.oauth.metadata import SUFFIXES
 from tests.gateway.harness import connect
-from tests.oauth.harness import ALICE_TOOLS, AGENT_TOOLS, BOB_TOOLS, PASSWORDS, form_request_id, start_world
+from joserfc.jwk import RSAKey
+
+from tests.auth.support import LoopbackServer, TestIssuer, claims_for
+from tests.oauth.harness import AGENT_TOOLS, ALICE_TOOLS, BOB_TOOLS, PASSWORDS, form_request_id, start_world
 
 
 async def tool_names(url: str, token: str) -> set[str]:
@@ -139,17 +142,37 @@ def test_client_credentials_with_a_wrong_secret_is_refused(oauth):
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
 
 
-@pytest.mark.parametrize("path", ["/authorize", "/token", "/register", "/revoke", "/.well-known/oauth-authorization-server",
-                                  "/.well-known/openid-configuration", "/authorize/login", "/authorize/consent"])
-def test_with_an_external_issuer_the_embedded_endpoints_are_gone(sqlite_url, tmp_path, path):
-    world = start_world(sqlite_url, tmp_path / "home", issuer="https://idp.example.com/realms/mcp",
-                        jwks_url="https://idp.example.com/realms/mcp/certs")
+@pytest.fixture
+def external(sqlite_url, tmp_path):
+    """An external issuer (discovery + JWKS) on loopback, and mcp-acl configured to trust it."""
+    issuer = TestIssuer(key=RSAKey.generate_key(2048, auto_kid=False))
+    server = LoopbackServer(issuer.app())
+    issuer.url = server.__enter__()
+    world = start_world(sqlite_url, tmp_path / "home", issuer=issuer.issuer, roles_claim="groups")
     try:
-        assert world.http.get(path).status_code == 404
-        assert world.http.post(path, data={"grant_type": "client_credentials"}).status_code in (404, 405)
-        document = world.http.get("/.well-known/oauth-protected-resource/mcp").json()
-        assert document["authorization_servers"] == ["https://idp.example.com/realms/mcp"]
+        yield issuer, world
     finally:
         world.close()
         world.live.stop()
         world.engine.dispose()
+        server.__exit__(None, None, None)
+
+
+EMBEDDED_PATHS = ["/authorize", "/authorize/login", "/authorize/consent", "/token", "/register", "/revoke",
+                  "/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]
+
+
+def test_with_an_external_issuer_the_embedded_endpoints_are_gone(external):
+    issuer, world = external
+    for path in EMBEDDED_PATHS:
+        assert world.http.get(path).status_code == 404, path
+        assert world.http.post(path, data={"grant_type": "client_credentials"}).status_code in (404, 405), path
+    document = world.http.get("/.well-known/oauth-protected-resource/mcp").json()
+    assert document["authorization_servers"] == [issuer.issuer]
+
+
+async def test_external_issuer_tokens_are_accepted_with_the_mapped_roles(external):
+    issuer, world = external
+    # As Keycloak sends it: typ JWT, a user mcp-acl has never stored, roles in "groups".
+    token = issuer.sign(claims_for(issuer.issuer, world.resource, sub="dave", groups=["analyst"]), typ="JWT")
+    assert await tool_names(world.resource, token) == ALICE_TOOLS
