@@ -44,6 +44,15 @@ def active_user(server, name: str) -> SignedInUser:
     return SignedInUser(name)
 
 
+def _issue_for_user(grant, bound, user: SignedInUser, scope: str, with_refresh: bool) -> dict:
+    # `bound` is the code or refresh token the grant used: it fixes the
+    # resource and the refresh-token family.
+    return grant.server.tokens.issue(
+        client=grant.client, user_name=user.name, scope=scope, resource=bound.resource,
+        family_id=bound.family_id if with_refresh else None,
+    )
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     """Authorization code with PKCE (S256) and RFC 8707 resource binding."""
 
@@ -92,11 +101,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return active_user(self.server, authorization_code.user_name)
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True) -> dict:
-        code = self.request.authorization_code
-        return self.server.tokens.issue(
-            client=self.client, user_name=user.name, scope=scope, resource=code.resource,
-            family_id=code.family_id if include_refresh_token else None,
-        )
+        return _issue_for_user(self, self.request.authorization_code, user, scope, include_refresh_token)
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -117,11 +122,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return active_user(self.server, refresh_token.user_name)
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True) -> dict:
-        old = self.request.refresh_token
-        return self.server.tokens.issue(
-            client=self.client, user_name=user.name, scope=scope, resource=old.resource,
-            family_id=old.family_id if include_refresh_token else None,
-        )
+        return _issue_for_user(self, self.request.refresh_token, user, scope, include_refresh_token)
 
     def revoke_old_credential(self, refresh_token) -> None:
         pass  # used up atomically by authenticate_refresh_token

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from mcp_acl.store import PolicyAdmin
 from tests.oauth.harness import OAuthWorld, start_world
 
 
@@ -29,3 +30,13 @@ def oauth(sqlite_url, tmp_path) -> Iterator[OAuthWorld]:
 def oauth_any(database_url, tmp_path) -> Iterator[OAuthWorld]:
     """The served world on each database (SQLite and PostgreSQL)."""
     yield from _run(database_url, tmp_path)
+
+
+@pytest.fixture
+def principals(engine):
+    """User alice and clients app and other, on each database: what codes and tokens refer to."""
+    admin = PolicyAdmin(engine)
+    admin.add_user("alice")
+    admin.add_client("app")
+    admin.add_client("other")
+    return engine

@@ -10,19 +10,14 @@ from sqlalchemy import select
 from mcp_acl.oauth._digest import digest, new_token
 from mcp_acl.oauth.codes import CodeStore
 from mcp_acl.oauth.refresh_tokens import RefreshTokenStore
-from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
 from tests.oauth.harness import expire_all
 
 
 @pytest.fixture
-def stores(engine):
-    admin = PolicyAdmin(engine)
-    admin.add_user("alice")
-    admin.add_client("app")
-    admin.add_client("other")
-    refresh = RefreshTokenStore(engine)
-    return CodeStore(engine, refresh), refresh
+def stores(principals):
+    refresh = RefreshTokenStore(principals)
+    return CodeStore(principals, refresh), refresh
 
 
 def _save(codes: CodeStore) -> str:

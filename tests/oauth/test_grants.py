@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from mcp_acl.oauth.codes import CodeStore  # noqa: F401 - the module under test, through HTTP
 from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
 from tests.oauth.harness import expire_all, pkce_pair, redirect_params

@@ -13,12 +13,8 @@ from tests.oauth.harness import expire_all
 
 
 @pytest.fixture
-def store(engine) -> RefreshTokenStore:
-    admin = PolicyAdmin(engine)
-    admin.add_user("alice")
-    admin.add_client("app")
-    admin.add_client("other")
-    return RefreshTokenStore(engine)
+def store(principals) -> RefreshTokenStore:
+    return RefreshTokenStore(principals)
 
 
 def _issue(store: RefreshTokenStore, family: str = "f1") -> str:

@@ -5,18 +5,13 @@ from __future__ import annotations
 import pytest
 
 from mcp_acl.oauth.signin_requests import MAX_FAILED_LOGINS, SignInRequests, StateReusedError
-from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
 from tests.oauth.harness import expire_all
 
 
 @pytest.fixture
-def requests(engine) -> SignInRequests:
-    admin = PolicyAdmin(engine)
-    admin.add_user("alice")
-    admin.add_client("app")
-    admin.add_client("other")
-    return SignInRequests(engine)
+def requests(principals) -> SignInRequests:
+    return SignInRequests(principals)
 
 
 def _start(requests: SignInRequests, state: str | None = "s", client: str = "app", browser: str = "b1") -> str:
