@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_RESOURCE_URL = "http://127.0.0.1:8000/mcp"
 
@@ -36,6 +37,32 @@ class Settings:
     roles_claim: str | None = None
     required_scope: str = "mcp"
     tools_path: tuple[Path, ...] = ()
+    # The embedded issuer's URL (`iss` of the tokens it mints); None means
+    # the origin of `resource_url`, see `embedded_issuer_url`.
+    issuer_url: str | None = None
+    # `typ` header values accepted from an external issuer (IdPs such as
+    # Keycloak and Auth0 send "JWT"); the embedded issuer's are always at+jwt.
+    token_types: tuple[str, ...] = ("at+jwt", "jwt")
+    # Seconds of clock skew tolerated on exp/nbf/iat (at most 60).
+    clock_leeway: int = 30
+
+    @property
+    def embedded_issuer(self) -> bool:
+        """True when mcp-acl issues its own tokens (no `MCP_ACL_ISSUER` set)."""
+        return self.issuer is None
+
+    @property
+    def embedded_issuer_url(self) -> str:
+        """`MCP_ACL_ISSUER_URL`, else the origin of the resource URL (http://127.0.0.1:8000)."""
+        if self.issuer_url:
+            return self.issuer_url
+        parts = urlsplit(self.resource_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def expected_issuer(self) -> str:
+        """The `iss` every accepted token must carry: the external issuer, else the embedded one."""
+        return self.issuer or self.embedded_issuer_url
 
     @classmethod
     def from_env(cls, database: str | None = None) -> "Settings":
@@ -50,4 +77,17 @@ class Settings:
             roles_claim=env.get("MCP_ACL_ROLES_CLAIM") or None,
             required_scope=env.get("MCP_ACL_SCOPE", "mcp"),
             tools_path=tools,
+            issuer_url=env.get("MCP_ACL_ISSUER_URL") or None,
+            token_types=tuple(t.strip() for t in env.get("MCP_ACL_TOKEN_TYPES", "at+jwt,jwt").split(",") if t.strip()),
+            clock_leeway=_int_env("MCP_ACL_CLOCK_LEEWAY", 30),
         )
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of seconds, not {raw!r}") from None

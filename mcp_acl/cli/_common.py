@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine
 
 from mcp_acl.config import database_url
-from mcp_acl.store import make_engine
+from mcp_acl.policy import PolicyError
+from mcp_acl.store import AdminError, PolicyAdmin, make_engine
 from mcp_acl.store.engine import StoreError, redact
 from mcp_acl.store.migrate import current_heads
 
@@ -35,8 +42,37 @@ EXIT_BAD_INPUT = 2
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     """Print a one-line error to stderr and exit (2 unless told otherwise)."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    # Escaped: messages quote user text such as `args.tags[i]`, which Rich
+    # would otherwise read as markup and drop.
+    line = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the store's and the policy's named errors into a one-line error and exit 2."""
+    try:
+        yield
+    except (AdminError, StoreError, PolicyError) as exc:
+        fail(str(exc))
+
+
+def table(*columns: str, rows: list[list[Text]], wrap: tuple[str, ...] = ()) -> Table:
+    """A Rich table; names stay whole (up to 24 characters), only the `wrap` columns wrap."""
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for i, name in enumerate(columns):
+        longest = max((len(row[i].plain) for row in rows), default=0)
+        floor = None if name in wrap else min(max(longest, len(name)), 24)
+        grid.add_column(name, overflow="fold", min_width=floor)
+    for row in rows:
+        grid.add_row(*row)
+    return grid
+
+
+def cells(*values: Any) -> list[Text]:
+    """Table cells shown literally (no Rich markup); None shows as an empty cell."""
+    return [Text("" if v is None else str(v)) for v in values]
 
 
 def print_json(value: Any) -> None:
@@ -58,3 +94,24 @@ def open_engine(database: str | None, *, must_exist: bool = True) -> Engine:
     except Exception as exc:
         fail(f"cannot open the database {redact(url)}: {exc.__class__.__name__}: {exc}")
     return engine
+
+
+@contextmanager
+def engine_for(database: str | None, *, must_exist: bool = True) -> Iterator[Engine]:
+    """`open_engine` for one command: the pool is closed when the command is done.
+
+    Closing matters in-process (tests, the doc generator): a pool left to the
+    garbage collector leaves PostgreSQL connections open and warns.
+    """
+    engine = open_engine(database, must_exist=must_exist)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def policy_admin(database: str | None) -> Iterator[PolicyAdmin]:
+    """The store's write side for one command; its named errors exit 2 with one line."""
+    with engine_for(database) as engine, user_errors():
+        yield PolicyAdmin(engine)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mcp_acl.policy import Effect, Grant, PolicyError, compile_condition
-from mcp_acl.policy.names import parse_principal, parse_target_pattern
+from mcp_acl.policy.names import Principal, parse_principal, parse_target_pattern
 from mcp_acl.store import tables as t
 from mcp_acl.store.engine import StoreError
 from mcp_acl.store.loader import grant_from_row, read_revision
@@ -79,6 +79,7 @@ class PolicyAdmin:
         with self._conn(conn) as c:
             if _exists(c, t.users.c.name, name):
                 raise AdminError(f"user {name!r} already exists")
+            roles = list(dict.fromkeys(roles))  # `--role a --role a` means a once
             for role in roles:
                 self._require_role(c, role)
             c.execute(insert(t.users).values(name=name, disabled=False, password_hash=password_hash, created_at=utcnow()))
@@ -94,9 +95,9 @@ class PolicyAdmin:
             c.execute(delete(t.users).where(t.users.c.name == name))
             return gone
 
-    def set_user_disabled(self, name: str, disabled: bool) -> None:
+    def set_user_disabled(self, name: str, disabled: bool, conn: Connection | None = None) -> None:
         """Disable (or enable) a user: a disabled user is denied everything."""
-        with self.change() as c:
+        with self._conn(conn) as c:
             self._require_user(c, name)
             c.execute(update(t.users).where(t.users.c.name == name).values(disabled=disabled))
 
@@ -213,6 +214,9 @@ class PolicyAdmin:
 
     def revoke(self, grant_id: int) -> Grant:
         """Delete a grant; return what it was."""
+        if not 0 < grant_id < 2**31:
+            # Ids are 32-bit on PostgreSQL; asking it about a bigger one is an error, not a miss.
+            raise AdminError(f"grant #{grant_id} does not exist (see `mcp-acl grants`)")
         with self.change() as c:
             row = c.execute(select(t.grants).where(t.grants.c.id == grant_id)).first()
             if row is None:
@@ -221,15 +225,31 @@ class PolicyAdmin:
             return grant_from_row(row)
 
     def list_grants(self, principal: str | None = None, target: str | None = None) -> list[Grant]:
-        """Grants, by id; filtered by exact principal and by target (pattern text or a target it covers)."""
+        """Grants, by id; filtered by exact principal and by target.
+
+        A grant passes the target filter when its pattern is `target`, covers
+        `target`, or (when `target` has wildcards) falls under it: so
+        `tool:files.*` lists the grants on `tool:files.read` too.
+        """
         with self.engine.connect() as c:
             query = select(t.grants).order_by(t.grants.c.id)
             if principal:
                 query = query.where(t.grants.c.principal == principal)
             found = [grant_from_row(r) for r in c.execute(query)]
         if target:
-            found = [g for g in found if g.target == target or parse_target_pattern(g.target).matches(target)]
+            wanted = parse_target_pattern(target)
+            found = [g for g in found if g.target == target or parse_target_pattern(g.target).matches(target) or wanted.matches(g.target)]
         return found
+
+    def require_principal(self, principal: str) -> Principal:
+        """Parse `principal` and make sure it is stored; raise AdminError otherwise."""
+        try:
+            who = parse_principal(principal)
+        except PolicyError as exc:
+            raise AdminError(str(exc)) from exc
+        with self.engine.connect() as c:
+            self._require_principal(c, who.kind, who.name)
+        return who
 
     # helpers -------------------------------------------------------------
 

@@ -1,0 +1,182 @@
+"""`mcp-acl token` and `mcp-acl keys list|rotate`: the embedded issuer from the command line."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import Engine, select
+
+from mcp_acl.auth.errors import SigningError
+from mcp_acl.auth.keys import DEFAULT_MAX_TOKEN_TTL, SigningKeys, describe_duration
+from mcp_acl.auth.tokens import mint_access_token
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, open_engine, out, print_json
+from mcp_acl.config import Settings
+from mcp_acl.store import tables as t
+
+# The client a user token names when --client is not given. It need not be
+# registered: an unregistered client is unrestricted, so the token carries
+# exactly the user's own grants.
+DEFAULT_CLI_CLIENT = "mcp-acl-cli"
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A duration such as 90s, 30m, 1h or 1d.
+
+    Example: "30m" -> timedelta(minutes=30)
+    """
+    match = _DURATION.fullmatch(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 1h, 1d)")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@contextmanager
+def _engine(database: str | None) -> Iterator[Engine]:
+    # Disposed on the way out, so no pooled connection outlives the command.
+    engine = open_engine(database)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _embedded_settings(database: str | None) -> Settings:
+    settings = Settings.from_env(database)
+    if not settings.embedded_issuer:
+        fail(f"an external issuer is configured (MCP_ACL_ISSUER={settings.issuer}): get tokens from it, not from mcp-acl")
+    return settings
+
+
+def _check_user(engine: Engine, name: str) -> None:
+    with engine.connect() as conn:
+        row = conn.execute(select(t.users.c.disabled).where(t.users.c.name == name)).first()
+    if row is None:
+        fail(f"no user {name!r}: create it with `mcp-acl user add {name}`")
+    if row.disabled:
+        fail(f"user {name!r} is disabled")
+
+
+def _check_client(engine: Engine, client_id: str) -> None:
+    with engine.connect() as conn:
+        found = conn.execute(select(t.clients.c.client_id).where(t.clients.c.client_id == client_id)).first()
+    if found is None:
+        fail(f"no client {client_id!r}: register it with `mcp-acl client add {client_id}`")
+
+
+def token(
+    user: Annotated[str | None, typer.Option("--user", help="The user the token speaks for (must exist and be enabled).")] = None,
+    client: Annotated[
+        str | None,
+        typer.Option("--client", help=f"The client (must be registered); default for a user token: {DEFAULT_CLI_CLIENT}."),
+    ] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="A scope to grant; repeat for more. Default: the required scope (mcp).")
+    ] = None,
+    ttl: Annotated[str, typer.Option("--ttl", help="Lifetime with a unit: 90s, 30m, 1h, 1d (at most 1d).")] = "1h",
+    database: DatabaseOpt = None,
+) -> None:
+    """Mint an access token from the embedded issuer; prints only the token.
+
+    A user token (alice through the default client mcp-acl-cli, or a registered one):
+
+      export TOKEN=$(mcp-acl token --user alice)
+      mcp-acl token --user bob --client ollama-agent --ttl 30m
+
+    A service token (the client on its own, no user):
+
+      mcp-acl token --client ollama-agent
+    """
+    if user is None and client is None:
+        fail("say who the token is for: --user NAME and/or --client ID")
+    try:
+        lifetime = parse_duration(ttl)
+    except ValueError as exc:
+        fail(str(exc))
+    if lifetime > DEFAULT_MAX_TOKEN_TTL:
+        fail(f"--ttl {ttl} is longer than the longest token lifetime ({describe_duration(DEFAULT_MAX_TOKEN_TTL)})")
+    settings = _embedded_settings(database)
+    with _engine(database) as engine:
+        if user is not None:
+            _check_user(engine, user)
+        if client is not None:
+            _check_client(engine, client)
+        try:
+            minted = mint_access_token(
+                SigningKeys(engine),
+                issuer=settings.embedded_issuer_url,
+                audience=settings.resource_url,
+                subject=user,
+                client_id=client or DEFAULT_CLI_CLIENT,
+                scopes=scope or [settings.required_scope],
+                ttl=lifetime,
+            )
+        except SigningError as exc:
+            fail(str(exc))
+    sys.stdout.write(minted + "\n")
+
+
+keys_app = typer.Typer(help="The embedded issuer's signing keys.", no_args_is_help=True)
+
+
+@keys_app.command("list")
+def keys_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
+    """List the signing keys: the active one, retired ones still published, expired ones.
+
+    Example: mcp-acl keys list --json
+    """
+    _embedded_settings(database)
+    with _engine(database) as engine:
+        rows = SigningKeys(engine).inventory()
+    if as_json:
+        print_json([k.as_dict() for k in rows])
+        return
+    if not rows:
+        out.print("no signing keys yet: one is made when the first token is minted or the server starts")
+        return
+    table = Table()
+    table.add_column("kid", overflow="fold")  # whole: it is what scripts and logs match on
+    for name in ("alg", "state", "created", "published until"):
+        table.add_column(name)
+    for k in rows:
+        until = k.publish_until.isoformat(timespec="seconds") if k.publish_until else "-"
+        table.add_row(k.kid, k.alg, k.state, k.created_at.isoformat(timespec="seconds"), until)
+    out.print(table)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    keep_old_for: Annotated[
+        str, typer.Option("--keep-old-for", help="How long the old key stays in the JWKS, e.g. 1d (at least 1d).")
+    ] = "1d",
+    database: DatabaseOpt = None,
+) -> None:
+    """Make a new signing key; the old one keeps verifying its tokens for --keep-old-for.
+
+    Example: mcp-acl keys rotate --keep-old-for 2d
+    """
+    _embedded_settings(database)
+    try:
+        keep = parse_duration(keep_old_for)
+    except ValueError as exc:
+        fail(str(exc))
+    with _engine(database) as engine:
+        try:
+            kid = SigningKeys(engine).rotate(keep)
+        except SigningError as exc:
+            fail(str(exc))
+    out.print(f"new signing key {kid}; the old one stays published for {describe_duration(keep)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `token` and the `keys` group to the CLI."""
+    app.command()(token)
+    app.add_typer(keys_app, name="keys")

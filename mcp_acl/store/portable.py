@@ -1,0 +1,249 @@
+"""The policy as a portable YAML document: export, validation, import (all or nothing).
+
+The format (every section optional; `effect` defaults to allow):
+
+    version: 1
+    roles: [analyst]
+    users:
+      - {name: alice, roles: [analyst]}
+      - {name: mallory, disabled: true}
+    clients:
+      - {id: agent, restricted: true, name: Report agent}
+    grants:
+      - principal: role:analyst
+        target: tool:files.*
+        when: args.path.startsWith("reports/")
+        note: analysts may read reports
+        expires: "2026-12-31T00:00:00+00:00"
+
+Import adds everything in the file to what is stored, in one transaction:
+a name that already exists, a principal that exists neither in the file nor
+in the database, or any malformed entry rejects the whole file. Grant ids
+are not carried over; grants keep their order, so the same grant decides.
+Passwords are never exported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import yaml
+from sqlalchemy import Engine, select
+
+from mcp_acl.expiry import ExpiryError, parse_instant
+from mcp_acl.policy import Effect, PolicyError, compile_condition, parse_principal, parse_target_pattern
+from mcp_acl.store import tables as t
+from mcp_acl.store._yaml_fields import FileError, flag, kind_of, load_yaml, mapping, sequence, text
+from mcp_acl.store.admin import AdminError, PolicyAdmin
+from mcp_acl.store.engine import StoreError
+from mcp_acl.store.loader import grant_from_row, read_revision
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class UserEntry:
+    """A user, its roles and whether it is disabled."""
+
+    name: str
+    roles: tuple[str, ...] = ()
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class ClientEntry:
+    """A registered client; `restricted` makes its grants a ceiling for its users."""
+
+    client_id: str
+    restricted: bool = False
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class GrantEntry:
+    """A grant without its id: who, allow or deny, what, when, why, until when."""
+
+    principal: str
+    target: str
+    effect: Effect = Effect.ALLOW
+    when: str | None = None
+    note: str | None = None
+    expires: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PolicyDocument:
+    """Everything a policy file holds."""
+
+    roles: tuple[str, ...] = ()
+    users: tuple[UserEntry, ...] = ()
+    clients: tuple[ClientEntry, ...] = ()
+    grants: tuple[GrantEntry, ...] = ()
+
+    def summary(self) -> str:
+        """E.g. `2 users, 1 role, 0 clients, 3 grants`."""
+        counts = ((len(self.users), "user"), (len(self.roles), "role"), (len(self.clients), "client"), (len(self.grants), "grant"))
+        return ", ".join(f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts)
+
+
+# export ---------------------------------------------------------------------
+
+
+def read_document(engine: Engine) -> tuple[PolicyDocument, int]:
+    """The stored policy as a document, and the revision it was read at."""
+    with engine.connect() as conn:
+        # Same idea as the loader: equal revisions before and after the reads
+        # mean no change committed in between, so the snapshot is consistent.
+        for _ in range(10):
+            rev = read_revision(conn)
+            doc = _read(conn)
+            conn.rollback()
+            if read_revision(conn) == rev:
+                return doc, rev
+    raise StoreError("the policy kept changing while it was being exported; try again")
+
+
+def _read(conn) -> PolicyDocument:
+    members: dict[str, list[str]] = {}
+    for user, role in conn.execute(select(t.role_members.c.user_name, t.role_members.c.role_name).order_by(t.role_members.c.role_name)):
+        members.setdefault(user, []).append(role)
+    users = tuple(
+        UserEntry(r.name, tuple(members.get(r.name, ())), bool(r.disabled))
+        for r in conn.execute(select(t.users.c.name, t.users.c.disabled).order_by(t.users.c.name))
+    )
+    roles = tuple(conn.execute(select(t.roles.c.name).order_by(t.roles.c.name)).scalars())
+    clients = tuple(
+        ClientEntry(r.client_id, bool(r.restricted), r.name)
+        for r in conn.execute(select(t.clients).order_by(t.clients.c.client_id))
+    )
+    grants = tuple(
+        GrantEntry(g.principal, g.target, g.effect, g.condition, g.note, g.expires_at)
+        for g in map(grant_from_row, conn.execute(select(t.grants).order_by(t.grants.c.id)))
+    )
+    return PolicyDocument(roles, users, clients, grants)
+
+
+def dump_document(doc: PolicyDocument, revision: int | None = None) -> str:
+    """The document as YAML text (the format `parse_document` reads)."""
+    data: dict[str, Any] = {"version": FORMAT_VERSION, "roles": list(doc.roles), "users": [], "clients": [], "grants": []}
+    for u in doc.users:
+        data["users"].append({"name": u.name, **({"roles": list(u.roles)} if u.roles else {}), **({"disabled": True} if u.disabled else {})})
+    for c in doc.clients:
+        data["clients"].append({"id": c.client_id, **({"name": c.name} if c.name else {}), "restricted": c.restricted})
+    for g in doc.grants:
+        entry: dict[str, Any] = {"principal": g.principal, "effect": g.effect.value, "target": g.target}
+        entry.update({k: v for k, v in (("when", g.when), ("note", g.note)) if v})
+        if g.expires is not None:
+            entry["expires"] = g.expires.isoformat()
+        data["grants"].append(entry)
+    head = "# mcp-acl policy" + (f", exported at revision {revision}" if revision is not None else "") + "\n"
+    return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+
+
+# validation -----------------------------------------------------------------
+
+
+def parse_document(source_text: str, source: str = "the file") -> PolicyDocument:
+    """Read and validate a policy file; raise FileError naming the first bad entry."""
+    data = load_yaml(source_text, source)
+    if data is None:
+        raise FileError(f"{source}: the file is empty (expected roles, users, clients, grants)")
+    top = mapping(data, source, ("version", "roles", "users", "clients", "grants"))
+    version = top.get("version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise FileError(f"version: this mcp-acl reads format version {FORMAT_VERSION}, not {version!r}")
+    roles = tuple(_name(v, f"roles[{i}]", "role") for i, v in enumerate(sequence(top.get("roles"), "roles")))
+    users = tuple(_user(v, f"users[{i}]") for i, v in enumerate(sequence(top.get("users"), "users")))
+    clients = tuple(_client(v, f"clients[{i}]") for i, v in enumerate(sequence(top.get("clients"), "clients")))
+    grants = tuple(_grant(v, f"grants[{i}]") for i, v in enumerate(sequence(top.get("grants"), "grants")))
+    return PolicyDocument(roles, users, clients, grants)
+
+
+def _name(value: Any, path: str, kind: str) -> str:
+    name = text(value, path)
+    try:
+        parse_principal(f"{kind}:{name}")
+    except PolicyError as exc:
+        raise FileError(f"{path}: {exc}") from None
+    return name
+
+
+def _user(value: Any, path: str) -> UserEntry:
+    entry = mapping(value, path, ("name", "roles", "disabled"), required=("name",))
+    roles = tuple(_name(r, f"{path}.roles[{i}]", "role") for i, r in enumerate(sequence(entry.get("roles"), f"{path}.roles")))
+    return UserEntry(_name(entry["name"], f"{path}.name", "user"), roles, flag(entry.get("disabled"), f"{path}.disabled"))
+
+
+def _client(value: Any, path: str) -> ClientEntry:
+    entry = mapping(value, path, ("id", "name", "restricted"), required=("id",))
+    return ClientEntry(
+        _name(entry["id"], f"{path}.id", "client"),
+        flag(entry.get("restricted"), f"{path}.restricted"),
+        text(entry.get("name"), f"{path}.name", optional=True),
+    )
+
+
+def _grant(value: Any, path: str) -> GrantEntry:
+    entry = mapping(value, path, ("principal", "effect", "target", "when", "note", "expires"), required=("principal", "target"))
+    principal, target = text(entry["principal"], f"{path}.principal"), text(entry["target"], f"{path}.target")
+    effect = entry.get("effect", "allow")
+    if effect not in ("allow", "deny"):
+        raise FileError(f"{path}.effect: expected allow or deny, got {effect!r}")
+    when = text(entry.get("when"), f"{path}.when", optional=True)
+    for key, check in (("principal", parse_principal), ("target", parse_target_pattern), ("when", compile_condition)):
+        try:
+            if entry.get(key) is not None:
+                check(entry[key])
+        except PolicyError as exc:
+            raise FileError(f"{path}.{key}: {exc}") from None
+    expires = entry.get("expires")
+    if expires is not None:
+        if not isinstance(expires, (str, date)):
+            raise FileError(f"{path}.expires: expected an ISO 8601 time, got {kind_of(expires)}")
+        try:
+            expires = parse_instant(expires)
+        except ExpiryError as exc:
+            raise FileError(f"{path}.expires: {exc}") from None
+    return GrantEntry(principal, target, Effect(effect), when, text(entry.get("note"), f"{path}.note", optional=True), expires)
+
+
+# import ---------------------------------------------------------------------
+
+
+@contextmanager
+def _entry(path: str) -> Iterator[None]:
+    # The store's own checks (already exists, unknown role, unknown
+    # principal) run inside the import transaction; name the entry they hit.
+    try:
+        yield
+    except FileError:
+        raise
+    except AdminError as exc:
+        raise FileError(f"{path}: {exc}") from None
+
+
+def import_document(admin: PolicyAdmin, doc: PolicyDocument) -> int:
+    """Add everything in `doc` in one transaction; return the new revision.
+
+    Any problem raises FileError naming the entry, and nothing is written.
+    """
+    with admin.change() as conn:
+        for i, role in enumerate(doc.roles):
+            with _entry(f"roles[{i}]"):
+                admin.add_role(role, conn=conn)
+        for i, user in enumerate(doc.users):
+            with _entry(f"users[{i}]"):
+                admin.add_user(user.name, user.roles, conn=conn)
+                if user.disabled:
+                    admin.set_user_disabled(user.name, True, conn=conn)
+        for i, client in enumerate(doc.clients):
+            with _entry(f"clients[{i}]"):
+                admin.add_client(client.client_id, client.restricted, client.name, conn=conn)
+        for i, g in enumerate(doc.grants):
+            with _entry(f"grants[{i}]"):
+                admin.add_grant(g.principal, g.target, g.effect, g.when, g.note, g.expires, conn=conn)
+    return admin.revision()

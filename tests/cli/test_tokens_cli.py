@@ -1,0 +1,122 @@
+"""`mcp-acl token` and `mcp-acl keys`, through the CLI runner and one real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from mcp_acl.auth import SigningKeys, build_verifier
+from mcp_acl.cli import app
+from mcp_acl.cli.tokens import DEFAULT_CLI_CLIENT, parse_duration
+from mcp_acl.config import Settings
+from mcp_acl.store import PolicyAdmin
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def url(engine) -> str:
+    """The database URL of a store with users alice (enabled), carol (disabled) and client ollama-agent."""
+    admin = PolicyAdmin(engine)
+    admin.add_user("alice")
+    admin.add_user("carol")
+    admin.set_user_disabled("carol", True)
+    admin.add_client("ollama-agent", restricted=True)
+    return engine.url.render_as_string(hide_password=False)
+
+
+def token_cli(url: str, *args: str, env: dict | None = None):
+    return runner.invoke(app, ["token", "--database", url, *args], env=env)
+
+
+async def verify(engine, url: str, token: str):
+    return await build_verifier(Settings(database_url=url), engine).verify(token)
+
+
+async def test_user_token_verifies_and_names_the_default_client(engine, url):
+    result = token_cli(url, "--user", "alice")
+    assert result.exit_code == 0, result.stderr
+    token = result.stdout.strip()
+    assert result.stdout == token + "\n"
+    verified = await verify(engine, url, token)
+    assert (verified.subject, verified.client_id, verified.scopes) == ("alice", DEFAULT_CLI_CLIENT, frozenset({"mcp"}))
+
+
+async def test_user_token_through_a_registered_client_with_scopes_and_ttl(engine, url):
+    result = token_cli(url, "--user", "alice", "--client", "ollama-agent", "--scope", "mcp", "--scope", "files", "--ttl", "30m")
+    verified = await verify(engine, url, result.stdout.strip())
+    assert verified.client_id == "ollama-agent"
+    assert verified.scopes == frozenset({"mcp", "files"})
+    assert verified.claims["exp"] - verified.claims["iat"] == 1800
+
+
+async def test_service_token_names_the_client_in_sub(engine, url):
+    result = token_cli(url, "--client", "ollama-agent")
+    verified = await verify(engine, url, result.stdout.strip())
+    assert verified.claims["sub"] == "ollama-agent" and verified.client_id == "ollama-agent"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--user", "mallory"], "no user 'mallory'"),
+        (["--user", "carol"], "disabled"),
+        (["--client", "nobody"], "no client 'nobody'"),
+        (["--user", "alice", "--client", "nobody"], "no client 'nobody'"),
+        ([], "--user NAME and/or --client ID"),
+        (["--user", "alice", "--ttl", "2d"], "longer than the longest token lifetime"),
+        (["--user", "alice", "--ttl", "soon"], "not a duration"),
+        (["--user", "alice", "--scope", "two words"], "not a valid scope"),
+    ],
+)
+def test_bad_requests_exit_2_and_print_no_token(url, args, says):
+    result = token_cli(url, *args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert says in " ".join(result.stderr.split())
+
+
+def test_token_is_refused_when_an_external_issuer_is_configured(url):
+    result = token_cli(url, "--user", "alice", env={"MCP_ACL_ISSUER": "https://idp.example"})
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "external issuer" in result.stderr
+
+
+def test_keys_rotate_then_list_shows_the_new_active_and_the_old_published_key(engine, url):
+    old = SigningKeys(engine).ensure_active()
+    rotated = runner.invoke(app, ["keys", "rotate", "--keep-old-for", "2d", "--database", url])
+    assert rotated.exit_code == 0, rotated.stderr
+    listed = runner.invoke(app, ["keys", "list", "--json", "--database", url])
+    states = {row["kid"]: row["state"] for row in json.loads(listed.stdout)}
+    assert states[old] == "published"
+    assert sorted(states.values()) == ["active", "published"]
+
+
+def test_keys_rotate_refuses_to_drop_the_old_key_too_early(engine, url):
+    SigningKeys(engine).ensure_active()
+    result = runner.invoke(app, ["keys", "rotate", "--keep-old-for", "1h", "--database", url])
+    assert result.exit_code == 2
+    assert "longest token lifetime" in result.stderr
+    assert [k.state for k in SigningKeys(engine).inventory()] == ["active"]
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("30m", 1800), ("1h", 3600), ("1d", 86400)])
+def test_durations_take_a_unit(text, seconds):
+    assert parse_duration(text).total_seconds() == seconds
+
+
+async def test_token_in_a_subprocess_prints_only_the_token(engine, url, subprocess_env):
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_acl", "token", "--user", "alice", "--database", url],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    [token] = done.stdout.splitlines()
+    assert (await verify(engine, url, token)).subject == "alice"
