@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
 from mcp_acl.oauth._digest import digest, new_token
 from mcp_acl.oauth.refresh_tokens import RefreshTokenStore
 from mcp_acl.store import tables as t
+
+_KEEP_EXPIRED_FOR = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class CodeStore:
         """Store a freshly generated code (as its digest) with what it is bound to."""
         now = datetime.now(timezone.utc)
         with self.engine.begin() as conn:
+            # Old codes go as new ones come; a day past expiry nobody can use them.
+            conn.execute(delete(t.oauth_codes).where(t.oauth_codes.c.expires_at < now - _KEEP_EXPIRED_FOR))
             conn.execute(
                 insert(t.oauth_codes).values(
                     code_hash=digest(code), client_id=client_id, user_name=user_name, redirect_uri=redirect_uri,

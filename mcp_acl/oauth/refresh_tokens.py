@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from authlib.oauth2.rfc6749 import TokenMixin
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
 from mcp_acl.oauth._digest import digest, new_token
 from mcp_acl.store import tables as t
+
+_KEEP_EXPIRED_FOR = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,12 @@ class RefreshTokenStore:
         """Store a new refresh token in `family_id` (as its digest) and return it."""
         token = new_token()
         now = datetime.now(timezone.utc)
+        rt = t.oauth_refresh_tokens
         with self.engine.begin() as conn:
+            # Tokens a day past expiry go: used ones no longer need to catch a replay.
+            conn.execute(delete(rt).where(rt.c.expires_at < now - _KEEP_EXPIRED_FOR))
             conn.execute(
-                insert(t.oauth_refresh_tokens).values(
+                insert(rt).values(
                     token_hash=digest(token), family_id=family_id, client_id=client_id, user_name=user_name,
                     scope=scope, resource=resource, created_at=now, expires_at=now + self.ttl,
                 )

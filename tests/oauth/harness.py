@@ -17,7 +17,6 @@ import threading
 import time
 from functools import lru_cache
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -222,9 +221,4 @@ def start_world(database_url: str, home: Path, **settings: Any) -> OAuthWorld:
     live.start(create_app(world.settings, world.engine, gateway=world.gateway()))
     return OAuthWorld(world, live)
 
-
-def expire_all(engine, table) -> None:
-    """Move every row's expiry of `table` into the past."""
-    with engine.begin() as conn:
-        conn.execute(update(table).values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
 

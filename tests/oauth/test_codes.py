@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,7 +12,6 @@ from mcp_acl.oauth._digest import digest, new_token
 from mcp_acl.oauth.codes import CodeStore
 from mcp_acl.oauth.refresh_tokens import RefreshTokenStore
 from mcp_acl.store import tables as t
-from tests.oauth.harness import expire_all
 
 
 @pytest.fixture
@@ -57,10 +57,10 @@ def test_a_code_is_refused_to_another_client_and_burnt(stores):
     assert codes.consume(code, "app") is None
 
 
-def test_an_expired_code_is_refused(engine, stores):
+def test_an_expired_code_is_refused(engine, stores, expire):
     codes, _ = stores
     code = _save(codes)
-    expire_all(engine, t.oauth_codes)
+    expire(engine, t.oauth_codes)
     assert codes.consume(code, "app") is None
 
 
@@ -74,3 +74,12 @@ def test_two_concurrent_exchanges_cannot_both_win(stores):
     for thread in threads:
         thread.join()
     assert sum(r is not None for r in results) == 1
+
+
+def test_codes_long_expired_are_purged_as_new_ones_come(engine, stores, expire):
+    codes, _ = stores
+    _save(codes)
+    expire(engine, t.oauth_codes, timedelta(days=2))
+    fresh = _save(codes)
+    with engine.connect() as conn:
+        assert conn.execute(select(t.oauth_codes.c.code_hash)).scalars().all() == [digest(fresh)]

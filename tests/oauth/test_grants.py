@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
-from tests.oauth.harness import expire_all, pkce_pair, redirect_params
+from tests.oauth.harness import pkce_pair, redirect_params
 
 
 def _error(response) -> str:
@@ -66,10 +66,10 @@ def test_reused_code_is_refused_and_revokes_what_it_issued(oauth):
     assert _error(oauth.refresh(client, first.json()["refresh_token"])) == "invalid_grant"
 
 
-def test_expired_code_is_refused(oauth):
+def test_expired_code_is_refused(oauth, expire):
     client = oauth.register()
     answer, verifier, _ = oauth.authorize(client)
-    expire_all(oauth.engine, t.oauth_codes)
+    expire(oauth.engine, t.oauth_codes)
     assert _error(oauth.exchange(client, answer["code"], verifier)) == "invalid_grant"
 
 
@@ -145,10 +145,10 @@ def test_refresh_token_of_another_client_is_refused_and_its_family_revoked(oauth
     assert _error(oauth.refresh(client, tokens["refresh_token"])) == "invalid_grant"
 
 
-def test_expired_refresh_token_is_refused(oauth):
+def test_expired_refresh_token_is_refused(oauth, expire):
     client = oauth.register()
     tokens = oauth.tokens_for(client)
-    expire_all(oauth.engine, t.oauth_refresh_tokens)
+    expire(oauth.engine, t.oauth_refresh_tokens)
     assert _error(oauth.refresh(client, tokens["refresh_token"])) == "invalid_grant"
 
 

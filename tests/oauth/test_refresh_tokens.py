@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -9,7 +11,6 @@ from mcp_acl.oauth._digest import digest
 from mcp_acl.oauth.refresh_tokens import RefreshTokenStore
 from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
-from tests.oauth.harness import expire_all
 
 
 @pytest.fixture
@@ -51,9 +52,9 @@ def test_another_clients_use_revokes_the_family(store):
     assert store.use(token, "app") is None
 
 
-def test_an_expired_token_is_refused(engine, store):
+def test_an_expired_token_is_refused(engine, store, expire):
     token = _issue(store)
-    expire_all(engine, t.oauth_refresh_tokens)
+    expire(engine, t.oauth_refresh_tokens)
     assert store.use(token, "app") is None
 
 
@@ -69,3 +70,11 @@ def test_removing_the_user_removes_the_tokens(engine, store):
     PolicyAdmin(engine).remove_user("alice")
     with engine.connect() as conn:
         assert conn.execute(select(t.oauth_refresh_tokens)).first() is None
+
+
+def test_tokens_long_expired_are_purged_as_new_ones_come(engine, store, expire):
+    _issue(store)
+    expire(engine, t.oauth_refresh_tokens, timedelta(days=2))
+    fresh = _issue(store)
+    with engine.connect() as conn:
+        assert conn.execute(select(t.oauth_refresh_tokens.c.token_hash)).scalars().all() == [digest(fresh)]

@@ -6,7 +6,6 @@ import pytest
 
 from mcp_acl.oauth.signin_requests import MAX_FAILED_LOGINS, SignInRequests, StateReusedError
 from mcp_acl.store import tables as t
-from tests.oauth.harness import expire_all
 
 
 @pytest.fixture
@@ -44,9 +43,9 @@ def test_a_state_can_be_used_once_per_client(requests):
     _start(requests, None)
 
 
-def test_an_expired_request_is_gone(engine, requests):
+def test_an_expired_request_is_gone(engine, requests, expire):
     request_id = _start(requests)
-    expire_all(engine, t.oauth_authorization_requests)
+    expire(engine, t.oauth_authorization_requests)
     assert requests.find(request_id, "b1") is None
     assert not requests.signed_in(request_id, "b1", "alice")
 
