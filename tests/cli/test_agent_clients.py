@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
 from typer.testing import CliRunner
 
 from mcp_acl.cli import app
 from mcp_acl.client_configs import CLIENTS
 from mcp_acl.store import PolicyAdmin
+from tests.gateway.harness import make_world
+from tests.oauth.harness import ALICE_TOOLS
 
 URL = "https://acl.example.com/mcp"
 
@@ -79,3 +83,15 @@ def test_bad_requests_exit_2_with_one_line(args):
 
 def test_every_client_is_known_to_the_command():
     assert all(run(client, "--url", URL).exit_code == 0 for client in CLIENTS)
+
+
+async def test_stdio_entry_launches_a_server_that_lists_the_users_tools(sqlite_url, tmp_path, subprocess_env):
+    world = make_world(sqlite_url, tmp_path / "home")
+    world.engine.dispose()
+    result = run("cursor", "--stdio", "--user", "alice", "--database", sqlite_url)
+    entry = json.loads(result.stdout)["mcpServers"]["mcp-acl"]
+    # The test's environment only adds PYTHONPATH, so `python -m mcp_acl` finds this checkout.
+    params = StdioServerParameters(command=entry["command"], args=entry["args"], env={**subprocess_env, **entry["env"]})
+    async with Client(params, mode="legacy") as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+    assert names == ALICE_TOOLS
