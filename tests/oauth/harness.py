@@ -23,6 +23,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import uvicorn
+from mcp import Client as McpClient
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from sqlalchemy import update
 
 from mcp_acl.app import create_app
@@ -222,3 +226,61 @@ def start_world(database_url: str, home: Path, **settings: Any) -> OAuthWorld:
     return OAuthWorld(world, live)
 
 
+class MemoryStorage:
+    """The SDK's TokenStorage, in memory."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info
+
+
+async def sdk_sign_in(resource: str, user: str, password: str) -> tuple[set[str], MemoryStorage]:
+    """Let the SDK's OAuthClientProvider sign `user` in on its own; the tools it then lists.
+
+    The test plays the user's browser (the redirect handler opens the
+    authorization URL and answers the forms over HTTP) and the local callback
+    (the callback handler hands back the code, state and iss).
+    """
+    answers: list[dict[str, str]] = []
+    callback = "http://127.0.0.1:1/callback"  # never opened: the test reads the redirect itself
+
+    async def redirect_handler(authorization_url: str) -> None:
+        base = f"{urlsplit(authorization_url).scheme}://{urlsplit(authorization_url).netloc}"
+        async with httpx2.AsyncClient(follow_redirects=False, timeout=30) as browser:
+            page = await browser.get(authorization_url)
+            consent = await browser.post(
+                f"{base}/authorize/login", data={"request": form_request_id(page), "username": user, "password": password}
+            )
+            done = await browser.post(f"{base}/authorize/consent", data={"request": form_request_id(consent), "decision": "allow"})
+        location = done.headers["location"]
+        assert location.startswith(callback), location
+        answers.append({k: v[0] for k, v in parse_qs(urlsplit(location).query).items()})
+
+    async def callback_handler() -> AuthorizationCodeResult:
+        answer = answers.pop()
+        return AuthorizationCodeResult(code=answer["code"], state=answer.get("state"), iss=answer.get("iss"))
+
+    storage = MemoryStorage()
+    provider = OAuthClientProvider(
+        server_url=resource,
+        client_metadata=OAuthClientMetadata(client_name="SDK test", redirect_uris=[callback]),
+        storage=storage,
+        redirect_handler=redirect_handler,
+        callback_handler=callback_handler,
+    )
+    async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
+        async with McpClient(streamable_http_client(resource, http_client=http), mode="legacy") as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+    return names, storage

@@ -4,21 +4,15 @@ flow, the SDK's own OAuth client, client credentials, an external issuer."""
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlsplit
 
-import httpx2
 import pytest
-from mcp.client.auth import OAuthClientProvider
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthMetadata, OAuthToken
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
+from joserfc.jwk import RSAKey
+from mcp.shared.auth import OAuthMetadata
 
 from mcp_acl.oauth.metadata import SUFFIXES
-from tests.gateway.harness import connect
-from joserfc.jwk import RSAKey
-
 from tests.auth.support import LoopbackServer, TestIssuer, claims_for
-from tests.oauth.harness import AGENT_TOOLS, ALICE_TOOLS, BOB_TOOLS, PASSWORDS, form_request_id, start_world
+from tests.gateway.harness import connect
+from tests.oauth.harness import AGENT_TOOLS, ALICE_TOOLS, BOB_TOOLS, PASSWORDS, sdk_sign_in, start_world
 
 
 async def tool_names(url: str, token: str) -> set[str]:
@@ -67,58 +61,8 @@ async def test_bob_signs_in_and_sees_only_his_tools(oauth):
     assert await tool_names(oauth.resource, tokens["access_token"]) == BOB_TOOLS
 
 
-class MemoryStorage:
-    """The SDK's TokenStorage, in memory."""
-
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client_info: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client_info = client_info
-
-
 async def test_sdk_oauth_client_provider_signs_in_on_its_own_and_lists_alice_tools(oauth):
-    answers: list[dict[str, str]] = []
-    callback = f"http://127.0.0.1:{oauth.live.port + 1}/callback"
-
-    async def redirect_handler(authorization_url: str) -> None:
-        # The user's browser: open the URL, sign in, allow.
-        async with httpx2.AsyncClient(follow_redirects=False, timeout=30) as browser:
-            page = await browser.get(authorization_url)
-            consent = await browser.post(
-                f"{oauth.base}/authorize/login",
-                data={"request": form_request_id(page), "username": "alice", "password": PASSWORDS["alice"]},
-            )
-            done = await browser.post(f"{oauth.base}/authorize/consent", data={"request": form_request_id(consent), "decision": "allow"})
-        location = done.headers["location"]
-        assert location.startswith(callback)
-        answers.append({k: v[0] for k, v in parse_qs(urlsplit(location).query).items()})
-
-    async def callback_handler() -> AuthorizationCodeResult:
-        answer = answers.pop()
-        return AuthorizationCodeResult(code=answer["code"], state=answer.get("state"), iss=answer.get("iss"))
-
-    storage = MemoryStorage()
-    provider = OAuthClientProvider(
-        server_url=oauth.resource,
-        client_metadata=OAuthClientMetadata(client_name="SDK test", redirect_uris=[callback]),
-        storage=storage,
-        redirect_handler=redirect_handler,
-        callback_handler=callback_handler,
-    )
-    async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
-        async with Client(streamable_http_client(oauth.resource, http_client=http), mode="legacy") as client:
-            names = {tool.name for tool in (await client.list_tools()).tools}
+    names, storage = await sdk_sign_in(oauth.resource, "alice", PASSWORDS["alice"])
     assert names == ALICE_TOOLS
     assert storage.client_info is not None and storage.client_info.client_id.startswith("mcp-")
     assert storage.tokens is not None and storage.tokens.refresh_token
