@@ -6,7 +6,7 @@ grants, the identity, the arguments and `now` in, and get a `Decision` out.
 
 from mcp_acl.policy.compiled import CompiledPolicy, compile_policy
 from mcp_acl.policy.conditions import Condition, compile_condition
-from mcp_acl.policy.decide import decide, visible
+from mcp_acl.policy.decide import condition_context, decide, limits, visible
 from mcp_acl.policy.model import Decision, Effect, Grant, Identity, PolicyError
 from mcp_acl.policy.names import (
     Principal,
@@ -28,7 +28,9 @@ __all__ = [
     "TargetPattern",
     "compile_condition",
     "compile_policy",
+    "condition_context",
     "decide",
+    "limits",
     "parse_principal",
     "parse_target",
     "parse_target_pattern",

@@ -1,39 +1,66 @@
 """The policy of one revision, compiled into an index for fast decisions.
 
-Grants are indexed by principal, then by target kind, then by exact name,
-with wildcard patterns kept in a short list beside the exact names. A
-decision therefore touches only the grants of the caller's own principals
-that can match the target's kind, not the whole table.
+Exact-target grants are indexed by the whole target text (`tool:files.read`),
+then by principal. Wildcard grants are indexed by their literal lead (the
+text before the first wildcard, `tool:files.` for `tool:files.*`), then by
+principal; a decision looks up each prefix of the target whose length is the
+length of some lead. A decision therefore touches only the grants of the
+caller's own principals that can cover the target, however large the policy.
 """
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from mcp_acl.policy.callers import Caller, prepare_caller
 from mcp_acl.policy.conditions import Condition, compile_condition
-from mcp_acl.policy.model import Grant, Identity, PolicyError
-from mcp_acl.policy.names import TargetPattern, parse_principal, parse_target_pattern
+from mcp_acl.policy.model import Effect, Grant, Identity, PolicyError
+from mcp_acl.policy.names import TargetPattern, glob_regex, parse_principal, parse_target_pattern
+
+# Prepared callers kept per policy; past this many the memo starts afresh, so
+# a flood of distinct identities costs time, never unbounded memory.
+CALLER_MEMO_SIZE = 16384
 
 
-@dataclass(frozen=True, slots=True)
 class CompiledGrant:
-    """A grant with its target pattern and condition compiled once."""
+    """A grant with its target pattern and condition compiled once.
 
-    grant: Grant
-    pattern: TargetPattern
-    condition: Condition | None
+    The fields a decision reads on every match (id, deny, expiry, the
+    pattern's literal lead and, for a glob that is more than a trailing `*`,
+    its regular expression over the whole target text) are copied out flat.
+    """
+
+    __slots__ = ("grant", "pattern", "condition", "id", "deny", "expires_at", "lead", "regex")
+
+    def __init__(self, grant: Grant, pattern: TargetPattern, condition: Condition | None) -> None:
+        self.grant = grant
+        self.pattern = pattern
+        self.condition = condition
+        self.id = grant.id
+        self.deny = grant.effect is Effect.DENY
+        self.expires_at = grant.expires_at
+        self.lead = f"{pattern.kind}:{pattern.prefix}"
+        trailing_star = pattern.name == pattern.prefix + "*"
+        self.regex: re.Pattern[str] | None = (
+            None if pattern.exact or trailing_star else glob_regex(pattern.text)
+        )
 
     def live(self, now: datetime) -> bool:
         """False once the grant's expiry has passed."""
-        return self.grant.expires_at is None or now < self.grant.expires_at
+        return self.expires_at is None or now < self.expires_at
 
+    def covers(self, target: str) -> bool:
+        """True when this grant's pattern covers the (well-formed) target text."""
+        if self.pattern.exact:
+            return target == self.lead
+        return target.startswith(self.lead) and (self.regex is None or self.regex.fullmatch(target) is not None)
 
-@dataclass(slots=True)
-class _Bucket:
-    exact: dict[str, list[CompiledGrant]] = field(default_factory=dict)
-    wild: list[CompiledGrant] = field(default_factory=list)
+    def __repr__(self) -> str:
+        return f"<CompiledGrant {self.grant.describe()}>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,36 +86,43 @@ class CompiledPolicy:
         self.memberships = dict(memberships)
         self.clients = dict(clients)
         self.disabled_users = disabled_users
-        self._index: dict[str, dict[str, _Bucket]] = {}
+        # target text → principal → exact grants; lead → principal → wildcard
+        # grants; principal → all its grants. Filled lowest id first, so every
+        # list is in id order.
+        self._exact: dict[str, dict[str, list[CompiledGrant]]] = {}
+        self._wild: dict[str, dict[str, list[CompiledGrant]]] = {}
+        self._all: dict[str, list[CompiledGrant]] = {}
+        self._callers: dict[Identity, Caller] = {}
+        self._by_object: dict[int, Caller] = {}
         self.grant_count = 0
-        for cg in sorted(grants, key=lambda g: g.grant.id):
-            bucket = self._index.setdefault(cg.grant.principal, {}).setdefault(
-                cg.pattern.kind, _Bucket()
-            )
-            if cg.pattern.exact:
-                bucket.exact.setdefault(cg.pattern.name, []).append(cg)
-            else:
-                bucket.wild.append(cg)
+        for cg in sorted(grants, key=lambda g: g.id):
+            principal = sys.intern(cg.grant.principal)
+            index = self._exact if cg.pattern.exact else self._wild
+            index.setdefault(cg.lead, {}).setdefault(principal, []).append(cg)
+            self._all.setdefault(principal, []).append(cg)
             self.grant_count += 1
+        # The lengths of the leads, shortest first, grouped by the lead's first
+        # character: `t`ool, `r`esource and `p`rompt leads never share one, so
+        # a decision only tries the lengths of its own kind.
+        lengths: dict[str, set[int]] = {}
+        for lead in self._wild:
+            lengths.setdefault(lead[0], set()).add(len(lead))
+        self.lead_lengths = {first: tuple(sorted(ns)) for first, ns in lengths.items()}
+        # Read-only views for decisions (plain attributes: read on every one).
+        self.exact_index: Mapping[str, Mapping[str, list[CompiledGrant]]] = self._exact
+        self.wildcard_index: Mapping[str, Mapping[str, list[CompiledGrant]]] = self._wild
 
     def matching(self, principal: str, kind: str, name: str) -> Iterator[CompiledGrant]:
         """Grants of `principal` whose pattern covers the target `kind:name`."""
-        bucket = self._index.get(principal, {}).get(kind)
-        if bucket is None:
-            return
-        yield from bucket.exact.get(name, ())
-        for cg in bucket.wild:
-            if cg.pattern.matches_name(name):
+        target = f"{kind}:{name}"
+        yield from self._exact.get(target, {}).get(principal, ())
+        for cg in self._all.get(principal, ()):
+            if not cg.pattern.exact and cg.covers(target):
                 yield cg
 
     def grants_of(self, principal: str, kind: str) -> Iterator[CompiledGrant]:
-        """Every grant of `principal` on targets of `kind`."""
-        bucket = self._index.get(principal, {}).get(kind)
-        if bucket is None:
-            return
-        for grants in bucket.exact.values():
-            yield from grants
-        yield from bucket.wild
+        """Every grant of `principal` on targets of `kind`, lowest id first."""
+        return (cg for cg in self._all.get(principal, ()) if cg.pattern.kind == kind)
 
     def roles_of(self, identity: Identity) -> frozenset[str]:
         """The identity's roles: stored memberships plus those its token's claim mapped."""
@@ -101,6 +135,30 @@ class CompiledPolicy:
         info = self.clients.get(client_id) if client_id else None
         return bool(info and info.restricted)
 
+    def caller(self, identity: Identity) -> Caller:
+        """The identity's sides and condition variables, prepared once per revision."""
+        # First by the object itself: a session asks with the same Identity
+        # again and again, and this skips hashing its fields. The caller keeps
+        # its identity alive, so that id cannot be reused while it is cached.
+        seen = self._by_object.get(id(identity))
+        if seen is not None and seen.identity is identity:
+            return seen
+        try:
+            found = self._callers.get(identity)
+        except TypeError:  # an identity built with mutable sets: memoised by object only
+            found = prepare_caller(self, identity)
+        else:
+            if found is None:
+                if len(self._callers) >= CALLER_MEMO_SIZE:
+                    self._callers = {}
+                found = self._callers[identity] = prepare_caller(self, identity)
+        if len(self._by_object) >= CALLER_MEMO_SIZE:
+            self._by_object = {}
+        if found.identity is not identity:  # an equal identity prepared it
+            found = replace(found, identity=identity)
+        self._by_object[id(identity)] = found
+        return found
+
 
 def compile_grant(grant: Grant) -> CompiledGrant:
     """Validate and compile one grant; raise PolicyError naming the grant if it is broken."""
@@ -108,6 +166,8 @@ def compile_grant(grant: Grant) -> CompiledGrant:
         parse_principal(grant.principal)
         pattern = parse_target_pattern(grant.target)
         condition = compile_condition(grant.condition) if grant.condition else None
+        if grant.expires_at is not None and grant.expires_at.tzinfo is None:
+            raise PolicyError("the expiry has no timezone")
     except PolicyError as exc:
         raise PolicyError(f"grant #{grant.id}: {exc}") from exc
     return CompiledGrant(grant, pattern, condition)

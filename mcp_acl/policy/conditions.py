@@ -37,11 +37,15 @@ class Condition:
     source: str
     program: Any
     uses_args: bool
+    # The variables the expression reads. Only those are handed to CEL:
+    # converting an unused `user` or `now` costs more than evaluating most
+    # conditions.
+    inputs: tuple[str, ...] = tuple(sorted(VARIABLES))
 
     def holds(self, context: dict[str, Any]) -> bool:
         """Evaluate against `context`; raise ConditionError unless the result is a bool."""
         try:
-            result = self.program.execute(context)
+            result = self.program.execute({name: context[name] for name in self.inputs})
         except KeyError as exc:
             raise ConditionError(f"{self.source}: no field {exc} in the input") from exc
         except Exception as exc:  # the CEL runtime raises several kinds; all mean "error"
@@ -52,6 +56,15 @@ class Condition:
 
 
 _WHERE = re.compile(r"<input>:(\d+):(\d+): (.*)")
+
+# The CEL library reports the variable a comprehension macro binds (the `r`
+# in `user.roles.exists(r, r == "admin")`) among the expression's variables;
+# it is local to the macro, not an input, so it must not count as unknown.
+# (A bound name misused outside its macro is not caught here; it fails at
+# evaluation, and evaluation errors fail closed.)
+_MACRO_BINDING = re.compile(
+    r"\.\s*(?:all|exists|exists_one|existsOne|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,"
+)
 
 
 def _one_line(message: str) -> str:
@@ -76,10 +89,12 @@ def compile_condition(source: str) -> Condition:
         program = cel.compile(text)
     except Exception as exc:
         raise PolicyError(f"condition {text!r} does not compile: {_one_line(str(exc))}") from exc
-    unknown = sorted(set(program.variables()) - VARIABLES)
+    bound = set(_MACRO_BINDING.findall(text))
+    unknown = sorted(set(program.variables()) - VARIABLES - bound)
     if unknown:
         raise PolicyError(
             f"condition {text!r} uses unknown variable(s) {', '.join(unknown)}: "
             f"only {', '.join(sorted(VARIABLES))} are defined"
         )
-    return Condition(source=text, program=program, uses_args="args" in program.variables())
+    inputs = tuple(sorted(VARIABLES.intersection(program.variables())))
+    return Condition(source=text, program=program, uses_args="args" in inputs, inputs=inputs)

@@ -18,89 +18,84 @@ by the client side alone. Every answer carries its reason and deciding grant.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mcp_acl.policy.callers import Caller, Side, caller_variables
 from mcp_acl.policy.compiled import CompiledGrant, CompiledPolicy
 from mcp_acl.policy.conditions import ConditionError
-from mcp_acl.policy.model import Decision, Effect, Identity, PolicyError
-from mcp_acl.policy.names import parse_target
-
-
-@dataclass(frozen=True, slots=True)
-class _Side:
-    who: str
-    principals: tuple[str, ...]
-
-
-def _sides(policy: CompiledPolicy, identity: Identity) -> list[_Side]:
-    client = f"client:{identity.client_id}" if identity.client_id else None
-    if identity.is_service:
-        return [_Side(f"client {identity.client_id}", (client,))] if client else []
-    roles = sorted(policy.roles_of(identity))
-    sides = [_Side(f"user {identity.subject}", (f"user:{identity.subject}", *(f"role:{r}" for r in roles)))]
-    if client and policy.is_restricted(identity.client_id):
-        sides.append(_Side(f"the restricted client {identity.client_id}", (client,)))
-    return sides
+from mcp_acl.policy.model import Decision, Identity, new_decision
+from mcp_acl.policy.names import target_problem
 
 
 def condition_context(
     policy: CompiledPolicy, identity: Identity, args: dict[str, Any] | None, now: datetime
 ) -> dict[str, Any]:
     """The variables a grant condition sees."""
-    user = None
-    if identity.subject is not None:
-        user = {"sub": identity.subject, "roles": sorted(policy.roles_of(identity))}
-    client = None
-    if identity.client_id is not None:
-        client = {"id": identity.client_id, "restricted": policy.is_restricted(identity.client_id)}
+    user, client = caller_variables(policy, identity)
     return {"args": args if args is not None else {}, "user": user, "client": client, "now": now}
 
 
-def _matching(policy: CompiledPolicy, side: _Side, kind: str, name: str, now: datetime) -> list[CompiledGrant]:
-    found = [cg for p in side.principals for cg in policy.matching(p, kind, name) if cg.live(now)]
-    # Lowest id first, so the deciding grant never depends on storage order.
-    found.sort(key=lambda cg: cg.grant.id)
-    return found
+def _context(caller: Caller, args: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    # Built only when a matching grant has a condition; most decisions never need it.
+    return {"args": args if args is not None else {}, "user": caller.user, "client": caller.client, "now": now}
 
 
 def _decide_side(
-    policy: CompiledPolicy, side: _Side, target: str, kind: str, name: str,
-    context: dict[str, Any], now: datetime,
+    side: Side, target: str, grants: list[CompiledGrant], caller: Caller,
+    args: dict[str, Any] | None, now: datetime, rev: int,
 ) -> Decision:
-    grants = _matching(policy, side, kind, name, now)
-    considered = tuple(cg.grant.id for cg in grants)
-    rev = policy.revision
+    who = side.who
+    if not grants:
+        return new_decision(False, f"no grant allows {who} to use {target}", None, rev, ())
+    considered = tuple([cg.id for cg in grants])
+    context = None
     for cg in grants:
-        if cg.grant.effect is not Effect.DENY:
+        if not cg.deny:
             continue
         if cg.condition is None:
-            return Decision(False, f"{target} is denied to {side.who} by grant #{cg.grant.id}", cg.grant, rev, considered)
+            return new_decision(False, f"{target} is denied to {who} by grant #{cg.id}", cg.grant, rev, considered)
+        context = context or _context(caller, args, now)
         try:
             holds = cg.condition.holds(context)
         except ConditionError as exc:
-            return Decision(False, f"{target} is denied to {side.who}: the condition of deny grant #{cg.grant.id} could not be evaluated ({exc}), so it counts as holding", cg.grant, rev, considered)
+            return new_decision(False, f"{target} is denied to {who}: the condition of deny grant #{cg.id} could not be evaluated ({exc}), so it counts as holding", cg.grant, rev, considered)
         if holds:
-            return Decision(False, f"{target} is denied to {side.who} by grant #{cg.grant.id} because {cg.condition.source}", cg.grant, rev, considered)
+            return new_decision(False, f"{target} is denied to {who} by grant #{cg.id} because {cg.condition.source}", cg.grant, rev, considered)
     unmet = None
     for cg in grants:
-        if cg.grant.effect is not Effect.ALLOW:
+        if cg.deny:
             continue
         if cg.condition is None:
-            return Decision(True, f"{target} is allowed to {side.who} by grant #{cg.grant.id}", cg.grant, rev, considered)
+            return new_decision(True, f"{target} is allowed to {who} by grant #{cg.id}", cg.grant, rev, considered)
+        context = context or _context(caller, args, now)
         try:
             holds = cg.condition.holds(context)
         except ConditionError as exc:
             unmet = unmet or (cg, f"its condition could not be evaluated ({exc})")
             continue
         if holds:
-            return Decision(True, f"{target} is allowed to {side.who} by grant #{cg.grant.id} because {cg.condition.source}", cg.grant, rev, considered)
+            return new_decision(True, f"{target} is allowed to {who} by grant #{cg.id} because {cg.condition.source}", cg.grant, rev, considered)
         unmet = unmet or (cg, f"its condition {cg.condition.source} does not hold for these arguments")
     if unmet is not None:
         cg, why = unmet
-        return Decision(False, f"{target} is not allowed to {side.who}: grant #{cg.grant.id} would allow it but {why}", cg.grant, rev, considered)
-    return Decision(False, f"no grant allows {side.who} to use {target}", None, rev, considered)
+        return new_decision(False, f"{target} is not allowed to {who}: grant #{cg.id} would allow it but {why}", cg.grant, rev, considered)
+    return new_decision(False, f"no grant allows {who} to use {target}", None, rev, considered)
+
+
+def _refusal(target: Any, now: datetime, indexed: bool) -> str | None:
+    # A target the exact index holds is well formed: it was parsed as a pattern
+    # without wildcards when the policy was compiled.
+    if not indexed:
+        if not isinstance(target, str):
+            return "malformed target: the target is not text"
+        problem = target_problem(target)
+        if problem is not None:
+            return f"malformed target: {problem}"
+    if now.tzinfo is None:
+        # Expiries are timezone-aware; a naive clock cannot be compared with them.
+        return "the decision time has no timezone"
+    return None
 
 
 def decide(
@@ -111,37 +106,38 @@ def decide(
     now: datetime,
 ) -> Decision:
     """Decide one invocation. Never raises for bad input: it denies, saying why."""
-    try:
-        kind, name = parse_target(target)
-    except PolicyError as exc:
-        return Decision(False, f"malformed target: {exc}", None, policy.revision)
-    if identity.subject is not None and identity.subject in policy.disabled_users:
-        return Decision(False, f"user {identity.subject} is disabled", None, policy.revision)
-    sides = _sides(policy, identity)
-    if not sides:
-        return Decision(False, "the caller has neither a user nor a client", None, policy.revision)
+    rev = policy.revision
+    exact = policy.exact_index.get(target) if isinstance(target, str) else None
+    if exact is None or now.tzinfo is None:
+        refusal = _refusal(target, now, exact is not None)
+        if refusal is not None:
+            return new_decision(False, refusal, None, rev)
+    caller = policy.caller(identity)
+    if caller.refusal is not None:
+        return new_decision(False, caller.refusal, None, rev)
     if args is not None and not isinstance(args, dict):
-        return Decision(False, "the arguments are not an object", None, policy.revision)
-    context = condition_context(policy, identity, args, now)
+        return new_decision(False, "the arguments are not an object", None, rev)
     first = None
-    for side in sides:
-        answer = _decide_side(policy, side, target, kind, name, context, now)
+    for side in caller.sides:
+        answer = _decide_side(side, target, side.covering(target, exact, now), caller, args, now, rev)
         if not answer.allowed:
             return answer
         first = first or answer
     return first
 
 
-def _side_may_list(policy: CompiledPolicy, side: _Side, kind: str, name: str, context: dict[str, Any], now: datetime) -> bool:
+def _side_may_list(side: Side, target: str, caller: Caller, now: datetime) -> bool:
     allowed = False
-    for cg in _matching(policy, side, kind, name, now):
+    context = None
+    for cg in side.matching(target, now):
         cond = cg.condition
-        if cg.grant.effect is Effect.DENY:
+        if cg.deny:
             # Only a deny that holds whatever the arguments hides the target;
             # an error there counts as holding (fail closed).
             if cond is None:
                 return False
             if not cond.uses_args:
+                context = context or _context(caller, None, now)
                 try:
                     if cond.holds(context):
                         return False
@@ -151,6 +147,7 @@ def _side_may_list(policy: CompiledPolicy, side: _Side, kind: str, name: str, co
             if cond is None or cond.uses_args:
                 allowed = True  # some arguments could satisfy it
             else:
+                context = context or _context(caller, None, now)
                 try:
                     allowed = cond.holds(context)
                 except ConditionError:
@@ -160,29 +157,22 @@ def _side_may_list(policy: CompiledPolicy, side: _Side, kind: str, name: str, co
 
 def visible(policy: CompiledPolicy, identity: Identity, target: str, now: datetime) -> bool:
     """May `target` be listed to `identity`? True only if some call to it could be allowed."""
-    try:
-        kind, name = parse_target(target)
-    except PolicyError:
+    if _refusal(target, now, False) is not None:
         return False
-    if identity.subject is not None and identity.subject in policy.disabled_users:
+    caller = policy.caller(identity)
+    if caller.refusal is not None:
         return False
-    sides = _sides(policy, identity)
-    if not sides:
-        return False
-    context = condition_context(policy, identity, None, now)
-    return all(_side_may_list(policy, s, kind, name, context, now) for s in sides)
+    return all(_side_may_list(side, target, caller, now) for side in caller.sides)
 
 
 def limits(policy: CompiledPolicy, identity: Identity, target: str, now: datetime) -> list[str]:
     """What the allowing grants say about their limits (notes, else conditions), for the model."""
-    try:
-        kind, name = parse_target(target)
-    except PolicyError:
+    if _refusal(target, now, False) is not None:
         return []
     texts: list[str] = []
-    for side in _sides(policy, identity):
-        for cg in _matching(policy, side, kind, name, now):
-            text = cg.grant.limit_text() if cg.grant.effect is Effect.ALLOW else None
+    for side in policy.caller(identity).sides:
+        for cg in side.matching(target, now):
+            text = None if cg.deny else cg.grant.limit_text()
             if text and text not in texts:
                 texts.append(text)
     return texts

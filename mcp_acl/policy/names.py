@@ -25,7 +25,8 @@ _WILDCARDS = frozenset("*?")
 def _check_name(name: str, what: str, text: str) -> None:
     if not name:
         raise PolicyError(f"{what} {text!r} has an empty name")
-    if any(ch.isspace() or not ch.isprintable() for ch in name):
+    # Every white-space character but the plain space is also unprintable.
+    if " " in name or not name.isprintable():
         raise PolicyError(f"{what} {text!r} contains white space or control characters")
 
 
@@ -79,6 +80,33 @@ def parse_target(text: str) -> tuple[str, str]:
     return kind, name
 
 
+# Answers of target_problem(), which every decision asks; a plain dict is a
+# cheaper memo than lru_cache here, and it starts afresh when full.
+_PROBLEMS: dict[str, str | None] = {}
+_PROBLEMS_SIZE = 65536
+
+
+def target_problem(text: str) -> str | None:
+    """Why `text` is not a concrete target, or None when it is one (memoised).
+
+    >>> target_problem("tool:files.read") is None
+    True
+    """
+    try:
+        return _PROBLEMS[text]
+    except KeyError:
+        pass
+    try:
+        parse_target(text)
+        problem = None
+    except PolicyError as exc:
+        problem = str(exc)
+    if len(_PROBLEMS) >= _PROBLEMS_SIZE:
+        _PROBLEMS.clear()
+    _PROBLEMS[text] = problem
+    return problem
+
+
 @dataclass(frozen=True, slots=True)
 class TargetPattern:
     """A target glob, split into its kind, its literal prefix and its matcher."""
@@ -100,11 +128,16 @@ class TargetPattern:
         """True when a name of this pattern's kind falls under the pattern."""
         if self.exact:
             return name == self.name
-        return name.startswith(self.prefix) and _glob_regex(self.name).fullmatch(name) is not None
+        return name.startswith(self.prefix) and glob_regex(self.name).fullmatch(name) is not None
 
 
 @lru_cache(maxsize=65536)
-def _glob_regex(glob: str) -> re.Pattern[str]:
+def glob_regex(glob: str) -> re.Pattern[str]:
+    """The regular expression for a glob, e.g. `a.*` → `a\\..*` (DOTALL).
+
+    >>> glob_regex("a.*").fullmatch("a.b/c") is not None
+    True
+    """
     parts = []
     for ch in glob:
         if ch == "*":

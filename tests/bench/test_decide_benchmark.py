@@ -1,0 +1,45 @@
+"""bench/decide.py runs end to end at small sizes and prints what it promises.
+
+Only the shape of the report is checked, never the speed: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "decide.py"
+
+pytest.importorskip("casbin", reason="the benchmark compares against pycasbin (the `bench` extra)")
+
+
+@pytest.fixture(scope="module")
+def report() -> str:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=600, check=True,
+    )
+    return done.stdout
+
+
+def test_last_line_is_the_throughput_ratio(report):
+    assert re.fullmatch(r"ratio \d+\.\d", report.splitlines()[-1])
+
+
+def test_both_engines_report_throughput_median_and_p99(report):
+    for engine in ("mcp-acl decide", "pycasbin FastEnforcer"):
+        (row,) = [line for line in report.splitlines() if line.startswith(engine + " ")]
+        assert re.fullmatch(rf"{re.escape(engine)}\s+[\d,]+\s+\d+\.\d\s+\d+\.\d", row)
+
+
+def test_engines_agree_on_every_plain_rbac_question(report):
+    found = re.search(r"agreement on plain-RBAC questions: ([\d,]+)/([\d,]+) \(100\.0%\)", report)
+    assert found and found.group(1) == found.group(2) and found.group(1) != "0"
+
+
+def test_growth_tables_list_three_sizes_each(report):
+    rows = re.findall(r"^\s*[\d,]+\s+[\d,]+\s+([\d,]+)\s+\d+\.\d\d\s+[\d,]+\s+\d+\.\d\s+\d+\.\d$", report, re.MULTILINE)
+    assert rows == ["20", "200", "2,000"] * 2
