@@ -12,15 +12,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $@
 
+# Initialise, seed the demo once, print tokens and how to connect, then serve.
 run: $(VENV)/.installed
-	$(PY) -m mcp_acl init
-	$(PY) -m mcp_acl --help
+	$(PY) -m mcp_acl run-demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	$(PY) bench/decide.py
+	$(PY) bench/gateway.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .hypothesis

@@ -100,6 +100,25 @@ def test_an_outcome_for_a_row_that_is_no_decision_is_refused(log):
         log.record_outcome(decide_one(log), "maybe")
 
 
+def test_outcomes_appended_as_one_batch_keep_the_chain(log):
+    ids = [decide_one(log, 2 * n) for n in range(3)]
+    log.record_outcomes([(ids[0], "ok", "s1"), (ids[1], "error", None), (ids[2], "ok", "s2")])
+    rows = log.tail(3)
+    assert [(r["kind"], r["ref_id"], r["outcome"], r["session_id"]) for r in rows] == [
+        ("outcome", ids[0], "ok", "s1"), ("outcome", ids[1], "error", "s1"), ("outcome", ids[2], "ok", "s2"),
+    ]
+    assert log.verify().ok and log.verify().count == 6
+
+
+def test_a_batch_with_a_bad_outcome_writes_nothing(log):
+    decision_id = decide_one(log)
+    with pytest.raises(AuditError):
+        log.record_outcomes([(decision_id, "ok", None), (decision_id, "maybe", None)])
+    with pytest.raises(AuditError):
+        log.record_outcomes([(decision_id, "ok", None), (12345, "ok", None)])
+    assert log.last_id() == decision_id
+
+
 def test_an_edited_row_is_found(filled, engine):
     with engine.begin() as conn:
         conn.execute(update(ev).where(ev.c.id == 3).values(decision="deny"))

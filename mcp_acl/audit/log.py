@@ -11,11 +11,11 @@ id.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 
 from mcp_acl.audit.chain import GENESIS_HASH, args_digest, canonical_json, redact_tokens, row_hash, timestamp
 from mcp_acl.audit.verify import VerifyResult, verify_chain
@@ -30,6 +30,13 @@ _OUTCOMES = ("ok", "error")
 _WIDTHS = {"session_id": 128, "issuer": 1024, "subject": 255, "client_id": 255, "action": 32, "decision": 8, "outcome": 16}
 
 ev = t.audit_events
+# Statements built once: building them costs more than running them.
+_LAST = select(ev.c.id, ev.c.hash).order_by(ev.c.id.desc()).limit(1)
+_INSERT = insert(ev)
+_SQLITE_LOCK = text("UPDATE audit_events SET id = id WHERE 1 = 0")
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_COLUMNS = tuple(c.name for c in ev.c)
+_ROW = select(ev).where(ev.c.id == bindparam("row_id"))
 
 
 class AuditError(RuntimeError):
@@ -78,9 +85,16 @@ class AuditLog:
 
     def record_outcome(self, decision_id: int, outcome: str, *, session_id: str | None = None) -> None:
         """Append how an allowed call ended ("ok" or "error"), pointing at its decision row."""
-        if outcome not in _OUTCOMES:
-            raise AuditError(f"outcome must be one of {', '.join(_OUTCOMES)}, not {outcome!r}")
-        self._append({"kind": "outcome", "ref_id": decision_id, "session_id": session_id, "outcome": outcome})
+        self.record_outcomes([(decision_id, outcome, session_id)])
+
+    def record_outcomes(self, outcomes: Sequence[tuple[int, str, str | None]]) -> None:
+        """Append several outcomes (decision row id, "ok"/"error", session) in order, in one transaction."""
+        for _, outcome, _ in outcomes:
+            if outcome not in _OUTCOMES:
+                raise AuditError(f"outcome must be one of {', '.join(_OUTCOMES)}, not {outcome!r}")
+        rows = [{"kind": "outcome", "ref_id": ref, "session_id": session, "outcome": outcome} for ref, outcome, session in outcomes]
+        if rows:
+            self._append_all(rows)
 
     def record_authentication(
         self,
@@ -98,25 +112,30 @@ class AuditLog:
         })
 
     def _append(self, values: dict[str, Any]) -> int:
-        for name, width in _WIDTHS.items():
-            value = values.get(name)
-            if value is not None and (not isinstance(value, str) or len(value) > width):
-                raise AuditError(f"the audit row's {name} is not text of at most {width} characters")
+        return self._append_all([values])[-1]
+
+    def _append_all(self, batch: list[dict[str, Any]]) -> list[int]:
+        for values in batch:
+            for name, width in _WIDTHS.items():
+                value = values.get(name)
+                if value is not None and (not isinstance(value, str) or len(value) > width):
+                    raise AuditError(f"the audit row's {name} is not text of at most {width} characters")
+        ids = []
         try:
             with self._connect() as conn, conn.begin():
                 self._lock(conn)
-                if values["kind"] == "outcome":
-                    values = self._with_decision(conn, values)
-                last = conn.execute(select(ev.c.id, ev.c.hash).order_by(ev.c.id.desc()).limit(1)).first()
-                row = dict.fromkeys(c.name for c in ev.c) | values
-                row.update(
-                    id=last.id + 1 if last else 1,
-                    at=datetime.now(timezone.utc),
-                    prev_hash=last.hash if last else GENESIS_HASH,
-                )
-                row["hash"] = row_hash(row | {"at": timestamp(row["at"])})
-                conn.execute(insert(ev).values(**row))
-            return row["id"]
+                last = conn.execute(_LAST).first()
+                last_id, last_hash = (last.id, last.hash) if last else (0, GENESIS_HASH)
+                for values in batch:
+                    if values["kind"] == "outcome":
+                        values = self._with_decision(conn, values)
+                    row = dict.fromkeys(_COLUMNS) | values
+                    row.update(id=last_id + 1, at=datetime.now(timezone.utc), prev_hash=last_hash)
+                    row["hash"] = row_hash(row | {"at": timestamp(row["at"])})
+                    conn.execute(_INSERT, row)
+                    last_id, last_hash = row["id"], row["hash"]
+                    ids.append(last_id)
+            return ids
         except AuditError:
             raise
         except Exception as exc:
@@ -130,14 +149,14 @@ class AuditLog:
 
     def _lock(self, conn: Connection) -> None:
         if self._postgres:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            conn.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
         else:
             # A write as the first statement makes SQLite take its write lock
             # now (waiting up to busy_timeout), before the last row is read.
-            conn.execute(text("UPDATE audit_events SET id = id WHERE 1 = 0"))
+            conn.execute(_SQLITE_LOCK)
 
     def _with_decision(self, conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
-        ref = conn.execute(select(ev).where(ev.c.id == values["ref_id"])).first()
+        ref = conn.execute(_ROW, {"row_id": values["ref_id"]}).first()
         if ref is None or ref.kind != "decision":
             raise AuditError(f"audit row {values['ref_id']} is not a decision; no outcome can refer to it")
         copied = {name: getattr(ref, name) for name in ("issuer", "subject", "client_id", "action", "target")}

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from mcp_acl.auth.errors import AuthConfigError
 
-class OAuthConfigError(ValueError):
-    """An issuer or resource URL the embedded server cannot run with."""
+
+class OAuthConfigError(AuthConfigError):
+    """An issuer or resource URL the embedded server cannot run with (reported like any auth setting)."""
 
 
 def _is_loopback(host: str | None) -> bool:

@@ -14,9 +14,14 @@ from mcp_acl.store import tables as t
 from mcp_acl.store.engine import StoreError
 
 
+# Built once: every decision reads the revision, and building the statement
+# costs more than running it.
+_REVISION = select(t.policy_revision.c.revision).where(t.policy_revision.c.id == 1)
+
+
 def read_revision(conn: Connection) -> int:
     """The policy revision as committed now."""
-    rev = conn.execute(select(t.policy_revision.c.revision).where(t.policy_revision.c.id == 1)).scalar()
+    rev = conn.execute(_REVISION).scalar()
     if rev is None:
         raise StoreError("the database has no policy revision: run `mcp-acl init`")
     return int(rev)

@@ -1,0 +1,261 @@
+"""Benchmark: a tools/call round trip through mcp-acl against a bare `mcp` SDK server.
+
+Both servers run in their own process under uvicorn on 127.0.0.1 and expose
+the same trivial tool (`bench.echo`); one client process calls each in turn
+over real HTTP with the SDK's client (2025-11-25 sessions). Through mcp-acl
+every call pays token verification, the session check, the decision at the
+current revision, the audit row (committed) and its outcome row.
+
+Then tools/list for an identity allowed 500 of 10,000 tools (first call
+builds the filtered listing, later ones hit the per-revision cache).
+
+    python bench/gateway.py            # full run
+    python bench/gateway.py --quick    # a smoke run (CI)
+
+The last line is `ratio N`: mcp-acl's median over the bare server's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ECHO_MODULE = '''
+from mcp_acl.gateway.specs import ToolSpec
+
+SCHEMA = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+
+async def echo(args, ctx):
+    return args["text"]
+
+def load(config):
+    tools = [ToolSpec(name="bench.echo", description="Say it back.", input_schema=SCHEMA, handler=echo)]
+    count = int(config.extra.get("bench_tools", "0"))
+    tools += [
+        ToolSpec(name=f"g{i // 500:02d}.tool{i % 500:03d}", description=f"Synthetic tool {i}.", input_schema=SCHEMA, handler=echo)
+        for i in range(count)
+    ]
+    return tools
+'''
+
+
+# -- the two servers (each run in a child process) ---------------------------
+
+
+def _listen_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    return sock
+
+
+def _run(app, ready_file: str) -> None:
+    import uvicorn
+
+    sock = _listen_socket()
+    Path(ready_file).write_text(str(sock.getsockname()[1]))
+    uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="on")).run(sockets=[sock])
+
+
+def _bare_app():
+    import mcp_types as types
+    from mcp.server import Server
+
+    tool = types.Tool(name="bench.echo", description="Say it back.", input_schema={"type": "object", "properties": {"text": {"type": "string"}}})
+
+    async def list_tools(ctx, params):
+        return types.ListToolsResult(tools=[tool])
+
+    async def call_tool(ctx, params):
+        return types.CallToolResult(content=[types.TextContent(text=params.arguments["text"])])
+
+    return Server("bare", on_list_tools=list_tools, on_call_tool=call_tool).streamable_http_app()
+
+
+def _acl_app(database_url: str, tools_dir: str, tool_count: int):
+    from mcp_acl.app import create_app
+    from mcp_acl.config import Settings
+    from mcp_acl.gateway.runtime import build_gateway
+    from mcp_acl.gateway.specs import ToolConfig
+    from mcp_acl.gateway.toolload import load_tool_modules
+    from mcp_acl.store import make_engine
+
+    engine = make_engine(database_url)
+    settings = Settings(database_url=database_url)
+    config = ToolConfig(files_root=Path(tools_dir), sql_url="sqlite://", extra={"bench_tools": str(tool_count)})
+    gateway = build_gateway(settings, engine, load_tool_modules([Path(tools_dir)], config))
+    return create_app(settings, engine, gateway=gateway)
+
+
+# -- the client ---------------------------------------------------------------
+
+
+def _prepare(workdir: Path, tool_count: int) -> tuple[str, str, str]:
+    from mcp_acl.auth.keys import SigningKeys
+    from mcp_acl.auth.tokens import mint_access_token
+    from mcp_acl.config import Settings
+    from mcp_acl.store import PolicyAdmin, make_engine, upgrade
+
+    (workdir / "tools").mkdir()
+    (workdir / "tools" / "echo.py").write_text(textwrap.dedent(ECHO_MODULE))
+    url = f"sqlite:///{workdir / 'bench.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    admin = PolicyAdmin(engine, actor="bench")
+    admin.add_client("bench-cli")
+    admin.add_role("caller")
+    admin.add_user("ada", ["caller"])
+    admin.add_user("lin")
+    admin.add_grant("role:caller", "tool:bench.*", note="the benchmark's echo tool")
+    # lin may use one group of 500 among the 10,000 synthetic tools.
+    admin.add_grant("user:lin", f"tool:g{max(tool_count // 500 // 2, 0):02d}.*")
+    settings = Settings(database_url=url)
+    keys = SigningKeys(engine)
+    keys.ensure_active()
+
+    def token(user: str) -> str:
+        return mint_access_token(
+            keys, issuer=settings.embedded_issuer_url, audience=settings.resource_url,
+            subject=user, client_id="bench-cli", scopes=["mcp"], ttl=timedelta(hours=1),
+        )
+
+    tokens = token("ada"), token("lin")
+    engine.dispose()
+    return url, *tokens
+
+
+@asynccontextmanager
+async def _server(args: list[str], workdir: Path, name: str):
+    ready = workdir / f"{name}.port"
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", *args, "--ready-file", str(ready)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() or not ready.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the {name} server did not start")
+            await asyncio.sleep(0.05)
+        port = int(ready.read_text())
+        await _wait_until_up(port)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def _wait_until_up(port: int) -> None:
+    for _ in range(600):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def _client(url: str, token: str | None):
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+        async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+            yield client
+
+
+async def _time_calls(client, calls: int) -> list[float]:
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        result = await client.call_tool("bench.echo", {"text": "hi"})
+        times.append((time.perf_counter() - started) * 1000)
+        if result.is_error:
+            raise RuntimeError(f"the benchmark call failed: {result.content[0].text}")
+    return times
+
+
+async def _time_lists(url: str, token: str, repeat: int) -> tuple[float, list[float], int]:
+    async with _client(url, token) as client:
+        started = time.perf_counter()
+        first = await client.list_tools()
+        cold = (time.perf_counter() - started) * 1000
+        warm = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            await client.list_tools()
+            warm.append((time.perf_counter() - started) * 1000)
+    return cold, warm, len(first.tools)
+
+
+def _p99(times: list[float]) -> float:
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+
+
+async def _bench(quick: bool) -> None:
+    warmup, calls, rounds = (20, 50, 4) if quick else (200, 300, 10)
+    tool_count = 1000 if quick else 10_000
+    with tempfile.TemporaryDirectory(prefix="mcp-acl-bench-") as tmp:
+        workdir = Path(tmp)
+        url, ada, lin = _prepare(workdir, tool_count)
+        tools_dir = str(workdir / "tools")
+        bare_times: list[float] = []
+        acl_times: list[float] = []
+        async with (
+            _server(["bare"], workdir, "bare") as bare_url,
+            _server(["acl", "--database", url, "--tools", tools_dir, "--tool-count", str(tool_count)], workdir, "acl") as acl_url,
+            _client(bare_url, None) as bare,
+            _client(acl_url, ada) as acl,
+        ):
+            await _time_calls(bare, warmup)
+            await _time_calls(acl, warmup)
+            # Short interleaved rounds, so a noisy neighbour hurts both alike.
+            for _ in range(rounds):
+                bare_times += await _time_calls(bare, calls)
+                acl_times += await _time_calls(acl, calls)
+            cold, warm, listed = await _time_lists(acl_url, lin, 20 if quick else 100)
+    bare_median, acl_median = statistics.median(bare_times), statistics.median(acl_times)
+    print(f"tools/call round trip over loopback HTTP, {len(bare_times)} calls each in {rounds} interleaved rounds")
+    print(f"bare mcp server   median {bare_median:.3f} ms   p99 {_p99(bare_times):.3f} ms")
+    print(f"mcp-acl           median {acl_median:.3f} ms   p99 {_p99(acl_times):.3f} ms")
+    print(f"tools/list with {listed} of {tool_count} tools visible: first {cold:.1f} ms, then median {statistics.median(warm):.2f} ms")
+    print(f"ratio {acl_median / bare_median:.2f}")
+
+
+def main() -> None:
+    """Run the benchmark, or (internally) one of its servers."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--serve", choices=["bare", "acl"], help=argparse.SUPPRESS)
+    parser.add_argument("--ready-file", help=argparse.SUPPRESS)
+    parser.add_argument("--database", help=argparse.SUPPRESS)
+    parser.add_argument("--tools", help=argparse.SUPPRESS)
+    parser.add_argument("--tool-count", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve == "bare":
+        _run(_bare_app(), args.ready_file)
+    elif args.serve == "acl":
+        _run(_acl_app(args.database, args.tools, args.tool_count), args.ready_file)
+    else:
+        asyncio.run(_bench(args.quick))
+
+
+if __name__ == "__main__":
+    main()

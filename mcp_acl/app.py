@@ -1,0 +1,110 @@
+"""The HTTP application: /mcp (Streamable HTTP, both protocol eras), /healthz, OAuth discovery.
+
+Everything is wired here, in `create_app`, and nowhere at import time:
+the gateway (catalogue, policy, audit, sessions, notifier), the token
+verifier and the auth middleware in front of /mcp. The lifespan runs the
+SDK's session manager (a mounted app's own lifespan would not run), the
+notifier and the killed-session reaper.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import anyio
+import anyio.to_thread
+from mcp.server.transport_security import TransportSecuritySettings
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from mcp_acl.auth.identity import identity_from_claims
+from mcp_acl.auth.metadata import auth_routes
+from mcp_acl.auth.middleware import protect
+from mcp_acl.auth.setup import build_verifier, signing_keys
+from mcp_acl.config import Settings
+from mcp_acl.gateway.edge import HttpEdge
+from mcp_acl.gateway.refusals import RefusalLog
+from mcp_acl.gateway.runtime import Gateway, build_gateway
+from mcp_acl.gateway.sessions import CLOSED
+from mcp_acl.gateway.transport import GatewaySessionManager, McpEndpoint, reap_killed
+from mcp_acl.oauth import oauth_routes
+from mcp_acl.store.loader import read_revision
+
+log = logging.getLogger(__name__)
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """DNS-rebinding protection: accept the loopback names and the resource URL's own host."""
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    parts = urlsplit(settings.resource_url)
+    if parts.hostname and parts.hostname not in _LOOPBACK:
+        hosts.append(parts.netloc)
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = None) -> Starlette:
+    """The Starlette app serving mcp-acl over HTTP."""
+    gateway = gateway if gateway is not None else build_gateway(settings, engine)
+    server, guard = gateway.server(HttpEdge(settings, identity_from_claims))
+    refusals = RefusalLog(gateway.invoker.audit)
+
+    async def on_ended(session_id: str) -> None:
+        guard.forget(session_id)
+        await anyio.to_thread.run_sync(gateway.sessions.end, session_id, CLOSED)
+
+    manager = GatewaySessionManager(server, on_ended=on_ended, security_settings=transport_security(settings))
+    verifier = build_verifier(settings, engine)
+    endpoint = protect(McpEndpoint(manager), verifier, settings, on_refused=refusals.on_refused)
+
+    async def healthz(request: Request) -> JSONResponse:
+        def revision() -> int:
+            with engine.connect() as conn:
+                return read_revision(conn)
+        try:
+            return JSONResponse({"status": "ok", "revision": await anyio.to_thread.run_sync(revision)})
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "error": exc.__class__.__name__}, status_code=503)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with manager.run(), anyio.create_task_group() as tg:
+            await tg.start(gateway.run_background)
+            await tg.start(refusals.run)
+            tg.start_soon(reap_killed, manager, gateway.sessions)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await _close_open_sessions(gateway, manager.session_ids())
+
+    keys = signing_keys(settings, engine)
+    routes = [
+        Route("/mcp", endpoint=endpoint),
+        Route("/healthz", endpoint=healthz, methods=["GET"]),
+        *auth_routes(settings, keys),
+        *oauth_routes(settings, engine, keys),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gateway
+    app.state.session_manager = manager
+    return app
+
+
+async def _close_open_sessions(gateway: Gateway, session_ids: list[str]) -> None:
+    # The SDK forgets its sessions on shutdown without discarding them one by one.
+    for session_id in session_ids:
+        try:
+            await anyio.to_thread.run_sync(gateway.sessions.end, session_id, CLOSED)
+        except Exception as exc:
+            log.warning("could not record the end of session %s: %s", session_id[:12], exc.__class__.__name__)

@@ -1,0 +1,106 @@
+"""`mcp-acl run-demo`: what `make run` does: init, seed the demo once, print tokens and commands, serve."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import typer
+
+from mcp_acl.cli._common import DatabaseOpt, err, fail, open_engine
+from mcp_acl.cli.serve import HostOpt, PortOpt, bind, build_app, listen_url, port_note, run_app
+from mcp_acl.config import Settings, data_home
+
+TOKEN_TTL = timedelta(hours=8)
+INSPECTOR = "npx -y @modelcontextprotocol/inspector@2.12.0 --cli {url} --transport http"
+USERS = (("alice", "ALICE", "role analyst: reads reports/, selects from orders"), ("bob", "BOB", "role intern: only lists files"))
+# Sign-in passwords for the browser (OAuth) flow, set only on demo users that have none.
+DEMO_PASSWORDS = {"alice": "alice-demo-password", "bob": "bob-demo-password"}
+
+
+def set_demo_passwords(engine) -> None:
+    """Give the demo users their demo passwords, unless a password was set already."""
+    from sqlalchemy import select
+
+    from mcp_acl.oauth.passwords import set_password
+    from mcp_acl.store import tables as t
+
+    with engine.connect() as conn:
+        without = set(conn.execute(select(t.users.c.name).where(t.users.c.password_hash.is_(None))).scalars())
+    for user, password in DEMO_PASSWORDS.items():
+        if user in without:
+            set_password(engine, user, password)
+
+
+def instructions(url: str, tokens: dict[str, str]) -> str:
+    """The text `run-demo` prints: the tokens and the commands to connect with them."""
+    inspector = INSPECTOR.format(url=url)
+    lines = [f"mcp-acl serves the demo at {url}  (health: {url.removesuffix('/mcp')}/healthz)", ""]
+    lines.append(f"Access tokens, valid {int(TOKEN_TTL.total_seconds() // 3600)} hours (paste into your shell):")
+    for user, var, what in USERS:
+        lines.append(f"  export {var}='{tokens[user]}'   # {user}, {what}")
+    lines += [
+        "",
+        "Each user's catalogue and a refusal, with the MCP Inspector CLI (needs Node 22):",
+        f'  {inspector} --method tools/list --header "Authorization: Bearer $ALICE"',
+        f'  {inspector} --method tools/list --header "Authorization: Bearer $BOB"',
+        f'  {inspector} --method tools/call --tool-name files.read --tool-arg path=hr/salaries.csv --header "Authorization: Bearer $ALICE"',
+        "",
+        "The same with the Python SDK client:",
+        f'  mcp-acl connect --url {url} --token "$ALICE"',
+        f'  mcp-acl connect --url {url} --token "$BOB"',
+        f"  mcp-acl connect --url {url} --token \"$ALICE\" --call files.read --args '{{\"path\": \"hr/salaries.csv\"}}'",
+        "",
+        "Or sign in through the browser (OAuth) as alice or bob, with the demo passwords (unless changed since)",
+        f"({', '.join(f'{u} / {p}' for u, p in DEMO_PASSWORDS.items())}; change them with `mcp-acl user passwd`):",
+        f"  the Inspector web UI: npx -y @modelcontextprotocol/inspector@2.12.0, then connect to {url}",
+        "  an agent client: mcp-acl register vscode|cursor|claude-desktop|inspector --write",
+        "",
+        "Press Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)
+
+
+def run_demo(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
+    """Initialise the database, seed the demo if the policy is empty, print tokens and commands, then serve.
+
+    Example: mcp-acl run-demo --port 8000
+    """
+    from mcp_acl.auth.keys import SigningKeys
+    from mcp_acl.auth.tokens import mint_access_token
+    from mcp_acl.demo import DemoError, seed_demo
+    from mcp_acl.store import StoreError, upgrade
+
+    settings = Settings.from_env(database)
+    if not settings.embedded_issuer:
+        fail("run-demo mints its own tokens from the embedded issuer: unset MCP_ACL_ISSUER, or use `mcp-acl serve`")
+    engine = open_engine(database, must_exist=False)
+    try:
+        upgrade(engine)
+        seed_demo(engine, data_home())
+        set_demo_passwords(engine)
+        err.print(f"seeded the demo under {data_home()}", highlight=False)
+    except DemoError:
+        err.print("the policy is not empty: serving it as it is (the demo was seeded before)", highlight=False)
+    except (StoreError, OSError) as exc:
+        fail(f"cannot prepare the demo: {exc}")
+    keys = SigningKeys(engine)
+    keys.ensure_active()
+    tokens = {
+        user: mint_access_token(
+            keys, issuer=settings.embedded_issuer_url, audience=settings.resource_url,
+            subject=user, client_id="mcp-acl-cli", scopes=[settings.required_scope], ttl=TOKEN_TTL,
+        )
+        for user, _, _ in USERS
+    }
+    app = build_app(settings, engine)
+    sock = bind(host, port)
+    url = listen_url(sock)
+    typer.echo(instructions(url, tokens))
+    if note := port_note(settings, url):
+        err.print(note, highlight=False)
+    run_app(app, sock)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `run-demo` to the CLI."""
+    app.command("run-demo")(run_demo)

@@ -1,0 +1,186 @@
+"""Serving commands: serve (HTTP), stdio, catalogue."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, err, fail, open_engine, out, print_json
+from mcp_acl.cli.tokens import DEFAULT_CLI_CLIENT
+from mcp_acl.config import Settings
+
+HostOpt = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
+PortOpt = Annotated[int, typer.Option("--port", help="TCP port to listen on (0 picks a free one).")]
+
+
+def _gateway(settings: Settings, engine):
+    from mcp_acl.gateway.runtime import build_gateway
+    from mcp_acl.gateway.toolload import ToolLoadError
+
+    try:
+        return build_gateway(settings, engine)
+    except ToolLoadError as exc:
+        fail(f"the tools could not be loaded: {exc}")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: a free one), or a one-line error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        # Listening now, so a client that reads the printed URL can connect
+        # at once; connections wait in the backlog until uvicorn accepts.
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    return sock
+
+
+def listen_url(sock: socket.socket) -> str:
+    """The URL of /mcp on the bound socket, e.g. http://127.0.0.1:8000/mcp."""
+    host, port = sock.getsockname()[:2]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
+    return f"http://{shown}:{port}/mcp"
+
+
+def port_note(settings: Settings, url: str) -> str | None:
+    """A hint when the server listens elsewhere than its resource URL (tokens name the resource URL)."""
+    if urlsplit(settings.resource_url).port == urlsplit(url).port:
+        return None
+    return (
+        f"note: tokens must name the resource {settings.resource_url}; to use {url} instead, "
+        f"set MCP_ACL_RESOURCE_URL={url} for both `serve` and `token`"
+    )
+
+
+def build_app(settings: Settings, engine):
+    """The HTTP app, or a one-line error when the tools or the auth settings are wrong."""
+    from mcp_acl.app import create_app
+    from mcp_acl.auth import AuthConfigError
+
+    try:
+        return create_app(settings, engine, gateway=_gateway(settings, engine))
+    except AuthConfigError as exc:
+        fail(str(exc))
+
+
+def run_app(app, sock: socket.socket) -> None:
+    """Serve `app` on `sock` under uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on")).run(sockets=[sock])
+
+
+def serve(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
+    """Serve MCP over HTTP at /mcp (OAuth-protected), with /healthz and the discovery documents.
+
+    Example: mcp-acl serve --port 8000
+    Then: mcp-acl token --user alice   (and send it as `Authorization: Bearer …`)
+    """
+    settings = Settings.from_env(database)
+    engine = open_engine(database)
+    app = build_app(settings, engine)
+    sock = bind(host, port)
+    url = listen_url(sock)
+    out.print(f"mcp-acl serving {url}", highlight=False)
+    if note := port_note(settings, url):
+        err.print(note, highlight=False)
+    run_app(app, sock)
+
+
+def stdio(database: DatabaseOpt = None) -> None:
+    """Serve MCP over stdin/stdout for one caller, identified by the token in MCP_ACL_TOKEN.
+
+    Example: MCP_ACL_TOKEN=$(mcp-acl token --user alice) mcp-acl stdio
+    """
+    import anyio
+
+    from mcp_acl.gateway.stdio import TOKEN_ENV, StdioRefused, serve_stdio, verify_stdio_token
+
+    settings = Settings.from_env(database)
+    engine = open_engine(database)
+    from mcp_acl.auth import AuthConfigError
+
+    try:
+        identity = anyio.run(verify_stdio_token, settings, engine, os.environ.get(TOKEN_ENV))
+    except (StdioRefused, AuthConfigError) as exc:
+        fail(str(exc))
+    gateway = _gateway(settings, engine)
+    anyio.run(serve_stdio, gateway, identity)
+
+
+def catalogue(
+    user: Annotated[str | None, typer.Option("--user", help="The user (token subject) to show.")] = None,
+    client: Annotated[
+        str | None,
+        typer.Option("--client", help=f"The OAuth client the user acts through; default for a user: {DEFAULT_CLI_CLIENT}, as `mcp-acl token` mints."),
+    ] = None,
+    database: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print what an identity would see (tools with its limits, resources, prompts) and its access-policy prompt.
+
+    Example: mcp-acl catalogue --user bob --client ollama-agent
+    """
+    from mcp_acl.gateway.invocation import utcnow
+    from mcp_acl.gateway.views import CatalogueViews
+    from mcp_acl.policy import Identity
+    from mcp_acl.prompting import access_policy_text
+    from mcp_acl.store import PolicyLoader
+    from mcp_acl.store.engine import StoreError
+
+    if not user and not client:
+        fail("give --user NAME, --client ID, or both")
+    if user and not client:
+        client = DEFAULT_CLI_CLIENT
+    settings = Settings.from_env(database)
+    engine = open_engine(database)
+    gateway = _gateway(settings, engine)
+    identity = Identity(subject=user, client_id=client, issuer=settings.expected_issuer, scopes=frozenset({settings.required_scope}))
+    try:
+        policy = PolicyLoader(engine).current()
+    except StoreError as exc:
+        fail(str(exc))
+    now = utcnow()
+    listing = CatalogueViews(gateway.catalogue).build(policy, identity, now)
+    prompt = access_policy_text(policy, identity, listing, now)
+    if as_json:
+        print_json({
+            "revision": policy.revision,
+            "tools": [{"name": t.name, "description": t.description} for t in listing.tools],
+            "resources": [r.uri for r in listing.resources],
+            "resource_templates": [t.uri_template for t in listing.templates],
+            "prompts": [p.name for p in listing.prompts],
+            "access_policy_prompt": prompt,
+        })
+        return
+    sys.stdout.write(_catalogue_text(listing) + "\n\n--- prompt access-policy ---\n" + prompt + "\n")
+
+
+def _catalogue_text(listing) -> str:
+    lines = [f"policy revision {listing.revision}", "", f"tools ({len(listing.tools)}):"]
+    for tool in listing.tools:
+        lines.append(f"  {tool.name}")
+        lines += [f"      {line}" for line in (tool.description or "").splitlines() if line.strip()]
+    lines.append(f"resources ({len(listing.resources)}):")
+    lines += [f"  {r.uri}" for r in listing.resources]
+    lines.append(f"resource templates ({len(listing.templates)}):")
+    lines += [f"  {t.uri_template}" for t in listing.templates]
+    lines.append(f"prompts ({len(listing.prompts)}):")
+    lines += [f"  {p.name}" for p in listing.prompts]
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the serving commands to the CLI."""
+    app.command()(serve)
+    app.command()(stdio)
+    app.command()(catalogue)

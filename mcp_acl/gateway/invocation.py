@@ -1,0 +1,273 @@
+"""The hot path: decide one tools/call, resources/read or prompts/get, audit it, run it.
+
+    session check (handed over by the guard, see guard.py)
+      → catalogue lookup (unknown or hidden: the same "unknown" answer)
+      → decide(policy of the current revision, identity, target, args, now)
+      → audit row committed (a failed write refuses the call)
+      → run the tool, reader or prompt
+      → audit outcome (queued: the answer does not wait for it)
+
+Nothing here ever allows on an error: a store that cannot be read, a
+broken policy or an audit write that fails all end in a refusal.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio.to_thread
+import mcp_types as types
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST
+from mcp.shared.exceptions import MCPError
+
+from mcp_acl.gateway.arguments import ArgumentCheck
+from mcp_acl.gateway.outcomes import OutcomeWriter
+from mcp_acl.gateway.sessions import session_error
+from mcp_acl.gateway.specs import CallContext, ToolError
+from mcp_acl.gateway.views import CatalogueViews
+from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
+from mcp_acl.prompting import ACCESS_POLICY, access_policy_text, refusal_text
+
+if TYPE_CHECKING:
+    from mcp_acl.gateway.catalogue import Catalogue
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = "the access policy could not be checked, so nothing is allowed until it can"
+UNAUDITED = "the decision could not be written to the audit log, and nothing runs unaudited"
+
+
+class PolicySource(Protocol):
+    """Hands out the compiled policy of the committed revision (see store.PolicyLoader)."""
+
+    def current(self) -> CompiledPolicy:
+        """The policy as committed now; raises when it cannot be read."""
+        ...
+
+
+class DecisionAudit(Protocol):
+    """Where decisions and outcomes are recorded (see mcp_acl.audit.AuditLog)."""
+
+    def record_decision(
+        self, *, session_id: str | None, identity: Identity, action: str, target: str,
+        args: dict[str, Any] | None, decision: Decision, latency_ms: float,
+    ) -> int:
+        """Commit one decision row and return its id; raises when it cannot."""
+        ...
+
+    def record_outcomes(self, outcomes: Sequence[tuple[int, str, str | None]]) -> None:
+        """Commit outcome rows (decision row id, "ok"/"error", session) in order."""
+        ...
+
+
+SessionCheck = Callable[[], None]
+"""Raises SessionRefused (or a store error) when the request's session may not go on."""
+
+
+class _SessionFailed(Exception):
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the gateway may tell the caller about one request, and its audit row."""
+
+    decision: Decision
+    # False when the target does not exist or is hidden from the caller:
+    # both get the same "unknown" answer.
+    known: bool
+    audit_id: int | None
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class Invoker:
+    """Decides, audits and runs invocations for every session of a process."""
+
+    def __init__(
+        self, policies: PolicySource, catalogue: Catalogue, views: CatalogueViews,
+        audit: DecisionAudit, clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.policies = policies
+        self.catalogue = catalogue
+        self.views = views
+        self.audit = audit
+        self.clock = clock
+        self.arguments = ArgumentCheck()
+        self.outcomes = OutcomeWriter(audit)
+
+    # -- admission: decide + audit, in one worker thread (both touch the database)
+
+    def _admit(
+        self, identity: Identity, session_id: str | None, action: str, target: str,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None,
+    ) -> tuple[Admission, CompiledPolicy | None]:
+        if session_check is not None:
+            try:
+                session_check()
+            except Exception as exc:
+                raise _SessionFailed(exc) from exc
+        started = time.perf_counter()
+        policy = None
+        try:
+            policy = self.policies.current()
+            now = self.clock()
+            if not exists:
+                decision = Decision(False, f"{target} does not exist", None, policy.revision)
+                known = False
+            else:
+                decision = decide(policy, identity, target, args, now)
+                # decide() allowing implies visible(); only a refusal needs the check.
+                known = decision.allowed or visible(policy, identity, target, now)
+        except Exception as exc:
+            log.warning("refusing %s %s: the policy could not be read (%s)", action, target, exc.__class__.__name__)
+            decision = Decision(False, UNAVAILABLE, None, policy.revision if policy else 0)
+            # Without a policy, visibility is unknown: every name gets this
+            # same refusal, so an outage tells no one which tools exist.
+            known = True
+            policy = None
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        try:
+            audit_id = self.audit.record_decision(
+                session_id=session_id, identity=identity, action=action, target=target,
+                args=args, decision=decision, latency_ms=latency_ms,
+            )
+        except Exception as exc:
+            log.warning("refusing %s %s: the audit write failed (%s)", action, target, exc.__class__.__name__)
+            return Admission(Decision(False, UNAUDITED, decision.grant, decision.revision), known, None), None
+        return Admission(decision, known, audit_id), policy
+
+    async def admit(
+        self, identity: Identity, session_id: str | None, action: str, target: str,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None = None,
+    ) -> tuple[Admission, CompiledPolicy | None]:
+        """Check the session, then decide and audit one request, in one trip off the event loop."""
+        try:
+            return await anyio.to_thread.run_sync(
+                self._admit, identity, session_id, action, target, args, exists, session_check
+            )
+        except _SessionFailed as failed:
+            raise session_error(failed.cause) from None
+
+    async def _outcome(self, admission: Admission, outcome: str, session_id: str | None) -> None:
+        if admission.audit_id is not None:
+            await self.outcomes.record(admission.audit_id, outcome, session_id)
+
+    # -- the three invocations
+
+    async def call_tool(
+        self, identity: Identity, session_id: str | None, name: str, arguments: dict[str, Any] | None,
+        session_check: SessionCheck | None = None,
+    ) -> types.CallToolResult:
+        """tools/call: the tool's result, or a tool error saying what was refused and why."""
+        spec = self.catalogue.tools.get(name)
+        args = arguments if arguments is not None else {}
+        admission, _ = await self.admit(
+            identity, session_id, "tools/call", f"tool:{name}", args, spec is not None, session_check
+        )
+        if not admission.known:
+            return _tool_error(f"Unknown tool: {name}")
+        if not admission.decision.allowed:
+            return _tool_error(refusal_text(admission.decision))
+        problem = self.arguments.problem(spec, args)
+        if problem is not None:
+            await self._outcome(admission, "error", session_id)
+            return _tool_error(f"Invalid arguments for {name}: {problem}")
+        try:
+            text = await _run(spec.handler, args, CallContext(identity=identity, session_id=session_id))
+        except ToolError as exc:
+            await self._outcome(admission, "error", session_id)
+            return _tool_error(str(exc))
+        except Exception:
+            log.exception("tool %s failed", name)
+            await self._outcome(admission, "error", session_id)
+            return _tool_error(f"The tool {name} failed with an internal error.")
+        await self._outcome(admission, "ok", session_id)
+        return types.CallToolResult(content=[types.TextContent(text=text)])
+
+    async def read_resource(
+        self, identity: Identity, session_id: str | None, uri: str, session_check: SessionCheck | None = None
+    ) -> types.ReadResourceResult:
+        """resources/read: the contents, or an MCPError for an unknown or refused resource."""
+        reader = self.catalogue.resource_reader(uri)
+        admission, _ = await self.admit(
+            identity, session_id, "resources/read", f"resource:{uri}", None, reader is not None, session_check
+        )
+        if not admission.known:
+            raise MCPError(INVALID_PARAMS, f"Unknown resource: {uri}")
+        if not admission.decision.allowed:
+            raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
+        try:
+            text = await _run(reader, uri, CallContext(identity=identity, session_id=session_id))
+        except ToolError as exc:
+            await self._outcome(admission, "error", session_id)
+            raise MCPError(INVALID_REQUEST, str(exc)) from None
+        except Exception:
+            log.exception("reading %s failed", uri)
+            await self._outcome(admission, "error", session_id)
+            raise MCPError(INVALID_REQUEST, f"Reading {uri} failed with an internal error.") from None
+        await self._outcome(admission, "ok", session_id)
+        contents = types.TextResourceContents(uri=uri, mime_type=_mime_type(self.catalogue, uri), text=text)
+        return types.ReadResourceResult(contents=[contents])
+
+    async def get_prompt(
+        self, identity: Identity, session_id: str | None, name: str, arguments: dict[str, str] | None,
+        session_check: SessionCheck | None = None,
+    ) -> types.GetPromptResult:
+        """prompts/get: the prompt for this identity, or an MCPError for an unknown or refused prompt."""
+        exists = name == ACCESS_POLICY.name
+        admission, policy = await self.admit(
+            identity, session_id, "prompts/get", f"prompt:{name}", arguments or {}, exists, session_check
+        )
+        if not admission.known:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name}")
+        if not admission.decision.allowed or policy is None:
+            raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
+        now = self.clock()
+        text = access_policy_text(policy, identity, self.views.listing(policy, identity, now), now)
+        await self._outcome(admission, "ok", session_id)
+        return types.GetPromptResult(
+            description=ACCESS_POLICY.description,
+            # MCP prompts have no system role; the description says to use it as one.
+            messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
+        )
+
+
+def _mime_type(catalogue: Catalogue, uri: str) -> str | None:
+    spec = catalogue.resources.get(uri)
+    if spec is not None:
+        return spec.mime_type
+    for template in catalogue.templates:
+        try:
+            if template.matches(uri):
+                return template.mime_type
+        except Exception:
+            continue
+    return "text/plain"
+
+
+def _tool_error(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+
+
+async def _run(handler: Callable[..., Any], *args: Any) -> str:
+    # Coroutine handlers run on the loop; plain functions (file and SQL I/O)
+    # run in a worker thread so one slow tool does not stall other sessions.
+    if inspect.iscoroutinefunction(handler):
+        result = await handler(*args)
+    else:
+        result = await anyio.to_thread.run_sync(handler, *args)
+        if inspect.isawaitable(result):
+            result = await result
+    return str(result)

@@ -1,0 +1,135 @@
+"""Continuous evaluation for listings: tell live sessions when what they may see changed.
+
+A background task polls the policy revision (one small query, about four
+times a second). When it moved, or when a grant of a watched identity
+expired, each watcher's listing is rebuilt and compared with the one it
+was last shown; only watchers whose tools, resources or prompts changed
+are notified, and only for the lists that changed.
+
+Watchers are 2025-11-25 sessions (notified on their GET stream) and
+2026-07-28 `subscriptions/listen` streams (see listen.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import anyio
+import anyio.to_thread
+from anyio.abc import TaskStatus
+
+from mcp_acl.gateway.invocation import PolicySource, utcnow
+from mcp_acl.gateway.views import LIST_KINDS, CatalogueViews, Listing
+from mcp_acl.policy import CompiledPolicy, Identity
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.25
+
+Notify = Callable[[str], Awaitable[None]]
+"""Sends the list_changed notification for one kind: "tools", "resources" or "prompts"."""
+
+
+@dataclass
+class Watcher:
+    """One live session or listen stream, and the listing it was last shown."""
+
+    key: str
+    identity: Identity
+    notify: Notify
+    seen: dict[str, tuple] = field(default_factory=dict)
+    stale_after: datetime | None = None
+    # The policy current when watching began: the first poll takes its
+    # listing as what was shown, so a change in between is not missed.
+    baseline: CompiledPolicy | None = None
+
+    def remember(self, listing: Listing) -> list[str]:
+        """Take `listing` as shown; return the kinds that differ from before."""
+        changed = []
+        for kind in LIST_KINDS:
+            fp = listing.fingerprint(kind)
+            if kind in self.seen and self.seen[kind] != fp:
+                changed.append(kind)
+            self.seen[kind] = fp
+        self.stale_after = listing.stale_after
+        return changed
+
+
+class Notifier:
+    """Holds the watchers and the policy they were last evaluated against."""
+
+    def __init__(
+        self, policies: PolicySource, views: CatalogueViews,
+        clock: Callable[[], datetime] = utcnow, interval: float = POLL_INTERVAL,
+    ) -> None:
+        self.policies = policies
+        self.views = views
+        self.clock = clock
+        self.interval = interval
+        self.policy: CompiledPolicy | None = None
+        self._watchers: dict[str, Watcher] = {}
+
+    def watch(self, key: str, identity: Identity, notify: Notify) -> None:
+        """Start watching on behalf of `identity` (no I/O, no filtering here: the next poll does it)."""
+        if key not in self._watchers:
+            self._watchers[key] = Watcher(key, identity, notify, baseline=self.policy)
+
+    def unwatch(self, key: str) -> None:
+        """Stop watching (the session ended or the stream closed)."""
+        self._watchers.pop(key, None)
+
+    def watching(self, key: str) -> bool:
+        """True while `key` is watched."""
+        return key in self._watchers
+
+    def keys(self) -> list[str]:
+        """The keys being watched."""
+        return list(self._watchers)
+
+    async def check(self) -> None:
+        """One poll: re-evaluate watchers if the revision moved or one of their listings went stale."""
+        changes = await anyio.to_thread.run_sync(self._changes, list(self._watchers.values()))
+        for watcher, kinds in changes:
+            for kind in kinds:
+                try:
+                    await watcher.notify(kind)
+                except Exception as exc:
+                    # A broken stream must not stop the others from being told.
+                    log.debug("could not notify %s of %s/list_changed: %s", watcher.key, kind, exc)
+
+    def _changes(self, watchers: list[Watcher]) -> list[tuple[Watcher, list[str]]]:
+        # In a worker thread: a new revision can mean filtering the catalogue
+        # for every watched identity, which must not stall the event loop.
+        policy = self.policies.current()
+        now = self.clock()
+        moved = self.policy is None or policy.revision != self.policy.revision
+        self.policy = policy
+        changes = []
+        for watcher in watchers:
+            if not watcher.seen:
+                base, watcher.baseline = watcher.baseline or policy, None
+                view = self.views.listing if base is policy else self.views.build
+                watcher.remember(view(base, watcher.identity, now))
+            stale = watcher.stale_after is not None and now >= watcher.stale_after
+            if moved or stale or not watcher.seen:
+                kinds = watcher.remember(self.views.listing(policy, watcher.identity, now))
+                if kinds:
+                    changes.append((watcher, kinds))
+        return changes
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Poll until cancelled; a failed poll is logged and retried (the next call is decided anyway)."""
+        await self._check_logged()
+        task_status.started()
+        while True:
+            await anyio.sleep(self.interval)
+            await self._check_logged()
+
+    async def _check_logged(self) -> None:
+        try:
+            await self.check()
+        except Exception as exc:
+            log.warning("policy watch failed: %s: %s", exc.__class__.__name__, exc)

@@ -1,0 +1,69 @@
+"""The parts one gateway process serves with, wired once (no import-time globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anyio
+from anyio.abc import TaskStatus
+
+from sqlalchemy import Engine
+
+from mcp_acl.audit import AuditLog
+from mcp_acl.config import Settings, data_home
+from mcp_acl.gateway.catalogue import Catalogue
+from mcp_acl.gateway.edge import CallerEdge
+from mcp_acl.gateway.guard import SessionGuard
+from mcp_acl.gateway.invocation import Invoker
+from mcp_acl.gateway.notifier import Notifier
+from mcp_acl.gateway.server import GatewayServer, build_server
+from mcp_acl.gateway.sessions import SessionStore
+from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules, tool_config_from_env
+from mcp_acl.gateway.views import CatalogueViews
+from mcp_acl.store import PolicyLoader
+
+
+@dataclass
+class Gateway:
+    """The catalogue, the policy, the audit log, sessions and the notifier of one process."""
+
+    settings: Settings
+    engine: Engine
+    catalogue: Catalogue
+    invoker: Invoker
+    sessions: SessionStore
+    notifier: Notifier
+
+    async def run_background(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """The notifier and the outcome writer, until cancelled (run in the serving task group)."""
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.notifier.run)
+            await tg.start(self.invoker.outcomes.run)
+            task_status.started()
+
+    def server(self, edge: CallerEdge) -> tuple[GatewayServer, SessionGuard]:
+        """An MCP server for one transport, and the session guard it runs every request through."""
+        guard = SessionGuard(edge, self.sessions, self.notifier)
+        return build_server(self.invoker, edge, guard, self.notifier), guard
+
+
+def load_catalogue(settings: Settings) -> Catalogue:
+    """The built-in tools plus those in `MCP_ACL_TOOLS_PATH`; raises ToolLoadError."""
+    dirs = [builtin_tools_dir(), *settings.tools_path]
+    return load_tool_modules(dirs, tool_config_from_env(data_home()))
+
+
+def build_gateway(settings: Settings, engine: Engine, catalogue: Catalogue | None = None) -> Gateway:
+    """Wire a gateway over `engine`; the catalogue is loaded from the tool paths unless given."""
+    catalogue = catalogue if catalogue is not None else load_catalogue(settings)
+    policies = PolicyLoader(engine)
+    views = CatalogueViews(catalogue)
+    invoker = Invoker(policies, catalogue, views, AuditLog(engine))
+    return Gateway(
+        settings=settings,
+        engine=engine,
+        catalogue=catalogue,
+        invoker=invoker,
+        sessions=SessionStore(engine),
+        notifier=Notifier(policies, views),
+    )

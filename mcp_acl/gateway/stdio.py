@@ -1,0 +1,66 @@
+"""The same gateway over stdio, for clients that launch their servers as processes.
+
+There is no HTTP request to carry a token, so the caller's token comes from
+`MCP_ACL_TOKEN` and is verified once, at start, exactly as the HTTP
+middleware verifies it; the process then serves one session for that
+identity. An invalid or missing token ends the process before anything is
+served (the caller never sees a catalogue).
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+
+import anyio
+import anyio.to_thread
+from mcp.server.stdio import stdio_server
+from sqlalchemy import Engine
+
+from mcp_acl.audit import AuditLog
+from mcp_acl.auth.identity import identity_from_claims
+from mcp_acl.auth.setup import build_verifier
+from mcp_acl.auth.verifier import TokenRejected
+from mcp_acl.config import Settings
+from mcp_acl.gateway.edge import FixedEdge
+from mcp_acl.gateway.runtime import Gateway
+from mcp_acl.gateway.sessions import CLOSED
+from mcp_acl.policy import Identity
+
+TOKEN_ENV = "MCP_ACL_TOKEN"
+
+
+class StdioRefused(Exception):
+    """The stdio server will not start for this caller; the message says why, in one line."""
+
+
+async def verify_stdio_token(settings: Settings, engine: Engine, token: str | None) -> Identity:
+    """The identity of `token`, verified as on HTTP; raises StdioRefused (and audits it) otherwise."""
+    if not token:
+        AuditLog(engine).record_authentication(reason=f"no token in {TOKEN_ENV} (stdio)")
+        raise StdioRefused(f"set {TOKEN_ENV} to an access token (mint one with `mcp-acl token --user NAME`)")
+    verifier = build_verifier(settings, engine)
+    try:
+        verified = verifier.verify(token)
+        if inspect.isawaitable(verified):
+            verified = await verified
+    except TokenRejected as exc:
+        AuditLog(engine).record_authentication(reason=f"{exc.error}: {exc.description} (stdio)")
+        raise StdioRefused(f"the token in {TOKEN_ENV} was refused: {exc.description}") from None
+    return identity_from_claims(verified.claims, settings)
+
+
+async def serve_stdio(gateway: Gateway, identity: Identity) -> None:
+    """Serve one session for `identity` on stdin/stdout until the client closes it."""
+    session_id = uuid.uuid4().hex
+    server, guard = gateway.server(FixedEdge(identity, session_id))
+    await anyio.to_thread.run_sync(gateway.sessions.open, session_id, identity, "stdio")
+    try:
+        async with stdio_server() as (read_stream, write_stream), anyio.create_task_group() as tg:
+            await tg.start(gateway.run_background)
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+            tg.cancel_scope.cancel()
+    finally:
+        guard.forget(session_id)
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(gateway.sessions.end, session_id, CLOSED)

@@ -1,0 +1,111 @@
+"""Streamable HTTP sessions: knowing when one ends, and ending one that was killed.
+
+The SDK's session manager owns the sessions; this subclass hooks the single
+place where a session is discarded (client DELETE, idle timeout, crash) so
+its row is marked closed, and lets the gateway end a session an admin
+killed, possibly from another process. `_discard_session` and
+`_server_instances` are the SDK's private names (mcp 2.3); the tests in
+tests/gateway/test_transport.py fail if they change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from mcp_types import INVALID_REQUEST, ErrorData, JSONRPCError
+from mcp.server.streamable_http import StreamableHTTPServerTransport
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from mcp_acl.gateway.sessions import KILLED, KILLED_MESSAGE, SessionStore
+
+log = logging.getLogger(__name__)
+
+REAP_INTERVAL = 0.5
+_KILLED_MEMORY = 10_000
+
+
+class GatewaySessionManager(StreamableHTTPSessionManager):
+    """The SDK's stateful session manager, reporting ended sessions and ending killed ones."""
+
+    def __init__(self, app: Any, *, on_ended: Callable[[str], Awaitable[None]], **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._on_ended = on_ended
+        # Sessions ended here because they were killed, so their next request
+        # is told why instead of a bare "Session not found".
+        self._killed: OrderedDict[str, None] = OrderedDict()
+
+    async def _discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
+        was_open = session_id in self._server_instances
+        await super()._discard_session(session_id, transport)
+        if was_open:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self._on_ended(session_id)
+                except Exception as exc:
+                    log.warning("could not record the end of session %s: %s", session_id[:12], exc)
+
+    def session_ids(self) -> list[str]:
+        """The sessions open in this process."""
+        return list(self._server_instances)
+
+    async def kill(self, session_id: str) -> bool:
+        """End a session here (its GET stream closes); False if it is not open in this process."""
+        transport = self._server_instances.get(session_id)
+        self._killed[session_id] = None
+        while len(self._killed) > _KILLED_MEMORY:
+            self._killed.popitem(last=False)
+        if transport is None:
+            return False
+        await self._discard_session(session_id, transport)
+        return True
+
+    def was_killed(self, session_id: str) -> bool:
+        """True for a session this process ended because it was killed."""
+        return session_id in self._killed
+
+
+class McpEndpoint:
+    """The ASGI app at /mcp: a killed session's requests get a clear 404, the rest go to the SDK."""
+
+    def __init__(self, manager: GatewaySessionManager) -> None:
+        self.manager = manager
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        session_id = _header(scope, b"mcp-session-id")
+        if session_id is not None and self.manager.was_killed(session_id):
+            body = JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=INVALID_REQUEST, message=KILLED_MESSAGE))
+            response = Response(body.model_dump_json(by_alias=True), status_code=404, media_type="application/json")
+            await response(scope, receive, send)
+            return
+        await self.manager.handle_request(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def reap_killed(manager: GatewaySessionManager, store: SessionStore, interval: float = REAP_INTERVAL) -> None:
+    """Poll for sessions killed from any process and end those open here."""
+    while True:
+        await anyio.sleep(interval)
+        ids = manager.session_ids()
+        if not ids:
+            continue
+        try:
+            ended = await anyio.to_thread.run_sync(store.ended_among, ids)
+        except Exception as exc:
+            log.warning("could not check for killed sessions: %s", exc.__class__.__name__)
+            continue
+        for session_id, reason in ended.items():
+            if reason == KILLED:
+                await manager.kill(session_id)

@@ -1,0 +1,96 @@
+"""Policy embedding for the model: the `access-policy` prompt and the refusal sentence.
+
+A small model wastes fewer calls when it is told up front what it may use
+and within which limits, and when a refusal reads as a plain sentence it
+can act on. Everything here is pure text built from the policy and the
+identity's listing; nothing is read from the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from mcp_acl.policy import CompiledPolicy, Decision, Identity
+from mcp_acl.policy.decide import limits
+
+if TYPE_CHECKING:
+    from mcp_acl.gateway.views import Listing
+
+REFUSAL_PREFIX = "Refused:"
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """A prompt the gateway itself offers."""
+
+    name: str
+    title: str
+    description: str
+
+    @property
+    def target(self) -> str:
+        """The policy target, e.g. `prompt:access-policy`."""
+        return f"prompt:{self.name}"
+
+
+ACCESS_POLICY = PromptSpec(
+    name="access-policy",
+    title="Your access policy",
+    description="What you may use through this server, within which limits, and what a refusal means. "
+    "Use the text as your system message.",
+)
+
+PROMPTS: tuple[PromptSpec, ...] = (ACCESS_POLICY,)
+
+
+def refusal_text(decision: Decision) -> str:
+    """The one sentence a refused call returns, e.g. `Refused: no grant allows user bob to use tool:sql.execute.`"""
+    return f"{REFUSAL_PREFIX} {decision.reason.rstrip('.')}."
+
+
+def who(identity: Identity, roles: frozenset[str] | set[str]) -> str:
+    """`user alice (roles: analyst) through the client mcp-acl-cli`, or the client alone."""
+    if identity.subject is None:
+        return f"the client {identity.client_id} (acting on its own behalf)"
+    text = f"user {identity.subject}"
+    if roles:
+        text += f" (roles: {', '.join(sorted(roles))})"
+    if identity.client_id:
+        text += f" through the client {identity.client_id}"
+    return text
+
+
+def _bullet(name: str, texts: list[str]) -> str:
+    return f"- {name}: {'; '.join(t.rstrip('.') for t in texts)}" if texts else f"- {name}"
+
+
+def access_policy_text(policy: CompiledPolicy, identity: Identity, listing: Listing, now: datetime) -> str:
+    """The system message for `identity`: what it may use, its limits, and how to react to a refusal."""
+    lines = [
+        f"You are acting for {who(identity, policy.roles_of(identity))}.",
+        "Every call you make is checked against an access policy at the moment you make it "
+        f"(policy revision {policy.revision}).",
+        "",
+    ]
+    if listing.tools:
+        lines.append("Tools you may call, with your limits:")
+        lines += [_bullet(t.name, limits(policy, identity, f"tool:{t.name}", now)) for t in listing.tools]
+    else:
+        lines.append("You may not call any tool.")
+    if listing.resources or listing.templates:
+        lines.append("")
+        lines.append("Resources you may read:")
+        lines += [_bullet(r.uri, limits(policy, identity, f"resource:{r.uri}", now)) for r in listing.resources]
+        lines += [f"- {t.uri_template} (template)" for t in listing.templates]
+    lines += [
+        "",
+        "Nothing else exists for you: do not guess names of other tools or resources.",
+        f'A refused call returns an error that starts with "{REFUSAL_PREFIX}" and says in one sentence '
+        "what was refused and why. A refusal is final for those arguments: do not repeat the call. "
+        "Change the arguments to stay within your limits, use another tool you may call, or tell the "
+        "user that the policy does not allow it.",
+        "The policy can change while you work: a call allowed before can be refused now.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,36 @@
+"""bench/gateway.py runs end to end in quick mode and prints what it promises.
+
+Only the shape of the report is checked, never the speed: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "gateway.py"
+
+
+@pytest.fixture(scope="module")
+def report() -> str:
+    done = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_last_line_is_the_ratio_of_medians(report):
+    assert re.fullmatch(r"ratio \d+\.\d\d", report.splitlines()[-1])
+
+
+def test_both_servers_report_median_and_p99(report):
+    for server in ("bare mcp server", "mcp-acl"):
+        (row,) = [line for line in report.splitlines() if line.startswith(server + " ")]
+        assert re.fullmatch(rf"{re.escape(server)}\s+median \d+\.\d{{3}} ms\s+p99 \d+\.\d{{3}} ms", row)
+
+
+def test_tools_list_reports_the_filtered_size(report):
+    assert re.search(r"^tools/list with 500 of 1000 tools visible: first \d+\.\d ms, then median \d+\.\d\d ms$", report, re.M)

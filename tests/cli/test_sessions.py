@@ -1,0 +1,27 @@
+"""`mcp-acl sessions list|kill` in real processes (the kill itself end to end: tests/gateway/test_guard.py)."""
+
+from __future__ import annotations
+
+import json
+
+from gateway.harness import cli, connect, serve, sqlite_world  # noqa: F401 (fixture)
+
+
+async def test_sessions_list_shows_the_live_session(sqlite_world, subprocess_env):
+    with serve(sqlite_world) as live:
+        async with connect(live.mcp_url, sqlite_world.token("bob")) as bob:
+            await bob.list_tools()
+            listed = cli(subprocess_env, "sessions", "list", "--json", "--database", sqlite_world.database_url)
+        table = cli(subprocess_env, "sessions", "list", "--database", sqlite_world.database_url)
+    assert listed.returncode == 0, listed.stderr
+    [session] = json.loads(listed.stdout)
+    assert (session["subject"], session["client_id"], session["transport"], session["ended_at"]) == (
+        "bob", "mcp-acl-cli", "http", None
+    )
+    assert "no live sessions" in table.stdout
+
+
+def test_killing_an_unknown_session_exits_2(sqlite_world, subprocess_env):
+    result = cli(subprocess_env, "sessions", "kill", "nope", "--database", sqlite_world.database_url)
+    assert result.returncode == 2
+    assert "no session 'nope'" in result.stderr

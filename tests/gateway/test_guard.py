@@ -1,0 +1,74 @@
+"""Sessions over real HTTP: recorded with their identity, killed from another process, never hijacked."""
+
+from __future__ import annotations
+
+import pytest
+from mcp.shared.exceptions import MCPError
+from sqlalchemy import update
+
+from mcp_acl.gateway.sessions import KILLED_MESSAGE, SessionStore
+from mcp_acl.store import tables as t
+
+from .harness import bearer, cli, connect, serve, wait_for
+
+INIT = {
+    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+async def test_session_is_recorded_with_its_identity_and_closed_at_the_end(world):
+    store = SessionStore(world.engine)
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            await alice.list_tools()
+            [row] = store.live()
+            assert (row.subject, row.client_id, row.issuer, row.transport) == (
+                "alice", "mcp-acl-cli", "http://127.0.0.1:8000", "http"
+            )
+        ended = await wait_for(lambda: store.get(row.id).ended_at and store.get(row.id))
+    assert ended.end_reason == "closed"
+    assert store.live() == []
+
+
+async def test_killed_session_is_refused(world, subprocess_env):
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            assert (await alice.call_tool("files.list", {})).is_error is False
+            [row] = SessionStore(world.engine).live()
+            killed = cli(subprocess_env, "sessions", "kill", row.id, "--database", world.database_url)
+            assert killed.returncode == 0, killed.stderr
+            with pytest.raises(MCPError, match=KILLED_MESSAGE):
+                await alice.call_tool("files.list", {})
+    assert SessionStore(world.engine).get(row.id).end_reason == "killed"
+
+
+async def test_another_users_token_on_a_session_is_refused(sqlite_world):
+    with serve(sqlite_world) as live:
+        async with bearer(sqlite_world.token("alice")) as alice:
+            opened = await alice.post(live.mcp_url, json=INIT, headers=HEADERS)
+            session_id = opened.headers["mcp-session-id"]
+        async with bearer(sqlite_world.token("bob")) as bob:
+            hijack = await bob.post(
+                live.mcp_url,
+                json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                headers={**HEADERS, "Mcp-Session-Id": session_id, "Mcp-Protocol-Version": "2025-11-25"},
+            )
+    assert opened.status_code == 200
+    assert hijack.status_code == 404
+    assert "tools" not in hijack.text
+    # Never reached a handler: nothing was decided or recorded for bob.
+    assert SessionStore(sqlite_world.engine).get(session_id) is None or SessionStore(sqlite_world.engine).get(session_id).subject == "alice"
+
+
+async def test_session_bound_to_another_identity_is_refused_by_the_gateway_itself(sqlite_world):
+    # The SDK binds HTTP sessions too; this shows the gateway's own check holds
+    # when the stored owner differs (e.g. recorded by another replica).
+    with serve(sqlite_world) as live:
+        async with connect(live.mcp_url, sqlite_world.token("alice")) as alice:
+            await alice.list_tools()
+            with sqlite_world.engine.begin() as conn:
+                conn.execute(update(t.sessions).values(subject="mallory"))
+            with pytest.raises(MCPError, match="belongs to another identity"):
+                await alice.list_tools()

@@ -1,0 +1,94 @@
+"""The invocation path's order and its failures: audit before the effect, errors never allow."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from mcp.shared.exceptions import MCPError
+from sqlalchemy import text
+
+from mcp_acl.gateway.runtime import build_gateway
+from mcp_acl.gateway.specs import ToolConfig
+from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules
+from mcp_acl.store import PolicyAdmin
+
+from .harness import connect, serve, text_of
+
+# A tool that looks, from its own database connection, for the committed
+# audit row deciding the very call it is running.
+PROBE = '''
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+from mcp_acl.gateway.specs import ToolSpec
+
+def load(config):
+    # NullPool: each check opens and closes its own connection.
+    engine = create_engine(config.extra["audit_db"], poolclass=NullPool)
+
+    def check(args, ctx):
+        with engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT decision FROM audit_events WHERE kind = 'decision' AND target = 'tool:probe.check' "
+                "ORDER BY id DESC LIMIT 1")).first()
+        return f"audit row before run: {row.decision if row else 'missing'}"
+
+    return [ToolSpec(name="probe.check", description="Report whether this call was audited.",
+                     input_schema={"type": "object", "properties": {}}, handler=check)]
+'''
+
+
+def _gateway_with_probe(world, tmp_path):
+    folder = tmp_path / "probe"
+    folder.mkdir()
+    (folder / "probe.py").write_text(textwrap.dedent(PROBE))
+    base = world.tool_config()
+    config = ToolConfig(files_root=base.files_root, sql_url=base.sql_url, extra={"audit_db": world.database_url})
+    PolicyAdmin(world.engine).add_grant("user:alice", "tool:probe.*")
+    return build_gateway(world.settings, world.engine, load_tool_modules([builtin_tools_dir(), folder], config))
+
+
+async def test_audit_row_is_committed_before_the_tool_runs(world, tmp_path):
+    with serve(world, _gateway_with_probe(world, tmp_path)) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            result = await alice.call_tool("probe.check", {})
+    assert text_of(result) == "audit row before run: allow"
+
+
+async def test_call_is_refused_when_the_audit_row_cannot_be_written(sqlite_world):
+    with sqlite_world.engine.begin() as conn:
+        conn.execute(text(
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit is full'); END"
+        ))
+    with serve(sqlite_world) as live:
+        async with connect(live.mcp_url, sqlite_world.token("alice")) as alice:
+            result = await alice.call_tool("files.write", {"path": "drafts/plan.md", "content": "plan"})
+    assert result.is_error
+    assert text_of(result) == (
+        "Refused: the decision could not be written to the audit log, and nothing runs unaudited."
+    )
+    assert not (sqlite_world.home / "workspace" / "drafts").exists()
+
+
+async def test_unreadable_policy_refuses_lists_and_calls(sqlite_world):
+    with serve(sqlite_world) as live:
+        async with connect(live.mcp_url, sqlite_world.token("alice")) as alice:
+            assert (await alice.call_tool("files.list", {})).is_error is False
+            with sqlite_world.engine.begin() as conn:
+                conn.execute(text("DROP TABLE policy_revision"))
+            with pytest.raises(MCPError, match="could not be read"):
+                await alice.list_tools()
+            refused = await alice.call_tool("files.list", {})
+            missing = await alice.call_tool("no.such.tool", {})
+    assert refused.is_error
+    assert text_of(refused) == "Refused: the access policy could not be checked, so nothing is allowed until it can."
+    assert text_of(missing) == text_of(refused)
+    assert sqlite_world.audit_rows(kind="decision")[-1].decision == "deny"
+
+
+async def test_tool_error_is_shown_to_the_caller_and_recorded(sqlite_world):
+    with serve(sqlite_world) as live:
+        async with connect(live.mcp_url, sqlite_world.token("alice")) as alice:
+            result = await alice.call_tool("files.read", {"path": "reports/missing.md"})
+    assert result.is_error and not text_of(result).startswith("Refused")
+    assert sqlite_world.audit_rows(kind="outcome")[-1].outcome == "error"

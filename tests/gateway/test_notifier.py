@@ -1,0 +1,153 @@
+"""Continuous evaluation over real HTTP: revocations from another process, list_changed to the affected only."""
+
+from __future__ import annotations
+
+import anyio
+import mcp_types as types
+from mcp.server.subscriptions import ResourcesListChanged, ToolsListChanged
+
+from mcp_acl.gateway.sessions import SessionStore
+
+from .harness import cli, connect, get_stream_open, serve, text_of, wait_for
+
+LIST_CHANGED = (
+    types.ToolListChangedNotification,
+    types.ResourceListChangedNotification,
+    types.PromptListChangedNotification,
+)
+
+
+def _recorder(heard: list[str]):
+    async def handle(message) -> None:
+        if isinstance(message, LIST_CHANGED):
+            heard.append(message.method)
+
+    return handle
+
+
+def _session_of(world, subject: str) -> str:
+    return next(r.id for r in SessionStore(world.engine).live() if r.subject == subject)
+
+
+async def test_revocation_in_another_process_stops_the_next_call(world, subprocess_env):
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            before = await alice.call_tool("sql.select", {"table": "orders"})
+            revoked = cli(subprocess_env, "revoke", str(world.grants["alice-select"]), "--database", world.database_url)
+            assert revoked.returncode == 0, revoked.stderr
+            after = await alice.call_tool("sql.select", {"table": "orders"})
+    assert not before.is_error and "acme" in text_of(before)
+    # Revoked, the tool is now hidden from alice: the same answer as a tool that never existed.
+    assert after.is_error and text_of(after) == "Unknown tool: sql.select"
+    assert [r.decision for r in world.audit_rows(kind="decision", target="tool:sql.select")] == ["allow", "deny"]
+
+
+async def test_list_changed_reaches_only_the_affected_session(world, subprocess_env):
+    alice_heard: list[str] = []
+    bob_heard: list[str] = []
+    with serve(world) as live:
+        async with (
+            connect(live.mcp_url, world.token("alice"), message_handler=_recorder(alice_heard)) as alice,
+            connect(live.mcp_url, world.token("bob"), message_handler=_recorder(bob_heard)) as bob,
+        ):
+            await alice.list_tools()
+            await bob.list_tools()
+            await get_stream_open(live, _session_of(world, "alice"))
+            await get_stream_open(live, _session_of(world, "bob"))
+            # A change for analysts only: alice's tools change, bob's nothing.
+            assert cli(subprocess_env, "revoke", str(world.grants["alice-select"]), "--database", world.database_url).returncode == 0
+            await wait_for(lambda: alice_heard)
+            # Then a change for interns' resources only: bob's first notification
+            # must be about resources, proving the first change sent him nothing.
+            granted = cli(subprocess_env, "grant", "role:intern", "resource:file:///reports/*", "--database", world.database_url)
+            assert granted.returncode == 0, granted.stderr
+            await wait_for(lambda: bob_heard)
+            tools_now = sorted(t.name for t in (await alice.list_tools()).tools)
+    assert alice_heard == ["notifications/tools/list_changed"]
+    assert bob_heard == ["notifications/resources/list_changed"]
+    assert "sql.select" not in tools_now
+
+
+async def test_listen_stream_hears_only_its_own_callers_changes(sqlite_world, subprocess_env):
+    world = sqlite_world
+    with serve(world) as live:
+        async with (
+            connect(live.mcp_url, world.token("alice"), mode="auto") as alice,
+            connect(live.mcp_url, world.token("bob"), mode="auto") as bob,
+            alice.listen(tools_list_changed=True, resources_list_changed=True, prompts_list_changed=True) as alice_sub,
+            bob.listen(tools_list_changed=True, resources_list_changed=True, prompts_list_changed=True) as bob_sub,
+        ):
+            assert alice.protocol_version == "2026-07-28"
+            assert cli(subprocess_env, "revoke", str(world.grants["alice-select"]), "--database", world.database_url).returncode == 0
+            with anyio.fail_after(10):
+                alice_event = await anext(aiter(alice_sub))
+            assert cli(subprocess_env, "grant", "role:intern", "resource:file:///reports/*", "--database", world.database_url).returncode == 0
+            with anyio.fail_after(10):
+                bob_event = await anext(aiter(bob_sub))
+    assert isinstance(alice_event, ToolsListChanged)
+    assert isinstance(bob_event, ResourcesListChanged)
+
+
+async def test_change_that_touches_nobody_sends_nothing(sqlite_world, subprocess_env):
+    world = sqlite_world
+    heard: list[str] = []
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("bob"), message_handler=_recorder(heard)) as bob:
+            await bob.list_tools()
+            await get_stream_open(live, _session_of(world, "bob"))
+            # A new user's grant moves the revision but changes nothing bob sees...
+            assert cli(subprocess_env, "user", "add", "dave", "--database", world.database_url).returncode == 0
+            assert cli(subprocess_env, "grant", "user:dave", "tool:files.*", "--database", world.database_url).returncode == 0
+            # ...while this one does; it must be the only thing bob hears.
+            assert cli(subprocess_env, "grant", "role:intern", "prompt:*", "--database", world.database_url).returncode == 0
+            assert cli(subprocess_env, "grant", "role:intern", "tool:sql.tables", "--database", world.database_url).returncode == 0
+            await wait_for(lambda: heard)
+    assert heard == ["notifications/tools/list_changed"]
+
+
+async def test_expiring_grant_notifies_without_a_new_revision(sqlite_world):
+    from datetime import timedelta
+
+    from mcp_acl.gateway.invocation import utcnow
+    from mcp_acl.gateway.notifier import Notifier
+    from mcp_acl.gateway.views import CatalogueViews
+    from mcp_acl.policy import Identity
+    from mcp_acl.store import PolicyAdmin, PolicyLoader
+
+    start = utcnow()
+    PolicyAdmin(sqlite_world.engine).add_grant("user:bob", "tool:sql.tables", expires_at=start + timedelta(minutes=5))
+    clock = [start]
+    notifier = Notifier(PolicyLoader(sqlite_world.engine), CatalogueViews(sqlite_world.gateway().catalogue), clock=lambda: clock[0])
+    heard: list[str] = []
+
+    async def record(kind: str) -> None:
+        heard.append(kind)
+
+    await notifier.check()
+    notifier.watch("bob-session", Identity("bob", client_id="mcp-acl-cli"), record)
+    clock[0] = start + timedelta(minutes=1)
+    await notifier.check()
+    assert heard == []
+    clock[0] = start + timedelta(minutes=5, seconds=1)
+    await notifier.check()
+    assert heard == ["tools"]
+
+
+async def test_a_change_between_watching_and_the_next_poll_is_not_missed(sqlite_world):
+    from mcp_acl.gateway.notifier import Notifier
+    from mcp_acl.gateway.views import CatalogueViews
+    from mcp_acl.policy import Identity
+    from mcp_acl.store import PolicyAdmin, PolicyLoader
+
+    notifier = Notifier(PolicyLoader(sqlite_world.engine), CatalogueViews(sqlite_world.gateway().catalogue))
+    heard: list[str] = []
+
+    async def record(kind: str) -> None:
+        heard.append(kind)
+
+    await notifier.check()
+    notifier.watch("bob-session", Identity("bob", client_id="mcp-acl-cli"), record)
+    PolicyAdmin(sqlite_world.engine).add_grant("role:intern", "tool:sql.tables")
+    await notifier.check()
+    await notifier.check()
+    assert heard == ["tools"]

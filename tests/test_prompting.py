@@ -1,0 +1,30 @@
+"""The access-policy prompt and the refusal sentence."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from mcp_acl.gateway.views import Listing
+from mcp_acl.policy import Decision, Identity, compile_policy
+from mcp_acl.prompting import access_policy_text, refusal_text, who
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def test_refusal_is_one_sentence_starting_with_refused():
+    decision = Decision(False, "no grant allows user bob to use tool:sql.execute")
+    assert refusal_text(decision) == "Refused: no grant allows user bob to use tool:sql.execute."
+
+
+def test_who_names_a_service_client_on_its_own():
+    assert who(Identity(None, client_id="ollama-agent"), frozenset()) == "the client ollama-agent (acting on its own behalf)"
+    assert who(Identity("bob", client_id="cli"), {"intern"}) == "user bob (roles: intern) through the client cli"
+
+
+def test_prompt_for_someone_without_tools_says_so():
+    policy = compile_policy(7, [])
+    text = access_policy_text(policy, Identity("carol"), Listing(7, (), (), (), ()), NOW)
+    assert text.startswith("You are acting for user carol.\n")
+    assert "(policy revision 7)" in text
+    assert "You may not call any tool." in text
+    assert 'starts with "Refused:"' in text
