@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
 from tests.oauth.harness import pkce_pair, redirect_params
-
 
 def _error(response) -> str:
     return response.json()["error"]
@@ -109,9 +111,6 @@ def test_client_credentials_for_another_resource_is_refused(oauth):
 
 
 def test_access_token_audience_is_the_resource(oauth):
-    import base64
-    import json
-
     client = oauth.register()
     tokens = oauth.tokens_for(client)
     header, payload, _ = tokens["access_token"].split(".")

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from mcp_acl.oauth._digest import digest
 from mcp_acl.store import tables as t
+from tests.oauth.harness import Client
 
 REDIRECT = "http://127.0.0.1:9/callback"
 
@@ -30,8 +31,6 @@ def test_confidential_client_gets_a_secret_that_is_stored_only_as_a_digest(oauth
 
 
 def test_confidential_client_exchanges_its_code_with_its_secret(oauth):
-    from tests.oauth.harness import Client
-
     body = oauth.http.post("/register", json={"redirect_uris": [REDIRECT]}).json()
     client = Client(body["client_id"], REDIRECT, body["client_secret"])
     answer, verifier, _ = oauth.authorize(client)

@@ -7,10 +7,10 @@ import re
 import httpx2
 from starlette.applications import Starlette
 
+from mcp_acl.auth.keys import SigningKeys
 from mcp_acl.config import Settings
 from mcp_acl.oauth import oauth_routes
-from mcp_acl.auth.keys import SigningKeys
-from mcp_acl.store import make_engine, upgrade
+from mcp_acl.store import PolicyAdmin, make_engine, upgrade
 from tests.oauth.harness import PASSWORDS, form_request_id, pkce_pair, redirect_params
 
 
@@ -94,8 +94,6 @@ def test_disabled_user_is_refused_even_with_the_right_password(oauth):
 
 
 def test_user_disabled_between_sign_in_and_consent_sends_access_denied(oauth):
-    from mcp_acl.store import PolicyAdmin
-
     client = oauth.register()
     with oauth.browser() as browser:
         consent = oauth.sign_in(browser, oauth.authorize_params(client, pkce_pair()[1], state="s1"))
