@@ -9,6 +9,7 @@ from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
 from tests.oauth.harness import pkce_pair, redirect_params
 
+
 def _error(response) -> str:
     return response.json()["error"]
 
