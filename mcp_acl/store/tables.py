@@ -86,7 +86,7 @@ clients = Table(
     Column("name", String(255), nullable=True),
     Column("restricted", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
-    # OAuth registration (migration 0005); all NULL for a client that only
+    # OAuth registration (migration 0003); all NULL for a client that only
     # names a policy principal and never signs in through the embedded issuer.
     # RFC 7591 "none", "client_secret_basic" or "client_secret_post".
     Column("token_endpoint_auth_method", String(32), nullable=True),
@@ -181,7 +181,7 @@ signing_keys = Table(
     Column("publish_until", UTCDateTime, nullable=True),
 )
 
-# --- the embedded OAuth authorization server (migration 0005) -------------
+# --- the embedded OAuth authorization server (migration 0003) -------------
 # Codes, refresh tokens and sign-in requests are stored only as SHA-256
 # digests of their random values: a copy of the database lets nobody use them.
 

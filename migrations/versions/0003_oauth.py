@@ -1,7 +1,7 @@
 """The embedded OAuth authorization server: client registrations, sign-in
 requests, authorization codes and refresh tokens.
 
-Revision ID: 0005
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-26
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 from mcp_acl.store.tables import UTCDateTime
 
-revision = "0005"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
