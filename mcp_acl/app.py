@@ -33,6 +33,7 @@ from mcp_acl.gateway.refusals import RefusalLog
 from mcp_acl.gateway.runtime import Gateway, build_gateway
 from mcp_acl.gateway.sessions import CLOSED
 from mcp_acl.gateway.transport import GatewaySessionManager, McpEndpoint, reap_killed
+from mcp_acl.oauth import oauth_routes
 from mcp_acl.store.loader import read_revision
 
 log = logging.getLogger(__name__)
@@ -87,10 +88,12 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
                 with anyio.CancelScope(shield=True):
                     await _close_open_sessions(gateway, manager.session_ids())
 
+    keys = signing_keys(settings, engine)
     routes = [
         Route("/mcp", endpoint=endpoint),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
-        *auth_routes(settings, signing_keys(settings, engine)),
+        *auth_routes(settings, keys),
+        *oauth_routes(settings, engine, keys),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway

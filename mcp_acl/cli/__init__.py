@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from mcp_acl.cli import admin, agent, audit, connect, demo, grants, policy_files, quickstart, serve, sessions, tokens
+from mcp_acl.cli import admin, agent, agent_clients, audit, connect, demo, grants, policy_files, quickstart, serve, sessions, tokens
 
 app = typer.Typer(
     name="mcp-acl",
@@ -26,7 +26,7 @@ def _root() -> None:
     """Identity-aware access control for MCP tools used by language models."""
 
 
-for module in (admin, grants, policy_files, tokens, audit, demo, serve, sessions, connect, quickstart, agent):
+for module in (admin, grants, policy_files, tokens, audit, demo, serve, sessions, connect, quickstart, agent_clients, agent):
     module.register(app)
 
 

@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
+from sqlalchemy import select
 
-from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, out, policy_admin, print_json, table
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, fail, out, policy_admin, print_json, table
+from mcp_acl.oauth.clients import ClientError, ClientRegistry, Registration
+from mcp_acl.oauth.passwords import PasswordError, check_strength, hash_password, set_password
+from mcp_acl.store import tables as t
 from mcp_acl.store import upgrade
 from mcp_acl.store.engine import redact
 
 user_app = typer.Typer(help="Add, list and remove users.", no_args_is_help=True)
 role_app = typer.Typer(help="Add, list and remove roles; assign them to users.", no_args_is_help=True)
 client_app = typer.Typer(help="Register, list and remove OAuth clients (agents and apps).", no_args_is_help=True)
+
+
+PasswordStdinOpt = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the sign-in password from standard input (one line).")
+]
+
+
+def _new_password(prompt: bool, from_stdin: bool) -> str | None:
+    """The password the administrator typed (twice) or piped in; None when neither was asked for."""
+    if prompt and from_stdin:
+        fail("use --password or --password-stdin, not both")
+    if from_stdin:
+        text = sys.stdin.read()
+        password = text.removesuffix("\n").removesuffix("\r")
+    elif prompt:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        return None
+    try:
+        check_strength(password)
+    except PasswordError as exc:
+        fail(str(exc))
+    return password
 
 
 def _gone(what: str, grants: int) -> str:
@@ -36,15 +64,39 @@ def init(database: DatabaseOpt = None) -> None:
 def user_add(
     name: Annotated[str, typer.Argument(help="The user's subject, as its tokens will name it.")],
     role: Annotated[list[str] | None, typer.Option("--role", help="A role to give the user (repeatable).")] = None,
+    password: Annotated[bool, typer.Option("--password", help="Prompt (twice) for a password to sign in with.")] = False,
+    password_stdin: PasswordStdinOpt = False,
     database: DatabaseOpt = None,
 ) -> None:
-    """Add a user, optionally with roles that already exist.
+    """Add a user, optionally with roles that already exist and a sign-in password.
 
-    Example: mcp-acl user add alice --role analyst --role support
+    Example: mcp-acl user add alice --role analyst --role support --password
     """
+    secret = _new_password(password, password_stdin)
     with policy_admin(database) as admin:
-        admin.add_user(name, role or ())
+        admin.add_user(name, role or (), password_hash=hash_password(secret) if secret else None)
     out.print(f"added user {name}" + (f" with roles {', '.join(dict.fromkeys(role))}" if role else ""), highlight=False)
+
+
+@user_app.command("passwd")
+def user_passwd(
+    name: Annotated[str, typer.Argument(help="The user whose password to set.")],
+    password_stdin: PasswordStdinOpt = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Set or change a user's sign-in password (prompted twice, or read from standard input).
+
+    Example: printf '%s' "$NEW_PASSWORD" | mcp-acl user passwd alice --password-stdin
+    """
+    with engine_for(database) as engine:
+        with engine.connect() as conn:
+            if conn.execute(select(t.users.c.name).where(t.users.c.name == name)).first() is None:
+                fail(f"user {name!r} does not exist (add it with `mcp-acl user add {name}`)")
+        try:
+            set_password(engine, name, _new_password(not password_stdin, password_stdin))
+        except PasswordError as exc:
+            fail(str(exc))
+    out.print(f"password of user {name} set", highlight=False)
 
 
 @user_app.command("list")
@@ -151,15 +203,52 @@ def client_add(
     restricted: Annotated[
         bool, typer.Option("--restricted", help="Cap the client's users: a call must also be allowed by client:ID's own grants.")
     ] = False,
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option("--redirect-uri", help="Where the sign-in returns (repeatable): lets it sign users in.")
+    ] = None,
+    confidential: Annotated[
+        bool, typer.Option("--confidential", help="Give it a secret (printed once) for client credentials and the code flow.")
+    ] = False,
+    name: Annotated[str | None, typer.Option("--name", help="The name the consent page shows.")] = None,
+    as_json: JsonOpt = False,
     database: DatabaseOpt = None,
 ) -> None:
     """Register a client; a restricted one can never do more than its own grants allow.
 
-    Example: mcp-acl client add report-agent --restricted
+    With --redirect-uri it can sign users in (public, PKCE); with --confidential
+    it gets a secret, printed once, for client credentials (acting with no user).
+
+    Example: mcp-acl client add report-agent --restricted --confidential
     """
-    with policy_admin(database) as admin:
-        admin.add_client(client_id, restricted)
+    try:
+        registration = Registration.for_admin(redirect_uri or [], confidential)
+    except ClientError as exc:
+        fail(str(exc))
+    with policy_admin(database) as admin, admin.change() as conn:
+        admin.add_client(client_id, restricted, name, conn=conn)
+        secret = ClientRegistry(admin.engine).attach(conn, client_id, registration) if registration else None
+    if as_json:
+        print_json({"client_id": client_id, "restricted": restricted, "client_secret": secret})
+        return
     out.print(f"added {'restricted ' if restricted else ''}client {client_id}", highlight=False)
+    if secret:
+        out.print(f"client secret (shown only now; keep it safe): {secret}", highlight=False, soft_wrap=True)
+
+
+@client_app.command("secret")
+def client_secret(
+    client_id: Annotated[str, typer.Argument(help="A confidential client.")], database: DatabaseOpt = None
+) -> None:
+    """Replace a confidential client's secret; the new one is printed once and the old one stops working.
+
+    Example: mcp-acl client secret report-agent
+    """
+    with engine_for(database) as engine:
+        try:
+            secret = ClientRegistry(engine).new_secret(client_id)
+        except ClientError as exc:
+            fail(str(exc))
+    out.print(f"new client secret (shown only now): {secret}", highlight=False, soft_wrap=True)
 
 
 @client_app.command("list")

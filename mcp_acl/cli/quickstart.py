@@ -13,6 +13,22 @@ from mcp_acl.config import Settings, data_home
 TOKEN_TTL = timedelta(hours=8)
 INSPECTOR = "npx -y @modelcontextprotocol/inspector@2.12.0 --cli {url} --transport http"
 USERS = (("alice", "ALICE", "role analyst: reads reports/, selects from orders"), ("bob", "BOB", "role intern: only lists files"))
+# Sign-in passwords for the browser (OAuth) flow, set only on demo users that have none.
+DEMO_PASSWORDS = {"alice": "alice-demo-password", "bob": "bob-demo-password"}
+
+
+def set_demo_passwords(engine) -> None:
+    """Give the demo users their demo passwords, unless a password was set already."""
+    from sqlalchemy import select
+
+    from mcp_acl.oauth.passwords import set_password
+    from mcp_acl.store import tables as t
+
+    with engine.connect() as conn:
+        without = set(conn.execute(select(t.users.c.name).where(t.users.c.password_hash.is_(None))).scalars())
+    for user, password in DEMO_PASSWORDS.items():
+        if user in without:
+            set_password(engine, user, password)
 
 
 def instructions(url: str, tokens: dict[str, str]) -> str:
@@ -33,6 +49,11 @@ def instructions(url: str, tokens: dict[str, str]) -> str:
         f'  mcp-acl connect --url {url} --token "$ALICE"',
         f'  mcp-acl connect --url {url} --token "$BOB"',
         f"  mcp-acl connect --url {url} --token \"$ALICE\" --call files.read --args '{{\"path\": \"hr/salaries.csv\"}}'",
+        "",
+        "Or sign in through the browser (OAuth) as alice or bob, with the demo passwords (unless changed since)",
+        f"({', '.join(f'{u} / {p}' for u, p in DEMO_PASSWORDS.items())}; change them with `mcp-acl user passwd`):",
+        f"  the Inspector web UI: npx -y @modelcontextprotocol/inspector@2.12.0, then connect to {url}",
+        "  an agent client: mcp-acl register vscode|cursor|claude-desktop|inspector --write",
         "",
         "Press Ctrl-C to stop.",
     ]
@@ -56,6 +77,7 @@ def run_demo(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: Po
     try:
         upgrade(engine)
         seed_demo(engine, data_home())
+        set_demo_passwords(engine)
         err.print(f"seeded the demo under {data_home()}", highlight=False)
     except DemoError:
         err.print("the policy is not empty: serving it as it is (the demo was seeded before)", highlight=False)

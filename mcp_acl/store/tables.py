@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 # Constraint names fixed, so migrations read the same on SQLite and PostgreSQL.
@@ -85,6 +86,17 @@ clients = Table(
     Column("name", String(255), nullable=True),
     Column("restricted", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # OAuth registration (migration 0003); all NULL for a client that only
+    # names a policy principal and never signs in through the embedded issuer.
+    # RFC 7591 "none", "client_secret_basic" or "client_secret_post".
+    Column("token_endpoint_auth_method", String(32), nullable=True),
+    # SHA-256 (hex) of the generated secret; the secret itself is shown once.
+    Column("client_secret_hash", String(64), nullable=True),
+    Column("redirect_uris", Text, nullable=True),  # JSON list
+    Column("grant_types", Text, nullable=True),  # JSON list
+    Column("scope", Text, nullable=True),
+    # "admin" (mcp-acl client add) or "dynamic" (RFC 7591 /register).
+    Column("registered_via", String(16), nullable=True),
 )
 
 grants = Table(
@@ -167,4 +179,62 @@ signing_keys = Table(
     # `publish_until` so tokens it signed can still be verified.
     Column("retired_at", UTCDateTime, nullable=True),
     Column("publish_until", UTCDateTime, nullable=True),
+)
+
+# --- the embedded OAuth authorization server (migration 0003) -------------
+# Codes, refresh tokens and sign-in requests are stored only as SHA-256
+# digests of their random values: a copy of the database lets nobody use them.
+
+# One row per authorization request, from GET /authorize until consent.
+oauth_authorization_requests = Table(
+    "oauth_authorization_requests",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("client_id", String(255), ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False),
+    # Unique per client: an authorization request that repeats a `state` is refused.
+    Column("state_hash", String(64), nullable=True),
+    Column("params", Text, nullable=False),  # JSON: the validated query parameters
+    # Digest of the browser cookie the request was started with (CSRF binding).
+    Column("browser_hash", String(64), nullable=False),
+    Column("user_name", String(255), ForeignKey("users.name", ondelete="CASCADE"), nullable=True),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("consumed_at", UTCDateTime, nullable=True),
+    UniqueConstraint("client_id", "state_hash"),
+)
+
+oauth_codes = Table(
+    "oauth_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(255), ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False),
+    Column("user_name", String(255), ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    Column("redirect_uri", Text, nullable=True),
+    Column("scope", Text, nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("code_challenge", String(128), nullable=False),
+    Column("code_challenge_method", String(8), nullable=False),
+    # The refresh-token family this code starts; revoked if the code is replayed.
+    Column("family_id", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+)
+
+oauth_refresh_tokens = Table(
+    "oauth_refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    # Every token rotated from the same code shares a family; presenting a
+    # used token revokes the whole family.
+    Column("family_id", String(64), nullable=False, index=True),
+    Column("client_id", String(255), ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False),
+    Column("user_name", String(255), ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
 )

@@ -1,10 +1,16 @@
-"""`mcp-acl init`, `user`, `role` and `client`: happy paths and bad input."""
+"""`mcp-acl init`, `user`, `role` and `client` (with sign-in passwords and OAuth clients): happy paths and bad input."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from typer.testing import CliRunner
+
+from mcp_acl.cli import app
+from mcp_acl.oauth.clients import ClientRegistry
+from mcp_acl.oauth.passwords import LoginOutcome, check_login
+from mcp_acl.store import make_engine
 
 
 def test_init_twice_is_harmless(cli, store_rows):
@@ -115,3 +121,84 @@ def test_subprocess_user_add_then_list(database_url, run_process):
     assert duplicate.stderr.strip() == "error: user 'alice' already exists"
     listed = run("user", "list", "--json")
     assert json.loads(listed.stdout) == [{"name": "alice", "roles": [], "disabled": False}]
+
+
+# sign-in passwords and OAuth clients (the embedded issuer) ---------------------------
+
+
+def _with_input(cli, text: str, *args: str):
+    return CliRunner().invoke(app, [*args, "--database", cli.url], input=text, prog_name="mcp-acl")
+
+
+@pytest.fixture
+def store(cli):
+    """An engine on the CLI's database, to look at what a command stored."""
+    engine = make_engine(cli.url)
+    yield engine
+    engine.dispose()
+
+
+def test_user_add_with_a_password_from_stdin_can_sign_in(cli, store):
+    result = _with_input(cli, "correct horse\n", "user", "add", "alice", "--password-stdin")
+    assert result.exit_code == 0, result.output
+    assert check_login(store, "alice", "correct horse") is LoginOutcome.OK
+
+
+def test_user_add_prompts_for_the_password_twice(cli, store):
+    result = _with_input(cli, "correct horse\ncorrect horse\n", "user", "add", "alice", "--password")
+    assert result.exit_code == 0, result.output
+    assert "correct horse" not in result.output
+    assert check_login(store, "alice", "correct horse") is LoginOutcome.OK
+
+
+def test_user_add_with_a_short_password_is_refused_and_adds_nobody(cli, store_rows):
+    before = store_rows(cli.url)
+    result = _with_input(cli, "short\n", "user", "add", "alice", "--password-stdin")
+    assert result.exit_code == 2 and result.stderr.startswith("error: the password is too short")
+    assert store_rows(cli.url) == before
+
+
+def test_user_passwd_replaces_the_password(cli, store):
+    _with_input(cli, "correct horse\n", "user", "add", "alice", "--password-stdin")
+    result = _with_input(cli, "battery staple\n", "user", "passwd", "alice", "--password-stdin")
+    assert result.exit_code == 0, result.output
+    assert check_login(store, "alice", "battery staple") is LoginOutcome.OK
+    assert check_login(store, "alice", "correct horse") is LoginOutcome.REFUSED
+
+
+def test_user_passwd_of_an_unknown_user_is_refused(cli):
+    result = _with_input(cli, "battery staple\n", "user", "passwd", "nobody", "--password-stdin")
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_confidential_client_gets_a_secret_printed_once(cli, store):
+    shown = json.loads(cli.ok("client", "add", "reporter", "--confidential", "--restricted", "--json"))
+    assert shown["client_id"] == "reporter" and shown["restricted"] is True and shown["client_secret"]
+    client = ClientRegistry(store).get("reporter")
+    assert client.check_client_secret(shown["client_secret"]) and client.check_grant_type("client_credentials")
+    assert shown["client_secret"] not in cli.ok("client", "list")
+
+
+def test_client_with_redirect_uris_is_a_public_oauth_client(cli, store):
+    out = cli.ok("client", "add", "my-app", "--name", "My app", "--redirect-uri", "https://app.example.com/cb",
+                 "--redirect-uri", "http://127.0.0.1:8400/cb")
+    assert "secret" not in out
+    client = ClientRegistry(store).get("my-app")
+    assert client.is_public and client.name == "My app"
+    assert client.redirect_uris == ("https://app.example.com/cb", "http://127.0.0.1:8400/cb")
+
+
+def test_client_secret_replaces_the_secret(cli, store):
+    old = json.loads(cli.ok("client", "add", "reporter", "--confidential", "--json"))["client_secret"]
+    new = cli.ok("client", "secret", "reporter").split(": ")[-1].strip()
+    client = ClientRegistry(store).get("reporter")
+    assert client.check_client_secret(new) and not client.check_client_secret(old)
+
+
+@pytest.mark.parametrize("args, says", [
+    (("client", "add", "web", "--redirect-uri", "http://app.example.com/cb"), "not loopback"),
+    (("client", "add", "web", "--redirect-uri", "javascript:alert(1)"), "not allowed"),
+    (("client", "secret", "nobody"), "not a confidential OAuth client"),
+])
+def test_bad_oauth_client_input_exits_2_and_changes_nothing(cli, args, says):
+    assert says in cli.rejects(*args)

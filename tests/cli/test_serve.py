@@ -6,6 +6,7 @@ import json
 import os
 import re
 import selectors
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 from mcp_acl.cli import app
 
 from gateway.harness import connect, serve, sqlite_world, text_of  # noqa: F401 (fixture)
+from tests.oauth.harness import sdk_sign_in
 
 
 @contextmanager
@@ -126,3 +128,20 @@ def test_run_demo_twice_keeps_the_policy(tmp_path, subprocess_env):
             read_until(proc, lines, "Press Ctrl-C")
     assert "seeded the demo" in said[0]
     assert "the policy is not empty: serving it as it is" in said[1]
+
+
+def test_run_demo_lets_alice_sign_in_through_the_browser(tmp_path, subprocess_env):
+    import anyio
+
+    # A free port known before the start, so the resource URL (and the OAuth
+    # documents built from it) name the port the server really listens on.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    resource = f"http://127.0.0.1:{port}/mcp"
+    env = {**subprocess_env, "MCP_ACL_HOME": str(tmp_path / "demo-home"), "MCP_ACL_RESOURCE_URL": resource}
+    with running(env, "run-demo", "--port", str(port)) as (proc, lines):
+        printed = read_until(proc, lines, "Press Ctrl-C")
+        password = re.search(r"alice / (\S+?)[,;]", printed).group(1)
+        names, _ = anyio.run(sdk_sign_in, resource, "alice", password)
+    assert {"files.read", "sql.select"} <= names and "files.write" not in names

@@ -34,6 +34,12 @@ from mcp_acl.store import PolicyAdmin, make_engine, upgrade
 from mcp_acl.store import tables as t
 
 REPORTS_NOTE = "only files under reports/"
+# A raw 2025-11-25 initialize, for tests that speak HTTP without the SDK client.
+INIT = {
+    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 @dataclass

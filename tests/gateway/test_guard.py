@@ -9,28 +9,7 @@ from sqlalchemy import update
 from mcp_acl.gateway.sessions import KILLED_MESSAGE, SessionStore
 from mcp_acl.store import tables as t
 
-from .harness import bearer, cli, connect, serve, wait_for
-
-INIT = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
-}
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-async def test_session_is_recorded_with_its_identity_and_closed_at_the_end(world):
-    store = SessionStore(world.engine)
-    with serve(world) as live:
-        async with connect(live.mcp_url, world.token("alice")) as alice:
-            await alice.list_tools()
-            [row] = store.live()
-            assert (row.subject, row.client_id, row.issuer, row.transport) == (
-                "alice", "mcp-acl-cli", "http://127.0.0.1:8000", "http"
-            )
-        ended = await wait_for(lambda: store.get(row.id).ended_at and store.get(row.id))
-    assert ended.end_reason == "closed"
-    assert store.live() == []
-
+from .harness import HEADERS, INIT, bearer, cli, connect, serve
 
 async def test_killed_session_is_refused(world, subprocess_env):
     with serve(world) as live:

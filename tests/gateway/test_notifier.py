@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import anyio
 import mcp_types as types
-from mcp.server.subscriptions import ResourcesListChanged, ToolsListChanged
 
 from mcp_acl.gateway.sessions import SessionStore
 
@@ -66,26 +64,6 @@ async def test_list_changed_reaches_only_the_affected_session(world, subprocess_
     assert alice_heard == ["notifications/tools/list_changed"]
     assert bob_heard == ["notifications/resources/list_changed"]
     assert "sql.select" not in tools_now
-
-
-async def test_listen_stream_hears_only_its_own_callers_changes(sqlite_world, subprocess_env):
-    world = sqlite_world
-    with serve(world) as live:
-        async with (
-            connect(live.mcp_url, world.token("alice"), mode="auto") as alice,
-            connect(live.mcp_url, world.token("bob"), mode="auto") as bob,
-            alice.listen(tools_list_changed=True, resources_list_changed=True, prompts_list_changed=True) as alice_sub,
-            bob.listen(tools_list_changed=True, resources_list_changed=True, prompts_list_changed=True) as bob_sub,
-        ):
-            assert alice.protocol_version == "2026-07-28"
-            assert cli(subprocess_env, "revoke", str(world.grants["alice-select"]), "--database", world.database_url).returncode == 0
-            with anyio.fail_after(10):
-                alice_event = await anext(aiter(alice_sub))
-            assert cli(subprocess_env, "grant", "role:intern", "resource:file:///reports/*", "--database", world.database_url).returncode == 0
-            with anyio.fail_after(10):
-                bob_event = await anext(aiter(bob_sub))
-    assert isinstance(alice_event, ToolsListChanged)
-    assert isinstance(bob_event, ResourcesListChanged)
 
 
 async def test_change_that_touches_nobody_sends_nothing(sqlite_world, subprocess_env):

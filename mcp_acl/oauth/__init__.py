@@ -1,0 +1,21 @@
+"""The embedded OAuth 2.1 authorization server (on by default; off when
+`MCP_ACL_ISSUER` names an external identity provider). See docs/oauth.md.
+
+Each module is named after what it implements:
+
+- metadata: RFC 8414 authorization server metadata;
+- signin, pages, signin_requests, passwords: the authorization endpoint's
+  browser sign-in and consent (RFC 6749 §4.1);
+- grants: authorization code, refresh token, client credentials (RFC 6749);
+- pkce: RFC 7636 (S256 only); resource: RFC 8707 resource indicators;
+- codes, refresh_tokens: single-use codes and rotating refresh-token families;
+- tokens: RFC 9068 access tokens (minted by mcp_acl.auth.tokens);
+- registration: RFC 7591 dynamic client registration; revocation: RFC 7009;
+- clients, redirects: client records and redirect URI rules (RFC 8252);
+- server, adapter: Authlib's AuthorizationServer on Starlette;
+- routes: `oauth_routes(settings, engine, keys)` for create_app.
+"""
+
+from mcp_acl.oauth.routes import oauth_routes
+
+__all__ = ["oauth_routes"]

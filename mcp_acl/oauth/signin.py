@@ -1,0 +1,169 @@
+"""The interactive part of the authorization endpoint (RFC 6749 §4.1.1-4.1.2):
+GET /authorize checks the request and shows the sign-in form; POST
+/authorize/login checks the password and shows the consent form; POST
+/authorize/consent answers the client with a code (allow) or
+`access_denied` (deny), with `state` and, per RFC 9207, `iss`.
+
+Until the redirect URI is known to be the client's, errors are shown on a
+page and never redirected (RFC 6749 §4.1.2.1).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Error
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mcp_acl.oauth import pages
+from mcp_acl.oauth._digest import new_token
+from mcp_acl.oauth.adapter import BodyError, HttpRequestData, read_request
+from mcp_acl.oauth.grants import SignedInUser, active_user
+from mcp_acl.oauth.metadata import AUTHORIZE_PATH
+from mcp_acl.oauth.passwords import LoginOutcome, check_login
+from mcp_acl.oauth.server import EmbeddedAuthorizationServer
+from mcp_acl.oauth.signin_requests import PendingRequest, SignInRequests, StateReusedError
+
+LOGIN_PATH = AUTHORIZE_PATH + "/login"
+CONSENT_PATH = AUTHORIZE_PATH + "/consent"
+WRONG_LOGIN = "Wrong user name or password."
+DISABLED_LOGIN = "This account is disabled. Ask an administrator."
+GONE = "This sign-in request has expired or was already answered. Start again from your app."
+TOO_MANY = "Too many failed sign-ins. Start again from your app."
+
+
+class SignInFlow:
+    """The three Starlette endpoints of the browser sign-in."""
+
+    def __init__(self, server: EmbeddedAuthorizationServer, requests: SignInRequests) -> None:
+        self.server = server
+        self.requests = requests
+        options = server.options
+        # __Host- cookies are pinned to this exact origin (https only).
+        self.cookie = "__Host-mcp_acl_browser" if options.secure_cookies else "mcp_acl_browser"
+        self.login_action = options.path + LOGIN_PATH
+        self.consent_action = options.path + CONSENT_PATH
+
+    # --- endpoints --------------------------------------------------------
+
+    async def authorize(self, request: Request) -> Response:
+        """GET /authorize: validate the request, remember it, show the sign-in form."""
+        data = await read_request(request, self.server.options.origin)
+        browser_id = request.cookies.get(self.cookie)
+        new_browser = not browser_id
+        browser_id = browser_id or new_token()
+        response = await run_in_threadpool(self._start, data, browser_id)
+        if new_browser:
+            response.set_cookie(
+                self.cookie, browser_id, path="/", httponly=True, samesite="lax", secure=self.server.options.secure_cookies,
+            )
+        return response
+
+    async def login(self, request: Request) -> Response:
+        """POST /authorize/login: check the password, then ask for consent."""
+        form = await self._form(request)
+        if form is None:
+            return pages.error_page(GONE)
+        return await run_in_threadpool(self._login, form, request.cookies.get(self.cookie))
+
+    async def consent(self, request: Request) -> Response:
+        """POST /authorize/consent: answer the client (code or access_denied)."""
+        form = await self._form(request)
+        if form is None:
+            return pages.error_page(GONE)
+        return await run_in_threadpool(self._consent, form, request.cookies.get(self.cookie))
+
+    # --- steps (in a worker thread: they touch the database) ---------------
+
+    def _start(self, data: HttpRequestData, browser_id: str) -> Response:
+        oauth_request = self.server.create_oauth2_request(data)
+        try:
+            grant = self.server.get_consent_grant(oauth_request, end_user=None)
+        except OAuth2Error as error:
+            return self._error(oauth_request, error)
+        params = dict(data.query)
+        try:
+            request_id = self.requests.start(client_id=grant.client.client_id, params=params, browser_id=browser_id)
+        except StateReusedError:
+            error = InvalidRequestError("This 'state' was already used: start a new authorization request.")
+            error.redirect_uri, error.state = grant.redirect_uri, params.get("state")
+            return self._error(oauth_request, error)
+        return pages.sign_in_page(self.login_action, request_id, _label(grant.client))
+
+    def _login(self, form: dict[str, str], browser_id: str | None) -> Response:
+        request_id = form.get("request", "")
+        pending = self.requests.find(request_id, browser_id)
+        client = self.server.clients.get(pending.client_id) if pending else None
+        if pending is None or client is None:
+            return pages.error_page(GONE)
+        username, password = form.get("username", "").strip(), form.get("password", "")
+        outcome = check_login(self.server.engine, username, password) if username else LoginOutcome.REFUSED
+        if outcome is LoginOutcome.REFUSED:
+            if not self.requests.failed_login(request_id, browser_id):
+                return pages.error_page(TOO_MANY, 429)
+            return pages.sign_in_page(self.login_action, request_id, _label(client), WRONG_LOGIN)
+        if outcome is LoginOutcome.DISABLED:
+            return pages.sign_in_page(self.login_action, request_id, _label(client), DISABLED_LOGIN, 403)
+        if not self.requests.signed_in(request_id, browser_id, username):
+            return pages.error_page(GONE)
+        params = pending.params
+        return pages.consent_page(
+            self.consent_action, request_id, user=username, client_label=_label(client),
+            client_verified=client.registered_via != "dynamic",
+            redirect_uri=params.get("redirect_uri") or client.get_default_redirect_uri() or "",
+            scope=client.get_allowed_scope(params.get("scope")) or "", resource=self.server.options.resource,
+        )
+
+    def _consent(self, form: dict[str, str], browser_id: str | None) -> Response:
+        pending = self.requests.consume(form.get("request", ""), browser_id)
+        if pending is None:
+            return pages.error_page(GONE)
+        oauth_request = self.server.create_oauth2_request(self._replay(pending))
+        try:
+            # Checked again: the client or its redirect URIs may have changed since.
+            grant = self.server.get_consent_grant(oauth_request, end_user=None)
+        except OAuth2Error as error:
+            return self._error(oauth_request, error)
+        try:
+            user = active_user(self.server, pending.user_name)
+        except InvalidGrantError:
+            user = None  # disabled since signing in: the client hears access_denied
+        allowed = form.get("decision") == "allow" and user is not None
+        response = self.server.create_authorization_response(
+            oauth_request, grant_user=SignedInUser(user.name) if allowed else None, grant=grant,
+        )
+        return self._with_issuer(response)
+
+    # --- helpers ----------------------------------------------------------
+
+    async def _form(self, request: Request) -> dict[str, str] | None:
+        try:
+            data = await read_request(request, self.server.options.origin)
+        except BodyError:
+            return None
+        return dict(data.form)
+
+    def _replay(self, pending: PendingRequest) -> HttpRequestData:
+        query = tuple(pending.params.items())
+        uri = self.server.options.url(AUTHORIZE_PATH) + "?" + urlencode(query)
+        return HttpRequestData("GET", uri, Headers(), query)
+
+    def _error(self, oauth_request, error: OAuth2Error) -> Response:
+        if error.redirect_uri:
+            return self._with_issuer(self.server.handle_error_response(oauth_request, error))
+        return pages.error_page(error.description or error.error)
+
+    def _with_issuer(self, response: Response) -> Response:
+        location = response.headers.get("location")
+        if location:
+            # RFC 9207 §2: the client checks it came back from the issuer it went to.
+            response.headers["location"] = add_params_to_uri(location, [("iss", self.server.options.issuer)])
+        return response
+
+
+def _label(client) -> str:
+    return f"{client.name} ({client.client_id})" if client.name else client.client_id
