@@ -1,67 +1,66 @@
-"""Tokens for the agent: given, or the client credentials grant found through OAuth metadata."""
+"""Tokens for the agent: given, or the client credentials grant at the embedded issuer, found by discovery."""
 
 from __future__ import annotations
+
+import base64
+import json
 
 import pytest
 
 from mcp_acl.agent.credentials import ClientCredentials, StaticToken, token_source
 from mcp_acl.agent.errors import CredentialsRefused, DiscoveryFailed, SettingsError
 from mcp_acl.agent.gateway_session import GatewaySession
-from tests.support.oauth_resource import OAuthResource
-from tests.auth.support import LoopbackServer
-
-SECRET = "s3cret/with:odd chars"
+from tests.oauth.conftest import oauth  # noqa: F401  (fixture: the served app with its embedded issuer)
+from tests.oauth.harness import AGENT_TOOLS
 
 
-@pytest.fixture
-def resource() -> OAuthResource:
-    """An MCP server with OAuth metadata and a client-credentials token endpoint."""
-    return OAuthResource(client_secrets={"reporter": SECRET})
+def claims(token: str) -> dict:
+    """The payload of a JWT, unverified (the gateway verifies; the test only reads)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 @pytest.fixture
-def resource_url(resource):
-    """Its MCP endpoint, served on 127.0.0.1, port 0."""
-    with LoopbackServer(resource.app, lifespan="on") as base:
-        yield base + "/mcp"
+def agent_secret(oauth):  # noqa: F811
+    """ollama-agent made a confidential client; its secret."""
+    return oauth.make_confidential("ollama-agent")
 
 
-async def test_client_credentials_are_exchanged_at_the_discovered_token_endpoint(resource, resource_url):
-    source = ClientCredentials(resource_url, "reporter", SECRET)
-    async with GatewaySession(resource_url, source) as gateway:
-        assert [tool.name for tool in await gateway.tools()] == ["ping"]
-    assert source.token_endpoint == resource_url.removesuffix("/mcp") + "/token"
-    assert resource.token_requests == [{"grant_type": "client_credentials", "resource": resource_url,
-                                        "scope": "mcp", "client_id": "reporter"}]
+async def test_client_credentials_open_the_clients_own_catalogue(oauth, agent_secret):  # noqa: F811
+    source = ClientCredentials(oauth.resource, "ollama-agent", agent_secret)
+    async with GatewaySession(oauth.resource, source) as gateway:
+        assert {tool.name for tool in await gateway.tools()} == AGENT_TOOLS
+    assert source.token_endpoint == f"{oauth.base}/token"
 
 
-async def test_the_secret_travels_only_in_the_basic_header(resource, resource_url):
-    await ClientCredentials(resource_url, "reporter", SECRET).token()
-    assert SECRET not in str(resource.token_requests)
+async def test_the_token_is_bound_to_the_resource_with_its_required_scope(oauth, agent_secret):  # noqa: F811
+    issued = claims(await ClientCredentials(oauth.resource, "ollama-agent", agent_secret).token())
+    assert issued["aud"] in (oauth.resource, [oauth.resource]) and issued["scope"] == "mcp"
+    assert issued["client_id"] == "ollama-agent"
 
 
-async def test_token_is_reused_until_it_nears_expiry(resource, resource_url):
-    source = ClientCredentials(resource_url, "reporter", SECRET)
+async def test_token_is_reused_until_it_nears_expiry(oauth, agent_secret):  # noqa: F811
+    source = ClientCredentials(oauth.resource, "ollama-agent", agent_secret)
     assert await source.token() == await source.token()
-    assert len(resource.token_requests) == 1
 
 
-async def test_a_given_scope_replaces_the_resource_default(resource, resource_url):
-    await ClientCredentials(resource_url, "reporter", SECRET, scope="mcp reports").token()
-    assert resource.token_requests[0]["scope"] == "mcp reports"
-
-
-async def test_wrong_secret_is_refused_with_the_issuer_reason(resource_url):
+async def test_wrong_secret_is_refused_with_the_issuer_reason(oauth, agent_secret):  # noqa: F811
     with pytest.raises(CredentialsRefused) as caught:
-        await ClientCredentials(resource_url, "reporter", "wrong").token()
+        await ClientCredentials(oauth.resource, "ollama-agent", "wrong").token()
     message = str(caught.value)
-    assert "refused client 'reporter' (invalid_client: unknown client or bad secret)" in message
-    assert "wrong" not in message.replace("refused", "")
+    assert "refused client 'ollama-agent' (invalid_client" in message and "check --client-id and the secret" in message
+    assert "wrong" not in message
+
+
+async def test_a_scope_the_issuer_does_not_offer_is_refused(oauth, agent_secret):  # noqa: F811
+    with pytest.raises(CredentialsRefused) as caught:
+        await ClientCredentials(oauth.resource, "ollama-agent", agent_secret, scope="admin").token()
+    assert "invalid_scope" in str(caught.value)
 
 
 async def test_gateway_without_oauth_metadata_fails_discovery(ollama_url):
     with pytest.raises(DiscoveryFailed) as caught:
-        await ClientCredentials(ollama_url + "/mcp", "reporter", SECRET).token()
+        await ClientCredentials(ollama_url + "/mcp", "reporter", "secret").token()
     assert "use --token instead" in str(caught.value)
 
 

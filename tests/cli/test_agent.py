@@ -10,11 +10,21 @@ import pytest
 
 from tests.agent.conftest import double, ollama_url  # noqa: F401  (fixtures)
 from tests.agent.test_model import closed_port_url
+from tests.oauth.conftest import oauth  # noqa: F401  (fixture: the served app with its embedded issuer)
 from tests.support.demo_gateway import sqlite_demo, sqlite_gateway_url  # noqa: F401  (fixtures)
 from tests.support.ollama_double import call, fail, say
 
 READ_Q3 = call("files.read", path="reports/q3-sales.md")
 ALLOWED_Q3 = '→ files.read {"path": "reports/q3-sales.md"}  allowed'
+
+
+def agent_process(env: dict[str, str], gateway: str, ollama: str, *args: str, model: str = "qwen3:4b",
+                  stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`python -m mcp_acl agent` in a child process, wide enough that no line wraps."""
+    command = [sys.executable, "-m", "mcp_acl", "agent", "--model", model, "--url", gateway, "--ollama-url", ollama,
+               *args]
+    return subprocess.run(command, env={**env, "COLUMNS": "200"}, input=stdin, capture_output=True, text=True,
+                          timeout=120)
 
 
 @pytest.fixture
@@ -23,12 +33,9 @@ def run(subprocess_env, sqlite_demo, sqlite_gateway_url, ollama_url):  # noqa: F
 
     def run_agent(*args: str, user: str | None = "alice", model: str = "qwen3:4b", stdin: str | None = None,
                   ollama: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "mcp_acl", "agent", "--model", model,
-                   "--url", sqlite_gateway_url, "--ollama-url", ollama or ollama_url, *args]
-        if user is not None:
-            command += ["--token", sqlite_demo.token(user)]
-        full_env = {**subprocess_env, "COLUMNS": "200", **(env or {})}
-        return subprocess.run(command, env=full_env, input=stdin, capture_output=True, text=True, timeout=120)
+        token = ["--token", sqlite_demo.token(user)] if user is not None else []
+        return agent_process({**subprocess_env, **(env or {})}, sqlite_gateway_url, ollama or ollama_url,
+                             *args, *token, model=model, stdin=stdin)
 
     return run_agent
 
@@ -85,6 +92,15 @@ def test_reset_starts_a_new_conversation(run, double):  # noqa: F811
     double.add(say("a"), say("b"))
     run(stdin="one\n/reset\ntwo\n")
     assert [m["content"] for m in double.chats[1]["messages"] if m["role"] == "user"] == ["two"]
+
+
+def test_client_credentials_from_the_environment_run_a_task(subprocess_env, oauth, double, ollama_url):  # noqa: F811
+    secret = oauth.make_confidential("ollama-agent")
+    double.add(call("files.read", path="reports/q3.md"), say("Revenue grew 12%."))
+    done = agent_process({**subprocess_env, "MCP_ACL_CLIENT_SECRET": secret}, oauth.resource, ollama_url,
+                         "--client-id", "ollama-agent", "--prompt", "How did Q3 go?")
+    assert done.returncode == 0, done.stderr
+    assert '→ files.read {"path": "reports/q3.md"}  allowed' in done.stdout and secret not in done.stdout
 
 
 def one_error_line(done: subprocess.CompletedProcess) -> str:
