@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 
 from mcp_acl.audit.chain import GENESIS_HASH, row_hash, timestamp
 from mcp_acl.store import tables as t
+from mcp_acl.store.lookup import pooled
 
 # pg_advisory_xact_lock key: the first 8 bytes of sha256("mcp-acl audit"), as a signed bigint.
 PG_LOCK_KEY = 0x3F1D5C2B7A6E4D01
@@ -62,9 +63,7 @@ class Appender:
 
     def append(self, batch: list[dict[str, Any]]) -> list[int]:
         """Commit `batch` (column values without id, at, hashes) as the next rows; return their ids."""
-        raw = self.engine.raw_connection()
-        try:
-            driver = raw.driver_connection
+        with pooled(self.engine) as driver:
             restore = self._begin(driver)
             try:
                 ids = self._write(driver, batch)
@@ -76,8 +75,6 @@ class Appender:
             finally:
                 if restore is not None:
                     driver.isolation_level = restore
-        finally:
-            raw.close()
 
     def _begin(self, driver) -> Any:
         if not self._postgres:

@@ -10,12 +10,61 @@ what is committed now, as before.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from mcp_acl.store.engine import StoreError
+
+
+_held = threading.local()
+
+
+@contextmanager
+def one_connection(engine: Engine) -> Iterator[None]:
+    """In this block (this thread), Lookups and audit appends on `engine` share one pooled connection.
+
+    The connection is checked out on first use (so a failure shows where it
+    did before) and returned at the end. One checkout instead of three per
+    call; each statement still runs as before (reads outside a transaction
+    or in their own, appends in their own committed transaction).
+    """
+    if getattr(_held, "engine", None) is not None:
+        yield
+        return
+    _held.engine, _held.raw = engine, None
+    try:
+        yield
+    finally:
+        raw, _held.engine, _held.raw = _held.raw, None, None
+        if raw is not None:
+            raw.close()
+
+
+@contextmanager
+def pooled(engine: Engine) -> Iterator[Any]:
+    """A DBAPI connection: the one shared by `one_connection`, else a fresh checkout returned after."""
+    if getattr(_held, "engine", None) is not engine:
+        raw = engine.raw_connection()
+        try:
+            yield raw.driver_connection
+        finally:
+            raw.close()
+        return
+    if _held.raw is None:
+        _held.raw = engine.raw_connection()
+    try:
+        yield _held.raw.driver_connection
+    except BaseException:
+        # A failed statement may have left the connection unusable: the
+        # next use in this block checks out another.
+        raw, _held.raw = _held.raw, None
+        raw.close()
+        raise
 
 
 class Lookup:
@@ -31,15 +80,12 @@ class Lookup:
     def first(self, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         """The first row for `params`; raises StoreError when the database fails."""
         try:
-            raw = self.engine.raw_connection()
-            try:
-                cur = raw.driver_connection.cursor()
+            with pooled(self.engine) as driver:
+                cur = driver.cursor()
                 try:
                     cur.execute(self.sql, params)
                     return cur.fetchone()
                 finally:
                     cur.close()
-            finally:
-                raw.close()
         except self._errors as exc:
             raise StoreError(f"{self.failure}: {exc.__class__.__name__}") from exc
