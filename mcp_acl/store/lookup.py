@@ -3,9 +3,10 @@
 The session check and the policy revision are read on every tools/call.
 Through SQLAlchemy Core each cost 60–80 µs on SQLite, most of it statement
 and result machinery; the same SQL on the driver's connection costs a
-fraction. Each read runs on its own (SQLite: outside any transaction;
-PostgreSQL: in a transaction the pool rolls back on return), so it sees
-what is committed now, as before.
+fraction. Each read sees what is committed now, as before: on SQLite it
+runs outside any transaction; on PostgreSQL in the driver's implicit
+transaction at the server's default READ COMMITTED (each statement takes a
+fresh snapshot), which the audit append or the pool's reset rolls back.
 """
 
 from __future__ import annotations
