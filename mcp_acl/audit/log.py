@@ -12,31 +12,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text
+from sqlalchemy import Engine, select
 
-from mcp_acl.audit.chain import GENESIS_HASH, args_digest, canonical_json, redact_tokens, row_hash, timestamp
+from mcp_acl.audit.appender import Appender, ChainError
+from mcp_acl.audit.chain import args_digest, canonical_json, redact_tokens, timestamp
 from mcp_acl.audit.verify import VerifyResult, verify_chain
 from mcp_acl.policy import Decision, Identity
 from mcp_acl.store import tables as t
 
-# pg_advisory_xact_lock key: the first 8 bytes of sha256("mcp-acl audit"), as a signed bigint.
-_PG_LOCK_KEY = 0x3F1D5C2B7A6E4D01
 _BATCH = 500
 _OUTCOMES = ("ok", "error")
 # Column widths (tables.py); checked here so both databases refuse alike.
 _WIDTHS = {"session_id": 128, "issuer": 1024, "subject": 255, "client_id": 255, "action": 32, "decision": 8, "outcome": 16}
 
 ev = t.audit_events
-# Statements built once: building them costs more than running them.
-_LAST = select(ev.c.id, ev.c.hash).order_by(ev.c.id.desc()).limit(1)
-_INSERT = insert(ev)
-_SQLITE_LOCK = text("UPDATE audit_events SET id = id WHERE 1 = 0")
-_PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-_COLUMNS = tuple(c.name for c in ev.c)
-_ROW = select(ev).where(ev.c.id == bindparam("row_id"))
 
 
 class AuditError(RuntimeError):
@@ -54,7 +45,7 @@ class AuditLog:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
+        self._appender = Appender(engine)
 
     # writing -------------------------------------------------------------
 
@@ -120,47 +111,13 @@ class AuditLog:
                 value = values.get(name)
                 if value is not None and (not isinstance(value, str) or len(value) > width):
                     raise AuditError(f"the audit row's {name} is not text of at most {width} characters")
-        ids = []
         try:
-            with self._connect() as conn, conn.begin():
-                self._lock(conn)
-                last = conn.execute(_LAST).first()
-                last_id, last_hash = (last.id, last.hash) if last else (0, GENESIS_HASH)
-                for values in batch:
-                    if values["kind"] == "outcome":
-                        values = self._with_decision(conn, values)
-                    row = dict.fromkeys(_COLUMNS) | values
-                    row.update(id=last_id + 1, at=datetime.now(timezone.utc), prev_hash=last_hash)
-                    row["hash"] = row_hash(row | {"at": timestamp(row["at"])})
-                    conn.execute(_INSERT, row)
-                    last_id, last_hash = row["id"], row["hash"]
-                    ids.append(last_id)
-            return ids
-        except AuditError:
-            raise
+            return self._appender.append(batch)
+        except ChainError as exc:
+            raise AuditError(str(exc)) from exc
         except Exception as exc:
             detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             raise AuditError(f"the audit row could not be written: {exc.__class__.__name__}: {detail[0] if detail else ''}") from exc
-
-    def _connect(self) -> Connection:
-        conn = self.engine.connect()
-        # READ COMMITTED: after waiting for the lock, each statement sees the rows just committed.
-        return conn.execution_options(isolation_level="READ COMMITTED") if self._postgres else conn
-
-    def _lock(self, conn: Connection) -> None:
-        if self._postgres:
-            conn.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
-        else:
-            # A write as the first statement makes SQLite take its write lock
-            # now (waiting up to busy_timeout), before the last row is read.
-            conn.execute(_SQLITE_LOCK)
-
-    def _with_decision(self, conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
-        ref = conn.execute(_ROW, {"row_id": values["ref_id"]}).first()
-        if ref is None or ref.kind != "decision":
-            raise AuditError(f"audit row {values['ref_id']} is not a decision; no outcome can refer to it")
-        copied = {name: getattr(ref, name) for name in ("issuer", "subject", "client_id", "action", "target")}
-        return copied | values | {"session_id": values["session_id"] or ref.session_id}
 
     # reading -------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
@@ -98,18 +99,29 @@ class Invoker:
     def __init__(
         self, policies: PolicySource, catalogue: Catalogue, views: CatalogueViews,
         audit: DecisionAudit, clock: Callable[[], datetime] = utcnow,
+        connection: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
         self.policies = policies
         self.catalogue = catalogue
         self.views = views
         self.audit = audit
         self.clock = clock
+        # Entered around each admission: the session check, the revision read
+        # and the audit append then share one pooled connection (store.lookup).
+        self.connection = connection
         self.arguments = ArgumentCheck()
         self.outcomes = OutcomeWriter(audit)
 
     # -- admission: decide + audit, in one worker thread (both touch the database)
 
     def _admit(
+        self, identity: Identity, session_id: str | None, action: str, target: str,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None,
+    ) -> tuple[Admission, CompiledPolicy | None]:
+        with self.connection():
+            return self._admit_on(identity, session_id, action, target, args, exists, session_check)
+
+    def _admit_on(
         self, identity: Identity, session_id: str | None, action: str, target: str,
         args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None,
     ) -> tuple[Admission, CompiledPolicy | None]:

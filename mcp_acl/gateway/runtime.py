@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import anyio
 from anyio.abc import TaskStatus
@@ -21,6 +22,7 @@ from mcp_acl.gateway.sessions import SessionStore
 from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules, tool_config_from_env
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.store import PolicyLoader
+from mcp_acl.store.lookup import one_connection
 
 
 @dataclass
@@ -58,7 +60,7 @@ def build_gateway(settings: Settings, engine: Engine, catalogue: Catalogue | Non
     catalogue = catalogue if catalogue is not None else load_catalogue(settings)
     policies = PolicyLoader(engine)
     views = CatalogueViews(catalogue)
-    invoker = Invoker(policies, catalogue, views, AuditLog(engine))
+    invoker = Invoker(policies, catalogue, views, AuditLog(engine), connection=partial(one_connection, engine))
     return Gateway(
         settings=settings,
         engine=engine,

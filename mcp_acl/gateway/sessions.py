@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from mcp_acl.policy import Identity
 from mcp_acl.store import tables as t
 from mcp_acl.store.engine import StoreError
+from mcp_acl.store.lookup import Lookup
 
 KILLED = "killed"
 CLOSED = "closed"
@@ -31,10 +32,7 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 # Built once: this read runs on every request of every session, and building
 # the statement costs more than running it.
 _ROW = select(t.sessions).where(t.sessions.c.id == bindparam("session_id"))
-_STATE = select(
-    t.sessions.c.issuer, t.sessions.c.subject, t.sessions.c.client_id, t.sessions.c.end_reason,
-    t.sessions.c.ended_at.is_not(None).label("ended"),
-).where(t.sessions.c.id == bindparam("session_id"))
+_STATE = "SELECT issuer, subject, client_id, end_reason, ended_at IS NOT NULL FROM sessions WHERE id = ?"
 
 
 class SessionRefused(Exception):
@@ -96,6 +94,7 @@ class SessionStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._state = Lookup(engine, _STATE, "the sessions table could not be used")
 
     def get(self, session_id: str) -> SessionRow | None:
         """The row of one session, or None."""
@@ -125,13 +124,14 @@ class SessionStore:
 
     def admit(self, session_id: str, identity: Identity, transport: str) -> None:
         """Check one request on `session_id`: open the row on first sight, refuse if ended or not the owner."""
-        with self._connect() as conn:
-            state = conn.execute(_STATE, {"session_id": session_id}).first()
+        state = self._state.first((session_id,))
         if state is None:
             check(self.open(session_id, identity, transport), identity)
-        elif state.ended:
-            raise SessionRefused(KILLED_MESSAGE if state.end_reason == KILLED else ENDED_MESSAGE)
-        elif (state.issuer, state.subject, state.client_id) != owner_of(identity):
+            return
+        issuer, subject, client_id, end_reason, ended = state
+        if ended:
+            raise SessionRefused(KILLED_MESSAGE if end_reason == KILLED else ENDED_MESSAGE)
+        if (issuer, subject, client_id) != owner_of(identity):
             raise SessionRefused(NOT_OWNER_MESSAGE)
 
     def touch(self, session_id: str, at: datetime | None = None) -> None:

@@ -12,6 +12,7 @@ from mcp_acl.policy import CompiledPolicy, Effect, Grant, compile_policy
 from mcp_acl.policy.compiled import ClientInfo
 from mcp_acl.store import tables as t
 from mcp_acl.store.engine import StoreError
+from mcp_acl.store.lookup import Lookup
 
 
 # Built once: every decision reads the revision, and building the statement
@@ -67,15 +68,18 @@ class PolicyLoader:
         self.engine = engine
         self._cached: CompiledPolicy | None = None
         self._lock = threading.Lock()
+        self._revision = Lookup(engine, "SELECT revision FROM policy_revision WHERE id = 1", "the policy could not be read")
 
     def current(self) -> CompiledPolicy:
         """The policy as committed now; raises StoreError when the database fails."""
+        # The common case: the revision has not moved, one driver-level read.
+        found = self._revision.first()
+        cached = self._cached
+        if found is not None and cached is not None and cached.revision == int(found[0]):
+            return cached
         try:
             with self.engine.connect() as conn:
                 rev = read_revision(conn)
-                cached = self._cached
-                if cached is not None and cached.revision == rev:
-                    return cached
                 with self._lock:
                     return self._reload(conn, rev)
         except SQLAlchemyError as exc:
