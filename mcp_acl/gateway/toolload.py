@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+from mcp_acl._bundled import bundled_dir
 from mcp_acl.gateway.catalogue import Catalogue
 from mcp_acl.gateway.specs import (
     ResourceListing,
@@ -45,11 +46,7 @@ def tool_config_from_env(home: Path) -> ToolConfig:
 
 def builtin_tools_dir() -> Path:
     """The built-in tools: inside an installed wheel (`mcp_acl/_tools`), or `tools/` in the source tree."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "_tools", here.parent / "tools"):
-        if (candidate / "files.py").is_file():
-            return candidate
-    raise FileNotFoundError("the built-in tools folder is missing from this installation")
+    return bundled_dir("tools", "files.py")
 
 
 def _module_name(index: int, path: Path) -> str:

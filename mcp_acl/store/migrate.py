@@ -8,14 +8,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from mcp_acl._bundled import bundled_dir
+
 
 def migrations_dir() -> Path:
-    """The migrations folder: inside an installed wheel, or at the top of the source tree."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "_migrations", here.parent / "migrations"):
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise FileNotFoundError("the Alembic migrations folder is missing from this installation")
+    """The Alembic migrations folder: inside an installed wheel, or at the top of the source tree."""
+    return bundled_dir("migrations", "env.py")
 
 
 def alembic_config(engine: Engine) -> Config:
