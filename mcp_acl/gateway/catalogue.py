@@ -90,7 +90,3 @@ class Catalogue:
                 return template.reader
         spec = self.list_resources().get(uri) if self.listings else None
         return spec.reader if spec is not None else None
-
-    def refreshed(self) -> Catalogue:
-        """The same catalogue with its `resources` snapshot taken again."""
-        return Catalogue.build(self.tools, self.fixed_resources, self.templates, self.listings)
