@@ -9,8 +9,8 @@ processors (so `at` is stored exactly as SQLAlchemy stores it), and the
 transaction is the same:
 
     take the append lock (PostgreSQL: advisory transaction lock under READ
-      COMMITTED; SQLite: a no-op write as the first statement takes the
-      database write lock, waiting up to busy_timeout)
+      COMMITTED; SQLite: BEGIN IMMEDIATE takes the database write lock,
+      waiting up to busy_timeout)
     read the last row's id and hash (inside the lock: another process may
       have appended since)
     insert the rows, each naming the previous hash
@@ -52,7 +52,7 @@ class Appender:
         self._ref = f"SELECT kind, session_id, {', '.join(_COPIED)} FROM audit_events WHERE id = {mark}"
         self._lock = (
             f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY})" if self._postgres
-            else "UPDATE audit_events SET id = id WHERE 1 = 0"
+            else "BEGIN IMMEDIATE"
         )
         processors: list[tuple[int, Callable[[Any], Any]]] = []
         for i, column in enumerate(t.audit_events.c):
@@ -78,6 +78,8 @@ class Appender:
 
     def _begin(self, driver) -> Any:
         if not self._postgres:
+            if driver.in_transaction:  # BEGIN IMMEDIATE must open the transaction
+                driver.rollback()
             return None
         # READ COMMITTED: after waiting for the lock, each statement sees
         # the rows just committed by whoever held it. Setting the level

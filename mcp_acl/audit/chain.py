@@ -26,6 +26,10 @@ HASHED_FIELDS = (
     "outcome", "prev_hash",
 )
 
+# Made once: json.dumps with these options would build a new encoder per
+# call, and every audited call hashes at least two values.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 # A compact JWS (header.payload.signature) such as a bearer token.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
@@ -36,7 +40,7 @@ def canonical_json(value: Any) -> str:
     >>> canonical_json({"b": [1, "é"], "a": None})
     '{"a":null,"b":[1,"é"]}'
     """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL.encode(value)
 
 
 def args_digest(args: dict | None) -> str | None:
