@@ -21,6 +21,7 @@ from mcp_acl.audit.chain import args_digest, canonical_json, redact_tokens, time
 from mcp_acl.audit.verify import VerifyResult, verify_chain
 from mcp_acl.policy import Decision, Identity
 from mcp_acl.store import tables as t
+from mcp_acl.store.lookup import WouldWait
 
 _BATCH = 500
 _OUTCOMES = ("ok", "error")
@@ -115,6 +116,8 @@ class AuditLog:
             return self._appender.append(batch)
         except ChainError as exc:
             raise AuditError(str(exc)) from exc
+        except WouldWait:
+            raise  # nothing was written; the caller appends where it may wait
         except Exception as exc:
             detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             raise AuditError(f"the audit row could not be written: {exc.__class__.__name__}: {detail[0] if detail else ''}") from exc

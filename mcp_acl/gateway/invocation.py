@@ -34,6 +34,7 @@ from mcp_acl.gateway.specs import CallContext, ToolError
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
 from mcp_acl.prompting import ACCESS_POLICY, access_policy_text, refusal_text
+from mcp_acl.store.lookup import StandingConnection, WouldWait
 
 if TYPE_CHECKING:
     from mcp_acl.gateway.catalogue import Catalogue
@@ -100,6 +101,7 @@ class Invoker:
         self, policies: PolicySource, catalogue: Catalogue, views: CatalogueViews,
         audit: DecisionAudit, clock: Callable[[], datetime] = utcnow,
         connection: Callable[[], AbstractContextManager[None]] = nullcontext,
+        standing: StandingConnection | None = None,
     ) -> None:
         self.policies = policies
         self.catalogue = catalogue
@@ -109,10 +111,14 @@ class Invoker:
         # Entered around each admission: the session check, the revision read
         # and the audit append then share one pooled connection (store.lookup).
         self.connection = connection
+        # SQLite: admissions run on the event loop on this connection when
+        # nothing has to wait, else in a worker thread inside `connection`.
+        self.standing = standing
         self.arguments = ArgumentCheck()
         self.outcomes = OutcomeWriter(audit)
 
-    # -- admission: decide + audit, in one worker thread (both touch the database)
+    # -- admission: decide + audit (both touch the database), on the loop
+    # when that needs no waiting, else in one worker thread
 
     def _admit(
         self, identity: Identity, session_id: str | None, action: str, target: str,
@@ -128,6 +134,8 @@ class Invoker:
         if session_check is not None:
             try:
                 session_check()
+            except WouldWait:
+                raise
             except Exception as exc:
                 raise _SessionFailed(exc) from exc
         started = time.perf_counter()
@@ -142,6 +150,8 @@ class Invoker:
                 decision = decide(policy, identity, target, args, now)
                 # decide() allowing implies visible(); only a refusal needs the check.
                 known = decision.allowed or visible(policy, identity, target, now)
+        except WouldWait:
+            raise
         except Exception as exc:
             log.warning("refusing %s %s: the policy could not be read (%s)", action, target, exc.__class__.__name__)
             decision = Decision(False, UNAVAILABLE, None, policy.revision if policy else 0)
@@ -155,6 +165,8 @@ class Invoker:
                 session_id=session_id, identity=identity, action=action, target=target,
                 args=args, decision=decision, latency_ms=latency_ms,
             )
+        except WouldWait:
+            raise
         except Exception as exc:
             log.warning("refusing %s %s: the audit write failed (%s)", action, target, exc.__class__.__name__)
             return Admission(Decision(False, UNAUDITED, decision.grant, decision.revision), known, None), None
@@ -164,13 +176,24 @@ class Invoker:
         self, identity: Identity, session_id: str | None, action: str, target: str,
         args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None = None,
     ) -> tuple[Admission, CompiledPolicy | None]:
-        """Check the session, then decide and audit one request, in one trip off the event loop."""
+        """Check the session, then decide and audit one request: on the loop if nothing waits, else in a worker thread."""
         try:
+            if self.standing is not None:
+                try:
+                    with self.standing.block():
+                        return self._admit_on(identity, session_id, action, target, args, exists, session_check)
+                except WouldWait:
+                    pass  # nothing was done; the worker thread may wait for it
             return await anyio.to_thread.run_sync(
                 self._admit, identity, session_id, action, target, args, exists, session_check
             )
         except _SessionFailed as failed:
             raise session_error(failed.cause) from None
+
+    def close(self) -> None:
+        """Release what admissions on the loop keep open (the standing connection); safe to call twice."""
+        if self.standing is not None:
+            self.standing.close()
 
     async def _outcome(self, admission: Admission, outcome: str, session_id: str | None) -> None:
         if admission.audit_id is not None:

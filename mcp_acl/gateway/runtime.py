@@ -22,7 +22,7 @@ from mcp_acl.gateway.sessions import SessionStore
 from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules, tool_config_from_env
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.store import PolicyLoader
-from mcp_acl.store.lookup import one_connection
+from mcp_acl.store.lookup import one_connection, standing_connection
 
 
 @dataclass
@@ -38,10 +38,13 @@ class Gateway:
 
     async def run_background(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The notifier and the outcome writer, until cancelled (run in the serving task group)."""
-        async with anyio.create_task_group() as tg:
-            await tg.start(self.notifier.run)
-            await tg.start(self.invoker.outcomes.run)
-            task_status.started()
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(self.notifier.run)
+                await tg.start(self.invoker.outcomes.run)
+                task_status.started()
+        finally:
+            self.invoker.close()
 
     def server(self, edge: CallerEdge) -> tuple[GatewayServer, SessionGuard]:
         """An MCP server for one transport, and the session guard it runs every request through."""
@@ -60,7 +63,10 @@ def build_gateway(settings: Settings, engine: Engine, catalogue: Catalogue | Non
     catalogue = catalogue if catalogue is not None else load_catalogue(settings)
     policies = PolicyLoader(engine)
     views = CatalogueViews(catalogue)
-    invoker = Invoker(policies, catalogue, views, AuditLog(engine), connection=partial(one_connection, engine))
+    invoker = Invoker(
+        policies, catalogue, views, AuditLog(engine),
+        connection=partial(one_connection, engine), standing=standing_connection(engine),
+    )
     return Gateway(
         settings=settings,
         engine=engine,

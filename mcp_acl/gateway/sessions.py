@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from mcp_acl.policy import Identity
 from mcp_acl.store import tables as t
 from mcp_acl.store.engine import StoreError
-from mcp_acl.store.lookup import Lookup
+from mcp_acl.store.lookup import Lookup, must_not_wait
 
 KILLED = "killed"
 CLOSED = "closed"
@@ -94,7 +94,7 @@ class SessionStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._state = Lookup(engine, _STATE, "the sessions table could not be used")
+        self._state = Lookup(engine, _STATE, "the sessions table could not be used", memo=True)
 
     def get(self, session_id: str) -> SessionRow | None:
         """The row of one session, or None."""
@@ -104,6 +104,7 @@ class SessionStore:
 
     def open(self, session_id: str, identity: Identity, transport: str) -> SessionRow:
         """Record a new session owned by `identity`; if it already exists, return the stored row."""
+        must_not_wait("recording a new session")
         now = _now()
         values = dict(
             id=session_id, issuer=identity.issuer, subject=identity.subject, client_id=identity.client_id,
@@ -136,6 +137,7 @@ class SessionStore:
 
     def touch(self, session_id: str, at: datetime | None = None) -> None:
         """Record that the session was just used."""
+        must_not_wait("recording that a session was used")
         with self._begin() as conn:
             conn.execute(update(t.sessions).where(t.sessions.c.id == session_id).values(last_seen_at=at or _now()))
 

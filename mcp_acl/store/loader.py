@@ -12,7 +12,7 @@ from mcp_acl.policy import CompiledPolicy, Effect, Grant, compile_policy
 from mcp_acl.policy.compiled import ClientInfo
 from mcp_acl.store import tables as t
 from mcp_acl.store.engine import StoreError
-from mcp_acl.store.lookup import Lookup
+from mcp_acl.store.lookup import Lookup, must_not_wait
 
 
 # Built once: every decision reads the revision, and building the statement
@@ -68,7 +68,7 @@ class PolicyLoader:
         self.engine = engine
         self._cached: CompiledPolicy | None = None
         self._lock = threading.Lock()
-        self._revision = Lookup(engine, "SELECT revision FROM policy_revision WHERE id = 1", "the policy could not be read")
+        self._revision = Lookup(engine, "SELECT revision FROM policy_revision WHERE id = 1", "the policy could not be read", memo=True)
 
     def current(self) -> CompiledPolicy:
         """The policy as committed now; raises StoreError when the database fails."""
@@ -77,6 +77,7 @@ class PolicyLoader:
         cached = self._cached
         if found is not None and cached is not None and cached.revision == int(found[0]):
             return cached
+        must_not_wait("reloading the policy")
         try:
             with self.engine.connect() as conn:
                 rev = read_revision(conn)

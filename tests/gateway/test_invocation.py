@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import threading
 
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -11,6 +12,7 @@ from sqlalchemy import text
 from mcp_acl.gateway.runtime import build_gateway
 from mcp_acl.gateway.specs import ToolConfig
 from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules
+from mcp_acl.policy import Identity
 from mcp_acl.store import PolicyAdmin
 
 from .harness import connect, serve, text_of
@@ -92,3 +94,64 @@ async def test_tool_error_is_shown_to_the_caller_and_recorded(sqlite_world):
             result = await alice.call_tool("files.read", {"path": "reports/missing.md"})
     assert result.is_error and not text_of(result).startswith("Refused")
     assert sqlite_world.audit_rows(kind="outcome")[-1].outcome == "error"
+
+
+# -- where the admission runs (SQLite: on the event loop unless it must wait)
+
+
+def _alice(world) -> Identity:
+    return Identity("alice", "mcp-acl-cli", roles=frozenset({"analyst"}), issuer=world.settings.embedded_issuer_url)
+
+
+def _count_thread_admissions(gateway, monkeypatch) -> list[int]:
+    threaded: list[int] = []
+    admit = gateway.invoker._admit
+
+    def counted(*args):
+        threaded.append(1)
+        return admit(*args)
+
+    monkeypatch.setattr(gateway.invoker, "_admit", counted)
+    return threaded
+
+
+async def test_on_sqlite_an_admission_runs_on_the_loop_when_nothing_waits(sqlite_world, monkeypatch):
+    gateway = sqlite_world.gateway()
+    gateway.invoker.policies.current()  # the first load is a reload: that one may wait
+    threaded = _count_thread_admissions(gateway, monkeypatch)
+    for _ in range(5):
+        result = await gateway.invoker.call_tool(_alice(sqlite_world), None, "files.list", {})
+        assert not result.is_error
+    assert threaded == []
+    assert [r.decision for r in sqlite_world.audit_rows(kind="decision")] == ["allow"] * 5
+    gateway.invoker.close()
+
+
+async def test_a_locked_sqlite_database_moves_the_admission_to_a_thread_that_waits(sqlite_world, monkeypatch):
+    gateway = sqlite_world.gateway()
+    gateway.invoker.policies.current()
+    threaded = _count_thread_admissions(gateway, monkeypatch)
+    holder = sqlite_world.engine.raw_connection()
+    holder.driver_connection.execute("BEGIN IMMEDIATE")  # another writer holds the lock...
+    released = threading.Timer(0.3, holder.driver_connection.rollback)  # ...for a moment
+    released.start()
+    try:
+        result = await gateway.invoker.call_tool(_alice(sqlite_world), None, "files.list", {})
+    finally:
+        released.join()
+        holder.close()
+    assert not result.is_error
+    assert threaded == [1]
+    assert [r.decision for r in sqlite_world.audit_rows(kind="decision")] == ["allow"]
+    gateway.invoker.close()
+
+
+async def test_a_revocation_committed_elsewhere_refuses_the_next_loop_admission(sqlite_world):
+    gateway = sqlite_world.gateway()
+    gateway.invoker.policies.current()
+    alice = _alice(sqlite_world)
+    assert not (await gateway.invoker.call_tool(alice, None, "files.list", {})).is_error
+    PolicyAdmin(sqlite_world.engine).revoke(sqlite_world.grants["alice-list"])
+    refused = await gateway.invoker.call_tool(alice, None, "files.list", {})
+    assert refused.is_error and text_of(refused).startswith("Unknown tool")
+    gateway.invoker.close()
