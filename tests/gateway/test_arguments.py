@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mcp_acl.gateway.arguments import ArgumentCheck
 from mcp_acl.gateway.specs import ToolSpec
 
@@ -29,3 +31,29 @@ def test_a_missing_or_extra_field_is_named():
 def test_a_broken_schema_refuses_every_call():
     broken = ToolSpec(name="x.y", description="", input_schema={"type": "object", "properties": {"a": {"type": 5}}}, handler=lambda a, c: "")
     assert ArgumentCheck().problem(broken, {"a": 1}) == "the tool's input schema is broken, so no call to it can be checked"
+
+
+class _Wording:
+    """Stands in for the jsonschema validator that words refusals."""
+
+    def __init__(self, iter_errors):
+        self.iter_errors = iter_errors
+
+
+def test_the_fast_verdict_refuses_even_where_the_wording_validator_would_pass():
+    # If the two validators ever disagree, a refusal from either one stands.
+    check = ArgumentCheck()
+    assert check.problem(READ, {"path": "a"}) is None
+    check._validators["files.read"] = replace(check._validators["files.read"], wording=_Wording(lambda args: iter(())))
+    assert check.problem(READ, {"path": 3}) == 'at path: 3 is not of type "string"'
+
+
+def test_fitting_arguments_never_reach_the_wording_validator():
+    check = ArgumentCheck()
+    check.problem(READ, {"path": "a"})
+
+    def unexpected(args):
+        raise AssertionError("the slow validator ran for fitting arguments")
+
+    check._validators["files.read"] = replace(check._validators["files.read"], wording=_Wording(unexpected))
+    assert check.problem(READ, {"path": "reports/q3.md"}) is None
