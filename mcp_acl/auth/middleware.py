@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
@@ -30,12 +31,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcp_acl.auth.compact import MalformedToken, decode_json_object
 from mcp_acl.auth.identity import identity_from_claims
 from mcp_acl.auth.metadata import resource_metadata_url
-from mcp_acl.auth.verifier import AccessTokenVerifier, TokenRejected, invalid_token
+from mcp_acl.auth.verifier import AccessTokenVerifier, TokenRejected, VerifiedToken, invalid_token
 from mcp_acl.config import Settings
+from mcp_acl.policy import Identity
 
 logger = logging.getLogger(__name__)
 
 IDENTITY_KEY = "mcp_acl.identity"
+DERIVED_CACHE = 1024
 RefusalHook = Callable[[str, dict], None]
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -55,14 +58,19 @@ def protect(
 
 def bearer_token(scope: Scope) -> str:
     """The token of the request's one `Authorization: Bearer` header, else TokenRejected."""
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    if "access_token" in query:
+    query_string = scope.get("query_string", b"")
+    if query_string and "access_token" in parse_qs(query_string.decode("latin-1"), keep_blank_values=True):
         raise TokenRejected(400, "invalid_request", "access tokens are accepted only in the Authorization header, not in the URL")
-    headers = scope.get("headers", [])
-    content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+    content_type = b""
+    values = []
+    for key, value in scope.get("headers", ()):
+        key = key.lower()
+        if key == b"authorization":
+            values.append(value)
+        elif key == b"content-type" and not content_type:
+            content_type = value
     if content_type.lower().startswith(b"application/x-www-form-urlencoded"):
         raise TokenRejected(400, "invalid_request", "form bodies are not accepted here; send the token in the Authorization header")
-    values = [v for k, v in headers if k.lower() == b"authorization"]
     if len(values) > 1:
         raise TokenRejected(400, "invalid_request", "send exactly one Authorization header")
     if not values:
@@ -97,6 +105,11 @@ class BearerGuard:
         self.settings = settings
         self.on_refused = on_refused
         self.metadata_url = resource_metadata_url(settings)
+        # What each verified token becomes for the app, made once per token:
+        # id(VerifiedToken) -> (that token, its user, credentials, identity).
+        # The verifier hands back the same VerifiedToken while its cache
+        # holds it, so a hit is checked by identity (`is`).
+        self._derived: OrderedDict[int, tuple[VerifiedToken, AuthenticatedUser, AuthCredentials, Identity]] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -108,19 +121,30 @@ class BearerGuard:
         except TokenRejected as refusal:
             await self._refuse(scope, send, refusal)
             return
-        user = AuthenticatedUser(self.verifier.access_token(token, verified))
-        inner = {
-            **scope,
-            "user": user,
-            "auth": AuthCredentials(sorted(verified.scopes)),
-            IDENTITY_KEY: identity_from_claims(verified.claims, self.settings),
-        }
+        _, user, credentials, identity = self._derive(token, verified)
+        inner = {**scope, "user": user, "auth": credentials, IDENTITY_KEY: identity}
         # As the SDK's AuthContextMiddleware does: handlers call get_access_token().
         context = auth_context_var.set(user)
         try:
             await self.app(inner, receive, send)
         finally:
             auth_context_var.reset(context)
+
+    def _derive(self, token: str, verified: VerifiedToken) -> tuple[VerifiedToken, AuthenticatedUser, AuthCredentials, Identity]:
+        entry = self._derived.get(id(verified))
+        if entry is not None and entry[0] is verified:
+            self._derived.move_to_end(id(verified))
+            return entry
+        entry = (
+            verified,
+            AuthenticatedUser(self.verifier.access_token(token, verified)),
+            AuthCredentials(sorted(verified.scopes)),
+            identity_from_claims(verified.claims, self.settings),
+        )
+        self._derived[id(verified)] = entry
+        while len(self._derived) > DERIVED_CACHE:
+            self._derived.popitem(last=False)
+        return entry
 
     def www_authenticate(self, refusal: TokenRejected) -> str:
         """The `WWW-Authenticate` value for a refusal (RFC 6750 §3, RFC 9728 §5.1)."""

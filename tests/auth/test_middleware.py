@@ -220,6 +220,27 @@ def test_token_in_the_query_string_is_refused_even_beside_a_header(guarded):
     assert_refused(response, guarded, 400, "invalid_request", "only in the Authorization header")
 
 
+def test_a_percent_encoded_access_token_parameter_is_refused_too(guarded):
+    token = guarded.mint()
+    response = httpx2.get(guarded.url + f"/mcp?access%5Ftoken={token}", headers={"Authorization": f"Bearer {token}"})
+    assert_refused(response, guarded, 400, "invalid_request", "only in the Authorization header")
+
+
+def test_an_unrelated_query_string_does_not_stop_a_good_token(guarded):
+    response = guarded.get(guarded.mint(), params={"page": "2"})
+    assert response.status_code == 200 and response.json()["subject"] == "alice"
+
+
+def test_repeated_requests_each_get_their_own_tokens_identity(guarded):
+    # The guard remembers what each verified token became; it must never
+    # hand one caller's identity to another.
+    alice, bob = guarded.mint(), guarded.mint(subject="bob")
+    for _ in range(3):
+        assert guarded.get(alice).json()["subject"] == "alice"
+        assert guarded.get(bob).json()["subject"] == "bob"
+        assert guarded.get(bob).json()["context_subject"] == "bob"
+
+
 def test_token_in_a_form_body_gets_400(guarded):
     response = httpx2.post(guarded.url + "/mcp", data={"access_token": guarded.mint()})
     assert_refused(response, guarded, 400, "invalid_request", "form bodies")
