@@ -2,7 +2,8 @@
 
 Both servers run in their own process under uvicorn on 127.0.0.1 and expose
 the same trivial tool (`bench.echo`); one client process calls each in turn
-over real HTTP with the SDK's client (2025-11-25 sessions). Through mcp-acl
+over real HTTP with the SDK's client (2025-11-25 sessions), alternating
+call by call. Through mcp-acl
 every call pays token verification, the session check, the decision at the
 current revision, the audit row (committed) and its outcome row.
 
@@ -180,15 +181,27 @@ async def _client(url: str, token: str | None):
             yield client
 
 
-async def _time_calls(client, calls: int) -> list[float]:
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        result = await client.call_tool("bench.echo", {"text": "hi"})
-        times.append((time.perf_counter() - started) * 1000)
-        if result.is_error:
-            raise RuntimeError(f"the benchmark call failed: {result.content[0].text}")
-    return times
+async def _time_call(client) -> float:
+    started = time.perf_counter()
+    result = await client.call_tool("bench.echo", {"text": "hi"})
+    elapsed = (time.perf_counter() - started) * 1000
+    if result.is_error:
+        raise RuntimeError(f"the benchmark call failed: {result.content[0].text}")
+    return elapsed
+
+
+async def _time_pairs(bare, acl, pairs: int) -> tuple[list[float], list[float]]:
+    # Call by call, each server first in every other pair: a noisy
+    # neighbour on the shared machine slows both alike.
+    bare_times, acl_times = [], []
+    for i in range(pairs):
+        if i % 2:
+            bare_times.append(await _time_call(bare))
+            acl_times.append(await _time_call(acl))
+        else:
+            acl_times.append(await _time_call(acl))
+            bare_times.append(await _time_call(bare))
+    return bare_times, acl_times
 
 
 async def _time_lists(url: str, token: str, repeat: int) -> tuple[float, list[float], int]:
@@ -210,29 +223,23 @@ def _p99(times: list[float]) -> float:
 
 
 async def _bench(quick: bool) -> None:
-    warmup, calls, rounds = (20, 50, 4) if quick else (200, 300, 10)
+    warmup, calls = (100, 300) if quick else (300, 5000)
     tool_count = 1000 if quick else 10_000
     with tempfile.TemporaryDirectory(prefix="mcp-acl-bench-") as tmp:
         workdir = Path(tmp)
         url, ada, lin = _prepare(workdir, tool_count)
         tools_dir = str(workdir / "tools")
-        bare_times: list[float] = []
-        acl_times: list[float] = []
         async with (
             _server(["bare"], workdir, "bare") as bare_url,
             _server(["acl", "--database", url, "--tools", tools_dir, "--tool-count", str(tool_count)], workdir, "acl") as acl_url,
             _client(bare_url, None) as bare,
             _client(acl_url, ada) as acl,
         ):
-            await _time_calls(bare, warmup)
-            await _time_calls(acl, warmup)
-            # Short interleaved rounds, so a noisy neighbour hurts both alike.
-            for _ in range(rounds):
-                bare_times += await _time_calls(bare, calls)
-                acl_times += await _time_calls(acl, calls)
+            await _time_pairs(bare, acl, warmup)
+            bare_times, acl_times = await _time_pairs(bare, acl, calls)
             cold, warm, listed = await _time_lists(acl_url, lin, 20 if quick else 100)
     bare_median, acl_median = statistics.median(bare_times), statistics.median(acl_times)
-    print(f"tools/call round trip over loopback HTTP, {len(bare_times)} calls each in {rounds} interleaved rounds")
+    print(f"tools/call round trip over loopback HTTP, {len(bare_times)} calls each, interleaved call by call")
     print(f"bare mcp server   median {bare_median:.3f} ms   p99 {_p99(bare_times):.3f} ms")
     print(f"mcp-acl           median {acl_median:.3f} ms   p99 {_p99(acl_times):.3f} ms")
     print(f"tools/list with {listed} of {tool_count} tools visible: first {cold:.1f} ms, then median {statistics.median(warm):.2f} ms")
