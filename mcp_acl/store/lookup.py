@@ -229,6 +229,7 @@ class StandingConnection:
             raw.close()
 
     def _open(self) -> _OffPool:
+        conn = None
         try:
             # Made by the pool (so the engine's connect hooks ran), then taken off it.
             raw = self.engine.raw_connection()
@@ -241,6 +242,8 @@ class StandingConnection:
             finally:
                 cur.close()
         except Exception as exc:
+            if conn is not None:
+                conn.close()
             # The pooled path reports the failure as it always has.
             raise WouldWait(f"the standing connection could not be opened: {exc.__class__.__name__}") from exc
         return conn

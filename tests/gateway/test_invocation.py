@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -154,4 +155,18 @@ async def test_a_revocation_committed_elsewhere_refuses_the_next_loop_admission(
     PolicyAdmin(sqlite_world.engine).revoke(sqlite_world.grants["alice-list"])
     refused = await gateway.invoker.call_tool(alice, None, "files.list", {})
     assert refused.is_error and text_of(refused).startswith("Unknown tool")
+    gateway.invoker.close()
+
+
+async def test_admissions_on_the_loop_keep_the_sqlite_wal_checkpointed(sqlite_world):
+    # The standing connection never checkpoints; every THREAD_TURN-th
+    # admission's pooled commit does. Without that the WAL would grow by a
+    # page or more per call (over 10 MB here).
+    gateway = sqlite_world.gateway()
+    gateway.invoker.policies.current()
+    alice = _alice(sqlite_world)
+    for _ in range(3000):
+        await gateway.invoker.admit(alice, None, "tools/call", "tool:files.list", {}, True)
+    wal = Path(sqlite_world.engine.url.database + "-wal")
+    assert wal.stat().st_size < 6 * 1024 * 1024
     gateway.invoker.close()
