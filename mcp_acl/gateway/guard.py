@@ -9,9 +9,10 @@ A server middleware (the SDK runs it around every request and notification,
 - registers the session with the notifier so it hears list_changed.
 
 For tools/call, resources/read and prompts/get the check is handed to the
-invocation through `pending_check`, which runs it first in the worker
-thread that decides and audits the call: one trip off the event loop
-instead of two on the hot path. The check itself is the same.
+invocation through `pending_check`, which runs it first in the admission
+that decides and audits the call (on the event loop on SQLite, else in one
+worker thread; see Invoker.admit): no separate trip for the check. The
+check itself is the same.
 """
 
 from __future__ import annotations

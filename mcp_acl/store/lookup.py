@@ -1,12 +1,16 @@
-"""A one-row read on a pooled DBAPI connection, for the reads every request makes.
+"""The DBAPI connections under every request's reads and audit append.
 
 The session check and the policy revision are read on every tools/call.
 Through SQLAlchemy Core each cost 60–80 µs on SQLite, most of it statement
-and result machinery; the same SQL on the driver's connection costs a
-fraction. Each read sees what is committed now, as before: on SQLite it
-runs outside any transaction; on PostgreSQL in the driver's implicit
-transaction at the server's default READ COMMITTED (each statement takes a
-fresh snapshot), which the audit append or the pool's reset rolls back.
+and result machinery; the same SQL on the driver's connection (`Lookup`)
+costs a fraction. Each read sees what is committed now: on SQLite it runs
+outside any transaction; on PostgreSQL in the driver's implicit transaction
+at the server's default READ COMMITTED (each statement takes a fresh
+snapshot), which the audit append or the pool's reset rolls back.
+
+Which connection: `one_connection` shares one pooled connection across an
+admission in a worker thread; `StandingConnection` (SQLite) keeps one off
+the pool for admissions on the event loop that never wait.
 """
 
 from __future__ import annotations
@@ -59,6 +63,9 @@ def pooled(engine: Engine) -> Iterator[Any]:
             raw.close()
         return
     if _held.raw is None:
+        # In a StandingConnection block whose connection a failed statement
+        # closed, a pooled one (which may wait) must not stand in for it.
+        must_not_wait("the standing connection was closed by a failed statement")
         _held.raw = engine.raw_connection()
     try:
         yield _held.raw.driver_connection
@@ -128,10 +135,10 @@ def must_not_wait(what: str) -> None:
 
 def _is_busy(exc: BaseException) -> bool:
     # SQLITE_BUSY (5) or SQLITE_LOCKED (6), whatever the extended code.
+    # Errors SQLite reported carry the code (Python 3.11+); those the
+    # sqlite3 module raises itself (a closed connection) have none.
     code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return code & 0xFF in (5, 6)
-    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+    return isinstance(code, int) and code & 0xFF in (5, 6)
 
 
 def standing_connection(engine: Engine) -> StandingConnection | None:

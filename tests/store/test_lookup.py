@@ -209,3 +209,21 @@ def test_a_failed_statement_drops_the_standing_connection_and_the_memo(sqlite_mi
     assert standing._raw is not first
     assert any(s.startswith("SELECT revision") for s in statements)  # read afresh, not from the old memo
     standing.close()
+
+
+def test_after_a_failed_statement_a_block_never_falls_back_to_a_pooled_connection(sqlite_migrated):
+    # The rest of the block must not run on a connection that waits for locks.
+    standing = standing_connection(sqlite_migrated)
+    good, bad = Lookup(sqlite_migrated, "SELECT 1", "x"), Lookup(sqlite_migrated, "SELECT * FROM no_such_table", "y")
+    with standing.block():  # the standing connection is open
+        good.first()
+    seen = _checkouts(sqlite_migrated)
+    with pytest.raises(WouldWait), standing.block():
+        with pytest.raises(StoreError):
+            bad.first()
+        good.first()
+    assert seen == [] and standing._raw is None
+    with standing.block():  # the next block opens a standing connection afresh
+        assert good.first() == (1,)
+        assert standing._raw.driver_connection.execute("PRAGMA busy_timeout").fetchone() == (0,)
+    standing.close()
