@@ -6,9 +6,14 @@ symbolic links (to anywhere, inside the root or out) are all refused, and
 a link swapped in between a check and an open is refused too. Links are not
 followed even when they point inside the root: a grant condition on the
 path (`args.path.startsWith("reports/")`) must see where the file really is.
+For the same reason a path has one spelling: `./`, `//` and `/./` are
+refused, not tidied, since `./hr/salaries.csv` would open `hr/salaries.csv`
+while a condition on `args.path` saw something else.
 
-    >>> split_relative("reports//./q3.md")
+    >>> split_relative("reports/q3.md")
     ('reports', 'q3.md')
+    >>> split_relative("reports/")
+    ('reports',)
 """
 
 from __future__ import annotations
@@ -36,9 +41,15 @@ def split_relative(text: object) -> tuple[str, ...]:
         raise ToolError("use / to separate folders; backslashes are refused")
     if text.startswith("/") or text.startswith("~"):
         raise ToolError(f"absolute paths are refused ({text!r}): give a path relative to the workspace, e.g. reports/q3.md")
-    parts = tuple(p for p in text.split("/") if p not in ("", "."))
+    parts = tuple(text.split("/")) if text else ()
+    if parts and parts[-1] == "":
+        parts = parts[:-1]  # one trailing / names a folder
     if ".." in parts:
         raise ToolError(f"'..' is refused in {text!r}: paths stay inside the workspace")
+    if "" in parts or "." in parts:
+        plain = "/".join(p for p in parts if p not in ("", "."))
+        suggestion = repr(plain) if plain else "an empty path for the whole workspace"
+        raise ToolError(f"{text!r} is refused: write the path plainly, without ./ or //, e.g. {suggestion}")
     return parts
 
 

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from mcp_acl.gateway.confined import split_relative
 from mcp_acl.gateway.specs import CallContext, ToolConfig, ToolError
 from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules
 from mcp_acl.policy import Identity
@@ -170,3 +171,16 @@ def test_resource_reader_is_confined_like_the_tools(catalogue):
         template.reader("file:///reports/../../outside/secret.txt", CTX)
     with pytest.raises(ToolError, match="symbolic link"):
         template.reader("file:///reports/leak.txt", CTX)
+
+
+@pytest.mark.parametrize("path", ["./hr/salaries.csv", "hr//salaries.csv", "hr/./salaries.csv", ".", "./"])
+def test_a_path_not_written_plainly_is_refused_so_conditions_see_what_opens(path):
+    # A deny on args.path.startsWith("hr/") must not be stepped round by "./hr/...".
+    with pytest.raises(ToolError, match="write the path plainly"):
+        split_relative(path)
+
+
+def test_plain_paths_and_one_trailing_slash_are_accepted():
+    assert split_relative("hr/salaries.csv") == ("hr", "salaries.csv")
+    assert split_relative("reports/") == ("reports",)
+    assert split_relative("") == ()
