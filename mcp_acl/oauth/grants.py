@@ -19,10 +19,11 @@ from sqlalchemy import select
 
 from mcp_acl.oauth import pkce
 from mcp_acl.oauth._digest import new_token
+from mcp_acl.oauth.clients import AUTH_METHODS, SECRET_METHODS
 from mcp_acl.oauth.resource import requested_resource
 from mcp_acl.store import tables as t
 
-_WITH_SECRET_OR_PKCE = ["client_secret_basic", "client_secret_post", "none"]
+_WITH_SECRET_OR_PKCE = list(AUTH_METHODS)
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     """A service token for a confidential client: sub = client_id, no user."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = list(SECRET_METHODS)
 
     def validate_token_request(self) -> None:
         super().validate_token_request()

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 
+from mcp_acl.oauth.clients import AUTH_METHODS
+
 
 class RevocationEndpoint(_RevocationEndpoint):
     """POST /revoke for the clients of this issuer."""
 
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    CLIENT_AUTH_METHODS = list(AUTH_METHODS)
 
     def query_token(self, token_string: str, token_type_hint: str | None):
-        if token_type_hint == "access_token":
-            return None
+        # The hint is only a hint (RFC 7009 §2.1): a refresh token sent as
+        # an "access_token" is still found and revoked. Access tokens are
+        # JWTs and cannot be revoked here; they are not found.
         return self.server.refresh_tokens.find(token_string)
 
     def revoke_token(self, token, request) -> None:

@@ -24,3 +24,14 @@ def test_another_client_cannot_revoke_a_token(oauth):
     response = oauth.http.post("/revoke", data={"token": tokens["refresh_token"], "client_id": other.client_id})
     assert response.status_code == 400
     assert oauth.refresh(client, tokens["refresh_token"]).status_code == 200
+
+
+def test_a_refresh_token_is_revoked_whatever_the_hint_says(oauth):
+    client = oauth.register()
+    tokens = oauth.tokens_for(client)
+    response = oauth.http.post(
+        "/revoke",
+        data={"token": tokens["refresh_token"], "token_type_hint": "access_token", "client_id": client.client_id},
+    )
+    assert response.status_code == 200
+    assert oauth.refresh(client, tokens["refresh_token"]).json()["error"] == "invalid_grant"
