@@ -153,9 +153,12 @@ def merge_into_file(path: Path, client: str, name: str, entry: dict) -> WriteRes
         shutil.copy2(path, backup)
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     temporary = path.with_name(f".{path.name}.mcp-acl.tmp")
-    # The entry may carry a token: the new file is readable by its owner only,
-    # or keeps the mode the user gave the old one.
+    # A new file is readable by its owner only; an old one keeps its mode,
+    # except that an entry carrying a token (stdio's env) takes away every
+    # permission of group and others.
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+    if entry.get("env"):
+        mode &= 0o700
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

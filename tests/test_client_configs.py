@@ -96,6 +96,22 @@ def test_merge_creates_a_missing_file_readable_by_its_owner_only(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_a_token_written_into_a_shared_file_makes_it_private(tmp_path):
+    path = tmp_path / "claude_desktop_config.json"
+    path.write_text("{}")
+    path.chmod(0o644)
+    merge_into_file(path, "claude-desktop", "mcp-acl", server_entry("claude-desktop", stdio=LAUNCH))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_an_entry_without_a_token_keeps_the_files_mode(tmp_path):
+    path = tmp_path / "mcp.json"
+    path.write_text("{}")
+    path.chmod(0o644)
+    merge_into_file(path, "cursor", "mcp-acl", server_entry("cursor", url=URL))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
 @pytest.mark.parametrize("content", ['{"servers": {}, // comment\n}', "[1, 2]", '{"servers": []}', "\xff"])
 def test_merge_refuses_a_file_it_cannot_read_as_a_json_object(tmp_path, content):
     path = tmp_path / "mcp.json"
