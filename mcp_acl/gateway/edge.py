@@ -9,6 +9,7 @@ process started, from the token in `MCP_ACL_TOKEN`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -69,16 +70,23 @@ class HttpEdge:
 
 
 class FixedEdge:
-    """The caller of a stdio server: one identity and one session for the process's life."""
+    """The caller of a stdio server: one identity and one session, while the token it came from lasts."""
 
     transport = "stdio"
 
-    def __init__(self, identity: Identity, session_id: str) -> None:
+    def __init__(
+        self, identity: Identity, session_id: str, expires_at: datetime,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
         self._identity = identity
         self._session_id = session_id
+        self._expires_at = expires_at
+        self._clock = clock
 
     def identity(self, ctx: Any = None) -> Identity:
-        """The identity verified at start."""
+        """The identity verified at start; CallerUnknown once its token has expired (as HTTP would refuse it)."""
+        if self._clock() >= self._expires_at:
+            raise CallerUnknown("the access token this stdio server started with has expired")
         return self._identity
 
     def session_id(self, ctx: Any) -> str | None:

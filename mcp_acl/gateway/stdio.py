@@ -3,14 +3,15 @@
 There is no HTTP request to carry a token, so the caller's token comes from
 `MCP_ACL_TOKEN` and is verified once, at start, exactly as the HTTP
 middleware verifies it; the process then serves one session for that
-identity. An invalid or missing token ends the process before anything is
-served (the caller never sees a catalogue).
+identity until the token expires (later requests are refused: restart with
+a new token). An invalid or missing token ends the process before anything
+is served (the caller never sees a catalogue).
 """
 
 from __future__ import annotations
 
-import inspect
 import uuid
+from datetime import datetime
 
 import anyio
 import anyio.to_thread
@@ -34,26 +35,24 @@ class StdioRefused(Exception):
     """The stdio server will not start for this caller; the message says why, in one line."""
 
 
-async def verify_stdio_token(settings: Settings, engine: Engine, token: str | None) -> Identity:
-    """The identity of `token`, verified as on HTTP; raises StdioRefused (and audits it) otherwise."""
+async def verify_stdio_token(settings: Settings, engine: Engine, token: str | None) -> tuple[Identity, datetime]:
+    """The identity of `token` and when the token expires, verified as on HTTP; raises StdioRefused (and audits it) otherwise."""
     if not token:
         AuditLog(engine).record_authentication(reason=f"no token in {TOKEN_ENV} (stdio)")
         raise StdioRefused(f"set {TOKEN_ENV} to an access token (mint one with `mcp-acl token --user NAME`)")
     verifier = build_verifier(settings, engine)
     try:
-        verified = verifier.verify(token)
-        if inspect.isawaitable(verified):
-            verified = await verified
+        verified = await verifier.verify(token)
     except TokenRejected as exc:
         AuditLog(engine).record_authentication(reason=f"{exc.error}: {exc.description} (stdio)")
         raise StdioRefused(f"the token in {TOKEN_ENV} was refused: {exc.description}") from None
-    return identity_from_claims(verified.claims, settings)
+    return identity_from_claims(verified.claims, settings), verified.expires_at
 
 
-async def serve_stdio(gateway: Gateway, identity: Identity) -> None:
-    """Serve one session for `identity` on stdin/stdout until the client closes it."""
+async def serve_stdio(gateway: Gateway, identity: Identity, expires_at: datetime) -> None:
+    """Serve one session for `identity` on stdin/stdout until the client closes it (refusing requests after `expires_at`)."""
     session_id = uuid.uuid4().hex
-    server, guard = gateway.server(FixedEdge(identity, session_id))
+    server, guard = gateway.server(FixedEdge(identity, session_id, expires_at))
     await anyio.to_thread.run_sync(gateway.sessions.open, session_id, identity, "stdio")
     try:
         async with stdio_server() as (read_stream, write_stream), anyio.create_task_group() as tg:

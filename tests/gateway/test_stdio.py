@@ -5,13 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
+from mcp_acl.gateway.edge import CallerUnknown, FixedEdge
 from mcp_acl.gateway.sessions import SessionStore
+from mcp_acl.policy import Identity
 
 from .harness import cli, connect, serve, text_of
 
@@ -89,3 +92,15 @@ def test_stdio_without_a_valid_token_exits_2_before_serving(sqlite_world, subpro
     assert len(done.stderr.strip().splitlines()) == 1 and says in done.stderr
     [row] = sqlite_world.audit_rows(kind="authentication")
     assert "stdio" in row.reason
+
+
+def test_a_stdio_caller_is_unknown_once_its_token_has_expired():
+    # Over HTTP every request re-verifies the token; a stdio process must
+    # not outlive its token either.
+    now = [datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)]
+    alice = Identity("alice", "mcp-acl-cli", issuer="http://127.0.0.1:8000")
+    edge = FixedEdge(alice, "s1", expires_at=now[0] + timedelta(minutes=5), clock=lambda: now[0])
+    assert edge.identity() == alice
+    now[0] += timedelta(minutes=5)
+    with pytest.raises(CallerUnknown, match="expired"):
+        edge.identity()
