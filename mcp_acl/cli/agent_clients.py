@@ -11,12 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
-
-from mcp_acl.auth.errors import SigningError
-from mcp_acl.auth.keys import SigningKeys
-from mcp_acl.auth.tokens import mint_access_token
-from mcp_acl.cli._common import DatabaseOpt, err, fail, open_engine, out
+from mcp_acl.cli._common import DatabaseOpt, err, fail, out
+from mcp_acl.cli.tokens import DEFAULT_CLI_CLIENT, mint_checked
 from mcp_acl.client_configs import (
     CLIENTS,
     ClientConfigError,
@@ -27,10 +23,8 @@ from mcp_acl.client_configs import (
     snippet,
 )
 from mcp_acl.config import Settings, database_url
-from mcp_acl.store import tables as t
 
 STDIO_TOKEN_TTL = timedelta(days=1)  # the longest the embedded issuer signs
-DEFAULT_STDIO_CLIENT = "mcp-acl-cli"
 # Settings a launched `mcp-acl stdio` must share with this shell to verify its token the same way.
 _FORWARDED = (
     "MCP_ACL_HOME", "MCP_ACL_RESOURCE_URL", "MCP_ACL_ISSUER", "MCP_ACL_ISSUER_URL", "MCP_ACL_JWKS_URL",
@@ -43,24 +37,9 @@ def _mcp_acl_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "mcp_acl"]
 
 
-def _mint(database: str | None, user: str, client_id: str) -> str:
-    settings = Settings.from_env(database)
-    if not settings.embedded_issuer:
-        fail(f"tokens come from the external issuer {settings.issuer}: pass one with --token")
-    engine = open_engine(database)
-    try:
-        with engine.connect() as conn:
-            row = conn.execute(select(t.users.c.disabled).where(t.users.c.name == user)).first()
-        if row is None or row.disabled:
-            fail(f"user {user!r} does not exist or is disabled")
-        minted = mint_access_token(
-            SigningKeys(engine), issuer=settings.embedded_issuer_url, audience=settings.resource_url,
-            subject=user, client_id=client_id, scopes=[settings.required_scope], ttl=STDIO_TOKEN_TTL,
-        )
-    except SigningError as exc:
-        fail(str(exc))
-    finally:
-        engine.dispose()
+def _mint(database: str | None, user: str, client_id: str | None) -> str:
+    # The same checks as `mcp-acl token`: an unregistered --client is refused.
+    minted = mint_checked(database, user=user, client=client_id, ttl=STDIO_TOKEN_TTL)
     err.print(f"note: this token expires in 1 day; run `mcp-acl register … --user {user}` again to renew it", highlight=False)
     return minted
 
@@ -69,7 +48,7 @@ def _stdio_launch(database: str | None, token: str | None, user: str | None, cli
     if token is None and user is None:
         fail("--stdio needs a token: --token TOKEN (or MCP_ACL_TOKEN), or --user NAME to mint one")
     if token is None:
-        token = _mint(database, user, client_id or DEFAULT_STDIO_CLIENT)
+        token = _mint(database, user, client_id)
     command = _mcp_acl_command()
     env = {name: os.environ[name] for name in _FORWARDED if os.environ.get(name)}
     env["MCP_ACL_DATABASE_URL"] = database_url(database)
@@ -86,7 +65,7 @@ def register_client(
     ] = None,
     user: Annotated[str | None, typer.Option("--user", help="With --stdio: mint a 1-day token for this user.")] = None,
     client_id: Annotated[
-        str | None, typer.Option("--client", help=f"With --user: the client the token names (default {DEFAULT_STDIO_CLIENT}).")
+        str | None, typer.Option("--client", help=f"With --user: the client the token names (default {DEFAULT_CLI_CLIENT}; must be registered when given).")
     ] = None,
     name: Annotated[str, typer.Option("--name", help="The server's name in the client's configuration.")] = "mcp-acl",
     write: Annotated[bool, typer.Option("--write", help="Merge into the client's configuration file (a backup is kept).")] = False,

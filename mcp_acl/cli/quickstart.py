@@ -67,6 +67,7 @@ def run_demo(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: Po
     """
     from mcp_acl.auth.keys import SigningKeys
     from mcp_acl.auth.tokens import mint_access_token
+    from mcp_acl.cli.tokens import DEFAULT_CLI_CLIENT
     from mcp_acl.demo import DemoError, seed_demo
     from mcp_acl.store import StoreError, upgrade
 
@@ -88,7 +89,7 @@ def run_demo(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: Po
     tokens = {
         user: mint_access_token(
             keys, issuer=settings.embedded_issuer_url, audience=settings.resource_url,
-            subject=user, client_id="mcp-acl-cli", scopes=[settings.required_scope], ttl=TOKEN_TTL,
+            subject=user, client_id=DEFAULT_CLI_CLIENT, scopes=[settings.required_scope], ttl=TOKEN_TTL,
         )
         for user, _, _ in USERS
     }

@@ -103,6 +103,17 @@ def token(
         fail(str(exc))
     if lifetime > DEFAULT_MAX_TOKEN_TTL:
         fail(f"--ttl {ttl} is longer than the longest token lifetime ({describe_duration(DEFAULT_MAX_TOKEN_TTL)})")
+    sys.stdout.write(mint_checked(database, user=user, client=client, scopes=scope, ttl=lifetime) + "\n")
+
+
+def mint_checked(
+    database: str | None, *, user: str | None, client: str | None, ttl: timedelta, scopes: list[str] | None = None,
+) -> str:
+    """A token from the embedded issuer after the checks `mcp-acl token` makes; exits 2 when one fails.
+
+    The user must exist and be enabled; a client named explicitly must be
+    registered (left out, the token names DEFAULT_CLI_CLIENT).
+    """
     settings = _embedded_settings(database)
     with _engine(database) as engine:
         if user is not None:
@@ -110,18 +121,17 @@ def token(
         if client is not None:
             _check_client(engine, client)
         try:
-            minted = mint_access_token(
+            return mint_access_token(
                 SigningKeys(engine),
                 issuer=settings.embedded_issuer_url,
                 audience=settings.resource_url,
                 subject=user,
                 client_id=client or DEFAULT_CLI_CLIENT,
-                scopes=scope or [settings.required_scope],
-                ttl=lifetime,
+                scopes=scopes or [settings.required_scope],
+                ttl=ttl,
             )
         except SigningError as exc:
             fail(str(exc))
-    sys.stdout.write(minted + "\n")
 
 
 keys_app = typer.Typer(help="The embedded issuer's signing keys.", no_args_is_help=True)

@@ -72,6 +72,17 @@ def test_stdio_mints_a_token_for_a_user(engine, database_url):
     assert entry["type"] == "stdio" and entry["env"]["MCP_ACL_TOKEN"].count(".") == 2
 
 
+@pytest.mark.parametrize(("who", "says"), [
+    (("--user", "nobody"), "no user 'nobody'"),
+    (("--user", "alice", "--client", "typo"), "no client 'typo'"),
+])
+def test_stdio_mints_only_what_mcp_acl_token_would(engine, database_url, who, says):
+    PolicyAdmin(engine).add_user("alice")
+    result = run("vscode", "--stdio", *who, "--database", database_url)
+    assert result.exit_code == 2 and says in result.stderr
+    assert "MCP_ACL_TOKEN" not in result.stdout
+
+
 @pytest.mark.parametrize("args", [
     ("emacs",), ("vscode", "--stdio"), ("vscode", "--stdio", "--url", URL), ("vscode", "--user", "alice"), ("vscode", "--name", "a b"),
 ])
