@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
@@ -38,7 +37,6 @@ from mcp_acl.policy import Identity
 logger = logging.getLogger(__name__)
 
 IDENTITY_KEY = "mcp_acl.identity"
-DERIVED_CACHE = 1024
 RefusalHook = Callable[[str, dict], None]
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -105,11 +103,6 @@ class BearerGuard:
         self.settings = settings
         self.on_refused = on_refused
         self.metadata_url = resource_metadata_url(settings)
-        # What each verified token becomes for the app, made once per token:
-        # id(VerifiedToken) -> (that token, its user, credentials, identity).
-        # The verifier hands back the same VerifiedToken while its cache
-        # holds it, so a hit is checked by identity (`is`).
-        self._derived: OrderedDict[int, tuple[VerifiedToken, AuthenticatedUser, AuthCredentials, Identity]] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -121,7 +114,10 @@ class BearerGuard:
         except TokenRejected as refusal:
             await self._refuse(scope, send, refusal)
             return
-        _, user, credentials, identity = self._derive(token, verified)
+        credentials, identity = self._derive(verified)
+        # Made per request: the SDK's AccessToken holds the token itself,
+        # which is kept no longer than the request.
+        user = AuthenticatedUser(self.verifier.access_token(token, verified))
         inner = {**scope, "user": user, "auth": credentials, IDENTITY_KEY: identity}
         # As the SDK's AuthContextMiddleware does: handlers call get_access_token().
         context = auth_context_var.set(user)
@@ -130,21 +126,13 @@ class BearerGuard:
         finally:
             auth_context_var.reset(context)
 
-    def _derive(self, token: str, verified: VerifiedToken) -> tuple[VerifiedToken, AuthenticatedUser, AuthCredentials, Identity]:
-        entry = self._derived.get(id(verified))
-        if entry is not None and entry[0] is verified:
-            self._derived.move_to_end(id(verified))
-            return entry
-        entry = (
-            verified,
-            AuthenticatedUser(self.verifier.access_token(token, verified)),
-            AuthCredentials(sorted(verified.scopes)),
-            identity_from_claims(verified.claims, self.settings),
-        )
-        self._derived[id(verified)] = entry
-        while len(self._derived) > DERIVED_CACHE:
-            self._derived.popitem(last=False)
-        return entry
+    def _derive(self, verified: VerifiedToken) -> tuple[AuthCredentials, Identity]:
+        # Once per verified token (its memo lives as long as the verifier caches it).
+        derived = verified.memo.get(self)
+        if derived is None:
+            derived = (AuthCredentials(sorted(verified.scopes)), identity_from_claims(verified.claims, self.settings))
+            verified.memo[self] = derived
+        return derived
 
     def www_authenticate(self, refusal: TokenRejected) -> str:
         """The `WWW-Authenticate` value for a refusal (RFC 6750 §3, RFC 9728 §5.1)."""

@@ -27,7 +27,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from joserfc import jws
@@ -80,6 +80,10 @@ class VerifiedToken:
     client_id: str | None
     scopes: frozenset[str]
     expires_at: datetime
+    # What users of the verifier derive from this token, made once: the
+    # verifier hands back this same object while it caches the token, so
+    # the memo lives and is evicted with the cache entry.
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 class AccessTokenVerifier:
