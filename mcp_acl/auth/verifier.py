@@ -222,13 +222,18 @@ class AccessTokenVerifier:
         scopes = scopes_from_claims(claims)
         if self.required_scope not in scopes:
             raise TokenRejected(403, "insufficient_scope", f"the token lacks the scope {self.required_scope}")
+        try:
+            expires_at = datetime.fromtimestamp(float(claims["exp"]), timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            # Signed and in the future, but past what a date can hold.
+            raise invalid_token("the token's expiry (exp) is not valid") from None
         return VerifiedToken(
             claims=claims,
             issuer=claims["iss"],
             subject=subject or None,
             client_id=client_id or None,
             scopes=scopes,
-            expires_at=datetime.fromtimestamp(float(claims["exp"]), timezone.utc),
+            expires_at=expires_at,
         )
 
     async def _cached(self, digest: bytes, now: float) -> VerifiedToken | None:

@@ -236,3 +236,15 @@ async def test_malformed_tokens_are_refused_before_any_key_is_used(clock, token,
     with pytest.raises(TokenRejected, match=says) as refused:
         await verifier.verify(token)
     assert token not in refused.value.description
+
+
+async def test_a_signed_expiry_past_what_a_date_holds_is_a_refusal_not_a_crash(clock):
+    # Our issuer would not sign it; another issuer's key might.
+    key = RSAKey.generate_key(2048)
+    now = int(clock())
+    claims = {"iss": ISSUER, "sub": "alice", "aud": RESOURCE, "scope": "mcp", "iat": now, "exp": 10**20}
+    verifier = AccessTokenVerifier(issuer=ISSUER, audience=RESOURCE, keys=OneKey("k", key), clock=clock)
+    token = sign_with(key, claims, kid="k")
+    with pytest.raises(TokenRejected, match=r"expiry \(exp\)") as refused:
+        await verifier.verify(token)
+    assert (refused.value.status, refused.value.error) == (401, "invalid_token")
