@@ -75,11 +75,11 @@ class Catalogue:
                 log.exception("resource listing %r failed", listing.name)
         return found
 
-    def resource_reader(self, uri: str) -> ResourceReader | None:
-        """The reader for `uri`: a concrete resource first, then the first template that matches."""
+    def resource(self, uri: str) -> ResourceSpec | ResourceTemplateSpec | None:
+        """What serves `uri` (its reader and MIME type): a concrete resource first, then the first template that matches."""
         spec = self.fixed_resources.get(uri) or self.resources.get(uri)
         if spec is not None:
-            return spec.reader
+            return spec
         for template in self.templates:
             try:
                 matched = template.matches(uri)
@@ -87,6 +87,10 @@ class Catalogue:
                 log.exception("template %r failed to match %r", template.uri_template, uri)
                 matched = False
             if matched:
-                return template.reader
-        spec = self.list_resources().get(uri) if self.listings else None
-        return spec.reader if spec is not None else None
+                return template
+        return self.list_resources().get(uri) if self.listings else None
+
+    def resource_reader(self, uri: str) -> ResourceReader | None:
+        """The reader for `uri` (see `resource`), or None."""
+        found = self.resource(uri)
+        return found.reader if found is not None else None

@@ -235,16 +235,16 @@ class Invoker:
         self, identity: Identity, session_id: str | None, uri: str, session_check: SessionCheck | None = None
     ) -> types.ReadResourceResult:
         """resources/read: the contents, or an MCPError for an unknown or refused resource."""
-        reader = self.catalogue.resource_reader(uri)
+        found = self.catalogue.resource(uri)
         admission, _ = await self.admit(
-            identity, session_id, "resources/read", f"resource:{uri}", None, reader is not None, session_check
+            identity, session_id, "resources/read", f"resource:{uri}", None, found is not None, session_check
         )
         if not admission.known:
             raise MCPError(INVALID_PARAMS, f"Unknown resource: {uri}")
         if not admission.decision.allowed:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
         try:
-            text = await _run(reader, uri, CallContext(identity=identity, session_id=session_id))
+            text = await _run(found.reader, uri, CallContext(identity=identity, session_id=session_id))
         except ToolError as exc:
             await self._outcome(admission, "error", session_id)
             raise MCPError(INVALID_REQUEST, str(exc)) from None
@@ -253,7 +253,7 @@ class Invoker:
             await self._outcome(admission, "error", session_id)
             raise MCPError(INVALID_REQUEST, f"Reading {uri} failed with an internal error.") from None
         await self._outcome(admission, "ok", session_id)
-        contents = types.TextResourceContents(uri=uri, mime_type=_mime_type(self.catalogue, uri), text=text)
+        contents = types.TextResourceContents(uri=uri, mime_type=found.mime_type, text=text)
         return types.ReadResourceResult(contents=[contents])
 
     async def get_prompt(
@@ -270,26 +270,18 @@ class Invoker:
         if not admission.decision.allowed or policy is None:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
         now = self.clock()
-        text = access_policy_text(policy, identity, self.views.listing(policy, identity, now), now)
+        try:
+            text = access_policy_text(policy, identity, self.views.listing(policy, identity, now), now)
+        except Exception:
+            log.exception("writing the access-policy prompt failed")
+            await self._outcome(admission, "error", session_id)
+            raise MCPError(INVALID_REQUEST, "The access-policy prompt failed with an internal error.") from None
         await self._outcome(admission, "ok", session_id)
         return types.GetPromptResult(
             description=ACCESS_POLICY.description,
             # MCP prompts have no system role; the description says to use it as one.
             messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
         )
-
-
-def _mime_type(catalogue: Catalogue, uri: str) -> str | None:
-    spec = catalogue.resources.get(uri)
-    if spec is not None:
-        return spec.mime_type
-    for template in catalogue.templates:
-        try:
-            if template.matches(uri):
-                return template.mime_type
-        except Exception:
-            continue
-    return "text/plain"
 
 
 def _tool_error(text: str) -> types.CallToolResult:

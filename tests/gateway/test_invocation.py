@@ -170,3 +170,17 @@ async def test_admissions_on_the_loop_keep_the_sqlite_wal_checkpointed(sqlite_wo
     wal = Path(sqlite_world.engine.url.database + "-wal")
     assert wal.stat().st_size < 6 * 1024 * 1024
     gateway.invoker.close()
+
+
+async def test_a_prompt_that_fails_after_being_allowed_records_an_error_outcome(sqlite_world, monkeypatch):
+    gateway = sqlite_world.gateway()
+
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("mcp_acl.gateway.invocation.access_policy_text", broken)
+    with pytest.raises(MCPError, match="internal error"):
+        await gateway.invoker.get_prompt(_alice(sqlite_world), None, "access-policy", None)
+    assert sqlite_world.audit_rows(kind="decision")[-1].decision == "allow"
+    assert [r.outcome for r in sqlite_world.audit_rows(kind="outcome")] == ["error"]
+    gateway.invoker.close()

@@ -97,6 +97,25 @@ def test_listed_resources_are_asked_again_at_each_listing(tmp_path, config):
     assert list(cat.list_resources()) == ["count://2"]
 
 
+def test_a_listed_resource_is_served_with_its_own_mime_type(tmp_path, config):
+    # Reader and MIME type come from one lookup, so a listed resource that a
+    # template also matches is served as the listing says.
+    source = """
+    from mcp_acl.gateway.specs import ResourceListing, ResourceSpec, ResourceTemplateSpec
+
+    def load(config):
+        listed = ResourceSpec(uri="doc://a.md", name="a", reader=lambda uri, ctx: "# A", mime_type="text/markdown")
+        template = ResourceTemplateSpec(uri_template="doc://{name}", name="doc", reader=lambda uri, ctx: "other",
+                                        matches=lambda uri: uri.startswith("doc://"), mime_type="text/plain")
+        return [ResourceListing(name="docs", list_resources=lambda: [listed]), template]
+    """
+    cat = load_tool_modules([module_dir(tmp_path, "mine", docs=source)], config)
+    found = cat.resource("doc://a.md")
+    assert (found.mime_type, found.reader("doc://a.md", CTX)) == ("text/markdown", "# A")
+    assert cat.resource("doc://b.md").mime_type == "text/plain"
+    assert cat.resource("nothing://x") is None
+
+
 def test_files_starting_with_underscore_are_skipped(tmp_path, config):
     folder = module_dir(tmp_path, "mine", _helpers="raise RuntimeError('must not be imported')", echo=GOOD)
     assert list(load_tool_modules([folder], config).tools) == ["echo.say"]
