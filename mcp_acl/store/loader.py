@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -14,6 +16,8 @@ from mcp_acl.store import tables as t
 from mcp_acl.store.engine import StoreError
 from mcp_acl.store.lookup import Lookup, must_not_wait
 
+
+T = TypeVar("T")
 
 # Built once: every decision reads the revision, and building the statement
 # costs more than running it.
@@ -26,6 +30,24 @@ def read_revision(conn: Connection) -> int:
     if rev is None:
         raise StoreError("the database has no policy revision: run `mcp-acl init`")
     return int(rev)
+
+
+def consistent_read(conn: Connection, read: Callable[[Connection], T], what: str) -> tuple[T, int]:
+    """`read(conn)` as of one revision, and that revision; StoreError when it keeps changing.
+
+    The data is read between two looks at the revision: every write bumps
+    the revision in its own transaction, so equal revisions mean no write
+    committed in between and the snapshot is consistent.
+    """
+    rev = read_revision(conn)
+    for _ in range(10):
+        data = read(conn)
+        conn.rollback()
+        after = read_revision(conn)
+        if after == rev:
+            return data, rev
+        rev = after
+    raise StoreError(f"the policy kept changing while it was being {what}; try again")
 
 
 def grant_from_row(row) -> Grant:
@@ -79,24 +101,10 @@ class PolicyLoader:
             return cached
         must_not_wait("reloading the policy")
         try:
-            with self.engine.connect() as conn:
-                rev = read_revision(conn)
-                with self._lock:
-                    return self._reload(conn, rev)
+            with self.engine.connect() as conn, self._lock:
+                (grants, members, clients, disabled), rev = consistent_read(conn, _read_all, "read")
         except SQLAlchemyError as exc:
             raise StoreError(f"the policy could not be read: {exc.__class__.__name__}") from exc
-
-    def _reload(self, conn: Connection, rev: int) -> CompiledPolicy:
-        # Read the data between two looks at the revision: every write bumps
-        # the revision in its own transaction, so equal revisions mean no
-        # write committed in between and the snapshot is consistent.
-        for _ in range(10):
-            data = _read_all(conn)
-            conn.rollback()
-            after = read_revision(conn)
-            if after == rev:
-                policy = compile_policy(rev, data[0], data[1], data[2], data[3])
-                self._cached = policy
-                return policy
-            rev = after
-        raise StoreError("the policy kept changing while it was being read; try again")
+        policy = compile_policy(rev, grants, members, clients, disabled)
+        self._cached = policy
+        return policy

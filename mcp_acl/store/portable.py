@@ -39,8 +39,7 @@ from mcp_acl.policy import Effect, PolicyError, compile_condition, parse_princip
 from mcp_acl.store import tables as t
 from mcp_acl.store._yaml_fields import FileError, flag, kind_of, load_yaml, mapping, sequence, text
 from mcp_acl.store.admin import AdminError, PolicyAdmin
-from mcp_acl.store.engine import StoreError
-from mcp_acl.store.loader import grant_from_row, read_revision
+from mcp_acl.store.loader import consistent_read, grant_from_row
 
 FORMAT_VERSION = 1
 
@@ -96,15 +95,7 @@ class PolicyDocument:
 def read_document(engine: Engine) -> tuple[PolicyDocument, int]:
     """The stored policy as a document, and the revision it was read at."""
     with engine.connect() as conn:
-        # Same idea as the loader: equal revisions before and after the reads
-        # mean no change committed in between, so the snapshot is consistent.
-        for _ in range(10):
-            rev = read_revision(conn)
-            doc = _read(conn)
-            conn.rollback()
-            if read_revision(conn) == rev:
-                return doc, rev
-    raise StoreError("the policy kept changing while it was being exported; try again")
+        return consistent_read(conn, _read, "exported")
 
 
 def _read(conn) -> PolicyDocument:
