@@ -36,6 +36,11 @@ def string_values(value: object) -> frozenset[str]:
     return frozenset()
 
 
+def client_id_of(claims: dict) -> object:
+    """The client the token names: `client_id` (RFC 9068), else `azp` (not yet checked to be text)."""
+    return claims.get("client_id", claims.get("azp"))
+
+
 def scopes_from_claims(claims: dict) -> frozenset[str]:
     """The token's scopes: `scope`, else `scp`."""
     return string_values(claims["scope"] if "scope" in claims else claims.get("scp"))
@@ -59,7 +64,7 @@ def claim_at_path(claims: dict, path: str) -> object:
 def is_service_token(claims: dict) -> bool:
     """True when the token speaks for a client alone (see the module's rule)."""
     subject = claims.get("sub")
-    client_id = claims.get("client_id", claims.get("azp"))
+    client_id = client_id_of(claims)
     if not subject:
         return True
     if subject == client_id:
@@ -69,7 +74,7 @@ def is_service_token(claims: dict) -> bool:
 
 def identity_from_claims(claims: dict, settings: Settings) -> Identity:
     """The Identity a verified token's claims describe."""
-    client_id = claims.get("client_id", claims.get("azp"))
+    client_id = client_id_of(claims)
     subject = claims.get("sub")
     roles = string_values(claim_at_path(claims, settings.roles_claim)) if settings.roles_claim else frozenset()
     return Identity(

@@ -28,7 +28,7 @@ from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_acl.auth.compact import MalformedToken, decode_json_object
-from mcp_acl.auth.identity import identity_from_claims
+from mcp_acl.auth.identity import client_id_of, identity_from_claims
 from mcp_acl.auth.metadata import resource_metadata_url
 from mcp_acl.auth.verifier import AccessTokenVerifier, TokenRejected, VerifiedToken, invalid_token
 from mcp_acl.config import Settings
@@ -90,7 +90,7 @@ def unverified_names(scope: Scope) -> dict:
         claims = decode_json_object(parts[1], "not a JSON object")
     except MalformedToken:
         return {}
-    names = {"iss": claims.get("iss"), "sub": claims.get("sub"), "client_id": claims.get("client_id", claims.get("azp"))}
+    names = {"iss": claims.get("iss"), "sub": claims.get("sub"), "client_id": client_id_of(claims)}
     return {k: v[:255] for k, v in names.items() if isinstance(v, str)}
 
 

@@ -37,7 +37,7 @@ from mcp.server.auth.provider import AccessToken
 
 from mcp_acl.auth.compact import SIGNATURE_REGISTRY, CompactToken, MalformedToken, normalize_typ, parse_compact
 from mcp_acl.auth.errors import AuthConfigError, KeysUnavailable
-from mcp_acl.auth.identity import scopes_from_claims
+from mcp_acl.auth.identity import client_id_of, scopes_from_claims
 from mcp_acl.auth.jwks import KeySource
 
 logger = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ class AccessTokenVerifier:
 
     def _verified(self, claims: dict) -> VerifiedToken:
         subject = claims.get("sub")
-        client_id = claims.get("client_id", claims.get("azp"))
+        client_id = client_id_of(claims)
         if client_id is not None and not isinstance(client_id, str):
             raise invalid_token("the token's client_id is malformed")
         if not subject and not client_id:

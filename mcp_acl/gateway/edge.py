@@ -14,13 +14,12 @@ from typing import Any, Protocol
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 
+from mcp_acl.auth.middleware import IDENTITY_KEY
 from mcp_acl.config import Settings
 from mcp_acl.policy import Identity
 
 SESSION_HEADER = "mcp-session-id"
 NO_IDENTITY = "The request carries no verified identity."
-# Where the auth middleware leaves the identity it mapped (mcp_acl.auth.middleware.IDENTITY_KEY).
-SCOPE_IDENTITY = "mcp_acl.identity"
 
 
 class CallerUnknown(Exception):
@@ -54,7 +53,7 @@ class HttpEdge:
         """The identity of the token the auth middleware verified for this request."""
         request = getattr(ctx, "request", None)
         scope = getattr(request, "scope", None)
-        if scope is not None and isinstance(found := scope.get(SCOPE_IDENTITY), Identity):
+        if scope is not None and isinstance(found := scope.get(IDENTITY_KEY), Identity):
             return found
         # No HTTP request at hand (a listen stream subscribing): map the token's claims.
         token = get_access_token()

@@ -29,9 +29,9 @@ CLOSED = "closed"
 # last_seen_at is refreshed at most this often, so a busy session does not
 # turn every request into a write.
 TOUCH_INTERVAL = timedelta(seconds=60)
-# Built once: this read runs on every request of every session, and building
-# the statement costs more than running it.
+# A whole row (for `get`), built once.
 _ROW = select(t.sessions).where(t.sessions.c.id == bindparam("session_id"))
+# What every request on a session reads (SessionStore.admit), at driver level.
 _STATE = "SELECT issuer, subject, client_id, end_reason, ended_at IS NOT NULL FROM sessions WHERE id = ?"
 
 
@@ -130,10 +130,7 @@ class SessionStore:
             check(self.open(session_id, identity, transport), identity)
             return
         issuer, subject, client_id, end_reason, ended = state
-        if ended:
-            raise SessionRefused(KILLED_MESSAGE if end_reason == KILLED else ENDED_MESSAGE)
-        if (issuer, subject, client_id) != owner_of(identity):
-            raise SessionRefused(NOT_OWNER_MESSAGE)
+        _refuse_unless_live_and_owned(bool(ended), end_reason, (issuer, subject, client_id), identity)
 
     def touch(self, session_id: str, at: datetime | None = None) -> None:
         """Record that the session was just used."""
@@ -179,9 +176,15 @@ class SessionStore:
 
 def check(row: SessionRow, identity: Identity) -> None:
     """Refuse a request on an ended session or from an identity other than the owner."""
-    if row.ended_at is not None:
-        raise SessionRefused(KILLED_MESSAGE if row.end_reason == KILLED else ENDED_MESSAGE)
-    if row.owner() != owner_of(identity):
+    _refuse_unless_live_and_owned(row.ended_at is not None, row.end_reason, row.owner(), identity)
+
+
+def _refuse_unless_live_and_owned(
+    ended: bool, end_reason: str | None, owner: tuple[str | None, str | None, str | None], identity: Identity,
+) -> None:
+    if ended:
+        raise SessionRefused(KILLED_MESSAGE if end_reason == KILLED else ENDED_MESSAGE)
+    if owner != owner_of(identity):
         raise SessionRefused(NOT_OWNER_MESSAGE)
 
 
