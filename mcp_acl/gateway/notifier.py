@@ -85,10 +85,6 @@ class Notifier:
         """True while `key` is watched."""
         return key in self._watchers
 
-    def keys(self) -> list[str]:
-        """The keys being watched."""
-        return list(self._watchers)
-
     async def check(self) -> None:
         """One poll: re-evaluate watchers if the revision moved or one of their listings went stale."""
         changes = await anyio.to_thread.run_sync(self._changes, list(self._watchers.values()))

@@ -14,7 +14,6 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from mcp_acl.policy.callers import Caller, prepare_caller
 from mcp_acl.policy.conditions import Condition, compile_condition
@@ -48,10 +47,6 @@ class CompiledGrant:
         self.regex: re.Pattern[str] | None = (
             None if pattern.exact or trailing_star else glob_regex(pattern.text)
         )
-
-    def live(self, now: datetime) -> bool:
-        """False once the grant's expiry has passed."""
-        return self.expires_at is None or now < self.expires_at
 
     def covers(self, target: str) -> bool:
         """True when this grant's pattern covers the (well-formed) target text."""
