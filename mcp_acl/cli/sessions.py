@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, open_engine, out, print_json
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, fail, open_engine, out, print_json, table
 from mcp_acl.gateway.sessions import KILLED, SessionStore
 from mcp_acl.store.engine import StoreError
 
@@ -30,13 +29,18 @@ def list_sessions(database: DatabaseOpt = None, as_json: JsonOpt = False) -> Non
     if not rows:
         out.print("no live sessions")
         return
-    table = Table("id", "subject", "client", "issuer", "transport", "started", "last seen")
-    for r in rows:
-        table.add_row(
-            r.id, r.subject or "-", r.client_id or "-", r.issuer or "-", r.transport,
-            r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.last_seen_at.strftime("%Y-%m-%d %H:%M:%S"),
-        )
-    out.print(table)
+    # Subjects, clients and issuers come from tokens: shown literally, never as Rich markup.
+    out.print(table(
+        "id", "subject", "client", "issuer", "transport", "started", "last seen",
+        rows=[
+            cells(
+                r.id, r.subject or "-", r.client_id or "-", r.issuer or "-", r.transport,
+                r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.last_seen_at.strftime("%Y-%m-%d %H:%M:%S"),
+            )
+            for r in rows
+        ],
+        wrap=("issuer",),
+    ))
 
 
 @sessions_app.command("kill")
@@ -59,7 +63,7 @@ def kill_session(
             fail(f"session {session_id} ended meanwhile")
     except StoreError as exc:
         fail(str(exc))
-    out.print(f"killed session {session_id} ({row.subject or row.client_id})", highlight=False)
+    out.print(f"killed session {session_id} ({row.subject or row.client_id})", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,9 @@ import json
 
 from gateway.harness import cli, connect, serve, sqlite_world  # noqa: F401 (fixture)
 
+from mcp_acl.gateway.sessions import SessionStore
+from mcp_acl.policy import Identity
+
 
 async def test_sessions_list_shows_the_live_session(sqlite_world, subprocess_env):
     with serve(sqlite_world) as live:
@@ -25,3 +28,11 @@ def test_killing_an_unknown_session_exits_2(sqlite_world, subprocess_env):
     result = cli(subprocess_env, "sessions", "kill", "nope", "--database", sqlite_world.database_url)
     assert result.returncode == 2
     assert "no session 'nope'" in result.stderr
+
+
+def test_a_subject_that_looks_like_markup_is_listed_literally(sqlite_world, subprocess_env):
+    # Token values are shown as they are; Rich markup in them must not break the table.
+    SessionStore(sqlite_world.engine).open("s-markup", Identity("[/]evil[b]", "c[/]"), "http")
+    result = cli(subprocess_env, "sessions", "list", "--database", sqlite_world.database_url)
+    assert result.returncode == 0, result.stderr
+    assert "[/]evil[b]" in result.stdout and "c[/]" in result.stdout
