@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated
 
@@ -16,7 +13,8 @@ from sqlalchemy import Engine, select
 from mcp_acl.auth.errors import SigningError
 from mcp_acl.auth.keys import DEFAULT_MAX_TOKEN_TTL, SigningKeys, describe_duration
 from mcp_acl.auth.tokens import mint_access_token
-from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, open_engine, out, print_json
+from mcp_acl import expiry
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, engine_for, fail, out, print_json
 from mcp_acl.config import Settings
 from mcp_acl.store import tables as t
 
@@ -24,29 +22,15 @@ from mcp_acl.store import tables as t
 # registered: an unregistered client is unrestricted, so the token carries
 # exactly the user's own grants.
 DEFAULT_CLI_CLIENT = "mcp-acl-cli"
-_DURATION = re.compile(r"(\d+)([smhd])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
 def parse_duration(text: str) -> timedelta:
-    """A duration such as 90s, 30m, 1h or 1d.
+    """A duration such as 90s, 30m, 1h or 1d (expiry.parse_duration), never zero; ValueError otherwise.
 
     Example: "30m" -> timedelta(minutes=30)
     """
-    match = _DURATION.fullmatch(text.strip())
-    if not match or int(match.group(1)) == 0:
+    found = expiry.parse_duration(text)
+    if not found:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 1h, 1d)")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-@contextmanager
-def _engine(database: str | None) -> Iterator[Engine]:
-    # Disposed on the way out, so no pooled connection outlives the command.
-    engine = open_engine(database)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+    return found
 
 
 def _embedded_settings(database: str | None) -> Settings:
@@ -115,7 +99,7 @@ def mint_checked(
     registered (left out, the token names DEFAULT_CLI_CLIENT).
     """
     settings = _embedded_settings(database)
-    with _engine(database) as engine:
+    with engine_for(database) as engine:
         if user is not None:
             _check_user(engine, user)
         if client is not None:
@@ -144,7 +128,7 @@ def keys_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
     Example: mcp-acl keys list --json
     """
     _embedded_settings(database)
-    with _engine(database) as engine:
+    with engine_for(database) as engine:
         rows = SigningKeys(engine).inventory()
     if as_json:
         print_json([k.as_dict() for k in rows])
@@ -178,7 +162,7 @@ def keys_rotate(
         keep = parse_duration(keep_old_for)
     except ValueError as exc:
         fail(str(exc))
-    with _engine(database) as engine:
+    with engine_for(database) as engine:
         try:
             kid = SigningKeys(engine).rotate(keep)
         except SigningError as exc:
