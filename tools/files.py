@@ -1,9 +1,10 @@
 """Built-in file tools: list, read, search and write inside one workspace folder.
 
 Every path is relative to `config.files_root` and confined to it (see
-mcp_acl/gateway/confined.py): `..`, absolute paths, NUL and symbolic links
-are refused with a sentence the model can act on. Files are also offered as
-resources `file:///<relative path>`, listed afresh each time.
+mcp_acl/gateway/confined.py): `..`, absolute paths, NUL, symbolic links and
+files with more than one hard link are refused with a sentence the model
+can act on. Files are also offered as resources `file:///<relative path>`,
+listed afresh each time.
 """
 
 from __future__ import annotations
@@ -106,13 +107,16 @@ class Workspace:
         parts = split_relative(args.get("path", ""))
         needle = query.casefold()
         matches: list[str] = []
-        files = [parts] if self.root.is_file(parts) else self.root.walk_files(parts, MAX_SEARCH_FILES)
+        single = self.root.is_file(parts)
+        files = [parts] if single else self.root.walk_files(parts, MAX_SEARCH_FILES)
         for path in files:
             try:
                 data, size = self.root.read_bytes(path, MAX_READ_BYTES)
                 text = _text(data, size <= MAX_READ_BYTES, show(path))
             except ToolError:
-                continue  # binary, unreadable or gone: not a match
+                if single:
+                    raise  # the one file asked for: say why it cannot be searched
+                continue  # binary, unreadable, hard-linked or gone: not a match
             for number, line in enumerate(text.splitlines(), 1):
                 if needle in line.casefold():
                     matches.append(f"{show(path)}:{number}: {line.strip()[:200]}")

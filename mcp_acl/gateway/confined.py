@@ -10,6 +10,13 @@ For the same reason a path has one spelling: `./`, `//` and `/./` are
 refused, not tidied, since `./hr/salaries.csv` would open `hr/salaries.csv`
 while a condition on `args.path` saw something else.
 
+Hard links are refused too: a regular file with more than one link
+(`st_nlink > 1`) may be a second name for a file outside the root, planted
+by anyone who can write in the root, and no path check can tell. Reads
+check the descriptor they opened (O_NOFOLLOW, then fstat), so a link made
+between a check and the open cannot slip through; listings and walks
+leave such files out, as they leave out symbolic links.
+
     >>> split_relative("reports/q3.md")
     ('reports', 'q3.md')
     >>> split_relative("reports/")
@@ -71,6 +78,16 @@ def _refusal(exc: OSError, parts: tuple[str, ...]) -> ToolError:
     if exc.errno in (errno.EACCES, errno.EPERM):
         return ToolError(f"{where} cannot be opened: permission denied")
     return ToolError(f"{where} cannot be used: {os.strerror(exc.errno or 0)}")
+
+
+def _hard_linked(info: os.stat_result) -> bool:
+    # A folder always has several links ("." and its children's ".."); only a
+    # regular file's second name can point at data outside the root.
+    return stat.S_ISREG(info.st_mode) and info.st_nlink > 1
+
+
+def _hard_link_refusal(parts: tuple[str, ...]) -> ToolError:
+    return ToolError(f"{show(parts)} has more than one hard link, so it may be a file outside the workspace; it is not used")
 
 
 def _is_link(name: str, dir_fd: int) -> bool:
@@ -145,6 +162,8 @@ class ConfinedRoot:
                     raise ToolError(f"{show(parts)} is a folder, not a file")
                 if not stat.S_ISREG(info.st_mode):
                     raise ToolError(f"{show(parts)} is not a regular file")
+                if _hard_linked(info):
+                    raise _hard_link_refusal(parts)
                 with os.fdopen(fd, "rb", closefd=False) as fp:
                     return fp.read(limit), info.st_size
             finally:
@@ -163,6 +182,10 @@ class ConfinedRoot:
             if info is not None and not stat.S_ISREG(info.st_mode):
                 kind = "a symbolic link; links are not followed" if stat.S_ISLNK(info.st_mode) else "not a regular file"
                 raise ToolError(f"{show(parts)} is {kind}")
+            if info is not None and _hard_linked(info):
+                # The rename below would not write through the link anyway;
+                # refusing says plainly that this name is not the workspace's own.
+                raise _hard_link_refusal(parts)
             temp = f".{name}.{secrets.token_hex(6)}.tmp"
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dfd)
             try:
@@ -178,12 +201,13 @@ class ConfinedRoot:
                 raise
 
     def entries(self, parts: tuple[str, ...]) -> list[tuple[str, bool, int]]:
-        """(name, is_folder, size) of a folder's entries, links left out, sorted by name."""
+        """(name, is_folder, size) of a folder's entries, symbolic and hard links left out, sorted by name."""
         with self.folder(parts) as dfd:
             found = []
             for name in sorted(os.listdir(dfd)):
                 info = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-                if stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode):
+                # Only listed, never opened here: every read checks its own descriptor again.
+                if stat.S_ISDIR(info.st_mode) or (stat.S_ISREG(info.st_mode) and not _hard_linked(info)):
                     found.append((name, stat.S_ISDIR(info.st_mode), info.st_size))
             return found
 

@@ -184,3 +184,51 @@ def test_plain_paths_and_one_trailing_slash_are_accepted():
     assert split_relative("hr/salaries.csv") == ("hr", "salaries.csv")
     assert split_relative("reports/") == ("reports",)
     assert split_relative("") == ()
+
+
+# -- hard links: a second name inside the root for a file outside it
+
+
+@pytest.fixture
+def planted(root, tmp_path):
+    """reports/planted.txt: a hard link to outside/secret.txt."""
+    os.link(tmp_path / "outside" / "secret.txt", root / "reports" / "planted.txt")
+    return "reports/planted.txt"
+
+
+def test_hard_linked_file_pointing_out_is_refused_for_reading(tools, planted):
+    assert tools.refused("files.read", path=planted) == (
+        "reports/planted.txt has more than one hard link, so it may be a file outside the workspace; it is not used"
+    )
+
+
+def test_hard_linked_file_is_refused_as_a_resource(catalogue, planted):
+    (template,) = catalogue.templates
+    with pytest.raises(ToolError, match="more than one hard link"):
+        template.reader("file:///reports/planted.txt", CTX)
+
+
+def test_hard_linked_file_is_left_out_of_listings_searches_and_resources(tools, catalogue, planted):
+    assert tools("files.list", path="reports") == "reports:\n  q1.md  (18 bytes)"
+    assert tools("files.search", query="secret") == "no line under . contains 'secret'"
+    assert "file:///reports/planted.txt" not in catalogue.list_resources()
+
+
+def test_searching_a_hard_linked_file_by_name_says_why_it_is_refused(tools, planted):
+    assert "more than one hard link" in tools.refused("files.search", query="secret", path=planted)
+
+
+def test_write_over_a_hard_linked_file_is_refused_and_both_names_unchanged(tools, root, tmp_path, planted):
+    assert "more than one hard link" in tools.refused("files.write", path=planted, content="overwritten")
+    assert (tmp_path / "outside" / "secret.txt").read_text() == "the secret\n"
+    assert (root / "reports" / "planted.txt").read_text() == "the secret\n"
+
+
+def test_a_hard_link_made_after_a_path_check_is_still_refused_when_opened(catalogue, root, tmp_path):
+    # The link appears between is_file() (a path stat) and the open: the
+    # refusal comes from fstat on the descriptor, not from the earlier look.
+    confined = catalogue.tool("files.read").handler.__self__.root
+    assert not confined.is_file(("reports", "late.txt"))
+    os.link(tmp_path / "outside" / "secret.txt", root / "reports" / "late.txt")
+    with pytest.raises(ToolError, match="more than one hard link"):
+        confined.read_bytes(("reports", "late.txt"), 100)
