@@ -3,26 +3,23 @@
 `sql.select` takes structured arguments and builds its query with
 SQLAlchemy Core against the reflected table, so table names, column names
 and operators are looked up, never pasted into SQL, and values are bound
-parameters. It also runs read-only whatever it is given: SQLite is opened
-with `?mode=ro` (plus `PRAGMA query_only`), PostgreSQL in a
-`SET TRANSACTION READ ONLY` transaction that is rolled back. Only
-`sql.execute` writes; it runs exactly one statement.
+parameters. It also runs read-only whatever it is given (see
+mcp_acl/gateway/sqldatabase.py). Only `sql.execute` writes; it runs exactly
+one statement. Every statement of every tool is stopped at a deadline
+(`MCP_ACL_SQL_TIMEOUT`, default 10 s), so none can hold a thread for ever.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, MetaData, Table, create_engine, event, inspect, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Table, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import QueuePool
 
 from mcp_acl.gateway.specs import CallContext, ToolConfig, ToolError, ToolSpec
+from mcp_acl.gateway.sqldatabase import QUERY_CANCELED, Database, first_line, sqlstate
 
 DEFAULT_ROWS = 50
 MAX_ROWS = 500
@@ -30,26 +27,10 @@ MAX_IN_VALUES = 100
 MAX_CELL_CHARS = 200
 MAX_STATEMENT_CHARS = 100_000
 OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "like", "in")
-PG_TIMEOUT_MS = 10_000
 
 
 def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
-
-
-def _sqlite_read_only(uri: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(uri, uri=True, timeout=5, check_same_thread=False)
-    # Belt and braces: mode=ro already refuses writes to the file.
-    conn.execute("PRAGMA query_only = ON")
-    return conn
-
-
-def _forbid_attach(dbapi_conn, _record) -> None:
-    # ATTACH and VACUUM INTO would let a statement create files anywhere.
-    def authorizer(action, *_args):
-        return sqlite3.SQLITE_DENY if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH) else sqlite3.SQLITE_OK
-
-    dbapi_conn.set_authorizer(authorizer)
 
 
 def _cell(value: Any) -> str:
@@ -75,57 +56,6 @@ def _scalar(value: Any, where: str) -> Any:
         return value
     raise ToolError(f"{where}: the value must be text, a number, true/false or null")
 
-
-class Database:
-    """The configured database, with a read-only way in and a writing one."""
-
-    def __init__(self, url: str) -> None:
-        parsed = make_url(url)
-        self.backend = parsed.get_backend_name()
-        if self.backend == "sqlite":
-            if not parsed.database or parsed.database == ":memory:":
-                raise ValueError("the SQL tools need an SQLite file, not an in-memory database")
-            uri = Path(parsed.database).expanduser().resolve().as_uri() + "?mode=ro"
-            self.reader = create_engine("sqlite://", creator=lambda: _sqlite_read_only(uri), poolclass=QueuePool)
-            self.writer = create_engine(url, connect_args={"timeout": 5})
-            event.listen(self.writer, "connect", _forbid_attach)
-        elif self.backend == "postgresql":
-            self.reader = self.writer = create_engine(url, pool_pre_ping=True)
-        else:
-            raise ValueError(f"the SQL tools support sqlite:/// and postgresql+psycopg:// URLs, not {self.backend!r}")
-
-    @contextmanager
-    def reading(self) -> Iterator[Connection]:
-        """A connection that cannot write; its transaction is always rolled back."""
-        try:
-            with self.reader.connect() as conn:
-                try:
-                    if self.backend == "postgresql":
-                        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {PG_TIMEOUT_MS}")
-                    yield conn
-                finally:
-                    conn.rollback()
-        except SQLAlchemyError as exc:
-            raise ToolError(f"the database refused: {_first_line(exc)}") from exc
-
-    def table(self, conn: Connection, name: Any) -> Table:
-        """The reflected table (or view) called `name`; ToolError listing the real ones otherwise."""
-        names = self.table_names(conn)
-        if not isinstance(name, str) or name not in names:
-            raise ToolError(f"there is no table {name!r}; the tables are: {', '.join(names) or 'none'}")
-        return Table(name, MetaData(), autoload_with=conn)
-
-    @staticmethod
-    def table_names(conn: Connection) -> list[str]:
-        """Tables and views of the default schema, by name."""
-        found = inspect(conn)
-        return sorted(set(found.get_table_names()) | set(found.get_view_names()))
-
-
-def _first_line(exc: SQLAlchemyError) -> str:
-    text = str(getattr(exc, "orig", None) or exc)
-    return text.strip().splitlines()[0] if text.strip() else exc.__class__.__name__
 
 
 def _column(table: Table, name: Any, where: str):
@@ -217,10 +147,10 @@ class SqlTools:
         if len(statement) > MAX_STATEMENT_CHARS:
             raise ToolError(f"the statement is longer than {MAX_STATEMENT_CHARS} characters")
         try:
-            with self.db.writer.begin() as conn:
+            with self.db.writer.begin() as conn, self.db.deadline(conn):
                 columns, rows, count = self._run_one(conn, statement)
         except SQLAlchemyError as exc:
-            raise ToolError(f"the database refused the statement: {_first_line(exc)}") from exc
+            raise ToolError(f"the database refused the statement: {first_line(exc)}") from exc
         except sqlite3.Error as exc:
             raise ToolError(f"the database refused the statement: {exc}") from exc
         if columns is None:
@@ -229,7 +159,6 @@ class SqlTools:
 
     def _run_one(self, conn: Connection, statement: str) -> tuple[list[str] | None, list, int]:
         if self.db.backend == "postgresql":
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {PG_TIMEOUT_MS}")
             # prepare=True sends the text through the extended protocol, where
             # PostgreSQL itself refuses more than one statement.
             cursor = conn.connection.driver_connection.cursor()
@@ -239,6 +168,8 @@ class SqlTools:
                     return None, [], cursor.rowcount
                 return [d.name for d in cursor.description], cursor.fetchmany(MAX_ROWS + 1), cursor.rowcount
             except Exception as exc:
+                if sqlstate(exc) == QUERY_CANCELED:
+                    raise  # the deadline around this says so in its own words
                 raise ToolError(f"the database refused the statement: {str(exc).strip().splitlines()[0]}") from exc
             finally:
                 cursor.close()
@@ -251,7 +182,7 @@ class SqlTools:
 
 def load(config: ToolConfig) -> list[ToolSpec]:
     """The four SQL tools on `config.sql_url`."""
-    sql = SqlTools(Database(config.sql_url))
+    sql = SqlTools(Database(config.sql_url, config.sql_timeout_seconds))
     table = {"type": "string", "description": "A table name, as sql.tables lists it."}
     filters = {
         "type": "array",

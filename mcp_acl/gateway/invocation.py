@@ -4,7 +4,7 @@
       → catalogue lookup (unknown or hidden: the same "unknown" answer)
       → decide(policy of the current revision, identity, target, args, now)
       → audit row committed (a failed write refuses the call)
-      → run the tool, reader or prompt
+      → run the tool, reader or prompt (plain handlers in a tool slot, see slots.py)
       → audit outcome (queued: the answer does not wait for it)
 
 Nothing here ever allows on an error: a store that cannot be read, a
@@ -30,6 +30,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_acl.gateway.arguments import ArgumentCheck
 from mcp_acl.gateway.outcomes import OutcomeWriter
 from mcp_acl.gateway.sessions import session_error
+from mcp_acl.gateway.slots import ToolSlots
 from mcp_acl.gateway.specs import CallContext, ToolError
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
@@ -101,7 +102,7 @@ class Invoker:
         self, policies: PolicySource, catalogue: Catalogue, views: CatalogueViews,
         audit: DecisionAudit, clock: Callable[[], datetime] = utcnow,
         connection: Callable[[], AbstractContextManager[None]] = nullcontext,
-        standing: StandingConnection | None = None,
+        standing: StandingConnection | None = None, slots: ToolSlots | None = None,
     ) -> None:
         self.policies = policies
         self.catalogue = catalogue
@@ -115,6 +116,9 @@ class Invoker:
         # nothing has to wait, else in a worker thread inside `connection`.
         self.standing = standing
         self.arguments = ArgumentCheck()
+        # Plain handlers run in these threads, never on the default limiter
+        # that admissions and listings use (see slots.py).
+        self.slots = slots if slots is not None else ToolSlots()
         self.outcomes = OutcomeWriter(audit)
 
     # -- admission: decide + audit (both touch the database), on the loop
@@ -220,7 +224,7 @@ class Invoker:
             await self._outcome(admission, "error", session_id)
             return _tool_error(f"Invalid arguments for {name}: {problem}")
         try:
-            text = await _run(spec.handler, args, CallContext(identity=identity, session_id=session_id))
+            text = await _run(self.slots, spec.handler, args, CallContext(identity=identity, session_id=session_id))
         except ToolError as exc:
             await self._outcome(admission, "error", session_id)
             return _tool_error(str(exc))
@@ -244,7 +248,7 @@ class Invoker:
         if not admission.decision.allowed:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
         try:
-            text = await _run(found.reader, uri, CallContext(identity=identity, session_id=session_id))
+            text = await _run(self.slots, found.reader, uri, CallContext(identity=identity, session_id=session_id))
         except ToolError as exc:
             await self._outcome(admission, "error", session_id)
             raise MCPError(INVALID_REQUEST, str(exc)) from None
@@ -288,13 +292,14 @@ def _tool_error(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
 
 
-async def _run(handler: Callable[..., Any], *args: Any) -> str:
+async def _run(slots: ToolSlots, handler: Callable[..., Any], *args: Any) -> str:
     # Coroutine handlers run on the loop; plain functions (file and SQL I/O)
-    # run in a worker thread so one slow tool does not stall other sessions.
+    # run in a tool slot's worker thread so one slow tool does not stall
+    # other sessions, and a full house of them does not stall admissions.
     if inspect.iscoroutinefunction(handler):
         result = await handler(*args)
     else:
-        result = await anyio.to_thread.run_sync(handler, *args)
+        result = await slots.run_sync(handler, *args)
         if inspect.isawaitable(result):
             result = await result
     return str(result)

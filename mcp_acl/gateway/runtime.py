@@ -19,7 +19,7 @@ from mcp_acl.gateway.invocation import Invoker
 from mcp_acl.gateway.notifier import Notifier
 from mcp_acl.gateway.server import GatewayServer, build_server
 from mcp_acl.gateway.sessions import SessionStore
-from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules, tool_config_from_env
+from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules, tool_config_from_env, tool_slots_from_env
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.store import PolicyLoader
 from mcp_acl.store.lookup import one_connection, standing_connection
@@ -59,13 +59,17 @@ def load_catalogue(settings: Settings) -> Catalogue:
 
 
 def build_gateway(settings: Settings, engine: Engine, catalogue: Catalogue | None = None) -> Gateway:
-    """Wire a gateway over `engine`; the catalogue is loaded from the tool paths unless given."""
+    """Wire a gateway over `engine`; the catalogue is loaded from the tool paths unless given.
+
+    Raises ToolLoadError for a tool module or a tool setting (`MCP_ACL_TOOL_*`) that cannot be used.
+    """
     catalogue = catalogue if catalogue is not None else load_catalogue(settings)
     policies = PolicyLoader(engine)
     views = CatalogueViews(catalogue)
     invoker = Invoker(
         policies, catalogue, views, AuditLog(engine),
         connection=partial(one_connection, engine), standing=standing_connection(engine),
+        slots=tool_slots_from_env(),
     )
     return Gateway(
         settings=settings,

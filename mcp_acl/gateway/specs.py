@@ -22,13 +22,18 @@ class ToolError(Exception):
     """A tool failed in a way the caller should be told about (its message is shown)."""
 
 
+DEFAULT_SQL_TIMEOUT_SECONDS = 10.0
+
+
 @dataclass(frozen=True)
 class ToolConfig:
-    """Where the built-in tools work: the files root and the SQL database."""
+    """Where the built-in tools work: the files root and the SQL database (and how long a statement may run)."""
 
     files_root: Path
     sql_url: str
     extra: dict[str, str] = field(default_factory=dict)
+    # Every statement the SQL tools run is stopped after this long.
+    sql_timeout_seconds: float = DEFAULT_SQL_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True)

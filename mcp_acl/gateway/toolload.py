@@ -11,6 +11,7 @@ file: the server refuses to start rather than run half-loaded.
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import re
 import sys
@@ -20,7 +21,9 @@ from types import ModuleType
 
 from mcp_acl._bundled import bundled_dir
 from mcp_acl.gateway.catalogue import Catalogue
+from mcp_acl.gateway.slots import DEFAULT_SLOTS, DEFAULT_WAIT_SECONDS, ToolSlots
 from mcp_acl.gateway.specs import (
+    DEFAULT_SQL_TIMEOUT_SECONDS,
     ResourceListing,
     ResourceSpec,
     ResourceTemplateSpec,
@@ -31,17 +34,45 @@ from mcp_acl.policy import PolicyError, parse_target
 
 
 class ToolLoadError(RuntimeError):
-    """A tool module could not be loaded; the message names the file."""
+    """A tool module or a tool setting could not be loaded; the message names the file or the variable."""
 
 
 def tool_config_from_env(home: Path) -> ToolConfig:
-    """`MCP_ACL_FILES_ROOT` (default `<home>/workspace`) and `MCP_ACL_SQL_URL` (default `sqlite:///<home>/shop.db`)."""
+    """`MCP_ACL_FILES_ROOT` (default `<home>/workspace`), `MCP_ACL_SQL_URL` (default `sqlite:///<home>/shop.db`)
+    and `MCP_ACL_SQL_TIMEOUT` seconds (default 10)."""
     root = os.environ.get("MCP_ACL_FILES_ROOT")
     url = os.environ.get("MCP_ACL_SQL_URL")
     return ToolConfig(
         files_root=Path(root).expanduser() if root else Path(home) / "workspace",
         sql_url=url or f"sqlite:///{Path(home) / 'shop.db'}",
+        sql_timeout_seconds=_seconds_from_env("MCP_ACL_SQL_TIMEOUT", DEFAULT_SQL_TIMEOUT_SECONDS, above_zero=True),
     )
+
+
+def tool_slots_from_env() -> ToolSlots:
+    """`MCP_ACL_TOOL_THREADS` slots (default 20), waited for up to `MCP_ACL_TOOL_WAIT` seconds (default 30)."""
+    raw = os.environ.get("MCP_ACL_TOOL_THREADS", "").strip()
+    try:
+        size = int(raw) if raw else DEFAULT_SLOTS
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ToolLoadError(f"MCP_ACL_TOOL_THREADS must be a whole number from 1 up, e.g. {DEFAULT_SLOTS}, not {raw!r}")
+    return ToolSlots(size, _seconds_from_env("MCP_ACL_TOOL_WAIT", DEFAULT_WAIT_SECONDS, above_zero=False))
+
+
+def _seconds_from_env(name: str, default: float, *, above_zero: bool) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0 or (above_zero and seconds == 0):
+        least = "above 0" if above_zero else "0 or more"
+        raise ToolLoadError(f"{name} must be a number of seconds {least}, e.g. {default:g}, not {raw!r}")
+    return seconds
 
 
 def builtin_tools_dir() -> Path:

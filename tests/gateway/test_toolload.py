@@ -15,6 +15,7 @@ from mcp_acl.gateway.toolload import (
     builtin_tools_dir,
     load_tool_modules,
     tool_config_from_env,
+    tool_slots_from_env,
 )
 from mcp_acl.policy import Identity
 
@@ -176,6 +177,47 @@ def test_config_reads_the_environment(tmp_path, monkeypatch):
     cfg = tool_config_from_env(tmp_path)
     assert cfg.files_root == tmp_path / "elsewhere"
     assert cfg.sql_url == "postgresql+psycopg://shop@db/shop"
+
+
+def test_sql_statements_get_ten_seconds_unless_configured(tmp_path, monkeypatch):
+    monkeypatch.delenv("MCP_ACL_SQL_TIMEOUT", raising=False)
+    assert tool_config_from_env(tmp_path).sql_timeout_seconds == 10
+    monkeypatch.setenv("MCP_ACL_SQL_TIMEOUT", "2.5")
+    assert tool_config_from_env(tmp_path).sql_timeout_seconds == 2.5
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "soon", "nan", "inf"])
+def test_a_sql_timeout_that_is_not_a_positive_number_is_refused(tmp_path, monkeypatch, raw):
+    monkeypatch.setenv("MCP_ACL_SQL_TIMEOUT", raw)
+    with pytest.raises(ToolLoadError) as caught:
+        tool_config_from_env(tmp_path)
+    assert str(caught.value) == f"MCP_ACL_SQL_TIMEOUT must be a number of seconds above 0, e.g. 10, not {raw!r}"
+
+
+def test_tool_slots_default_to_20_waited_for_30_seconds(monkeypatch):
+    monkeypatch.delenv("MCP_ACL_TOOL_THREADS", raising=False)
+    monkeypatch.delenv("MCP_ACL_TOOL_WAIT", raising=False)
+    slots = tool_slots_from_env()
+    assert (slots.size, slots.wait_seconds) == (20, 30)
+    monkeypatch.setenv("MCP_ACL_TOOL_THREADS", "4")
+    monkeypatch.setenv("MCP_ACL_TOOL_WAIT", "0")
+    slots = tool_slots_from_env()
+    assert (slots.size, slots.wait_seconds) == (4, 0)
+
+
+@pytest.mark.parametrize(
+    "name, raw, message",
+    [
+        ("MCP_ACL_TOOL_THREADS", "0", "MCP_ACL_TOOL_THREADS must be a whole number from 1 up, e.g. 20, not '0'"),
+        ("MCP_ACL_TOOL_THREADS", "2.5", "MCP_ACL_TOOL_THREADS must be a whole number from 1 up, e.g. 20, not '2.5'"),
+        ("MCP_ACL_TOOL_WAIT", "-1", "MCP_ACL_TOOL_WAIT must be a number of seconds 0 or more, e.g. 30, not '-1'"),
+    ],
+)
+def test_tool_slot_settings_that_make_no_sense_are_refused(monkeypatch, name, raw, message):
+    monkeypatch.setenv(name, raw)
+    with pytest.raises(ToolLoadError) as caught:
+        tool_slots_from_env()
+    assert str(caught.value) == message
 
 
 def test_the_example_module_in_the_docs_loads_and_runs(tmp_path, config):

@@ -28,3 +28,9 @@ class ToolCalls:
 def tools(catalogue) -> ToolCalls:
     """The tools of the test module's `catalogue` fixture."""
     return ToolCalls(catalogue)
+
+
+@pytest.fixture
+def tool_calls() -> type[ToolCalls]:
+    """ToolCalls itself, for tests that build a catalogue of their own."""
+    return ToolCalls

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -157,3 +159,71 @@ def test_execute_cannot_attach_another_sqlite_file(tmp_path, sqlite_url):
             cat.tool("sql.execute").handler({"statement": statement}, CTX)
     assert not (tmp_path / "other.db").exists() and not (tmp_path / "copy.db").exists()
     cat.tool("sql.execute").handler.__self__.db.writer.dispose()
+
+
+# -- every statement has a deadline (a short one here, set by configuration)
+
+RUNAWAY = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r WHERE n < 0"
+SHORT_DEADLINE = 0.5
+
+
+@pytest.fixture
+def hasty(shop, tmp_path, tool_calls):
+    """The SQL tools with a deadline of half a second, and a view that never returns a row."""
+    url, eng = shop
+    with eng.begin() as conn:
+        conn.execute(text(f"CREATE VIEW forever AS {RUNAWAY}"))
+    cat = load_tool_modules(
+        [builtin_tools_dir()], ToolConfig(files_root=tmp_path, sql_url=url, sql_timeout_seconds=SHORT_DEADLINE)
+    )
+    calls = tool_calls(cat)
+    yield calls
+    db = cat.tool("sql.select").handler.__self__.db
+    db.reader.dispose()
+    db.writer.dispose()
+
+
+def finishing(call, *args, **kwargs):
+    """`call(...)`'s result in a thread; a guard so a missing deadline fails the test instead of hanging it."""
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["result"] = call(*args, **kwargs)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(120)
+    assert outcome, "the statement was never stopped"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+STOPPED = f"the statement ran longer than {SHORT_DEADLINE:g} s and was stopped; ask for less (a filter, a LIMIT) or a simpler query"
+
+
+def test_runaway_recursive_cte_in_execute_is_stopped_at_the_deadline(hasty):
+    assert finishing(hasty.refused, "sql.execute", statement=RUNAWAY) == STOPPED
+
+
+def test_runaway_view_read_by_select_is_stopped_at_the_deadline(hasty):
+    assert finishing(hasty.refused, "sql.select", table="forever") == STOPPED
+
+
+def test_connections_work_again_after_a_statement_was_stopped(hasty):
+    finishing(hasty.refused, "sql.execute", statement=RUNAWAY)
+    finishing(hasty.refused, "sql.select", table="forever")
+    # Pooled connections come back without the old deadline: these would be
+    # stopped at once if it were still armed.
+    assert hasty("sql.execute", statement="SELECT count(*) AS n FROM orders") == "n\n4\n(1 row)"
+    assert hasty("sql.select", table="orders", columns=["id"], limit=1) == "id\n1\n(1 row; more rows match: raise limit (at most 500) or add filters)"
+
+
+def test_a_stopped_write_changes_nothing(hasty, shop):
+    before = snapshot(shop)
+    statement = f"INSERT INTO notes (body) SELECT 'x' FROM ({RUNAWAY}) AS r"
+    assert finishing(hasty.refused, "sql.execute", statement=statement) == STOPPED
+    assert snapshot(shop) == before
