@@ -49,8 +49,9 @@ def _forbid_attach(dbapi_conn, _record) -> None:
 
     dbapi_conn.set_authorizer(authorizer)
 
+
 def sqlstate(exc: BaseException) -> str | None:
-    # psycopg's error may come bare or wrapped by SQLAlchemy (as .orig).
+    """PostgreSQL's SQLSTATE code of an error (e.g. `57014`), bare or wrapped by SQLAlchemy; None otherwise."""
     for candidate in (exc, getattr(exc, "orig", None), exc.__cause__):
         state = getattr(candidate, "sqlstate", None)
         if state:
@@ -149,5 +150,6 @@ class Database:
 
 
 def first_line(exc: SQLAlchemyError) -> str:
+    """The first line of the driver's message, for a one-line ToolError."""
     text = str(getattr(exc, "orig", None) or exc)
     return text.strip().splitlines()[0] if text.strip() else exc.__class__.__name__
