@@ -120,6 +120,14 @@ async def test_arguments_that_are_no_object_arrive_as_a_problem_not_a_crash(doub
     assert reply.as_message()["tool_calls"] == [{"function": {"name": "notes.read", "arguments": {}}}]
 
 
+async def test_a_tool_call_without_a_name_arrives_as_a_problem(double, ollama_url):
+    line = '{"message": {"role": "assistant", "content": "", "tool_calls": [{"function": {"arguments": {}}}]}, "done": true}'
+    double.add(raw(line, media_type="application/x-ndjson"))
+    async with OllamaModel("qwen3:4b", ollama_url) as model:
+        reply = await model.reply(ASK, TOOLS)
+    assert reply.tool_calls == (ToolCallRequest("", {}, "it named no tool"),)
+
+
 @pytest.mark.parametrize("turn", [
     raw("<html><head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>", status=502),
     raw("<!DOCTYPE html>\n<html><body>Welcome</body></html>"),
