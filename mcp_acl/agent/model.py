@@ -109,7 +109,8 @@ class OllamaModel:
                 self.model, messages=list(messages), tools=list(tools) or None, stream=True, options=self.options
             )
         except Exception as exc:
-            raise self._translate(exc, "/api/chat") from None
+            # Nothing is read yet (the client builds the request here): a ValueError is not the server's.
+            raise self._translate(exc, None) from None
         while True:
             # Only the client's own work is translated: a failure in `on_text` is not Ollama's.
             try:
@@ -137,14 +138,17 @@ class OllamaModel:
             raise self._not_the_api("/api/chat", "a chat message of the wrong shape")
         return message
 
-    def _translate(self, exc: Exception, path: str) -> Exception:
-        """Ollama's failures as errors a user can act on; anything unknown passes through unchanged."""
+    def _translate(self, exc: Exception, path: str | None) -> Exception:
+        """Ollama's failures as errors a user can act on; anything unknown passes through unchanged.
+
+        `path` names the endpoint whose answer was being read, if any.
+        """
         if isinstance(exc, ConnectionError | httpx.ConnectError | httpx.ConnectTimeout):
             return OllamaUnreachable(self.url)
         if isinstance(exc, ollama.ResponseError):
             text = str(exc.error)
             if text.lstrip().startswith("<"):
-                return self._not_the_api(path, f"an HTML page with status {exc.status_code}")
+                return self._not_the_api(path or "a request", f"an HTML page with status {exc.status_code}")
             if exc.status_code == 404 and "not found" in text:
                 return ModelNotPulled(self.model)
             if "does not support tools" in text:
@@ -156,7 +160,7 @@ class OllamaModel:
             return OllamaFailed(f"the connection to Ollama at {self.url} broke: {type(exc).__name__}")
         # Raised inside the client while it reads the body: not JSON (JSONDecodeError),
         # not an object (TypeError, AttributeError), or not the fields Ollama sends (ValidationError).
-        if isinstance(exc, ValueError | TypeError | AttributeError):
+        if path is not None and isinstance(exc, ValueError | TypeError | AttributeError):
             return self._not_the_api(path, "a body that is not Ollama's JSON")
         return exc
 
