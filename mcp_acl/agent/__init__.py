@@ -66,4 +66,5 @@ async def run_task(task: str, *, model: str, token: str | None = None, client_id
         return await agent.ask(task)
 
 
-__all__ = sorted([*_HOME, "DEFAULT_MAX_CALLS_PER_TURN", "DEFAULT_MAX_REPEATS", "DEFAULT_MAX_ROUNDS", "DEFAULT_NUM_CTX", "run_task"])
+__all__ = sorted([*_HOME, "DEFAULT_MAX_CALLS_PER_TURN", "DEFAULT_MAX_REPEATS", "DEFAULT_MAX_ROUNDS", "DEFAULT_NUM_CTX",
+                  "run_task"])

@@ -105,7 +105,8 @@ def is_invalid_arguments(result: CallToolResult) -> bool:
 
 def invalid_arguments_text(result: CallToolResult) -> str:
     """What the model reads when the gateway found its arguments wrong: the reason, and what to do."""
-    return f"ERROR: the gateway did not run this call. {_first_text(result).rstrip('.')}. Call it again with corrected arguments."
+    reason = _first_text(result).rstrip(".")
+    return f"ERROR: the gateway did not run this call. {reason}. Call it again with corrected arguments."
 
 
 def _first_text(result: CallToolResult) -> str:

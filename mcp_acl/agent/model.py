@@ -9,9 +9,9 @@ Ollama-compatible servers send tool-call arguments in more shapes than
 Ollama does, and the client's own models reject all but an object, so the
 chat stream is read as plain JSON and each call's arguments are taken here:
 
-    {"path": "a.md"}      → {"path": "a.md"}
-    "{\"path\": \"a.md\"}"  → {"path": "a.md"}        (a string holding an object)
-    null, "[1]", "oops"   → not run; the model is told why (`ToolCallRequest.problem`)
+    an object  {"path": "a.md"}               → {"path": "a.md"}
+    a string   "{\\"path\\": \\"a.md\\"}"         → {"path": "a.md"}
+    null, [1], "[1]", "oops"                  → not sent; the model is told why (`ToolCallRequest.problem`)
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -121,7 +122,8 @@ async def test_arguments_that_are_no_object_arrive_as_a_problem_not_a_crash(doub
 
 
 async def test_a_tool_call_without_a_name_arrives_as_a_problem(double, ollama_url):
-    line = '{"message": {"role": "assistant", "content": "", "tool_calls": [{"function": {"arguments": {}}}]}, "done": true}'
+    nameless = {"role": "assistant", "content": "", "tool_calls": [{"function": {"arguments": {}}}]}
+    line = json.dumps({"message": nameless, "done": True})
     double.add(raw(line, media_type="application/x-ndjson"))
     async with OllamaModel("qwen3:4b", ollama_url) as model:
         reply = await model.reply(ASK, TOOLS)
