@@ -1,4 +1,4 @@
-"""Policy embedding for the model: the `access-policy` prompt and the refusal sentence.
+"""Policy embedding for the model: the `access-policy` prompt and the refusal sentences.
 
 A small model wastes fewer calls when it is told up front what it may use
 and within which limits, and when a refusal reads as a plain sentence it
@@ -8,6 +8,7 @@ identity's listing; nothing is read from the database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
     from mcp_acl.gateway.views import Listing
 
 REFUSAL_PREFIX = "Refused:"
+UNKNOWN_TOOL_PREFIX = "No tool named "
+# A caller with a huge catalogue gets the first names and a count, not a page of text.
+MAX_NAMED_TOOLS = 30
+# A made-up name is echoed, but never at any length.
+_MAX_ECHOED_NAME = 80
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,24 @@ PROMPTS: tuple[PromptSpec, ...] = (ACCESS_POLICY,)
 def refusal_text(decision: Decision) -> str:
     """The one sentence a refused call returns, e.g. `Refused: no grant allows user bob to use tool:sql.execute.`"""
     return f"{REFUSAL_PREFIX} {decision.reason.rstrip('.')}."
+
+
+def unknown_tool_text(name: str, tools: Sequence[str]) -> str:
+    """The answer to a call for a tool the caller cannot see, hidden or missing alike.
+
+    `files.read`, ("files.list",) -> `No tool named files.read is available to you. Your tools: files.list.`
+    """
+    shown = " ".join(name.split())
+    if len(shown) > _MAX_ECHOED_NAME:
+        shown = shown[: _MAX_ECHOED_NAME - 1] + "…"
+    text = f"{UNKNOWN_TOOL_PREFIX}{shown} is available to you."
+    if not tools:
+        return f"{text} You have no tools."
+    listed = ", ".join(tools[:MAX_NAMED_TOOLS])
+    more = len(tools) - MAX_NAMED_TOOLS
+    if more > 0:
+        listed += f" and {more} more (see tools/list)"
+    return f"{text} Your tools: {listed}."
 
 
 def who(identity: Identity, roles: frozenset[str] | set[str]) -> str:

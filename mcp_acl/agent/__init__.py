@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 DEFAULT_NUM_CTX = 8192
 DEFAULT_MAX_ROUNDS = 8
 DEFAULT_MAX_REPEATS = 3
+# A weak model may emit dozens of calls in one turn; each one is a gateway decision.
+DEFAULT_MAX_CALLS_PER_TURN = 8
 
 _EXPORTS = {
     "mcp_acl.agent.credentials": ("BearerAuth", "ClientCredentials", "StaticToken", "TokenSource", "token_source"),
@@ -64,4 +66,5 @@ async def run_task(task: str, *, model: str, token: str | None = None, client_id
         return await agent.ask(task)
 
 
-__all__ = sorted([*_HOME, "DEFAULT_MAX_REPEATS", "DEFAULT_MAX_ROUNDS", "DEFAULT_NUM_CTX", "run_task"])
+__all__ = sorted([*_HOME, "DEFAULT_MAX_CALLS_PER_TURN", "DEFAULT_MAX_REPEATS", "DEFAULT_MAX_ROUNDS", "DEFAULT_NUM_CTX",
+                  "run_task"])

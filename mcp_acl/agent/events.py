@@ -15,11 +15,12 @@ class Outcome(str, Enum):
     """What became of one tool call."""
 
     ALLOWED = "allowed"  # the gateway allowed and ran it, and the tool returned a result
-    REFUSED = "refused"  # the gateway's policy refused it (or did not know the tool)
+    REFUSED = "refused"  # the gateway's policy refused it, or the tool is not in the caller's catalogue
+    INVALID_ARGUMENTS = "invalid arguments"  # the gateway allowed it, but its arguments do not fit the schema
     TOOL_ERROR = "tool error"  # the gateway allowed it, and the tool reported an error
-    BLOCKED = "blocked"  # a guard stopped it before the gateway (unknown tool, bad arguments)
+    BLOCKED = "blocked"  # MCP cannot carry it (arguments not a JSON object, no tool name): never sent
     FAILED = "failed"  # the gateway answered with a protocol error instead of a result
-    NOT_RUN = "not run"  # the loop ended (repeat or round cap) before it
+    NOT_RUN = "not run"  # over the per-turn cap, or the loop ended (repeat or round cap) before it
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
 """The agent loop: a model on Ollama working through the gateway as its caller.
 
-Each round sends the conversation and the identity's tools to the model; each
-tool call it makes passes the guards (known tool, valid arguments, not
-repeated too often) and then the gateway's decision; results and refusals go
-back as tool messages. The loop ends when the model answers without a tool
-call, or early at the round cap or a call repeated too often.
+Each round sends the conversation and the identity's tools to the model.
+Every tool call it makes goes to the gateway, which decides and audits it,
+even a call for a tool the model was not offered or with arguments that do
+not fit; only a call MCP cannot carry (arguments that are not a JSON
+object) is answered here. Results and refusals go back as tool messages.
+A turn runs at most `max_calls_per_turn` calls; the rest are answered "not
+run". The loop ends when the model answers without a tool call, or early at
+the round cap or a call repeated too often.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from mcp_types import Tool
 
-from mcp_acl.agent import DEFAULT_MAX_REPEATS, DEFAULT_MAX_ROUNDS, DEFAULT_NUM_CTX
+from mcp_acl.agent import DEFAULT_MAX_CALLS_PER_TURN, DEFAULT_MAX_REPEATS, DEFAULT_MAX_ROUNDS, DEFAULT_NUM_CTX
 from mcp_acl.agent.credentials import TokenSource
 from mcp_acl.agent.errors import GatewayFailed, SettingsError
 from mcp_acl.agent.events import (
@@ -34,11 +37,15 @@ from mcp_acl.agent.guards import Catalogue, RepeatCounter
 from mcp_acl.agent.messages import (
     FALLBACK_SYSTEM,
     gateway_error_text,
+    invalid_arguments_text,
+    is_invalid_arguments,
     is_refusal,
+    over_cap_text,
     result_text,
     stopped_text,
     system_message,
     tool_message,
+    unsendable_text,
     user_message,
 )
 from mcp_acl.agent.model import OllamaModel, ToolCallRequest
@@ -57,11 +64,12 @@ class AgentSettings:
     max_rounds: int = DEFAULT_MAX_ROUNDS
     max_repeats: int = DEFAULT_MAX_REPEATS
     mcp_mode: str = "auto"
+    max_calls_per_turn: int = DEFAULT_MAX_CALLS_PER_TURN
 
     def __post_init__(self) -> None:
         if not self.model:
             raise SettingsError("name a model, e.g. --model qwen3:4b")
-        for name in ("num_ctx", "max_rounds", "max_repeats"):
+        for name in ("num_ctx", "max_rounds", "max_repeats", "max_calls_per_turn"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.replace('_', '-')} must be at least 1")
 
@@ -173,21 +181,27 @@ class Agent:
                 return await self._stop(
                     f"stopped after {round_no} rounds with the model still calling tools "
                     "(raise --max-rounds if the task needs more)", round_no, calls)
-            for index, call in enumerate(reply.tool_calls):
+            cap = self.settings.max_calls_per_turn
+            now, over = reply.tool_calls[:cap], reply.tool_calls[cap:]
+            for index, call in enumerate(now):
                 if not repeats.admit(call.name, call.arguments):
-                    await self._leave_unrun(reply.tool_calls[index:], round_no, calls)
+                    await self._leave_unrun(now[index:] + over, round_no, calls)
                     return await self._stop(
                         f"stopped: the model made the same call to {call.name} more than "
                         f"{self.settings.max_repeats} times", round_no, calls)
                 outcome, told = await self._run(call)
                 await self._record(ToolCallEvent(round_no, call.name, call.arguments, outcome, told), calls)
+            if over:
+                await self._emit(NoticeEvent(
+                    f"the model made {len(reply.tool_calls)} tool calls in one turn; only the first {cap} ran "
+                    "(--max-calls-per-turn)"))
+                await self._leave_unrun(over, round_no, calls, over_cap_text(cap))
 
     async def _run(self, call: ToolCallRequest) -> tuple[Outcome, str]:
-        """Guards first, then the gateway; what happened and what the model is told."""
-        blocked = self._catalogue.unknown_tool_message(call.name) or self._catalogue.argument_message(
-            call.name, call.arguments)
-        if blocked:
-            return Outcome.BLOCKED, blocked
+        """Send the call to the gateway, which decides and audits it; what happened and what the model is told."""
+        if call.problem is not None:
+            # MCP carries arguments only as an object: there is nothing to send.
+            return Outcome.BLOCKED, unsendable_text(call.name, call.problem)
         try:
             result = await self.session.call(call.name, dict(call.arguments))
         except GatewayFailed as exc:
@@ -197,6 +211,8 @@ class Agent:
             # A refusal may mean the policy changed: refetch before the next turn.
             self._stale = True
             return Outcome.REFUSED, result_text(result)
+        if is_invalid_arguments(result):
+            return Outcome.INVALID_ARGUMENTS, invalid_arguments_text(result)
         return (Outcome.TOOL_ERROR if result.is_error else Outcome.ALLOWED), result_text(result)
 
     async def _record(self, event: ToolCallEvent, calls: list[ToolCallEvent]) -> None:
@@ -205,11 +221,11 @@ class Agent:
         await self._emit(event)
 
     async def _leave_unrun(self, pending: tuple[ToolCallRequest, ...], round_no: int,
-                           calls: list[ToolCallEvent]) -> None:
+                           calls: list[ToolCallEvent], told: str | None = None) -> None:
         # Every tool call in the history gets an answer, so the next task starts from a consistent chat.
         for call in pending:
-            await self._record(ToolCallEvent(round_no, call.name, call.arguments, Outcome.NOT_RUN, stopped_text()),
-                               calls)
+            event = ToolCallEvent(round_no, call.name, call.arguments, Outcome.NOT_RUN, told or stopped_text())
+            await self._record(event, calls)
 
     async def _stop(self, reason: str, round_no: int, calls: list[ToolCallEvent]) -> TaskResult:
         await self._emit(StopEvent(reason))

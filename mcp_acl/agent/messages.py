@@ -24,9 +24,11 @@ from mcp_types import (
     TextResourceContents,
 )
 
-from mcp_acl.prompting import REFUSAL_PREFIX
+from mcp_acl.prompting import REFUSAL_PREFIX, UNKNOWN_TOOL_PREFIX
 
-_UNKNOWN_TOOL = "Unknown tool:"
+# How the gateway starts its answer to arguments that do not fit the schema
+# (mcp_acl/gateway/invocation.py); the call was decided and audited, then not run.
+_INVALID_ARGUMENTS = "Invalid arguments for "
 
 # Used when the gateway offers no access-policy prompt for this identity.
 FALLBACK_SYSTEM = (
@@ -91,10 +93,24 @@ def result_text(result: CallToolResult) -> str:
 
 def is_refusal(result: CallToolResult) -> bool:
     """Whether an error result is the gateway's refusal rather than the tool's own failure."""
-    first = next((b.text for b in result.content if isinstance(b, TextContent)), "")
     # The gateway's refusal sentence starts with REFUSAL_PREFIX; a hidden or missing
-    # tool is answered "Unknown tool: NAME" (mcp_acl/gateway/invocation.py).
-    return result.is_error is True and first.startswith((REFUSAL_PREFIX, _UNKNOWN_TOOL))
+    # tool is answered "No tool named NAME is available to you. …" (mcp_acl/prompting.py).
+    return result.is_error is True and _first_text(result).startswith((REFUSAL_PREFIX, UNKNOWN_TOOL_PREFIX))
+
+
+def is_invalid_arguments(result: CallToolResult) -> bool:
+    """Whether an error result is the gateway saying the arguments do not fit the tool's schema."""
+    return result.is_error is True and _first_text(result).startswith(_INVALID_ARGUMENTS)
+
+
+def invalid_arguments_text(result: CallToolResult) -> str:
+    """What the model reads when the gateway found its arguments wrong: the reason, and what to do."""
+    reason = _first_text(result).rstrip(".")
+    return f"ERROR: the gateway did not run this call. {reason}. Call it again with corrected arguments."
+
+
+def _first_text(result: CallToolResult) -> str:
+    return next((b.text for b in result.content if isinstance(b, TextContent)), "")
 
 
 def gateway_error_text(message: str) -> str:
@@ -105,3 +121,17 @@ def gateway_error_text(message: str) -> str:
 def stopped_text() -> str:
     """The answer recorded for calls left unrun when the loop ends early."""
     return "ERROR: not run: the agent stopped before this call."
+
+
+def over_cap_text(cap: int) -> str:
+    """The answer to each call beyond the per-turn cap, e.g. the 9th of 12 calls with a cap of 8."""
+    return (f"ERROR: not run: at most {cap} tool calls are run per turn, so make this call again "
+            "in your next turn if you still need it.")
+
+
+def unsendable_text(name: str, problem: str) -> str:
+    """The answer to a call the MCP protocol cannot carry (its arguments are not a JSON object)."""
+    if not name:
+        return "ERROR: not run: the tool call named no tool, so call one of your tools by its name."
+    return (f"ERROR: not run: the arguments for {name} must be a JSON object, but they were {problem}, "
+            "so call it again with an object.")

@@ -2,13 +2,23 @@
 
 Replies are streamed (Ollama's default) and gathered into one `ModelReply`;
 Ollama's errors become `AgentError`s that say what to do: start Ollama, pull
-the model, pick a model that can call tools.
+the model, pick a model that can call tools. An answer that is not Ollama's
+API (an HTML error page, a proxy's plain text) is one such error too.
+
+Ollama-compatible servers send tool-call arguments in more shapes than
+Ollama does, and the client's own models reject all but an object, so the
+chat stream is read as plain JSON and each call's arguments are taken here:
+
+    an object  {"path": "a.md"}               → {"path": "a.md"}
+    a string   "{\\"path\\": \\"a.md\\"}"         → {"path": "a.md"}
+    null, [1], "[1]", "oops"                  → not sent; the model is told why (`ToolCallRequest.problem`)
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +26,7 @@ import httpx
 import ollama
 
 from mcp_acl.agent import DEFAULT_NUM_CTX
-from mcp_acl.agent.errors import AgentError, ModelNotPulled, ModelWithoutTools, OllamaFailed, OllamaUnreachable
+from mcp_acl.agent.errors import ModelNotPulled, ModelWithoutTools, OllamaFailed, OllamaUnreachable
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 
@@ -28,12 +38,19 @@ def ollama_url(override: str | None = None) -> str:
     return override or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_URL
 
 
+# How much of an error body a message quotes.
+_QUOTED = 200
+
+
 @dataclass(frozen=True)
 class ToolCallRequest:
-    """One tool call as the model asked for it."""
+    """One tool call as the model asked for it; `problem` says why it cannot be sent at all."""
 
     name: str
     arguments: Any
+    # Set when the call cannot be put to the gateway: MCP carries only an
+    # object as arguments. E.g. "null" or "a string that is not JSON".
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +80,7 @@ class OllamaModel:
         self.model = model
         self.url = ollama_url(url)
         self.options = {**(options or {}), "num_ctx": num_ctx}
-        self._client = ollama.AsyncClient(host=self.url)
+        self._client = _RawChatClient(host=self.url)
 
     async def __aenter__(self) -> "OllamaModel":
         return self
@@ -76,7 +93,7 @@ class OllamaModel:
         try:
             shown = await self._client.show(self.model)
         except Exception as exc:
-            raise self._translate(exc) from None
+            raise self._translate(exc, "/api/show") from None
         # Older Ollama versions report no capabilities; the chat request will tell then.
         if shown.capabilities is not None and "tools" not in shown.capabilities:
             raise ModelWithoutTools(self.model)
@@ -91,37 +108,123 @@ class OllamaModel:
             stream = await self._client.chat(
                 self.model, messages=list(messages), tools=list(tools) or None, stream=True, options=self.options
             )
-            async for part in stream:
-                message = part.message
-                if message.thinking:
-                    thinking.append(message.thinking)
-                if message.content:
-                    content.append(message.content)
-                    if on_text is not None:
-                        shown = on_text(message.content)
-                        if shown is not None:
-                            await shown
-                for call in message.tool_calls or ():
-                    calls.append(ToolCallRequest(call.function.name, dict(call.function.arguments)))
-        except AgentError:
-            raise
         except Exception as exc:
-            raise self._translate(exc) from None
+            # Nothing is read yet (the client builds the request here): a ValueError is not the server's.
+            raise self._translate(exc, None) from None
+        while True:
+            # Only the client's own work is translated: a failure in `on_text` is not Ollama's.
+            try:
+                part = await anext(stream)
+            except StopAsyncIteration:
+                break
+            except Exception as exc:
+                raise self._translate(exc, "/api/chat") from None
+            message = self._message_of(part)
+            if message.get("thinking"):
+                thinking.append(str(message["thinking"]))
+            if message.get("content"):
+                content.append(str(message["content"]))
+                if on_text is not None:
+                    shown = on_text(str(message["content"]))
+                    if shown is not None:
+                        await shown
+            calls.extend(_tool_call(raw) for raw in message.get("tool_calls") or ())
         return ModelReply("".join(content), "".join(thinking), tuple(calls))
 
-    def _translate(self, exc: Exception) -> Exception:
-        """Ollama's failures as errors a user can act on; anything unknown passes through unchanged."""
+    def _message_of(self, part: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The `message` of one streamed chat object, checked for the shape Ollama gives it."""
+        message = part.get("message") or {}
+        if not isinstance(message, Mapping) or not isinstance(message.get("tool_calls") or [], list):
+            raise self._not_the_api("/api/chat", "a chat message of the wrong shape")
+        return message
+
+    def _translate(self, exc: Exception, path: str | None) -> Exception:
+        """Ollama's failures as errors a user can act on; anything unknown passes through unchanged.
+
+        `path` names the endpoint whose answer was being read, if any.
+        """
         if isinstance(exc, ConnectionError | httpx.ConnectError | httpx.ConnectTimeout):
             return OllamaUnreachable(self.url)
         if isinstance(exc, ollama.ResponseError):
             text = str(exc.error)
+            if text.lstrip().startswith("<"):
+                return self._not_the_api(path or "a request", f"an HTML page with status {exc.status_code}")
             if exc.status_code == 404 and "not found" in text:
                 return ModelNotPulled(self.model)
             if "does not support tools" in text:
                 return ModelWithoutTools(self.model)
             if exc.status_code == -1:
-                return OllamaFailed(f"Ollama failed while answering with {self.model!r}: {text}")
-            return OllamaFailed(f"Ollama answered {exc.status_code} for {self.model!r}: {text}")
+                return OllamaFailed(f"Ollama failed while answering with {self.model!r}: {_one_line(text)}")
+            return OllamaFailed(f"Ollama answered {exc.status_code} for {self.model!r}: {_one_line(text)}")
         if isinstance(exc, httpx.TransportError):
             return OllamaFailed(f"the connection to Ollama at {self.url} broke: {type(exc).__name__}")
+        # Raised inside the client while it reads the body: not JSON (JSONDecodeError),
+        # not an object (TypeError, AttributeError), or not the fields Ollama sends (ValidationError).
+        if path is not None and isinstance(exc, ValueError | TypeError | AttributeError):
+            return self._not_the_api(path, "a body that is not Ollama's JSON")
         return exc
+
+    def _not_the_api(self, path: str, what: str) -> OllamaFailed:
+        return OllamaFailed(
+            f"the server at {self.url} answered {path} with {what}, not Ollama's API: "
+            "is --ollama-url (or OLLAMA_HOST) pointing at Ollama?"
+        )
+
+
+class _RawChat(dict):
+    """One streamed chat object exactly as it arrived (the client's `ChatResponse` would reject some)."""
+
+    def __init__(self, **part: Any) -> None:
+        super().__init__(part)
+
+
+class _RawChatClient(ollama.AsyncClient):
+    """The real client, except that chat answers come back as plain JSON objects.
+
+    The client validates every streamed line with its `ChatResponse` model,
+    whose tool-call arguments must be an object: an Ollama-compatible server
+    that sends them as a JSON string (or null) made it raise mid-stream.
+    `_request` is the client's one hook that turns the JSON into a model.
+    """
+
+    async def _request(self, cls: Any, *args: Any, **kwargs: Any) -> Any:
+        return await super()._request(_RawChat if cls is ollama.ChatResponse else cls, *args, **kwargs)
+
+
+def _tool_call(raw: Any) -> ToolCallRequest:
+    """One entry of `message.tool_calls` as a request; a shape MCP cannot carry gets a `problem`."""
+    function = raw.get("function") if isinstance(raw, Mapping) else None
+    name = function.get("name") if isinstance(function, Mapping) else None
+    if not isinstance(name, str) or not name:
+        return ToolCallRequest("", {}, "it named no tool")
+    arguments = function.get("arguments")
+    if isinstance(arguments, Mapping):
+        return ToolCallRequest(name, dict(arguments))
+    if isinstance(arguments, str):
+        try:
+            decoded = json.loads(arguments)
+        except ValueError:
+            return ToolCallRequest(name, arguments, "a string that is not JSON")
+        if isinstance(decoded, dict):
+            return ToolCallRequest(name, decoded)
+        return ToolCallRequest(name, arguments, f"a string holding {_json_kind(decoded)}")
+    return ToolCallRequest(name, arguments, _json_kind(arguments))
+
+
+def _json_kind(value: Any) -> str:
+    """`null`, `a list`, `a number`, … for the sentence the model reads."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _one_line(text: str) -> str:
+    """An error body as one short line: whitespace collapsed, cut at `_QUOTED` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= _QUOTED else line[: _QUOTED - 1] + "…"

@@ -10,15 +10,20 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from mcp_acl.agent import DEFAULT_MAX_REPEATS, DEFAULT_MAX_ROUNDS, DEFAULT_NUM_CTX
+from mcp_acl.agent import DEFAULT_MAX_CALLS_PER_TURN, DEFAULT_MAX_REPEATS, DEFAULT_MAX_ROUNDS, DEFAULT_NUM_CTX
 from mcp_acl.cli._common import JsonOpt, fail, out, print_json
 from mcp_acl.config import DEFAULT_RESOURCE_URL
 
 if TYPE_CHECKING:
     from mcp_acl.agent import Agent, AgentSettings, TokenSource
 
-# Exit status of a one-shot task that ended early (round cap or repeated call).
+# Exit statuses besides 0 (answered) and 2 (something you must fix, see _common.fail):
+# a one-shot task that ended early (round cap or repeated call), and a bug in
+# mcp-acl itself, which must not look like either.
 EXIT_STOPPED = 1
+EXIT_INTERNAL = 3
+# How much of an unexpected error's own message the one line quotes.
+_QUOTED = 200
 
 
 def agent(
@@ -39,6 +44,9 @@ def agent(
     max_rounds: Annotated[int, typer.Option("--max-rounds", help="Model turns per task before the agent stops.")] = DEFAULT_MAX_ROUNDS,
     max_repeats: Annotated[int, typer.Option("--max-repeats",
                                              help="Times the same call may be made in one task.")] = DEFAULT_MAX_REPEATS,
+    max_calls_per_turn: Annotated[int, typer.Option(
+        "--max-calls-per-turn", help="Tool calls run per model turn (the rest are not run).",
+    )] = DEFAULT_MAX_CALLS_PER_TURN,
     json_out: JsonOpt = False,
 ) -> None:
     """Chat with a model on Ollama that uses mcp-acl's tools as you, and only as you.
@@ -46,6 +54,9 @@ def agent(
     The model sees exactly your catalogue and your access-policy prompt; every
     call it makes is decided by the gateway, and each one is shown with its
     arguments and whether it was allowed.
+
+    Exit status: 0 answered, 1 a --prompt task stopped early, 2 an error you can
+    fix (one line says how), 3 an internal error (a bug in mcp-acl).
 
     Example: mcp-acl agent --model qwen3:4b --token "$ALICE_TOKEN" --prompt "Summarise reports/q3.md"
 
@@ -56,7 +67,8 @@ def agent(
 
     try:
         settings = AgentSettings(model=model, gateway_url=url, ollama_url=ollama, num_ctx=num_ctx,
-                                 max_rounds=max_rounds, max_repeats=max_repeats)
+                                 max_rounds=max_rounds, max_repeats=max_repeats,
+                                 max_calls_per_turn=max_calls_per_turn)
         tokens = token_source(url, token=token, client_id=client_id, client_secret=client_secret)
     except AgentError as exc:
         fail(str(exc))
@@ -64,12 +76,32 @@ def agent(
         fail("--json needs --prompt (a chat has no single result)")
     try:
         code = anyio.run(_run, settings, tokens, prompt, json_out)
-    except AgentError as exc:
-        fail(str(exc))
     except KeyboardInterrupt:
         code = 130
+    except Exception as exc:
+        # One line either way: a traceback would bury the message (and could show local values).
+        found = _agent_error(exc)
+        if found is not None:
+            fail(str(found))
+        detail = " ".join(str(exc).split())[:_QUOTED]
+        fail(f"internal error in the agent ({type(exc).__name__}{': ' + detail if detail else ''}): "
+             "this is a bug in mcp-acl, please report it with the command you ran", EXIT_INTERNAL)
     if code:
         raise typer.Exit(code)
+
+
+def _agent_error(exc: BaseException) -> Exception | None:
+    """The `AgentError` that `exc` is, or that a task group wrapped in it."""
+    from mcp_acl.agent import AgentError
+
+    if isinstance(exc, AgentError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _agent_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 async def _run(settings: AgentSettings, tokens: TokenSource, prompt: str | None, json_out: bool) -> int:

@@ -22,8 +22,9 @@ from mcp_acl.agent import (
 _STYLE = {
     Outcome.ALLOWED: ("allowed", "green"),
     Outcome.REFUSED: ("refused", "red"),
+    Outcome.INVALID_ARGUMENTS: ("allowed, but the arguments do not fit", "yellow"),
     Outcome.TOOL_ERROR: ("allowed, but the tool failed", "yellow"),
-    Outcome.BLOCKED: ("blocked by the agent", "yellow"),
+    Outcome.BLOCKED: ("not sent: malformed call", "yellow"),
     Outcome.FAILED: ("gateway error", "red"),
     Outcome.NOT_RUN: ("not run", "dim"),
 }

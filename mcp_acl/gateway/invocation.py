@@ -1,7 +1,7 @@
 """The hot path: decide one tools/call, resources/read or prompts/get, audit it, run it.
 
     session check (handed over by the guard, see guard.py)
-      → catalogue lookup (unknown or hidden: the same "unknown" answer)
+      → catalogue lookup (unknown or hidden: the same answer, naming the caller's tools)
       → decide(policy of the current revision, identity, target, args, now)
       → audit row committed (a failed write refuses the call)
       → run the tool, reader or prompt (plain handlers in a tool slot, see slots.py)
@@ -34,7 +34,7 @@ from mcp_acl.gateway.slots import ToolSlots
 from mcp_acl.gateway.specs import CallContext, ToolError
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
-from mcp_acl.prompting import ACCESS_POLICY, access_policy_text, refusal_text
+from mcp_acl.prompting import ACCESS_POLICY, access_policy_text, refusal_text, unknown_tool_text
 from mcp_acl.store.lookup import StandingConnection, WouldWait
 
 if TYPE_CHECKING:
@@ -212,11 +212,12 @@ class Invoker:
         """tools/call: the tool's result, or a tool error saying what was refused and why."""
         spec = self.catalogue.tools.get(name)
         args = arguments if arguments is not None else {}
-        admission, _ = await self.admit(
+        admission, policy = await self.admit(
             identity, session_id, "tools/call", f"tool:{name}", args, spec is not None, session_check
         )
-        if not admission.known:
-            return _tool_error(f"Unknown tool: {name}")
+        if not admission.known and policy is not None:
+            # Say what the caller can use instead: the same names tools/list shows, so nothing leaks.
+            return _tool_error(unknown_tool_text(name, self.views.tool_names(policy, identity, self.clock())))
         if not admission.decision.allowed:
             return _tool_error(refusal_text(admission.decision))
         problem = self.arguments.problem(spec, args)

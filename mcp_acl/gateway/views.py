@@ -113,13 +113,20 @@ class CatalogueViews:
         cached = self._cached(self._listings, identity, policy.revision, now)
         if cached is not None:
             return cached
+        built = self._combine(self._part(policy, identity, now), self._resources(policy, identity, now), now)
+        self._store(self._listings, identity, built)
+        return built
+
+    def tool_names(self, policy: CompiledPolicy, identity: Identity, now: datetime) -> tuple[str, ...]:
+        """The names tools/list shows `identity` now, in its order (without listing resources)."""
+        return tuple(tool.name for tool in self._part(policy, identity, now).tools)
+
+    def _part(self, policy: CompiledPolicy, identity: Identity, now: datetime) -> _PolicyPart:
         part = self._cached(self._parts, identity, policy.revision, now)
         if part is None:
             part = self._policy_part(policy, identity, now)
             self._store(self._parts, identity, part)
-        built = self._combine(part, self._resources(policy, identity, now), now)
-        self._store(self._listings, identity, built)
-        return built
+        return part
 
     def build(self, policy: CompiledPolicy, identity: Identity, now: datetime) -> Listing:
         """Filter the whole catalogue for `identity` (uncached)."""

@@ -21,6 +21,7 @@ from mcp_acl.agent import (
     CatalogueEvent,
     NoticeEvent,
     Outcome,
+    SettingsError,
     StaticToken,
     ToolCallEvent,
     run_task,
@@ -28,7 +29,7 @@ from mcp_acl.agent import (
 from mcp_acl.agent.messages import FALLBACK_SYSTEM, prompt_text
 from mcp_acl.agent.tool_format import ollama_tools
 from mcp_acl.store import PolicyAdmin
-from tests.support.ollama_double import call, calls, say
+from tests.support.ollama_double import call, call_raw, calls, say
 
 Q3 = "reports/q3-sales.md"
 Q4 = "reports/q4-sales.md"
@@ -85,33 +86,81 @@ async def test_offered_tools_are_the_filtered_catalogue_and_system_is_the_access
     assert double.chats[0]["messages"][0] == {"role": "system", "content": policy}
 
 
-async def test_made_up_tool_never_reaches_the_gateway(demo, gateway_url, double, ollama_url):
+async def test_made_up_tool_goes_to_the_gateway_which_refuses_and_audits_it(demo, gateway_url, double, ollama_url):
     double.add(call("shell.exec", command="cat /etc/passwd"), say("no such tool"))
     async with agent(demo, gateway_url, ollama_url, "alice") as a:
         result = await a.ask("look around")
-    assert result.calls[0].outcome == Outcome.BLOCKED
-    assert double.chats[1]["messages"][-1]["content"].startswith(
-        'ERROR: there is no tool named "shell.exec". The tools you have are: ')
-    assert demo.tool_calls_audited("alice") == []
+        tools = ", ".join(tool.name for tool in a.tools)
+    assert result.calls[0].outcome == Outcome.REFUSED
+    assert double.chats[1]["messages"][-1]["content"] == (
+        f"ERROR: the gateway refused this call. No tool named shell.exec is available to you. Your tools: {tools}.")
+    assert demo.tool_calls_audited("alice") == [("tool:shell.exec", "deny")]
 
 
-async def test_hidden_tool_is_answered_like_a_made_up_one_and_never_reaches_the_gateway(
-        demo, gateway_url, double, ollama_url):
-    double.add(call("sql.execute", statement="DELETE FROM orders"), say("cannot"))
+async def test_hidden_tool_is_answered_like_a_made_up_one_and_audited(demo, gateway_url, double, ollama_url):
+    double.add(call("sql.execute", statement="DELETE FROM orders"), call("sql.exekute", statement="x"), say("cannot"))
     async with agent(demo, gateway_url, ollama_url, "alice") as a:
         result = await a.ask("tidy the orders")
-    assert result.calls[0].outcome == Outcome.BLOCKED
-    assert double.chats[1]["messages"][-1]["content"].startswith('ERROR: there is no tool named "sql.execute". ')
-    assert demo.tool_calls_audited("alice") == []
+    assert [c.outcome for c in result.calls] == [Outcome.REFUSED, Outcome.REFUSED]
+    hidden, missing = double.chats[1]["messages"][-1]["content"], double.chats[2]["messages"][-1]["content"]
+    assert hidden.startswith("ERROR: the gateway refused this call. No tool named sql.execute is available to you.")
+    assert missing == hidden.replace("sql.execute", "sql.exekute", 1)
+    assert demo.tool_calls_audited("alice") == [("tool:sql.execute", "deny"), ("tool:sql.exekute", "deny")]
 
 
-async def test_bad_arguments_are_answered_and_never_reach_the_gateway(demo, gateway_url, double, ollama_url):
-    double.add(call("files.read", path=42), say("oops"))
+async def test_bad_arguments_go_to_the_gateway_which_audits_them_and_the_model_reads_why(
+        demo, gateway_url, double, ollama_url):
+    double.add(call("sql.describe", table=42), say("oops"))
     async with agent(demo, gateway_url, ollama_url, "alice") as a:
         result = await a.ask("read")
-    assert result.calls[0].outcome == Outcome.BLOCKED
-    assert "path: 42 is not of type 'string'" in double.chats[1]["messages"][-1]["content"]
+    assert result.calls[0].outcome == Outcome.INVALID_ARGUMENTS
+    told = double.chats[1]["messages"][-1]["content"]
+    assert told.startswith("ERROR: the gateway did not run this call. Invalid arguments for sql.describe: ")
+    assert "42 is not of type 'string'" in told and told.endswith("Call it again with corrected arguments.")
+    assert demo.tool_calls_audited("alice") == [("tool:sql.describe", "allow")]
+
+
+async def test_arguments_sent_as_a_json_string_are_parsed_and_run(demo, gateway_url, double, ollama_url):
+    double.add(call("files.read", f'{{"path": "{Q3}"}}'), say("Revenue was 41,200 EUR."))
+    async with agent(demo, gateway_url, ollama_url, "alice") as a:
+        result = await a.ask("How did Q3 go?")
+    assert [(c.outcome, c.arguments) for c in result.calls] == [(Outcome.ALLOWED, {"path": Q3})]
+    assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow")]
+
+
+@pytest.mark.parametrize(("wire", "what"), [("null", "null"), ('"path=a.md"', "a string that is not JSON")])
+async def test_arguments_that_are_no_object_are_answered_in_one_sentence_and_the_task_goes_on(
+        demo, gateway_url, double, ollama_url, wire, what):
+    double.add(call_raw("files.read", wire), say("I will ask differently."))
+    async with agent(demo, gateway_url, ollama_url, "alice") as a:
+        result = await a.ask("read")
+    assert result.answer == "I will ask differently." and result.calls[0].outcome == Outcome.BLOCKED
+    assert double.chats[1]["messages"][-1]["content"] == (
+        f"ERROR: not run: the arguments for files.read must be a JSON object, but they were {what}, "
+        "so call it again with an object.")
+    # MCP cannot carry such arguments, so there was no gateway call to audit.
     assert demo.tool_calls_audited("alice") == []
+
+
+async def test_calls_beyond_the_per_turn_cap_are_not_run_and_the_model_is_told(demo, gateway_url, double, ollama_url):
+    many = [("files.read", {"path": f"reports/r{i}.md"}) for i in range(12)]
+    double.add(calls(*many), say("Enough."))
+    events: list = []
+    async with agent(demo, gateway_url, ollama_url, "alice", on_event=events.append, max_calls_per_turn=5) as a:
+        result = await a.ask("read them all")
+    assert [c.outcome for c in result.calls][5:] == [Outcome.NOT_RUN] * 7
+    assert len(demo.tool_calls_audited("alice")) == 5
+    told = [m["content"] for m in double.chats[1]["messages"] if m["role"] == "tool"]
+    assert len(told) == 12 and told[5:] == [
+        "ERROR: not run: at most 5 tool calls are run per turn, so make this call again in your next turn "
+        "if you still need it."] * 7
+    assert any(isinstance(e, NoticeEvent) and "only the first 5 ran" in e.text for e in events)
+
+
+def test_the_per_turn_cap_is_small_by_default_and_must_be_positive():
+    assert AgentSettings("qwen3:4b").max_calls_per_turn == 8
+    with pytest.raises(SettingsError, match="max-calls-per-turn must be at least 1"):
+        AgentSettings("qwen3:4b", max_calls_per_turn=0)
 
 
 async def test_repeated_call_ends_the_task_after_max_repeats(demo, gateway_url, double, ollama_url):
@@ -144,6 +193,9 @@ async def test_grant_revoked_mid_conversation_refuses_the_next_call_and_shrinks_
     async with agent(demo, gateway_url, ollama_url, "alice", on_event=on_event) as a:
         result = await a.ask("Compare Q3 and Q4.")
     assert [c.outcome for c in result.calls] == [Outcome.ALLOWED, Outcome.REFUSED]
+    # Not "Unknown tool", which reads like a typo: the model learns what it can use instead.
+    assert result.calls[1].told_model.startswith(
+        "ERROR: the gateway refused this call. No tool named files.read is available to you. Your tools: files.list")
     assert demo.tool_calls_audited("alice") == [("tool:files.read", "allow"), ("tool:files.read", "deny")]
     assert "files.read" in [tool["function"]["name"] for tool in double.chats[0]["tools"]]
     assert "files.read" not in [tool["function"]["name"] for tool in double.chats[1]["tools"]]

@@ -13,7 +13,16 @@ from mcp_types import (
     TextResourceContents,
 )
 
-from mcp_acl.agent.messages import is_refusal, prompt_text, result_text, tool_message
+from mcp_acl.agent.messages import (
+    invalid_arguments_text,
+    is_invalid_arguments,
+    is_refusal,
+    over_cap_text,
+    prompt_text,
+    result_text,
+    tool_message,
+    unsendable_text,
+)
 
 
 def test_all_text_parts_are_joined():
@@ -29,7 +38,22 @@ def test_refusals_are_said_plainly():
 
 
 def test_unknown_tool_at_the_gateway_counts_as_a_refusal():
-    assert is_refusal(CallToolResult(content=[TextContent(text="Unknown tool: x")], is_error=True))
+    text = "No tool named x is available to you. Your tools: files.list."
+    assert is_refusal(CallToolResult(content=[TextContent(text=text)], is_error=True))
+
+
+def test_invalid_arguments_tell_the_model_to_correct_them_not_that_the_tool_failed():
+    result = CallToolResult(content=[TextContent(
+        text="Invalid arguments for files.read: at path: 42 is not of type 'string'")], is_error=True)
+    assert is_invalid_arguments(result) and not is_refusal(result)
+    assert invalid_arguments_text(result) == (
+        "ERROR: the gateway did not run this call. Invalid arguments for files.read: at path: 42 is not of type "
+        "'string'. Call it again with corrected arguments.")
+
+
+def test_answers_for_calls_not_run_are_one_sentence():
+    for text in (over_cap_text(8), unsendable_text("files.read", "null"), unsendable_text("", "it named no tool")):
+        assert text.startswith("ERROR: not run: ") and text.count(". ") == 0 and text.endswith(".")
 
 
 def test_tool_failures_are_said_plainly_and_are_not_refusals():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
 
 from mcp_acl.agent.errors import ModelNotPulled, ModelWithoutTools, OllamaFailed, OllamaUnreachable
-from mcp_acl.agent.model import OllamaModel, ollama_url
-from tests.support.ollama_double import break_off, call, fail, say
+from mcp_acl.agent.model import OllamaModel, ToolCallRequest, ollama_url
+from tests.support.ollama_double import RawBody, break_off, call, call_raw, fail, raw, say
 
 ASK = [{"role": "user", "content": "hi"}]
 TOOLS = [{"type": "function", "function": {"name": "notes.list", "description": "List.",
@@ -95,6 +96,74 @@ async def test_error_line_mid_stream_is_reported(double, ollama_url):
         with pytest.raises(OllamaFailed) as caught:
             await model.reply(ASK, TOOLS)
     assert "failed while answering" in str(caught.value) and "runner process" in str(caught.value)
+
+
+async def test_arguments_sent_as_a_json_string_are_parsed(double, ollama_url):
+    double.add(call("notes.read", '{"path": "a.md"}'))
+    async with OllamaModel("qwen3:4b", ollama_url) as model:
+        reply = await model.reply(ASK, TOOLS)
+    assert reply.tool_calls[0] == ToolCallRequest("notes.read", {"path": "a.md"})
+
+
+@pytest.mark.parametrize(("wire", "problem"), [
+    ("null", "null"),
+    ('"not json"', "a string that is not JSON"),
+    ('"[1, 2]"', "a string holding a list"),
+    ("[1, 2]", "a list"),
+    ("7", "a number"),
+])
+async def test_arguments_that_are_no_object_arrive_as_a_problem_not_a_crash(double, ollama_url, wire, problem):
+    double.add(call_raw("notes.read", wire))
+    async with OllamaModel("qwen3:4b", ollama_url) as model:
+        reply = await model.reply(ASK, TOOLS)
+    assert reply.tool_calls[0].name == "notes.read" and reply.tool_calls[0].problem == problem
+    # The history keeps an object, which Ollama accepts when the conversation goes on.
+    assert reply.as_message()["tool_calls"] == [{"function": {"name": "notes.read", "arguments": {}}}]
+
+
+async def test_a_tool_call_without_a_name_arrives_as_a_problem(double, ollama_url):
+    nameless = {"role": "assistant", "content": "", "tool_calls": [{"function": {"arguments": {}}}]}
+    line = json.dumps({"message": nameless, "done": True})
+    double.add(raw(line, media_type="application/x-ndjson"))
+    async with OllamaModel("qwen3:4b", ollama_url) as model:
+        reply = await model.reply(ASK, TOOLS)
+    assert reply.tool_calls == (ToolCallRequest("", {}, "it named no tool"),)
+
+
+@pytest.mark.parametrize("turn", [
+    raw("<html><head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>", status=502),
+    raw("<!DOCTYPE html>\n<html><body>Welcome</body></html>"),
+    raw("upstream connect error", media_type="text/plain"),
+    raw('["not", "an", "object"]', media_type="application/x-ndjson"),
+    raw('{"message": "hello"}', media_type="application/x-ndjson"),
+])
+async def test_a_chat_answer_that_is_not_ollamas_api_is_one_line_naming_the_url(double, ollama_url, turn):
+    double.add(turn)
+    async with OllamaModel("qwen3:4b", ollama_url) as model:
+        with pytest.raises(OllamaFailed) as caught:
+            await model.reply(ASK, TOOLS)
+    message = str(caught.value)
+    assert "\n" not in message and f"the server at {ollama_url} answered /api/chat with " in message
+    assert message.endswith("not Ollama's API: is --ollama-url (or OLLAMA_HOST) pointing at Ollama?")
+
+
+@pytest.mark.parametrize("body", [RawBody("<html>It works!</html>"), RawBody("ok", media_type="text/plain"),
+                                  RawBody("[]", media_type="application/json"),
+                                  RawBody('{"capabilities": 5}', media_type="application/json")])
+async def test_a_show_answer_that_is_not_ollamas_api_is_one_line(double, ollama_url, body):
+    double.show_raw = body
+    async with OllamaModel("qwen3:4b", ollama_url) as model:
+        with pytest.raises(OllamaFailed) as caught:
+            await model.check()
+    assert "\n" not in str(caught.value) and "answered /api/show with" in str(caught.value)
+
+
+async def test_a_long_error_body_is_cut_to_one_line(double, ollama_url):
+    double.add(fail(500, "first line\n" + "x" * 1000))
+    async with OllamaModel("qwen3:4b", ollama_url) as model:
+        with pytest.raises(OllamaFailed) as caught:
+            await model.reply(ASK, TOOLS)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
 
 
 def test_url_comes_from_option_then_ollama_host(monkeypatch):

@@ -12,7 +12,7 @@ from tests.agent.conftest import double, ollama_url  # noqa: F401  (fixtures)
 from tests.agent.test_model import closed_port_url
 from tests.oauth.conftest import oauth  # noqa: F401  (fixture: the served app with its embedded issuer)
 from tests.support.demo_gateway import sqlite_demo, sqlite_gateway_url  # noqa: F401  (fixtures)
-from tests.support.ollama_double import call, fail, say
+from tests.support.ollama_double import RawBody, call, call_raw, calls, fail, raw, say
 
 READ_Q3 = call("files.read", path="reports/q3-sales.md")
 ALLOWED_Q3 = '→ files.read {"path": "reports/q3-sales.md"}  allowed'
@@ -139,3 +139,50 @@ def test_chat_carries_on_after_ollama_fails_one_answer(run, double):  # noqa: F8
     assert done.returncode == 0, done.stderr
     assert "error: Ollama answered 503 for 'qwen3:4b': server busy, please try again" in done.stdout
     assert "Better now." in done.stdout
+
+
+def test_a_chat_answer_that_is_not_ollamas_api_is_one_line_exit_2(run, double):  # noqa: F811
+    double.add(raw("<html>\n<head><title>502 Bad Gateway</title></head>\n</html>", status=502))
+    line = one_error_line(run("--prompt", "x"))
+    assert "answered /api/chat with an HTML page with status 502, not Ollama's API" in line
+
+
+def test_a_show_answer_that_is_not_json_is_one_line_exit_2(run, double):  # noqa: F811
+    double.show_raw = RawBody("<!DOCTYPE html>\n<html>It works!</html>")
+    assert "answered /api/show with a body that is not Ollama's JSON" in one_error_line(run("--prompt", "x"))
+
+
+def test_arguments_as_a_json_string_or_null_do_not_crash(run, double):  # noqa: F811
+    double.add(call("files.read", '{"path": "reports/q3-sales.md"}'), call_raw("files.read", "null"), say("Done."))
+    done = run("--prompt", "How did Q3 go?")
+    assert done.returncode == 0, done.stderr
+    assert ALLOWED_Q3 in done.stdout and "→ files.read null  not sent: malformed call" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_calls_beyond_max_calls_per_turn_are_shown_as_not_run(run, double):  # noqa: F811
+    double.add(calls(*[("files.list", {"path": "reports"})] * 3), say("Listed."))
+    done = run("--prompt", "list", "--max-calls-per-turn", "2", "--max-repeats", "5")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count('→ files.list {"path": "reports"}  allowed') == 2
+    assert done.stdout.count('→ files.list {"path": "reports"}  not run') == 1
+    assert "only the first 2 ran (--max-calls-per-turn)" in done.stdout
+
+
+def test_an_internal_error_is_one_line_with_its_own_exit_status(monkeypatch):
+    # A bug is simulated by breaking the agent from inside; nothing else here is faked.
+    from typer.testing import CliRunner
+
+    from mcp_acl.agent.loop import Agent
+    from mcp_acl.cli import app
+    from mcp_acl.cli.agent import EXIT_INTERNAL, EXIT_STOPPED
+
+    async def broken(self):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(Agent, "__aenter__", broken)
+    done = CliRunner().invoke(app, ["agent", "--model", "qwen3:4b", "--token", "t", "--prompt", "x"])
+    assert done.exit_code == EXIT_INTERNAL != EXIT_STOPPED
+    assert done.output.strip().splitlines() == [
+        "error: internal error in the agent (KeyError: 'boom'): this is a bug in mcp-acl, please report it with "
+        "the command you ran"]

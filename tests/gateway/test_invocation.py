@@ -14,6 +14,7 @@ from mcp_acl.gateway.runtime import build_gateway
 from mcp_acl.gateway.specs import ToolConfig
 from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules
 from mcp_acl.policy import Identity
+from mcp_acl.prompting import unknown_tool_text
 from mcp_acl.store import PolicyAdmin
 
 from .harness import connect, serve, text_of
@@ -154,7 +155,10 @@ async def test_a_revocation_committed_elsewhere_refuses_the_next_loop_admission(
     assert not (await gateway.invoker.call_tool(alice, None, "files.list", {})).is_error
     PolicyAdmin(sqlite_world.engine).revoke(sqlite_world.grants["alice-list"])
     refused = await gateway.invoker.call_tool(alice, None, "files.list", {})
-    assert refused.is_error and text_of(refused).startswith("Unknown tool")
+    # The answer names what alice can use at this moment, which no longer includes files.list.
+    still = gateway.invoker.views.tool_names(gateway.invoker.policies.current(), alice, gateway.invoker.clock())
+    assert refused.is_error and "files.list" not in still
+    assert text_of(refused) == unknown_tool_text("files.list", still)
     gateway.invoker.close()
 
 

@@ -163,9 +163,10 @@ async def test_refused_write_does_not_touch_the_workspace(sqlite_world):
 async def test_hidden_tool_and_missing_tool_answer_alike(sqlite_world):
     with serve(sqlite_world) as live:
         async with connect(live.mcp_url, sqlite_world.token("bob")) as bob:
+            listed = [tool.name for tool in (await bob.list_tools()).tools]
             hidden = await bob.call_tool("sql.execute", {"statement": "DELETE FROM orders"})
             missing = await bob.call_tool("sql.exekute", {"statement": "DELETE FROM orders"})
-    assert text_of(hidden) == "Unknown tool: sql.execute"
+    assert text_of(hidden) == f"No tool named sql.execute is available to you. Your tools: {', '.join(listed)}."
     dumped = missing.model_dump()
     dumped["content"][0]["text"] = dumped["content"][0]["text"].replace("sql.exekute", "sql.execute")
     assert dumped == hidden.model_dump()
@@ -177,6 +178,19 @@ async def test_arguments_are_checked_against_the_schema_once_allowed(sqlite_worl
             result = await bob.call_tool("files.list", {"path": 3})
     assert result.is_error
     assert text_of(result) == "Invalid arguments for files.list: at path: 3 is not of type 'string'"
+
+
+async def test_probing_calls_are_audited_hidden_missing_and_invalid_alike(sqlite_world):
+    # An administrator sees a model probing: every call is a decision row, refused or not.
+    with serve(sqlite_world) as live:
+        async with connect(live.mcp_url, sqlite_world.token("bob")) as bob:
+            await bob.call_tool("sql.execute", {"statement": "DELETE FROM orders"})
+            await bob.call_tool("shell.exec", {"command": "id"})
+            await bob.call_tool("files.list", {"path": 3})
+    decisions = [(r.target, r.decision) for r in sqlite_world.audit_rows(kind="decision", action="tools/call")]
+    assert decisions == [("tool:sql.execute", "deny"), ("tool:shell.exec", "deny"), ("tool:files.list", "allow")]
+    invalid = sqlite_world.audit_rows(kind="decision", target="tool:files.list")[0]
+    assert [r.outcome for r in sqlite_world.audit_rows(kind="outcome", ref_id=invalid.id)] == ["error"]
 
 
 async def test_resource_read_is_decided_and_hidden_ones_look_missing(sqlite_world):

@@ -64,7 +64,7 @@ async def test_stdio_serves_a_2026_client_too(sqlite_world, subprocess_env):
         tools = [t.name for t in (await bob.list_tools()).tools]
         refused = await bob.call_tool("files.read", {"path": "reports/q3.md"})
     assert tools == ["files.list"]
-    assert text_of(refused) == "Unknown tool: files.read"
+    assert text_of(refused) == "No tool named files.read is available to you. Your tools: files.list."
 
 
 async def test_stdio_session_is_recorded_and_can_be_killed(sqlite_world, subprocess_env):

@@ -7,6 +7,11 @@ It answers `/api/chat` (NDJSON stream by default, one JSON object with
 not pulled, 500/503, and an error line under a 200 stream). Each chat request
 gets the next scripted turn; every request body is recorded for assertions.
 
+It can also misbehave the way Ollama-compatible servers and proxies do:
+tool-call arguments as raw JSON text (`call_raw("x", 'null')`), and bodies
+that are not Ollama's API at all (`raw("<html>…", status=502)` for a chat,
+`show_raw=` for `/api/show`).
+
     double = OllamaDouble([call("notes.read", path="a.md"), say("Done.")])
     with LoopbackServer(double.app) as url:
         client = ollama.AsyncClient(host=url)
@@ -45,6 +50,21 @@ class Turn:
     status: int = 200
     # With status 200: the stream breaks off with an error line after `content`.
     error: str | None = None
+    # Set: the chat is answered with exactly this body instead (see `raw`).
+    raw: RawBody | None = None
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """An answer sent byte for byte, e.g. a proxy's HTML error page."""
+
+    body: str
+    status: int = 200
+    media_type: str = "text/html"
+
+
+class RawJSON(str):
+    """Tool-call arguments written into the wire verbatim: `RawJSON("null")`, `RawJSON('"{\\"a\\": 1}"')`."""
 
 
 def say(text: str, *, thinking: str = "") -> Turn:
@@ -55,6 +75,16 @@ def say(text: str, *, thinking: str = "") -> Turn:
 def call(name: str, arguments: Any = None, /, **kwargs: Any) -> Turn:
     """A turn with one tool call: `call("files.read", path="a.md")` or `call("x", {...})`."""
     return Turn(tool_calls=((name, arguments if arguments is not None else kwargs),))
+
+
+def call_raw(name: str, arguments_json: str) -> Turn:
+    """A turn with one tool call whose `arguments` are this JSON text on the wire, e.g. `null`."""
+    return Turn(tool_calls=((name, RawJSON(arguments_json)),))
+
+
+def raw(body: str, *, status: int = 200, media_type: str = "text/html") -> Turn:
+    """A turn answered with a body that is not Ollama's API (an HTML page, plain text, …)."""
+    return Turn(raw=RawBody(body, status, media_type))
 
 
 def calls(*pairs: tuple[str, Any]) -> Turn:
@@ -124,6 +154,8 @@ class OllamaDouble:
     script: list[Turn] = field(default_factory=list)
     models: Sequence[ModelCard] = DEFAULT_MODELS
     requests: list[Recorded] = field(default_factory=list)
+    # Set: `/api/show` answers with exactly this body.
+    show_raw: RawBody | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -199,6 +231,8 @@ class OllamaDouble:
 
     async def _show(self, request: Request) -> Response:
         body = await self._body(request)
+        if self.show_raw is not None:
+            return _raw_response(self.show_raw)
         if not isinstance(body, dict):
             return _error(400, "invalid request body")
         model = body.get("model") or body.get("name") or ""
@@ -247,12 +281,14 @@ class OllamaDouble:
         turn = self._next_turn()
         if turn is None:
             return _error(500, "ollama double: the script has no turn left for this request")
+        if turn.raw is not None:
+            return _raw_response(turn.raw)
         if turn.status != 200:
             return _error(turn.status, turn.error or "error")
         if not stream:
             if turn.error is not None:
                 return _error(500, turn.error)
-            return JSONResponse(self._whole(model, turn, body))
+            return Response(_dumps(self._whole(model, turn, body)), media_type="application/json")
         return StreamingResponse(self._chunks(model, turn, body), media_type="application/x-ndjson")
 
     def _final(self, model: str, body: dict[str, Any], eval_count: int) -> dict[str, Any]:
@@ -285,7 +321,7 @@ class OllamaDouble:
         def line(message: dict[str, Any]) -> bytes:
             chunk = {"model": model, "created_at": _now(), "message": {"role": "assistant", "content": "", **message},
                      "done": False}
-            return (json.dumps(chunk) + "\n").encode()
+            return (_dumps(chunk) + "\n").encode()
 
         for piece in _pieces(turn.thinking):
             yield line({"thinking": piece})
@@ -297,6 +333,30 @@ class OllamaDouble:
         if turn.tool_calls:
             yield line({"tool_calls": _tool_calls(turn)})
         yield (json.dumps(self._final(model, body, len(_pieces(turn.content)))) + "\n").encode()
+
+
+def _raw_response(raw: RawBody) -> Response:
+    return Response(raw.body, status_code=raw.status, media_type=raw.media_type)
+
+
+def _dumps(value: Any) -> str:
+    """JSON text in which each `RawJSON` string stands as the JSON it holds."""
+    spliced: list[str] = []
+
+    def mark(node: Any) -> Any:
+        if isinstance(node, RawJSON):
+            spliced.append(str(node))
+            return f"\0raw{len(spliced) - 1}\0"
+        if isinstance(node, dict):
+            return {k: mark(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [mark(v) for v in node]
+        return node
+
+    text = json.dumps(mark(value))
+    for i, piece in enumerate(spliced):
+        text = text.replace(json.dumps(f"\0raw{i}\0"), piece)
+    return text
 
 
 def _pieces(text: str) -> list[str]:

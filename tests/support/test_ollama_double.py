@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import ollama
 import pytest
 
-from tests.support.ollama_double import OllamaDouble, break_off, call, calls, fail, say
+from tests.support.ollama_double import OllamaDouble, RawBody, break_off, call, call_raw, calls, fail, raw, say
 from tests.auth.support import LoopbackServer
 
 TOOLS = [{"type": "function", "function": {"name": "notes.read", "description": "Read a note.",
@@ -119,3 +121,23 @@ async def test_exhausted_script_fails_loudly(client):
     with pytest.raises(ollama.ResponseError) as caught:
         await client.chat("qwen3:4b", ASK)
     assert caught.value.status_code == 500 and "no turn left" in caught.value.error
+
+
+@pytest.mark.parametrize("arguments", ["null", '"{\\"path\\": \\"a.md\\"}"', "[1, 2]"])
+async def test_raw_tool_call_arguments_go_on_the_wire_verbatim(double, host, arguments):
+    double.add(call_raw("notes.read", arguments))
+    response = httpx.post(f"{host}/api/chat", json={"model": "qwen3:4b", "messages": ASK, "stream": False})
+    assert f'"arguments": {arguments}' in response.text
+    assert response.json()["message"]["tool_calls"][0]["function"]["arguments"] == json.loads(arguments)
+
+
+async def test_raw_turn_answers_the_chat_with_that_body(double, host):
+    double.add(raw("<html><body>Bad Gateway</body></html>", status=502))
+    response = httpx.post(f"{host}/api/chat", json={"model": "qwen3:4b", "messages": ASK})
+    assert response.status_code == 502 and response.text == "<html><body>Bad Gateway</body></html>"
+
+
+async def test_show_can_answer_with_a_raw_body(host, double):
+    double.show_raw = RawBody("not json", media_type="text/plain")
+    response = httpx.post(f"{host}/api/show", json={"model": "qwen3:4b"})
+    assert response.status_code == 200 and response.text == "not json"
