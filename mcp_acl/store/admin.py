@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from mcp_acl.policy import Effect, Grant, PolicyError, compile_condition
+from mcp_acl.policy import Effect, Grant, PolicyError, check_condition
 from mcp_acl.policy.names import Principal, parse_principal, parse_target_pattern
 from mcp_acl.store import tables as t
 from mcp_acl.store.engine import StoreError
@@ -193,10 +193,11 @@ class PolicyAdmin:
         try:
             who = parse_principal(principal)
             parse_target_pattern(target)
-            # Compiled the same way the engine will, so nothing stored can
-            # fail to compile later.
+            # Compiled the same way the engine will and type-checked, so
+            # nothing stored fails to compile later or errors on every call
+            # (an erroring deny would block everything it covers).
             if condition:
-                compile_condition(condition)
+                check_condition(condition)
         except PolicyError as exc:
             raise AdminError(str(exc)) from exc
         if expires_at is not None and expires_at.tzinfo is None:
