@@ -84,11 +84,12 @@ CONDITIONS_THAT_WORK = [
     "true",
     'args.path.matches("^[a-z/]+$") && !args.path.contains("..")',
     "args.n > 1.5",
+    'args.rows <= 1000 && !args.path.contains("..")',
 ]
 
 # A call every condition above can be evaluated against without an error.
 CONTEXT = {
-    "args": {"path": "reports/q3.md", "tags": ["q3"], "ids": [1, 2], "flag": True, "n": 2},
+    "args": {"path": "reports/q3.md", "tags": ["q3"], "ids": [1, 2], "flag": True, "n": 2, "rows": 10},
     "user": {"sub": "alice", "roles": ["analyst", "auditor"]},
     "client": {"id": "agent", "restricted": False},
     "now": datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc),
