@@ -10,7 +10,7 @@ import typer
 
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, fail, out, policy_admin, print_json, table
 from mcp_acl.expiry import ExpiryError, parse_expiry
-from mcp_acl.policy import Decision, Effect, Grant, condition_problem, parse_principal, parse_target_pattern
+from mcp_acl.policy import Decision, Effect, Grant, condition_problem, parse_target_pattern
 from mcp_acl.store import PolicyLoader
 from mcp_acl.store.questions import Question, ask, resolve
 
@@ -94,7 +94,8 @@ def grants(
     """
     with policy_admin(database) as admin:
         if principal:
-            parse_principal(principal)
+            # An unknown principal has no grants; say so rather than list nothing.
+            admin.require_principal(principal)
         if target:
             parse_target_pattern(target)
         found = admin.list_grants(principal, target)

@@ -95,6 +95,9 @@ def test_revoke_removes_the_grant(seeded):
         (("grant", "user:bob", "tool:x", "--expires", "soon"), "--expires: 'soon' is not a time"),
         (("revoke", "999"), "grant #999 does not exist"),
         (("grants", "--principal", "group:x"), "unknown principal kind 'group'"),
+        (("grants", "--principal", "user:carol"), "user 'carol' does not exist (see `mcp-acl user list`"),
+        (("grants", "--principal", "role:ghost"), "role 'ghost' does not exist"),
+        (("grants", "--principal", "client:ghost"), "client 'ghost' does not exist"),
         (("grants", "--target", "tool"), "needs a kind"),
     ],
 )
