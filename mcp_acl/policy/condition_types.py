@@ -74,8 +74,15 @@ def _environment() -> Any:
 
 def check_condition(source: str) -> Condition:
     """Compile `source` and type-check it; raise PolicyError naming the problem."""
-    condition = compile_condition(source)  # syntax and unknown variables first
-    text = condition.source
+    text = source.strip()
+    try:
+        condition = compile_condition(source)  # syntax and unknown variables first
+    except PolicyError as exc:
+        # A misspelt macro (`ids.exist(i, i > 0)`) makes its `i` look like an
+        # unknown variable; the misspelt name is the real problem.
+        if "unknown variable" in str(exc) and (call := _unknown_call(text)):
+            raise PolicyError(f"condition {text!r}: {call}") from None
+        raise
     try:
         checked = _environment().compile(text)
     except Exception as exc:  # the checker raises RuntimeError with its report
@@ -101,23 +108,32 @@ def condition_problem(source: str) -> str | None:
     return None
 
 
+def _unknown_call(text: str) -> str | None:
+    """The checker's complaint about an unknown function or method in `text`, if any."""
+    try:
+        _environment().compile(text)
+    except Exception as exc:
+        problem = _problem(text, str(exc))
+        if problem.startswith(("unknown function", "unknown method")):
+            return problem
+    return None
+
+
 def _problem(text: str, report: str) -> str:
     """The checker's first error, in our words.
 
     >>> _problem("size(1)", "ERROR: <input>:1:5: found no matching overload for 'size' applied to '(int)'")
     'size cannot take (int)'
     """
-    found = _ERROR.search(report)
-    what = found.group(1).strip() if found else (report.splitlines() or ["unknown error"])[0]
+    errors = [m.group(1).strip() for m in _ERROR.finditer(report)] or [(report.splitlines() or ["unknown error"])[0]]
+    # An unknown call explains the errors around it (its macro's bound name
+    # looks undeclared too), so it is reported first.
+    calls = [e for e in errors if (m := _UNDECLARED.search(e)) and _called(m.group(1), text)]
+    what = (calls or errors)[0]
     undeclared = _UNDECLARED.search(what)
     if undeclared:
         name = undeclared.group(1)
-        if re.search(rf"\.\s*{re.escape(name)}\s*\(", text):
-            kind = "method"
-        elif re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", text):
-            kind = "function"
-        else:
-            kind = "name"
+        kind = _called(name, text) or "name"
         return f"unknown {kind} {name}{_suggestion(name, kind)}"
     overload = _NO_OVERLOAD.search(what)
     if overload:
@@ -127,6 +143,15 @@ def _problem(text: str, report: str) -> str:
         name = f"operator {_OPERATORS[function]}" if function in _OPERATORS else function
         return f"{name} cannot take {types}"
     return what
+
+
+def _called(name: str, text: str) -> str | None:
+    """"method" or "function" when `text` calls `name` that way, else None."""
+    if re.search(rf"\.\s*{re.escape(name)}\s*\(", text):
+        return "method"
+    if re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", text):
+        return "function"
+    return None
 
 
 def _suggestion(name: str, kind: str) -> str:

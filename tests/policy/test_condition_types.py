@@ -38,6 +38,9 @@ def test_non_boolean_result_is_refused():
     ("source", "says"),
     [
         ("foo(1)", "unknown function foo"),
+        ("args.ids.exist(i, i > 0)", "unknown method exist (did you mean exists?)"),
+        ("args.ids.Exists(i, i > 0)", "unknown method Exists (did you mean exists?)"),
+        ("args.ids.all(i, i > 0) && secret", "unknown variable(s) secret"),
         ("now.getHour() < 18", "unknown method getHour (did you mean getHours?)"),
         ('startsWith(args.path, "x")', "startsWith is a method: write VALUE.startsWith(...)"),
         ("args.path.lowerAscii() == 'x'", "unknown method lowerAscii"),
