@@ -13,6 +13,7 @@ from mcp_acl.oauth.clients import ClientError, ClientRegistry, Registration
 from mcp_acl.oauth.passwords import PasswordError, check_strength, hash_password, set_password
 from mcp_acl.store import tables as t
 from mcp_acl.store import upgrade
+from mcp_acl.store.admin import unknown_name
 from mcp_acl.store.engine import redact
 
 user_app = typer.Typer(help="Add, list and remove users.", no_args_is_help=True)
@@ -91,7 +92,7 @@ def user_passwd(
     with engine_for(database) as engine:
         with engine.connect() as conn:
             if conn.execute(select(t.users.c.name).where(t.users.c.name == name)).first() is None:
-                fail(f"user {name!r} does not exist (add it with `mcp-acl user add {name}`)")
+                fail(unknown_name("user", name))
         try:
             set_password(engine, name, _new_password(not password_stdin, password_stdin))
         except PasswordError as exc:

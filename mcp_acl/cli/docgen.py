@@ -29,7 +29,9 @@ HEADER = """# mcp-acl command reference
 Generated from the real `--help` output by `python -m mcp_acl.cli.docgen`;
 do not edit by hand (a test fails when this page and the help disagree).
 Every command takes `--database URL` (or `MCP_ACL_DATABASE_URL`); exit
-status 0 means done (or allowed), 1 denied or a failed test, 2 bad input.
+status 0 means done (or allowed), 1 denied or a failed test, 2 bad input
+(one line on stderr; a user, role or client name that is not stored is bad
+input everywhere: ``user 'carol' does not exist (see `mcp-acl user list`; ...)``).
 """
 
 

@@ -10,7 +10,7 @@ import typer
 
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, fail, out, policy_admin, print_json, table
 from mcp_acl.expiry import ExpiryError, parse_expiry
-from mcp_acl.policy import Decision, Effect, Grant, parse_principal, parse_target_pattern
+from mcp_acl.policy import Decision, Effect, Grant, condition_problem, parse_target_pattern
 from mcp_acl.store import PolicyLoader
 from mcp_acl.store.questions import Question, ask, resolve
 
@@ -73,6 +73,8 @@ def grant_as_dict(g: Grant) -> dict[str, Any]:
         "effect": g.effect.value,
         "target": g.target,
         "when": g.condition,
+        # Set for a row stored before conditions were type-checked: it errors on every call.
+        "problem": condition_problem(g.condition) if g.condition else None,
         "note": g.note,
         "expires": g.expires_at.isoformat() if g.expires_at else None,
         "created_by": g.created_by,
@@ -92,7 +94,8 @@ def grants(
     """
     with policy_admin(database) as admin:
         if principal:
-            parse_principal(principal)
+            # An unknown principal has no grants; say so rather than list nothing.
+            admin.require_principal(principal)
         if target:
             parse_target_pattern(target)
         found = admin.list_grants(principal, target)
@@ -107,6 +110,11 @@ def grants(
 def _details(g: Grant, now: datetime) -> str:
     # One wrapping column keeps the table readable in 80 columns.
     lines = [f"when {g.condition}"] if g.condition else []
+    problem = condition_problem(g.condition) if g.condition else None
+    if problem:
+        # Stored before conditions were checked: it errors on every call, and
+        # an erroring condition fails closed (an allow never holds, a deny always does).
+        lines.append(f"BROKEN: {problem}")
     if g.expires_at is not None:
         past = " (past)" if g.expires_at <= now else ""
         lines.append(f"expires {g.expires_at.strftime('%Y-%m-%d %H:%M')} UTC{past}")

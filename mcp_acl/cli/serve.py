@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from mcp_acl.cli._common import DatabaseOpt, JsonOpt, err, fail, open_engine, out, print_json
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, err, fail, open_engine, out, print_json, user_errors
 from mcp_acl.cli.tokens import DEFAULT_CLI_CLIENT
 from mcp_acl.config import Settings
 
@@ -134,15 +134,22 @@ def catalogue(
     from mcp_acl.gateway.views import CatalogueViews
     from mcp_acl.policy import Identity
     from mcp_acl.prompting import access_policy_text
-    from mcp_acl.store import PolicyLoader
+    from mcp_acl.store import PolicyAdmin, PolicyLoader
     from mcp_acl.store.engine import StoreError
 
     if not user and not client:
         fail("give --user NAME, --client ID, or both")
-    if user and not client:
-        client = DEFAULT_CLI_CLIENT
     settings = Settings.from_env(database)
     engine = open_engine(database)
+    with user_errors():
+        # A typo would otherwise show an empty catalogue, as if nothing were granted.
+        admin = PolicyAdmin(engine)
+        if user:
+            admin.require_principal(f"user:{user}")
+        if client:
+            admin.require_principal(f"client:{client}")
+    if user and not client:
+        client = DEFAULT_CLI_CLIENT
     gateway = _gateway(settings, engine)
     identity = Identity(subject=user, client_id=client, issuer=settings.expected_issuer, scopes=frozenset({settings.required_scope}))
     try:

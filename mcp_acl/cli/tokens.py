@@ -17,6 +17,7 @@ from mcp_acl import expiry
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, engine_for, fail, out, print_json
 from mcp_acl.config import Settings
 from mcp_acl.store import tables as t
+from mcp_acl.store.admin import unknown_name
 
 # The client a user token names when --client is not given. It need not be
 # registered: an unregistered client is unrestricted, so the token carries
@@ -44,7 +45,7 @@ def _check_user(engine: Engine, name: str) -> None:
     with engine.connect() as conn:
         row = conn.execute(select(t.users.c.disabled).where(t.users.c.name == name)).first()
     if row is None:
-        fail(f"no user {name!r}: create it with `mcp-acl user add {name}`")
+        fail(unknown_name("user", name))
     if row.disabled:
         fail(f"user {name!r} is disabled")
 
@@ -53,7 +54,7 @@ def _check_client(engine: Engine, client_id: str) -> None:
     with engine.connect() as conn:
         found = conn.execute(select(t.clients.c.client_id).where(t.clients.c.client_id == client_id)).first()
     if found is None:
-        fail(f"no client {client_id!r}: register it with `mcp-acl client add {client_id}`")
+        fail(unknown_name("client", client_id))
 
 
 def token(

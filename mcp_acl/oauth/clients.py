@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from mcp_acl.oauth import redirects
 from mcp_acl.oauth._digest import digest, matches, new_token
 from mcp_acl.store import tables as t
+from mcp_acl.store.admin import unknown_name
 
 PUBLIC = "none"
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
@@ -183,6 +184,9 @@ class ClientRegistry:
                 .where(t.clients.c.client_id == client_id, t.clients.c.token_endpoint_auth_method.in_(SECRET_METHODS))
                 .values(client_secret_hash=digest(secret))
             ).rowcount
+            known = conn.execute(select(t.clients.c.client_id).where(t.clients.c.client_id == client_id)).first()
+        if not known:
+            raise ClientError(unknown_name("client", client_id))
         if not done:
             raise ClientError(f"client {client_id!r} is not a confidential OAuth client")
         return secret

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from mcp_acl.policy import Effect, Grant, PolicyError, compile_condition
+from mcp_acl.policy import Effect, Grant, PolicyError, check_condition
 from mcp_acl.policy.names import Principal, parse_principal, parse_target_pattern
 from mcp_acl.store import tables as t
 from mcp_acl.store.engine import StoreError
@@ -149,6 +149,9 @@ class PolicyAdmin:
     def unassign(self, user: str, role: str) -> None:
         """Take `role` away from `user`."""
         with self.change() as c:
+            # Named first, so a typo says "no such user", not "does not have the role".
+            self._require_user(c, user)
+            self._require_role(c, role)
             n = c.execute(delete(t.role_members).where(t.role_members.c.user_name == user, t.role_members.c.role_name == role)).rowcount
             if n == 0:
                 raise AdminError(f"user {user!r} does not have role {role!r}")
@@ -166,8 +169,7 @@ class PolicyAdmin:
     def remove_client(self, client_id: str) -> int:
         """Delete a client and its grants; return how many grants went."""
         with self.change() as c:
-            if not _exists(c, t.clients.c.client_id, client_id):
-                raise AdminError(f"client {client_id!r} does not exist")
+            self._require_client(c, client_id)
             gone = c.execute(delete(t.grants).where(t.grants.c.principal == f"client:{client_id}")).rowcount
             c.execute(delete(t.clients).where(t.clients.c.client_id == client_id))
             return gone
@@ -193,10 +195,11 @@ class PolicyAdmin:
         try:
             who = parse_principal(principal)
             parse_target_pattern(target)
-            # Compiled the same way the engine will, so nothing stored can
-            # fail to compile later.
+            # Compiled the same way the engine will and type-checked, so
+            # nothing stored fails to compile later or errors on every call
+            # (an erroring deny would block everything it covers).
             if condition:
-                compile_condition(condition)
+                check_condition(condition)
         except PolicyError as exc:
             raise AdminError(str(exc)) from exc
         if expires_at is not None and expires_at.tzinfo is None:
@@ -264,19 +267,32 @@ class PolicyAdmin:
 
     def _require_user(self, c: Connection, name: str) -> None:
         if not _exists(c, t.users.c.name, name):
-            raise AdminError(f"user {name!r} does not exist (add it with `mcp-acl user add {name}`)")
+            raise AdminError(unknown_name("user", name))
 
     def _require_role(self, c: Connection, name: str) -> None:
         if not _exists(c, t.roles.c.name, name):
-            raise AdminError(f"role {name!r} does not exist (add it with `mcp-acl role add {name}`)")
+            raise AdminError(unknown_name("role", name))
+
+    def _require_client(self, c: Connection, client_id: str) -> None:
+        if not _exists(c, t.clients.c.client_id, client_id):
+            raise AdminError(unknown_name("client", client_id))
 
     def _require_principal(self, c: Connection, kind: str, name: str) -> None:
         if kind == "user":
             self._require_user(c, name)
         elif kind == "role":
             self._require_role(c, name)
-        elif not _exists(c, t.clients.c.client_id, name):
-            raise AdminError(f"client {name!r} does not exist (add it with `mcp-acl client add {name}`)")
+        else:
+            self._require_client(c, name)
+
+
+def unknown_name(kind: str, name: str) -> str:
+    """The one wording for a user, role or client that is not stored, with where to look.
+
+    >>> unknown_name("user", "carol")
+    "user 'carol' does not exist (see `mcp-acl user list`; add it with `mcp-acl user add carol`)"
+    """
+    return f"{kind} {name!r} does not exist (see `mcp-acl {kind} list`; add it with `mcp-acl {kind} add {name}`)"
 
 
 def _exists(c: Connection, column, value: str) -> bool:

@@ -35,7 +35,7 @@ import yaml
 from sqlalchemy import Engine, select
 
 from mcp_acl.expiry import ExpiryError, parse_instant
-from mcp_acl.policy import Effect, PolicyError, compile_condition, parse_principal, parse_target_pattern
+from mcp_acl.policy import Effect, PolicyError, check_condition, parse_principal, parse_target_pattern
 from mcp_acl.store import tables as t
 from mcp_acl.store._yaml_fields import FileError, flag, kind_of, load_yaml, mapping, sequence, text
 from mcp_acl.store.admin import AdminError, PolicyAdmin
@@ -185,7 +185,7 @@ def _grant(value: Any, path: str) -> GrantEntry:
     if effect not in ("allow", "deny"):
         raise FileError(f"{path}.effect: expected allow or deny, got {effect!r}")
     when = text(entry.get("when"), f"{path}.when", optional=True)
-    for key, check in (("principal", parse_principal), ("target", parse_target_pattern), ("when", compile_condition)):
+    for key, check in (("principal", parse_principal), ("target", parse_target_pattern), ("when", check_condition)):
         try:
             if entry.get(key) is not None:
                 check(entry[key])

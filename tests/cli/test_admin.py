@@ -98,9 +98,13 @@ def test_client_remove_takes_its_grants(cli):
         (("role", "assign", "alice", "analyst"), "user 'alice' already has role 'analyst'"),
         (("role", "assign", "nobody", "analyst"), "user 'nobody' does not exist"),
         (("role", "assign", "alice", "nope"), "role 'nope' does not exist"),
-        (("role", "unassign", "alice", "nope"), "user 'alice' does not have role 'nope'"),
+        (("role", "unassign", "alice", "analyst2"), "role 'analyst2' does not exist"),
         (("client", "add", "agent"), "client 'agent' already exists"),
-        (("client", "remove", "nope"), "client 'nope' does not exist"),
+        (("client", "remove", "nope"), "client 'nope' does not exist (see `mcp-acl client list`"),
+        (("user", "passwd", "nobody"), "user 'nobody' does not exist (see `mcp-acl user list`"),
+        (("role", "unassign", "nobody", "analyst"), "user 'nobody' does not exist (see `mcp-acl user list`"),
+        (("role", "unassign", "alice", "ghost"), "role 'ghost' does not exist (see `mcp-acl role list`"),
+        (("client", "secret", "ghost"), "client 'ghost' does not exist (see `mcp-acl client list`"),
     ],
 )
 def test_bad_admin_input_exits_2_and_changes_nothing(cli, args, says):
@@ -198,7 +202,15 @@ def test_client_secret_replaces_the_secret(cli, store):
 @pytest.mark.parametrize("args, says", [
     (("client", "add", "web", "--redirect-uri", "http://app.example.com/cb"), "not loopback"),
     (("client", "add", "web", "--redirect-uri", "javascript:alert(1)"), "not allowed"),
-    (("client", "secret", "nobody"), "not a confidential OAuth client"),
+    (("client", "secret", "nobody"), "client 'nobody' does not exist (see `mcp-acl client list`"),
+    (("client", "secret", "public"), "client 'public' is not a confidential OAuth client"),
 ])
 def test_bad_oauth_client_input_exits_2_and_changes_nothing(cli, args, says):
+    cli.ok("client", "add", "public")
     assert says in cli.rejects(*args)
+
+
+def test_unassigning_a_role_the_user_lacks_says_so(cli):
+    cli.ok("role", "add", "analyst")
+    cli.ok("user", "add", "alice")
+    assert "user 'alice' does not have role 'analyst'" in cli.rejects("role", "unassign", "alice", "analyst")

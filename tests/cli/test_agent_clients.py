@@ -73,8 +73,8 @@ def test_stdio_mints_a_token_for_a_user(engine, database_url):
 
 
 @pytest.mark.parametrize(("who", "says"), [
-    (("--user", "nobody"), "no user 'nobody'"),
-    (("--user", "alice", "--client", "typo"), "no client 'typo'"),
+    (("--user", "nobody"), "user 'nobody' does not exist"),
+    (("--user", "alice", "--client", "typo"), "client 'typo' does not exist"),
 ])
 def test_stdio_mints_only_what_mcp_acl_token_would(engine, database_url, who, says):
     PolicyAdmin(engine).add_user("alice")

@@ -6,6 +6,10 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import insert
+
+from mcp_acl.store import make_engine
+from mcp_acl.store import tables as t
 
 CHECK_KEYS = {"allowed", "reason", "grant", "revision"}
 
@@ -81,6 +85,8 @@ def test_revoke_removes_the_grant(seeded):
         (("grant", "user:bob", "tool:"), "has an empty name"),
         (("grant", "user:bob", "tool:x", "--when", "args.("), "does not compile: at line 1, column 6"),
         (("grant", "user:bob", "tool:x", "--when", "request.ip == '1'"), "unknown variable(s) request"),
+        (("grant", "user:bob", "tool:x", "--when", 'args.path.startswith("x")'), "unknown method startswith (did you mean startsWith?)"),
+        (("grant", "user:bob", "tool:x", "--deny", "--when", "args.path + 1"), "condition 'args.path + 1': gives int, not a boolean"),
         (("grant", "user:bob", "tool:x", "--when", ""), "--when is empty"),
         (("grant", "user:bob", "tool:x", "--when", "  "), "--when is empty"),
         (("revoke", "0"), "grant #0 does not exist"),
@@ -89,6 +95,9 @@ def test_revoke_removes_the_grant(seeded):
         (("grant", "user:bob", "tool:x", "--expires", "soon"), "--expires: 'soon' is not a time"),
         (("revoke", "999"), "grant #999 does not exist"),
         (("grants", "--principal", "group:x"), "unknown principal kind 'group'"),
+        (("grants", "--principal", "user:carol"), "user 'carol' does not exist (see `mcp-acl user list`"),
+        (("grants", "--principal", "role:ghost"), "role 'ghost' does not exist"),
+        (("grants", "--principal", "client:ghost"), "client 'ghost' does not exist"),
         (("grants", "--target", "tool"), "needs a kind"),
     ],
 )
@@ -100,6 +109,25 @@ def test_bad_grant_input_exits_2_and_changes_nothing(seeded, args, says):
 def test_error_quoting_brackets_is_printed_whole(seeded):
     # Rich would read `[idx]` as markup and drop it from the message.
     assert "args.tags[idx]" in seeded.rejects("grant", "user:bob", "tool:x", "--when", "args.tags[idx] == 1")
+
+
+def test_grants_list_marks_a_stored_condition_that_fails_the_check(seeded):
+    # A row written before conditions were type-checked (here, straight into the table).
+    engine = make_engine(seeded.url)
+    with engine.begin() as conn:
+        conn.execute(insert(t.grants).values(principal="user:bob", effect="deny", target="tool:x", condition="args.path + 1",
+                                          created_at=datetime.now(timezone.utc)))
+    engine.dispose()
+    [g] = json.loads(seeded.ok("grants", "--json"))
+    assert g["problem"] == "condition 'args.path + 1': gives int, not a boolean"
+    assert "BROKEN: condition 'args.path + 1': gives int" in " ".join(seeded.ok("grants").split())
+
+
+def test_grants_list_has_no_problem_for_a_good_condition(seeded):
+    _grant(seeded, "user:bob", "tool:x", "--when", "args.n < 3")
+    [g] = json.loads(seeded.ok("grants", "--json"))
+    assert g["problem"] is None
+    assert "BROKEN" not in seeded.ok("grants")
 
 
 # check ------------------------------------------------------------------------

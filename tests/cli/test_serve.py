@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx2
+import pytest
 from typer.testing import CliRunner
 
 from mcp_acl.cli import app
@@ -84,6 +85,21 @@ def test_catalogue_needs_someone(sqlite_world):
     result = CliRunner().invoke(app, ["catalogue", "--database", sqlite_world.database_url])
     assert result.exit_code == 2
     assert "give --user NAME" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--user", "carol"), "error: user 'carol' does not exist (see `mcp-acl user list`"),
+        (("--user", "alice", "--client", "ghost"), "error: client 'ghost' does not exist (see `mcp-acl client list`"),
+        (("--client", "ghost"), "error: client 'ghost' does not exist"),
+    ],
+)
+def test_catalogue_of_an_unknown_name_is_an_error_not_an_empty_list(sqlite_world, args, says):
+    result = CliRunner().invoke(app, ["catalogue", *args, "--database", sqlite_world.database_url])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().startswith(says) and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_serve_listens_and_answers_healthz(sqlite_world, subprocess_env):

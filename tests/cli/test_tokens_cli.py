@@ -63,10 +63,10 @@ async def test_service_token_names_the_client_in_sub(engine, url):
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--user", "mallory"], "no user 'mallory'"),
+        (["--user", "mallory"], "user 'mallory' does not exist (see `mcp-acl user list`"),
         (["--user", "carol"], "disabled"),
-        (["--client", "nobody"], "no client 'nobody'"),
-        (["--user", "alice", "--client", "nobody"], "no client 'nobody'"),
+        (["--client", "nobody"], "client 'nobody' does not exist"),
+        (["--user", "alice", "--client", "nobody"], "client 'nobody' does not exist"),
         ([], "--user NAME and/or --client ID"),
         (["--user", "alice", "--ttl", "2d"], "longer than the longest token lifetime"),
         (["--user", "alice", "--ttl", "soon"], "not a duration"),

@@ -72,3 +72,19 @@ def test_import_failing_late_writes_nothing(engine):
         import_document(admin, bad)
     assert admin.revision() == before
     assert read_document(engine)[0] == PolicyDocument()
+
+
+def test_parse_refuses_an_ill_typed_condition_naming_the_entry():
+    with pytest.raises(FileError, match=r"^grants\[0\]\.when: condition 'args\.path\.startswith\(\"x\"\)': unknown method startswith \(did you mean startsWith\?\)$"):
+        parse_document("grants:\n  - {principal: user:a, target: tool:x, effect: deny, when: 'args.path.startswith(\"x\")'}\n")
+
+
+def test_import_of_an_ill_typed_condition_writes_nothing(engine):
+    # Documents built in code skip parse_document; the store's own check still refuses.
+    admin = PolicyAdmin(engine)
+    before = admin.revision()
+    bad = PolicyDocument(DOC.roles, DOC.users, DOC.clients, (*DOC.grants, GrantEntry("role:analyst", "tool:x", Effect.DENY, "args.path + 1")))
+    with pytest.raises(FileError, match=r"^grants\[2\]: condition 'args\.path \+ 1': gives int, not a boolean$"):
+        import_document(admin, bad)
+    assert admin.revision() == before
+    assert read_document(engine)[0] == PolicyDocument()
