@@ -52,7 +52,7 @@ def test_an_intact_chain_verifies_with_its_count(filled):
 
 
 def test_an_empty_log_verifies(log):
-    assert log.verify().as_dict() == {"ok": True, "count": 0, "first_bad_id": None, "problem": None, "detail": None, "head_hash": None}
+    assert log.verify().as_dict() == {"ok": True, "count": 0, "first_bad_id": None, "problem": None, "detail": None, "head_hash": None, "anchored_id": None}
 
 
 def test_the_first_row_starts_from_genesis_and_each_names_the_previous(filled):
