@@ -96,6 +96,13 @@ def sign_anchor(key: OKPKey, head_id: int, head_hash: str, now: datetime) -> str
     return jws.serialize_compact(header, json.dumps(claims, separators=(",", ":")), key, algorithms=[ALGORITHM])
 
 
+def anchor_verified(key: OKPKey, result: VerifyResult, now: datetime) -> str:
+    """The anchor of the newest row of a chain `result` found intact (row 0, the genesis hash, when empty)."""
+    if not result.ok:
+        raise AnchorError("refusing to anchor a broken chain")
+    return sign_anchor(key, result.count, result.head_hash or GENESIS_HASH, now)
+
+
 def read_anchor(text: str, key: OKPKey) -> Anchor:
     """The checkpoint in `text` (a compact JWS) if `key` signed it; AnchorError otherwise."""
     try:

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from mcp_acl.audit import GENESIS_HASH, AuditLog, canonical_json
-from mcp_acl.audit.anchor import KEY_ENV, AnchorError, load_key, read_anchor, sign_anchor
+from mcp_acl.audit.anchor import KEY_ENV, AnchorError, anchor_verified, load_key, read_anchor
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, open_engine, print_json
 from mcp_acl.config import data_home
 
@@ -140,7 +140,7 @@ def anchor(
         fail(f"not anchoring a broken log: {_broken(result)}", code=1)
     try:
         signing_key, made = load_key(key_path, create=True)
-        token = sign_anchor(signing_key, result.count, result.head_hash or GENESIS_HASH, datetime.now(timezone.utc))
+        token = anchor_verified(signing_key, result, datetime.now(timezone.utc))
     except AnchorError as exc:
         fail(str(exc))
     if made:
