@@ -198,13 +198,27 @@ def test_appends_from_many_threads_keep_the_chain_valid(log):
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    verdicts = []
+
+    def check_while_appending() -> None:
+        # Rows appended during a walk are neither missing nor past the head.
+        while True:  # at least once, then until the appenders are done
+            verdicts.append(log.verify())
+            if not any(th.is_alive() for th in threads):
+                return
+
+    checker = threading.Thread(target=check_while_appending)
     for th in threads:
         th.start()
+    checker.start()
     for th in threads:
         th.join()
+    checker.join()
     assert errors == []
+    assert [v for v in verdicts if not v.ok] == []
     result = log.verify()
     assert (result.ok, result.count) == (True, 90)
+    assert log.head() == (90, result.head_hash)
 
 
 APPENDER = """
