@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -127,7 +128,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_anchor(result: VerifyResult, anchor: Anchor, fetch) -> VerifyResult:
+def check_anchor(result: VerifyResult, anchor: Anchor, fetch: Callable[[int], dict | None]) -> VerifyResult:
     """Hold an intact chain against `anchor`: it must reach the anchored row, and that row be unchanged."""
     if not result.ok:
         return result

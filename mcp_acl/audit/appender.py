@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from mcp_acl.audit.chain import GENESIS_HASH, row_hash, timestamp
+from mcp_acl.audit.chain import row_hash, timestamp
 from mcp_acl.store import tables as t
 from mcp_acl.store.lookup import pooled
 
