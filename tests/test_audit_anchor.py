@@ -12,7 +12,8 @@ from joserfc.jwk import OKPKey
 from sqlalchemy import delete, select, update
 
 from mcp_acl.audit import AuditLog
-from mcp_acl.audit.anchor import Anchor, AnchorError, anchor_verified, load_key, read_anchor, sign_anchor
+from mcp_acl.audit.anchor import AnchorError, anchor_verified, load_key, read_anchor, sign_anchor
+from mcp_acl.audit.verify import Anchor
 from mcp_acl.audit.chain import row_hash, timestamp
 from mcp_acl.policy import Decision, Identity
 from mcp_acl.store.tables import audit_events as ev

@@ -9,7 +9,7 @@ Ed25519 key (RFC 8037) that lives in a file, never in the database:
     header   {"alg": "Ed25519", "kid": <RFC 7638 thumbprint>, "typ": "mcp-acl-audit-anchor"}
     payload  {"head_id": 41, "head_hash": "9f2c…", "iat": 1796000000}
 
-Later, `check_anchor` confirms the chain still reaches row `head_id` and
+Later, `verify.check_anchor` confirms the chain still reaches row `head_id` and
 that row still has `head_hash`. Since every row's hash covers the one
 before it, that vouches for every row up to the anchor.
 
@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,7 +29,7 @@ from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import OKPKey
 
 from mcp_acl.audit.chain import GENESIS_HASH
-from mcp_acl.audit.verify import VerifyResult
+from mcp_acl.audit.verify import Anchor, VerifyResult
 
 ALGORITHM = "Ed25519"
 TYP = "mcp-acl-audit-anchor"
@@ -40,19 +38,6 @@ KEY_ENV = "MCP_ACL_AUDIT_ANCHOR_KEY"
 
 class AnchorError(ValueError):
     """An anchor or its key could not be made, read or trusted."""
-
-
-@dataclass(frozen=True)
-class Anchor:
-    """A checkpoint whose signature has been checked: the head row's id and hash, and when."""
-
-    head_id: int
-    head_hash: str
-    issued_at: datetime
-
-    def describe(self) -> str:
-        """e.g. `the anchor of 2026-12-06 03:10:00Z (row 41)`."""
-        return f"the anchor of {self.issued_at:%Y-%m-%d %H:%M:%S}Z (row {self.head_id})"
 
 
 def load_key(path: Path, *, create: bool = False) -> tuple[OKPKey, bool]:
@@ -126,22 +111,3 @@ def read_anchor(text: str, key: OKPKey) -> Anchor:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_anchor(result: VerifyResult, anchor: Anchor, fetch: Callable[[int], dict | None]) -> VerifyResult:
-    """Hold an intact chain against `anchor`: it must reach the anchored row, and that row be unchanged."""
-    if not result.ok:
-        return result
-    end = result.count  # an intact chain holds rows 1..count
-    if anchor.head_id > end:
-        return replace(result, ok=False, first_bad_id=end + 1, problem="deleted", detail=(
-            f"the chain ends at row {end} but {anchor.describe()} names row {anchor.head_id}: "
-            "rows were deleted from the end"
-        ))
-    row = fetch(anchor.head_id) if anchor.head_id else None
-    found = row["hash"] if row else GENESIS_HASH if anchor.head_id == 0 else None
-    if found != anchor.head_hash:
-        return replace(result, ok=False, first_bad_id=anchor.head_id or None, problem="edited", detail=(
-            f"row {anchor.head_id} is not the row {anchor.describe()} names: the chain was rewritten at or before it"
-        ))
-    return replace(result, anchored_id=anchor.head_id)

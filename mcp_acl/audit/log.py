@@ -18,8 +18,7 @@ from sqlalchemy import Engine, select
 
 from mcp_acl.audit.appender import Appender, ChainError
 from mcp_acl.audit.chain import args_digest, canonical_json, redact_tokens, timestamp
-from mcp_acl.audit.anchor import Anchor, check_anchor
-from mcp_acl.audit.verify import VerifyResult, check_head, verify_chain
+from mcp_acl.audit.verify import Anchor, VerifyResult, check_anchor, check_head, verify_chain
 from mcp_acl.policy import Decision, Identity
 from mcp_acl.store import tables as t
 from mcp_acl.store.lookup import WouldWait

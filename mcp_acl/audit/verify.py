@@ -23,15 +23,30 @@ in the same transaction as every append), read before and after the walk:
 
 Someone who can write the database can still delete the newest rows and
 rewrite the head record to match, or rewrite the chain from some row on.
-A signed anchor kept elsewhere (mcp_acl/audit/anchor.py) catches both.
+A signed anchor kept elsewhere (mcp_acl/audit/anchor.py; `check_anchor`
+below) catches both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from mcp_acl.audit.chain import GENESIS_HASH, row_hash
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A checkpoint whose signature has been checked: the head row's id and hash, and when."""
+
+    head_id: int
+    head_hash: str
+    issued_at: datetime
+
+    def describe(self) -> str:
+        """e.g. `the anchor of 2026-12-06 03:10:00Z (row 41)`."""
+        return f"the anchor of {self.issued_at:%Y-%m-%d %H:%M:%S}Z (row {self.head_id})"
 
 
 @dataclass(frozen=True)
@@ -144,3 +159,20 @@ def check_head(
         return replace(result, ok=False, first_bad_id=after[0] + 1, problem="inserted",
                        detail=f"{_rows(after[0] + 1, end)} past the head record (row {after[0]}): not appended by mcp-acl")
     return result
+
+
+def check_anchor(result: VerifyResult, anchor: Anchor, fetch: Callable[[int], dict | None]) -> VerifyResult:
+    """Hold an intact chain against `anchor`: it must reach the anchored row, and that row be unchanged."""
+    if not result.ok:
+        return result
+    end = result.count  # an intact chain holds rows 1..count
+    if anchor.head_id > end:
+        return replace(result, ok=False, first_bad_id=end + 1, problem="deleted", detail=(
+            f"the chain ends at row {end} but {anchor.describe()} names row {anchor.head_id}: "
+            "rows were deleted from the end"
+        ))
+    if _hash_at(anchor.head_id, fetch) != anchor.head_hash:
+        return replace(result, ok=False, first_bad_id=anchor.head_id or None, problem="edited", detail=(
+            f"row {anchor.head_id} is not the row {anchor.describe()} names: the chain was rewritten at or before it"
+        ))
+    return replace(result, anchored_id=anchor.head_id)

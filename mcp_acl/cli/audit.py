@@ -12,7 +12,6 @@ from typing import Annotated, Optional
 import typer
 
 from mcp_acl.audit import GENESIS_HASH, AuditLog, canonical_json
-from mcp_acl.audit.anchor import KEY_ENV, AnchorError, anchor_verified, load_key, read_anchor
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, open_engine, print_json
 from mcp_acl.config import data_home
 
@@ -66,7 +65,7 @@ def tail(
 KeyOpt = Annotated[
     Optional[Path],
     typer.Option(
-        "--key", envvar=KEY_ENV, show_default=False,
+        "--key", envvar="MCP_ACL_AUDIT_ANCHOR_KEY", show_default=False,  # anchor.KEY_ENV
         help="The anchor signing key (an Ed25519 JWK file, kept away from the database); default: audit-anchor-key.jwk in $MCP_ACL_HOME.",
     ),
 ]
@@ -96,6 +95,9 @@ def verify(
     """
     anchor = None
     if anchor_file is not None:
+        # Imported here: only anchors need joserfc and cryptography.
+        from mcp_acl.audit.anchor import AnchorError, load_key, read_anchor
+
         try:
             text = anchor_file.read_text(encoding="utf-8")
         except OSError as exc:
@@ -134,6 +136,8 @@ def anchor(
 
     Example: mcp-acl audit anchor anchors/$(date +%F).jws
     """
+    from mcp_acl.audit.anchor import AnchorError, anchor_verified, load_key
+
     key_path = _key_path(key)
     result = AuditLog(open_engine(database)).verify()
     if not result.ok:
