@@ -106,7 +106,11 @@ def read_anchor(text: str, key: OKPKey) -> Anchor:
         raise AnchorError("the anchor's payload is not {head_id, head_hash, iat}") from None
     if not (_is_int(head_id) and head_id >= 0 and isinstance(head_hash, str) and len(head_hash) == 64 and _is_int(iat)):
         raise AnchorError("the anchor's payload is not {head_id, head_hash, iat}")
-    return Anchor(head_id, head_hash, datetime.fromtimestamp(iat, timezone.utc))
+    try:
+        issued_at = datetime.fromtimestamp(iat, timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        raise AnchorError("the anchor's iat is no time") from None
+    return Anchor(head_id, head_hash, issued_at)
 
 
 def _is_int(value: object) -> bool:
