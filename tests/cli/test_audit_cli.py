@@ -172,16 +172,20 @@ def test_anchor_prints_to_standard_output_with_a_key_from_the_environment(db, tm
     assert (tmp_path / "elsewhere.jwk").exists()
 
 
-def test_verify_with_an_anchor_finds_rows_deleted_with_the_head(db, tmp_path):
-    url, eng, _ = db
+def test_verify_with_an_anchor_finds_rows_deleted_with_the_head_rewritten_to_match(db, tmp_path):
+    url, eng, log = db
     anchor = tmp_path / "anchor.jws"
     assert run("audit", "anchor", str(anchor), "--database", url).exit_code == 0
+    first = log.row(1)["hash"]
     with eng.begin() as conn:
         conn.execute(delete(ev).where(ev.c.id >= 2))
-        conn.execute(delete(audit_head))
+        conn.execute(update(audit_head).values(last_id=1, last_hash=first))
+    assert run("audit", "verify", "--database", url).exit_code == 0  # the table alone cannot tell
     result = run("audit", "verify", "--anchor", str(anchor), "--json", "--database", url)
     assert result.exit_code == 1
-    assert json.loads(result.stdout)["problem"] == "deleted"
+    body = json.loads(result.stdout)
+    assert (body["problem"], body["first_bad_id"]) == ("deleted", 2)
+    assert body["detail"].startswith("the chain ends at row 1 but the anchor of ")
 
 
 def test_verify_refuses_a_tampered_anchor(db, tmp_path):
