@@ -15,6 +15,7 @@ from mcp_acl.audit import GENESIS_HASH, AuditError, AuditLog, args_digest
 from mcp_acl.audit.chain import row_hash
 from mcp_acl.policy import Decision, Identity
 from mcp_acl.store.tables import audit_events as ev
+from mcp_acl.store.tables import audit_head
 
 ALICE = Identity("alice", "mcp-acl-cli", issuer="http://127.0.0.1:8000")
 ALLOW = Decision(True, "tool:files.read is allowed to user alice by grant #1", None, 7)
@@ -52,7 +53,7 @@ def test_an_intact_chain_verifies_with_its_count(filled):
 
 
 def test_an_empty_log_verifies(log):
-    assert log.verify().as_dict() == {"ok": True, "count": 0, "first_bad_id": None, "problem": None, "detail": None, "head_hash": None}
+    assert log.verify().as_dict() == {"ok": True, "count": 0, "first_bad_id": None, "problem": None, "detail": None, "head_hash": None, "anchored_id": None}
 
 
 def test_the_first_row_starts_from_genesis_and_each_names_the_previous(filled):
@@ -197,13 +198,27 @@ def test_appends_from_many_threads_keep_the_chain_valid(log):
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    verdicts = []
+
+    def check_while_appending() -> None:
+        # Rows appended during a walk are neither missing nor past the head.
+        while True:  # at least once, then until the appenders are done
+            verdicts.append(log.verify())
+            if not any(th.is_alive() for th in threads):
+                return
+
+    checker = threading.Thread(target=check_while_appending)
     for th in threads:
         th.start()
+    checker.start()
     for th in threads:
         th.join()
+    checker.join()
     assert errors == []
+    assert [v for v in verdicts if not v.ok] == []
     result = log.verify()
     assert (result.ok, result.count) == (True, 90)
+    assert log.head() == (90, result.head_hash)
 
 
 APPENDER = """
@@ -291,3 +306,82 @@ def test_follow_yields_rows_appended_later(filled):
             break
     writer.join()
     assert seen == [6, 7, 8]
+
+
+# -- the head record: the chain's end, moved with every append (migration 0004)
+
+
+def head_row(engine) -> tuple[int, str] | None:
+    return AuditLog(engine).head()
+
+
+def test_the_head_record_names_the_newest_row(filled, engine):
+    newest = filled.tail(1)[0]
+    assert head_row(engine) == (newest["id"], newest["hash"])
+
+
+def test_deleting_the_newest_row_is_found_by_the_head_record(filled, engine):
+    with engine.begin() as conn:
+        conn.execute(delete(ev).where(ev.c.id == 5))
+    result = filled.verify()
+    assert (result.ok, result.count, result.first_bad_id, result.problem) == (False, 4, 5, "deleted")
+    assert result.detail == "row 5 is missing at the end: the head record names row 5"
+
+
+def test_deleting_the_newest_rows_names_them_all(filled, engine):
+    with engine.begin() as conn:
+        conn.execute(delete(ev).where(ev.c.id >= 3))
+    assert filled.verify().detail == "rows 3 to 5 are missing at the end: the head record names row 5"
+
+
+def test_the_next_append_after_deleting_the_newest_row_does_not_reuse_its_id(filled, engine):
+    with engine.begin() as conn:
+        conn.execute(delete(ev).where(ev.c.id == 5))
+    assert decide_one(filled, 5) == 6
+    result = filled.verify()
+    assert (result.ok, result.first_bad_id, result.problem, result.detail) == (False, 6, "deleted", "row 5 is missing before row 6")
+
+
+def test_a_deleted_head_record_is_found_and_refuses_appends(filled, engine):
+    with engine.begin() as conn:
+        conn.execute(delete(audit_head))
+    result = filled.verify()
+    assert (result.ok, result.problem) == (False, "deleted")
+    assert result.detail.startswith("the head record (table audit_head) is missing")
+    # Without the head, no id can be handed out safely: the call is refused.
+    with pytest.raises(AuditError, match="the audit head record is missing"):
+        decide_one(filled, 5)
+    assert filled.last_id() == 5
+
+
+def test_a_head_record_with_another_hash_is_found(filled, engine):
+    with engine.begin() as conn:
+        conn.execute(update(audit_head).values(last_hash="e" * 64))
+    result = filled.verify()
+    assert (result.ok, result.first_bad_id, result.problem) == (False, 5, "edited")
+
+
+def test_rows_added_past_the_head_record_are_found(filled, engine):
+    # A forged row that links correctly, written straight into the table.
+    forged = raw(engine, 5) | {"id": 6, "reason": "forged", "prev_hash": raw(engine, 5)["hash"]}
+    forged["hash"] = row_hash(forged | {"at": filled.row(5)["at"]})
+    with engine.begin() as conn:
+        conn.execute(insert(ev).values(**forged))
+    result = filled.verify()
+    assert (result.ok, result.first_bad_id, result.problem) == (False, 6, "inserted")
+    assert result.detail == "row 6 is past the head record (row 5): not appended by mcp-acl"
+
+
+def test_a_batch_moves_the_head_to_its_last_row(log, engine):
+    ids = [decide_one(log, 2 * n) for n in range(3)]
+    log.record_outcomes([(i, "ok", None) for i in ids])
+    assert head_row(engine) == (6, log.tail(1)[0]["hash"])
+    assert log.verify().ok
+
+
+def test_a_failed_append_leaves_the_head_where_it_was(filled, engine):
+    before = head_row(engine)
+    with pytest.raises(AuditError):
+        filled.record_outcomes([(1, "ok", None), (12345, "ok", None)])
+    assert head_row(engine) == before
+    assert decide_one(filled, 5) == 6

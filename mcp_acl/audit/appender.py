@@ -8,12 +8,17 @@ written is the same: the values go through the columns' own bind
 processors (so `at` is stored exactly as SQLAlchemy stores it), and the
 transaction is the same:
 
-    take the append lock (PostgreSQL: advisory transaction lock under READ
-      COMMITTED; SQLite: BEGIN IMMEDIATE takes the database write lock,
-      waiting up to busy_timeout)
-    read the last row's id and hash (inside the lock: another process may
-      have appended since)
-    insert the rows, each naming the previous hash
+    take the append lock and read the head (`audit_head`: the newest
+      row's id and hash, inside the lock since another process may have
+      appended since). PostgreSQL: `SELECT … FOR UPDATE` on the head row
+      under READ COMMITTED, so a second appender waits for the first to
+      commit and then reads the head it wrote; SQLite: BEGIN IMMEDIATE
+      takes the database write lock (waiting up to busy_timeout) and the
+      head is read inside it
+    insert the rows, numbered from the head's id + 1 (so an id is never
+      handed out twice, even when the newest rows were deleted), each
+      naming the previous hash, and move the head to the last of them
+      (PostgreSQL: inserts and head update in one statement, one round trip)
     commit (or roll back everything and raise)
 """
 
@@ -25,14 +30,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from mcp_acl.audit.chain import GENESIS_HASH, row_hash, timestamp
+from mcp_acl.audit.chain import row_hash, timestamp
 from mcp_acl.store import tables as t
 from mcp_acl.store.lookup import pooled
 
-# pg_advisory_xact_lock key: the first 8 bytes of sha256("mcp-acl audit"), as a signed bigint.
-PG_LOCK_KEY = 0x3F1D5C2B7A6E4D01
 COLUMNS = tuple(c.name for c in t.audit_events.c)
 _COPIED = ("issuer", "subject", "client_id", "action", "target")
+# Rows per INSERT on PostgreSQL: well below its 65,535 bind parameters.
+_PG_ROWS_PER_INSERT = 1000
 
 
 class ChainError(ValueError):
@@ -47,13 +52,11 @@ class Appender:
         dialect = engine.dialect
         self._postgres = dialect.name == "postgresql"
         mark = "%s" if self._postgres else "?"
-        self._insert = f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES ({', '.join([mark] * len(COLUMNS))})"
-        self._last = "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1"
+        self._values = f"({', '.join([mark] * len(COLUMNS))})"
+        self._insert = f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES "
+        self._move_head = f"UPDATE audit_head SET last_id = {mark}, last_hash = {mark} WHERE id = 1"
+        self._head = "SELECT last_id, last_hash FROM audit_head WHERE id = 1" + (" FOR UPDATE" if self._postgres else "")
         self._ref = f"SELECT kind, session_id, {', '.join(_COPIED)} FROM audit_events WHERE id = {mark}"
-        self._lock = (
-            f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY})" if self._postgres
-            else "BEGIN IMMEDIATE"
-        )
         processors: list[tuple[int, Callable[[Any], Any]]] = []
         for i, column in enumerate(t.audit_events.c):
             process = column.type.dialect_impl(dialect).bind_processor(dialect)
@@ -98,13 +101,14 @@ class Appender:
     def _write(self, driver, batch: list[dict[str, Any]]) -> list[int]:
         cur = driver.cursor()
         try:
-            cur.execute(self._lock)
-            if self._postgres:
-                cur.fetchall()
-            cur.execute(self._last)
-            last = cur.fetchone()
-            last_id, last_hash = (int(last[0]), last[1]) if last else (0, GENESIS_HASH)
-            ids = []
+            if not self._postgres:
+                cur.execute("BEGIN IMMEDIATE")
+            cur.execute(self._head)
+            head = cur.fetchone()
+            if head is None:
+                raise ChainError("the audit head record is missing, so no row can be numbered; run `mcp-acl audit verify`")
+            last_id, last_hash = int(head[0]), head[1]
+            rows: list[list[Any]] = []
             for values in batch:
                 if values["kind"] == "outcome":
                     values = self._with_decision(cur, values)
@@ -115,12 +119,29 @@ class Appender:
                 params = [row[name] for name in COLUMNS]
                 for i, process in self._processors:
                     params[i] = process(params[i])
-                cur.execute(self._insert, params)
+                rows.append(params)
                 last_id, last_hash = row["id"], row["hash"]
-                ids.append(last_id)
-            return ids
+            if self._postgres:
+                self._insert_postgres(cur, rows, last_id, last_hash)
+            else:
+                for params in rows:
+                    cur.execute(self._insert + self._values, params)
+                cur.execute(self._move_head, (last_id, last_hash))
+            return list(range(last_id - len(rows) + 1, last_id + 1))
         finally:
             cur.close()
+
+    def _insert_postgres(self, cur, rows: list[list[Any]], last_id: int, last_hash: str) -> None:
+        # The last INSERT carries the head's update in the same statement:
+        # no round trip of its own.
+        chunks = [rows[i:i + _PG_ROWS_PER_INSERT] for i in range(0, len(rows), _PG_ROWS_PER_INSERT)]
+        for n, chunk in enumerate(chunks):
+            insert = self._insert + ", ".join([self._values] * len(chunk))
+            params = [value for row in chunk for value in row]
+            if n == len(chunks) - 1:
+                cur.execute(f"WITH added AS ({insert}) {self._move_head}", [*params, last_id, last_hash])
+            else:
+                cur.execute(insert, params)
 
     def _with_decision(self, cur, values: dict[str, Any]) -> dict[str, Any]:
         cur.execute(self._ref, (values["ref_id"],))

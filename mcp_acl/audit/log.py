@@ -2,10 +2,10 @@
 
 A row is committed before `record_*` returns; any failure raises AuditError
 and the gateway then refuses the call. Appends are serialised across
-threads, processes and replicas (PostgreSQL: a transaction-scoped advisory
-lock; SQLite: the database write lock, taken by the transaction's first
+threads, processes and replicas (PostgreSQL: a row lock on the head
+record; SQLite: the database write lock, taken by the transaction's first
 statement), so each row can name the previous row's hash and take the next
-id.
+id from the head record, which moves in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 
 from mcp_acl.audit.appender import Appender, ChainError
 from mcp_acl.audit.chain import args_digest, canonical_json, redact_tokens, timestamp
-from mcp_acl.audit.verify import VerifyResult, verify_chain
+from mcp_acl.audit.verify import Anchor, VerifyResult, check_anchor, check_head, verify_chain
 from mcp_acl.policy import Decision, Identity
 from mcp_acl.store import tables as t
 from mcp_acl.store.lookup import WouldWait
@@ -157,9 +157,23 @@ class AuditLog:
             count += 1
         return count
 
-    def verify(self) -> VerifyResult:
-        """Walk the chain; see mcp_acl/audit/verify.py for what is found and how it is named."""
-        return verify_chain(self.iter_rows(), self.row, self.last_id())
+    def verify(self, anchor: Anchor | None = None) -> VerifyResult:
+        """Walk the chain, hold its end against the head record and, if given, `anchor`.
+
+        See mcp_acl/audit/verify.py and anchor.py for what is found and how it is named.
+        """
+        # The head is read before and after the walk: rows appended meanwhile
+        # are neither missing nor forged.
+        before = self.head()
+        result = verify_chain(self.iter_rows(), self.row, self.last_id())
+        result = check_head(result, before, self.head(), self.row)
+        return check_anchor(result, anchor, self.row) if anchor is not None else result
+
+    def head(self) -> tuple[int, str] | None:
+        """The head record: the newest row's id and hash as the appends left them (None if it is missing)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(t.audit_head.c.last_id, t.audit_head.c.last_hash).where(t.audit_head.c.id == 1)).first()
+        return (found.last_id, found.last_hash) if found else None
 
     def row(self, row_id: int) -> dict | None:
         """One row by id, or None."""

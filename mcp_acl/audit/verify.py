@@ -13,18 +13,40 @@ Rows are walked by id. At the first bad row the problem is one of:
                 (a row inserted and the rest renumbered), or was appended
                 without linking to the row before it
 
-Limits (as for any hash chain without a secret key): removing the newest
-rows, or rewriting the whole chain from some row on, cannot be seen from
-the table alone. `head_hash` lets an operator note the head elsewhere and
-compare it later.
+Then the chain's end is held against the head record (`audit_head`, moved
+in the same transaction as every append), read before and after the walk:
+
+    deleted     the head record names a row the chain no longer reaches
+                (the newest rows were removed), or the head record is gone
+    edited      the row the head record names has another hash
+    inserted    rows past the head record (not appended by mcp-acl)
+
+Someone who can write the database can still delete the newest rows and
+rewrite the head record to match, or rewrite the chain from some row on.
+A signed anchor kept elsewhere (mcp_acl/audit/anchor.py; `check_anchor`
+below) catches both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from mcp_acl.audit.chain import GENESIS_HASH, row_hash
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A checkpoint whose signature has been checked: the head row's id and hash, and when."""
+
+    head_id: int
+    head_hash: str
+    issued_at: datetime
+
+    def describe(self) -> str:
+        """e.g. `the anchor of 2026-12-06 03:10:00Z (row 41)`."""
+        return f"the anchor of {self.issued_at:%Y-%m-%d %H:%M:%S}Z (row {self.head_id})"
 
 
 @dataclass(frozen=True)
@@ -40,12 +62,15 @@ class VerifyResult:
     detail: str | None = None
     # The hash of the last intact row (None for an empty log).
     head_hash: str | None = None
+    # The row an anchor named, when one was checked and the chain holds it.
+    anchored_id: int | None = None
 
     def as_dict(self) -> dict:
         """The JSON shape `mcp-acl audit verify --json` prints."""
         return {
             "ok": self.ok, "count": self.count, "first_bad_id": self.first_bad_id,
             "problem": self.problem, "detail": self.detail, "head_hash": self.head_hash,
+            "anchored_id": self.anchored_id,
         }
 
 
@@ -96,3 +121,58 @@ def verify_chain(rows: Iterable[dict], fetch: Callable[[int], dict | None], last
         expected += 1
         count += 1
     return VerifyResult(True, count, head_hash=prev if count else None)
+
+
+def _rows(first: int, last: int) -> str:
+    return f"row {first} is" if first == last else f"rows {first} to {last} are"
+
+
+def _hash_at(row_id: int, fetch: Callable[[int], dict | None]) -> str | None:
+    if row_id == 0:
+        return GENESIS_HASH
+    row = fetch(row_id)
+    return row["hash"] if row else None
+
+
+def check_head(
+    result: VerifyResult,
+    before: tuple[int, str] | None,
+    after: tuple[int, str] | None,
+    fetch: Callable[[int], dict | None],
+) -> VerifyResult:
+    """Hold an intact chain's end against the head record, read (last id, last hash) before and after the walk."""
+    if not result.ok:
+        return result
+    if before is None or after is None:
+        return replace(result, ok=False, problem="deleted",
+                       detail="the head record (table audit_head) is missing: it was deleted, so rows may be missing from the end")
+    # An intact chain holds rows 1..count.
+    end = result.count
+    if before[0] > end:
+        return replace(result, ok=False, first_bad_id=end + 1, problem="deleted",
+                       detail=f"{_rows(end + 1, before[0])} missing at the end: the head record names row {before[0]}")
+    for head_id, head_hash in (before, after):
+        if head_id <= end and _hash_at(head_id, fetch) != head_hash:
+            return replace(result, ok=False, first_bad_id=head_id or None, problem="edited",
+                           detail=f"row {head_id} is not the row the head record names: the chain was rewritten, or the head record was")
+    if after[0] < end:
+        return replace(result, ok=False, first_bad_id=after[0] + 1, problem="inserted",
+                       detail=f"{_rows(after[0] + 1, end)} past the head record (row {after[0]}): not appended by mcp-acl")
+    return result
+
+
+def check_anchor(result: VerifyResult, anchor: Anchor, fetch: Callable[[int], dict | None]) -> VerifyResult:
+    """Hold an intact chain against `anchor`: it must reach the anchored row, and that row be unchanged."""
+    if not result.ok:
+        return result
+    end = result.count  # an intact chain holds rows 1..count
+    if anchor.head_id > end:
+        return replace(result, ok=False, first_bad_id=end + 1, problem="deleted", detail=(
+            f"the chain ends at row {end} but {anchor.describe()} names row {anchor.head_id}: "
+            "rows were deleted from the end"
+        ))
+    if _hash_at(anchor.head_id, fetch) != anchor.head_hash:
+        return replace(result, ok=False, first_bad_id=anchor.head_id or None, problem="edited", detail=(
+            f"row {anchor.head_id} is not the row {anchor.describe()} names: the chain was rewritten at or before it"
+        ))
+    return replace(result, anchored_id=anchor.head_id)

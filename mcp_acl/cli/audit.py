@@ -1,17 +1,19 @@
-"""`mcp-acl audit tail|verify|export`: read and check the hash-chained audit log."""
+"""`mcp-acl audit tail|verify|anchor|export`: read, check and anchor the hash-chained audit log."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from itertools import chain, islice
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from mcp_acl.audit import AuditLog, canonical_json
+from mcp_acl.audit import GENESIS_HASH, AuditLog, canonical_json
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, open_engine, print_json
+from mcp_acl.config import data_home
 
 audit_app = typer.Typer(name="audit", help="Read and check the audit log.", no_args_is_help=True)
 
@@ -60,21 +62,101 @@ def tail(
         pass
 
 
+KeyOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--key", envvar="MCP_ACL_AUDIT_ANCHOR_KEY", show_default=False,  # anchor.KEY_ENV
+        help="The anchor signing key (an Ed25519 JWK file, kept away from the database); default: audit-anchor-key.jwk in $MCP_ACL_HOME.",
+    ),
+]
+
+
+def _key_path(key: Path | None) -> Path:
+    return key if key is not None else data_home() / "audit-anchor-key.jwk"
+
+
+def _broken(result) -> str:
+    where = f" at row {result.first_bad_id}" if result.first_bad_id is not None else ""
+    return f"audit log broken{where} ({result.problem}): {result.detail}"
+
+
 @audit_app.command("verify")
-def verify(as_json: JsonOpt = False, database: DatabaseOpt = None) -> None:
-    """Check the hash chain: exit 0 when intact, 1 naming the first bad row otherwise.
+def verify(
+    anchor_file: Annotated[Optional[Path], typer.Option("--anchor", help="Also check the chain still holds this anchor (from `audit anchor`).")] = None,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Check the hash chain and its head record (and an anchor): exit 0 when intact, 1 naming the first bad row.
 
     Example: mcp-acl audit verify || echo "the audit log was tampered with"
+
+    Example: mcp-acl audit verify --anchor anchors/2026-12-06.jws
     """
-    result = AuditLog(open_engine(database)).verify()
+    anchor = None
+    if anchor_file is not None:
+        # Imported here: only anchors need joserfc and cryptography.
+        from mcp_acl.audit.anchor import AnchorError, load_key, read_anchor
+
+        try:
+            text = anchor_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot read the anchor {anchor_file}: {exc.strerror}")
+        try:
+            verifying_key = load_key(_key_path(key))[0]
+        except AnchorError as exc:
+            fail(str(exc))
+        try:
+            anchor = read_anchor(text, verifying_key)
+        except AnchorError as exc:  # an anchor the key does not vouch for: a failed check
+            fail(f"{anchor_file}: {exc}", code=1)
+    result = AuditLog(open_engine(database)).verify(anchor)
     if as_json:
         print_json(result.as_dict())
         raise typer.Exit(0 if result.ok else 1)
     if result.ok:
         head = f" (head {result.head_hash})" if result.head_hash else ""
-        typer.echo(f"audit log intact: {result.count} rows{head}")
+        held = f"; it holds {anchor.describe()}" if anchor is not None else ""
+        typer.echo(f"audit log intact: {result.count} rows{head}{held}")
         return
-    fail(f"audit log broken at row {result.first_bad_id} ({result.problem}): {result.detail}", code=1)
+    fail(_broken(result), code=1)
+
+
+@audit_app.command("anchor")
+def anchor(
+    file: Annotated[Optional[Path], typer.Argument(help="Where to write the anchor; standard output when left out.")] = None,
+    key: KeyOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Verify the log, then sign a checkpoint of its newest row to keep outside the database.
+
+    The key is made on first use. Keep anchors where whoever can write the
+    database cannot (a ticket, a log shipper, another machine), then check
+    one later with `audit verify --anchor FILE`.
+
+    Example: mcp-acl audit anchor anchors/$(date +%F).jws
+    """
+    from mcp_acl.audit.anchor import AnchorError, anchor_verified, load_key
+
+    key_path = _key_path(key)
+    result = AuditLog(open_engine(database)).verify()
+    if not result.ok:
+        fail(f"not anchoring a broken log: {_broken(result)}", code=1)
+    try:
+        signing_key, made = load_key(key_path, create=True)
+        token = anchor_verified(signing_key, result, datetime.now(timezone.utc))
+    except AnchorError as exc:
+        fail(str(exc))
+    if made:
+        typer.echo(f"made a new anchor key at {key_path}; keep it (and a copy) away from the database", err=True)
+    if file is None:
+        typer.echo(token)
+        return
+    try:
+        file.write_text(token + "\n", encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {file}: {exc.strerror}")
+    typer.echo(f"anchored row {result.count} (head {result.head_hash or GENESIS_HASH}) in {file}", err=True)
 
 
 @audit_app.command("export")

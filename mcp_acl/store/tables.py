@@ -165,6 +165,18 @@ audit_events = Table(
     Column("hash", String(64), nullable=False),
 )
 
+# One row (id = 1), written in the same transaction as every append
+# (migration 0004): the newest row's id and hash. The next row takes
+# last_id + 1, so an id is never handed out twice, and `audit verify`
+# finds rows deleted from the end (the chain stops short of the head).
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("last_id", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+)
+
 signing_keys = Table(
     "signing_keys",
     metadata,

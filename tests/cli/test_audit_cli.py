@@ -8,7 +8,7 @@ import sys
 import threading
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from typer.testing import CliRunner
 
 from mcp_acl.audit import AuditLog
@@ -16,6 +16,7 @@ from mcp_acl.cli import app
 from mcp_acl.policy import Decision, Identity
 from mcp_acl.store import make_engine, upgrade
 from mcp_acl.store.tables import audit_events as ev
+from mcp_acl.store.tables import audit_head
 
 runner = CliRunner()
 
@@ -131,3 +132,87 @@ def test_the_installed_command_exits_1_on_a_broken_chain(db, subprocess_env):
                           env=subprocess_env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "audit log broken at row 1 (edited)" in done.stderr
+
+
+# -- the head record and anchors
+
+
+def test_verify_exits_1_when_the_newest_row_was_deleted(db):
+    url, eng, _ = db
+    with eng.begin() as conn:
+        conn.execute(delete(ev).where(ev.c.id == 3))
+    result = run("audit", "verify", "--database", url)
+    assert result.exit_code == 1
+    assert "audit log broken at row 3 (deleted): row 3 is missing at the end: the head record names row 3" in result.stderr
+
+
+def test_anchor_writes_a_checkpoint_that_verify_accepts(db, tmp_path):
+    url, _, log = db
+    anchor = tmp_path / "anchor.jws"
+    made = run("audit", "anchor", str(anchor), "--database", url)
+    assert made.exit_code == 0
+    head = log.tail(1)[0]["hash"]
+    assert made.stderr.splitlines() == [
+        f"made a new anchor key at {tmp_path / 'home' / 'audit-anchor-key.jwk'}; keep it (and a copy) away from the database",
+        f"anchored row 3 (head {head}) in {anchor}",
+    ]
+    result = run("audit", "verify", "--anchor", str(anchor), "--database", url)
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"audit log intact: 3 rows (head {head}); it holds the anchor of ")
+    assert result.stdout.endswith("(row 3)\n")
+
+
+def test_anchor_prints_to_standard_output_with_a_key_from_the_environment(db, tmp_path, monkeypatch):
+    url, _, _ = db
+    monkeypatch.setenv("MCP_ACL_AUDIT_ANCHOR_KEY", str(tmp_path / "elsewhere.jwk"))
+    made = run("audit", "anchor", "--database", url)
+    assert made.exit_code == 0 and made.stdout.count(".") == 2
+    (tmp_path / "a.jws").write_text(made.stdout)
+    assert run("audit", "verify", "--anchor", str(tmp_path / "a.jws"), "--database", url).exit_code == 0
+    assert (tmp_path / "elsewhere.jwk").exists()
+
+
+def test_verify_with_an_anchor_finds_rows_deleted_with_the_head_rewritten_to_match(db, tmp_path):
+    url, eng, log = db
+    anchor = tmp_path / "anchor.jws"
+    assert run("audit", "anchor", str(anchor), "--database", url).exit_code == 0
+    first = log.row(1)["hash"]
+    with eng.begin() as conn:
+        conn.execute(delete(ev).where(ev.c.id >= 2))
+        conn.execute(update(audit_head).values(last_id=1, last_hash=first))
+    assert run("audit", "verify", "--database", url).exit_code == 0  # the table alone cannot tell
+    result = run("audit", "verify", "--anchor", str(anchor), "--json", "--database", url)
+    assert result.exit_code == 1
+    body = json.loads(result.stdout)
+    assert (body["problem"], body["first_bad_id"]) == ("deleted", 2)
+    assert body["detail"].startswith("the chain ends at row 1 but the anchor of ")
+
+
+def test_verify_refuses_a_tampered_anchor(db, tmp_path):
+    url, _, _ = db
+    anchor = tmp_path / "anchor.jws"
+    assert run("audit", "anchor", str(anchor), "--database", url).exit_code == 0
+    header, payload, signature = anchor.read_text().strip().split(".")
+    anchor.write_text(f"{header}.{payload}.{signature[:-4]}AAAA\n")
+    result = run("audit", "verify", "--anchor", str(anchor), "--database", url)
+    assert result.exit_code == 1
+    assert f"{anchor}: the anchor's signature does not verify with this key: it was altered, or signed with another key" in " ".join(result.stderr.split())
+
+
+def test_verify_with_an_anchor_but_no_key_is_bad_input(db, tmp_path):
+    url, _, _ = db
+    anchor = tmp_path / "anchor.jws"
+    assert run("audit", "anchor", str(anchor), "--database", url).exit_code == 0
+    result = run("audit", "verify", "--anchor", str(anchor), "--key", str(tmp_path / "nope.jwk"), "--database", url)
+    assert result.exit_code == 2
+    assert "no anchor key at" in result.stderr
+
+
+def test_anchor_refuses_a_broken_log(db, tmp_path):
+    url, eng, _ = db
+    with eng.begin() as conn:
+        conn.execute(update(ev).where(ev.c.id == 2).values(outcome="error"))
+    result = run("audit", "anchor", str(tmp_path / "anchor.jws"), "--database", url)
+    assert result.exit_code == 1
+    assert "not anchoring a broken log: audit log broken at row 2 (edited)" in result.stderr
+    assert not (tmp_path / "anchor.jws").exists()
