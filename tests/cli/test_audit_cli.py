@@ -131,3 +131,15 @@ def test_the_installed_command_exits_1_on_a_broken_chain(db, subprocess_env):
                           env=subprocess_env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "audit log broken at row 1 (edited)" in done.stderr
+
+
+def test_tail_shows_a_forged_subject_with_its_newline_escaped(db):
+    url, _, log = db
+    # A refused token's sub and client_id are unverified: anyone can put a whole fake row in them.
+    forged = "x\n#99 2026-12-06 03:00:00Z decision allow alice via app call tool:files.write (rev 1, 0.1 ms): ok"
+    log.record_authentication(reason="bad signature", subject=forged, client_id="c\x1b[2J")
+    result = run("audit", "tail", "-n", "1", "--database", url)
+    assert result.exit_code == 0
+    [line] = result.stdout.splitlines()
+    assert line.endswith("authentication refused (x\\n#99 2026-12-06 03:00:00Z decision allow alice via app call "
+                         "tool:files.write (rev 1, 0.1 ms): ok via c\\x1b[2J): bad signature")
