@@ -6,6 +6,11 @@ GET /authorize checks the request and shows the sign-in form; POST
 
 Until the redirect URI is known to be the client's, errors are shown on a
 page and never redirected (RFC 6749 §4.1.2.1).
+
+The password step, in order: the request must be live and this browser's;
+an account name or address in back-off (`signin_limits`) is refused before
+any password is checked; a wrong password is counted there, audited
+(counted per address, `on_refused`) and against the request.
 """
 
 from __future__ import annotations
