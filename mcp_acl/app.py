@@ -37,6 +37,7 @@ from mcp_acl.gateway.transport import GatewaySessionManager, McpEndpoint, reap_k
 from mcp_acl.oauth import oauth_routes
 from mcp_acl.oauth.pages import AccessSummary
 from mcp_acl.oauth.signin_limits import SignInLimits
+from mcp_acl.policy import limits
 from mcp_acl.store.loader import read_revision
 
 log = logging.getLogger(__name__)
@@ -115,13 +116,14 @@ def consent_access(gateway: Gateway, settings: Settings, user: str, client_id: s
     claims = {"iss": settings.embedded_issuer_url, "sub": user, "client_id": client_id, "scope": settings.required_scope}
     identity = identity_from_claims(claims, settings)
     invoker = gateway.invoker
-    policy = invoker.policies.current()
-    listing = invoker.views.listing(policy, identity, invoker.clock())
+    policy, now = invoker.policies.current(), invoker.clock()
+    listing = invoker.views.listing(policy, identity, now)
     return AccessSummary(
         tools=tuple(t.name for t in listing.tools),
         resources=tuple(r.uri for r in listing.resources) + tuple(t.uri_template for t in listing.templates),
         prompts=tuple(p.name for p in listing.prompts),
         client_restricted=policy.is_restricted(client_id),
+        limits={t.name: tuple(limits(policy, identity, f"tool:{t.name}", now)) for t in listing.tools},
     )
 
 

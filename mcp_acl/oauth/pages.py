@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from urllib.parse import urlsplit
 
@@ -84,6 +84,7 @@ class AccessSummary:
     resources: tuple[str, ...]
     prompts: tuple[str, ...]
     client_restricted: bool
+    limits: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by tool name: the grants' limits
 
 
 def _client_intro(client: ClientView, lead: str) -> str:
@@ -121,10 +122,14 @@ def sign_in_page(
     return response
 
 
-def _names(kind: str, names: tuple[str, ...]) -> str:
+def _names(kind: str, names: tuple[str, ...], limits: dict[str, tuple[str, ...]] | None = None) -> str:
     if not names:
         return ""
-    items = "".join(f"<li><code>{escape(n)}</code></li>" for n in names)
+    limits = limits or {}
+    items = "".join(
+        f"<li><code>{escape(n)}</code>" + (f": {escape('; '.join(limits[n]))}" if limits.get(n) else "") + "</li>"
+        for n in names
+    )
     return f"<dt>{escape(kind)}</dt><dd><ul>{items}</ul></dd>"
 
 
@@ -136,7 +141,7 @@ def _access(summary: AccessSummary | None) -> str:
         )
     ceiling = " and this app's own grants (it never gets more than both allow)" if summary.client_restricted else ""
     lead = f"With your current grants{ceiling}, this app will be able to use"
-    listed = _names("Tools", summary.tools) + _names("Resources", summary.resources) + _names("Prompts", summary.prompts)
+    listed = _names("Tools", summary.tools, summary.limits) + _names("Resources", summary.resources) + _names("Prompts", summary.prompts)
     if not listed:
         return f"<p>{lead} nothing yet.</p><p class=note>An administrator can grant access later.</p>"
     return (

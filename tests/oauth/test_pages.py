@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from html import escape
 
 from mcp_acl.oauth.pages import redirect_target
-from tests.gateway.harness import connect
+from tests.gateway.harness import REPORTS_NOTE, connect
 from tests.oauth.harness import AGENT_TOOLS, ALICE_TOOLS, BOB_TOOLS, Client, pkce_pair
 
 
@@ -56,7 +57,12 @@ def test_an_admin_registered_client_carries_no_warning(oauth):
 
 async def test_consent_lists_what_the_users_grants_allow_exactly_as_the_token_will_list_it(oauth):
     client = oauth.register()
-    assert _listed(_consent(oauth, client, "alice"), "Tools") == ALICE_TOOLS
+    alice = _consent(oauth, client, "alice")
+    assert _listed(alice, "Tools") == ALICE_TOOLS
+    # With each tool, its limits as the model sees them (the grant's note, else its condition).
+    assert f"<code>files.read</code>: {escape(REPORTS_NOTE)}</li>" in alice.text
+    orders = escape('only when args.table == "orders"')
+    assert f"<code>sql.select</code>: {orders}</li>" in alice.text
     assert _listed(_consent(oauth, client, "bob"), "Tools") == BOB_TOOLS
     tokens = oauth.tokens_for(client, "bob")
     async with connect(oauth.resource, tokens["access_token"]) as mcp:
