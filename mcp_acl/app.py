@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 from urllib.parse import urlsplit
 
 import anyio
@@ -34,6 +35,9 @@ from mcp_acl.gateway.runtime import Gateway, build_gateway
 from mcp_acl.gateway.sessions import CLOSED
 from mcp_acl.gateway.transport import GatewaySessionManager, McpEndpoint, reap_killed
 from mcp_acl.oauth import oauth_routes
+from mcp_acl.oauth.pages import AccessSummary
+from mcp_acl.oauth.signin_limits import SignInLimits
+from mcp_acl.policy import limits
 from mcp_acl.store.loader import read_revision
 
 log = logging.getLogger(__name__)
@@ -89,16 +93,38 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
                     await _close_open_sessions(gateway, manager.session_ids())
 
     keys = signing_keys(settings, engine)
+    sign_in_limits = SignInLimits()
     routes = [
         Route("/mcp", endpoint=endpoint),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         *auth_routes(settings, keys),
-        *oauth_routes(settings, engine, keys),
+        *oauth_routes(
+            settings, engine, keys, limits=sign_in_limits, on_sign_in_refused=refusals.sign_in_refused,
+            access=partial(consent_access, gateway, settings),
+        ),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
     app.state.session_manager = manager
+    app.state.sign_in_limits = sign_in_limits
     return app
+
+
+def consent_access(gateway: Gateway, settings: Settings, user: str, client_id: str) -> AccessSummary:
+    """What `user` signing in through `client_id` could list: the gateway's own listing for that token's identity."""
+    # The identity the token about to be issued will carry, built the way the bearer guard builds it.
+    claims = {"iss": settings.embedded_issuer_url, "sub": user, "client_id": client_id, "scope": settings.required_scope}
+    identity = identity_from_claims(claims, settings)
+    invoker = gateway.invoker
+    policy, now = invoker.policies.current(), invoker.clock()
+    listing = invoker.views.listing(policy, identity, now)
+    return AccessSummary(
+        tools=tuple(t.name for t in listing.tools),
+        resources=tuple(r.uri for r in listing.resources) + tuple(t.uri_template for t in listing.templates),
+        prompts=tuple(p.name for p in listing.prompts),
+        client_restricted=policy.is_restricted(client_id),
+        limits={t.name: tuple(limits(policy, identity, f"tool:{t.name}", now)) for t in listing.tools},
+    )
 
 
 async def _close_open_sessions(gateway: Gateway, session_ids: list[str]) -> None:

@@ -33,6 +33,7 @@ from mcp_acl.auth.metadata import resource_metadata_url
 from mcp_acl.auth.verifier import AccessTokenVerifier, TokenRejected, VerifiedToken, invalid_token
 from mcp_acl.config import Settings
 from mcp_acl.policy import Identity
+from mcp_acl.printable import printable
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +153,8 @@ class BearerGuard:
             "error": refusal.error,
             **unverified_names(scope),
         }
-        logger.info("refused %s %s: %s", info["path"], refusal.status, refusal.description)
+        # The path is percent-decoded (%0A is a newline): escaped, so a request cannot forge log lines.
+        logger.info("refused %s %s: %s", printable(info["path"]), refusal.status, printable(refusal.description))
         if self.on_refused is not None:
             try:
                 self.on_refused(refusal.description, info)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from mcp_acl.config import database_url
 from mcp_acl.policy import PolicyError
+from mcp_acl.printable import printable
 from mcp_acl.store import AdminError, PolicyAdmin, make_engine
 from mcp_acl.store.engine import StoreError, redact
 from mcp_acl.store.migrate import current_heads
@@ -45,7 +46,7 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     # Escaped: messages quote user text such as `args.tags[i]`, which Rich
     # would otherwise read as markup and drop.
     line = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
-    err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(printable(line))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -71,8 +72,8 @@ def table(*columns: str, rows: list[list[Text]], wrap: tuple[str, ...] = ()) -> 
 
 
 def cells(*values: Any) -> list[Text]:
-    """Table cells shown literally (no Rich markup); None shows as an empty cell."""
-    return [Text("" if v is None else str(v)) for v in values]
+    """Table cells shown literally (no Rich markup, control characters escaped); None shows as an empty cell."""
+    return [Text("" if v is None else printable(v)) for v in values]
 
 
 def print_json(value: Any) -> None:

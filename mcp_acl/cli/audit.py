@@ -14,12 +14,18 @@ import typer
 from mcp_acl.audit import GENESIS_HASH, AuditLog, canonical_json
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, open_engine, print_json
 from mcp_acl.config import data_home
+from mcp_acl.printable import printable
 
 audit_app = typer.Typer(name="audit", help="Read and check the audit log.", no_args_is_help=True)
 
 
 def describe_row(row: dict) -> str:
-    """One line for a person, e.g. `#3 2026-… decision deny alice via cli call tool:x (rev 7, 0.2 ms): why`."""
+    """One line for a person, e.g. `#3 2026-… decision deny alice via cli call tool:x (rev 7, 0.2 ms): why`.
+
+    Every stored text is passed through `printable`: a refused token's
+    unverified `sub` may hold a newline and a whole forged row after it.
+    """
+    row = {key: printable(value) if isinstance(value, str) else value for key, value in row.items()}
     at = row["at"][:19].replace("T", " ") + "Z"
     who = row["subject"] or "(no user)"
     if row["client_id"]:

@@ -7,10 +7,12 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, fail, out, policy_admin, print_json, table
 from mcp_acl.expiry import ExpiryError, parse_expiry
 from mcp_acl.policy import Decision, Effect, Grant, condition_problem, parse_target_pattern
+from mcp_acl.printable import printable
 from mcp_acl.store import PolicyLoader
 from mcp_acl.store.questions import Question, ask, resolve
 
@@ -62,7 +64,7 @@ def revoke(
     """
     with policy_admin(database) as admin:
         gone = admin.revoke(grant_id)
-    out.print(f"revoked {gone.describe()}", highlight=False, markup=False)
+    out.print(f"revoked {printable(gone.describe())}", highlight=False, markup=False)
 
 
 def grant_as_dict(g: Grant) -> dict[str, Any]:
@@ -103,12 +105,13 @@ def grants(
         print_json([grant_as_dict(g) for g in found])
         return
     now = datetime.now(timezone.utc)
-    rows = [cells(g.id, g.effect.value, g.principal, g.target, _details(g, now)) for g in found]
+    rows = [[*cells(g.id, g.effect.value, g.principal, g.target), _details(g, now)] for g in found]
     out.print(table("id", "effect", "principal", "target", "details", rows=rows, wrap=("details",)))
 
 
-def _details(g: Grant, now: datetime) -> str:
+def _details(g: Grant, now: datetime) -> Text:
     # One wrapping column keeps the table readable in 80 columns.
+    # Joined by real newlines after each part is escaped (cells() would escape the joins too).
     lines = [f"when {g.condition}"] if g.condition else []
     problem = condition_problem(g.condition) if g.condition else None
     if problem:
@@ -120,7 +123,7 @@ def _details(g: Grant, now: datetime) -> str:
         lines.append(f"expires {g.expires_at.strftime('%Y-%m-%d %H:%M')} UTC{past}")
     if g.note:
         lines.append(f"note: {g.note}")
-    return "\n".join(lines)
+    return Text("\n".join(printable(line) for line in lines))
 
 
 def _parse_args(text: str | None) -> dict[str, Any] | None:
@@ -145,7 +148,7 @@ def show_decision(decision: Decision, as_role: str | None) -> None:
         lines.append(("grant", g.describe() + (f" ({g.note})" if g.note else "")))
     lines.append(("revision", str(decision.revision)))
     for label, value in lines:
-        out.print(f"{label:<9}{value}", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"{label:<9}{printable(value)}", highlight=False, markup=False, soft_wrap=True)
 
 
 def check(

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, out, policy_admin, print_json
+from mcp_acl.printable import printable
 from mcp_acl.store import PolicyLoader
 from mcp_acl.store.cases import parse_cases, run_cases
 from mcp_acl.store.portable import dump_document, import_document, parse_document, read_document
@@ -88,7 +89,7 @@ def test(
             line = f"{mark}  {o.case.title()}: expected {expected}"
             if not o.passed:
                 line += f", got {'allow' if o.decision.allowed else 'deny'}"
-            out.print(f"{line} ({o.decision.reason})", highlight=False, markup=False, soft_wrap=True)
+            out.print(printable(f"{line} ({o.decision.reason})"), highlight=False, markup=False, soft_wrap=True)
         out.print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed", highlight=False)
     if failed:
         raise typer.Exit(EXIT_FAILED)

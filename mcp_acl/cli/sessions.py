@@ -8,6 +8,7 @@ import typer
 
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, fail, open_engine, out, print_json, table
 from mcp_acl.gateway.sessions import KILLED, SessionStore
+from mcp_acl.printable import printable
 from mcp_acl.store.engine import StoreError
 
 sessions_app = typer.Typer(help="Live MCP sessions: list them, kill one.", no_args_is_help=True)
@@ -63,7 +64,7 @@ def kill_session(
             fail(f"session {session_id} ended meanwhile")
     except StoreError as exc:
         fail(str(exc))
-    out.print(f"killed session {session_id} ({row.subject or row.client_id})", highlight=False, markup=False)
+    out.print(f"killed session {printable(session_id)} ({printable(row.subject or row.client_id)})", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

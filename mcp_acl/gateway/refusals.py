@@ -3,14 +3,20 @@
 The auth middleware reports each refused token through a plain callback on
 the event loop. Writing the audit row there would stall every other
 request while the database is busy (SQLite waits up to 5 s for a lock), so
-a flood of bad tokens could stall the server. The callback only queues the
-row; a background task writes it. The request is refused either way; if
-the queue is ever full, the rows that do not fit are counted in the log.
+a flood of bad tokens could stall the server. The callback only counts the
+refusal per client address (see `mcp_acl.audit.refusal_windows`: the first
+is written at once, the rest as one summary row per address and window)
+and queues the rows to write; a background task writes them and the
+summaries of ended windows. The sign-in page reports its refused passwords
+the same way from its worker thread. At shutdown every count still open is
+written, so no refusal is left out of the log's counts.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -18,42 +24,68 @@ import anyio.to_thread
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 
+from mcp_acl.audit.refusal_windows import WINDOW_SECONDS, Refusal, RefusalWindows
+
 log = logging.getLogger(__name__)
 
 CAPACITY = 10_000
 DRAIN_SECONDS = 10
+TICK_SECONDS = 1.0  # how often ended windows are looked for
+BEARER = "authentications"
+SIGN_IN = "sign-ins"
 
 
 class RefusalLog:
-    """Queues `authentication` audit rows from the auth middleware's `on_refused` hook."""
+    """Counts refused authentications per source and writes their `authentication` audit rows."""
 
-    def __init__(self, audit, capacity: int = CAPACITY) -> None:
+    def __init__(
+        self, audit, capacity: int = CAPACITY, *, window_seconds: float = WINDOW_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.audit = audit
         self.capacity = capacity
-        self._queue: MemoryObjectSendStream[dict[str, Any]] | None = None
+        self.windows = RefusalWindows(seconds=window_seconds)
+        self.clock = clock
+        self._queue: MemoryObjectSendStream[Refusal] | None = None
 
     def on_refused(self, reason: str, info: dict[str, Any] | None = None) -> None:
-        """The hook for `protect(..., on_refused=...)`: queue one row (never blocks)."""
+        """The hook for `protect(..., on_refused=...)`: count, and queue what to write (never blocks)."""
         info = info or {}
         # iss/sub/client_id are what the refused token claims, unverified.
-        row = {"reason": reason, "issuer": info.get("iss"), "subject": info.get("sub"), "client_id": info.get("client_id")}
+        refusal = Refusal(reason, info.get("iss"), info.get("sub"), info.get("client_id"))
+        address = info.get("remote_addr")
+        for row in self.windows.note(BEARER, address, refusal, self.clock()):
+            self._submit(BEARER, address, row)
+
+    def sign_in_refused(self, address: str | None, reason: str, subject: str | None = None, client_id: str | None = None) -> None:
+        """Count a refused sign-in and write what is due (call from a worker thread: it may block)."""
+        refusal = Refusal(reason, None, subject, client_id)
+        for row in self.windows.note(SIGN_IN, address, refusal, self.clock()):
+            self._write(row)
+
+    def _submit(self, channel: str, address: str | None, row: Refusal) -> None:
         if self._queue is None:
             self._write(row)  # not serving yet (no event loop work to stall)
             return
         try:
             self._queue.send_nowait(row)
         except (anyio.WouldBlock, anyio.ClosedResourceError):
-            log.warning("a refused authentication was not audited: the audit queue is full")
+            # Counted back into its source's window: a later summary row carries it.
+            self.windows.carry(channel, address, row, self.clock())
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Write queued rows until cancelled, then drain what is left."""
-        send, receive = anyio.create_memory_object_stream[dict[str, Any]](self.capacity)
+        """Write queued rows and the summaries of ended windows until cancelled, then the rest."""
+        send, receive = anyio.create_memory_object_stream[Refusal](self.capacity)
         with send, receive:
             self._queue = send
             task_status.started()
             try:
                 while True:
-                    await anyio.to_thread.run_sync(self._write, await receive.receive())
+                    queued: list[Refusal] = []
+                    with anyio.move_on_after(TICK_SECONDS):
+                        queued.append(await receive.receive())
+                    for row in [*queued, *self.windows.due(self.clock())]:
+                        await anyio.to_thread.run_sync(self._write, row)
             finally:
                 self._queue = None
                 with anyio.CancelScope(shield=True), anyio.move_on_after(DRAIN_SECONDS):
@@ -63,10 +95,12 @@ class RefusalLog:
                         except (anyio.WouldBlock, anyio.EndOfStream):
                             break
                         await anyio.to_thread.run_sync(self._write, row)
+                    for row in self.windows.flush(self.clock()):
+                        await anyio.to_thread.run_sync(self._write, row)
 
-    def _write(self, row: dict[str, Any]) -> None:
+    def _write(self, row: Refusal) -> None:
         try:
-            self.audit.record_authentication(**row)
+            self.audit.record_authentication(**row.row())
         except Exception as exc:
             # The request was refused either way; say that its row is missing.
-            log.warning("a refused authentication could not be audited: %s", exc.__class__.__name__)
+            log.warning("%d refused authentication(s) could not be audited: %s", row.count, exc.__class__.__name__)

@@ -5,7 +5,8 @@ Each module is named after what it implements:
 
 - metadata: RFC 8414 authorization server metadata;
 - signin, pages, signin_requests, passwords: the authorization endpoint's
-  browser sign-in and consent (RFC 6749 §4.1);
+  browser sign-in and consent (RFC 6749 §4.1); signin_limits: the failed
+  sign-in back-off per account and address;
 - grants: authorization code, refresh token, client credentials (RFC 6749);
 - pkce: RFC 7636 (S256 only); resource: RFC 8707 resource indicators;
 - codes, refresh_tokens: single-use codes and rotating refresh-token families;
@@ -13,7 +14,7 @@ Each module is named after what it implements:
 - registration: RFC 7591 dynamic client registration; revocation: RFC 7009;
 - clients, redirects: client records and redirect URI rules (RFC 8252);
 - server, adapter: Authlib's AuthorizationServer on Starlette;
-- routes: `oauth_routes(settings, engine, keys)` for create_app.
+- routes: `oauth_routes(settings, engine, keys, ...)` for create_app.
 """
 
 from mcp_acl.oauth.routes import oauth_routes

@@ -85,3 +85,9 @@ def check_login(engine: Engine, name: str, password: str) -> LoginOutcome:
         with engine.begin() as conn:
             conn.execute(update(t.users).where(t.users.c.name == name).values(password_hash=_hasher.hash(password)))
     return LoginOutcome.OK
+
+
+def known_user(engine: Engine, name: str) -> bool:
+    """True when `name` is a user (for the audit log only, never for the sign-in page's answer)."""
+    with engine.connect() as conn:
+        return conn.execute(select(t.users.c.name).where(t.users.c.name == name)).first() is not None

@@ -21,7 +21,8 @@ from mcp_acl.oauth.adapter import BodyError, read_request
 from mcp_acl.oauth.metadata import AUTHORIZE_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH, metadata_paths, server_metadata
 from mcp_acl.oauth.options import ServerOptions
 from mcp_acl.oauth.server import EmbeddedAuthorizationServer
-from mcp_acl.oauth.signin import CONSENT_PATH, LOGIN_PATH, SignInFlow
+from mcp_acl.oauth.signin import CONSENT_PATH, LOGIN_PATH, AccessPreview, SignInFlow, SignInRefused
+from mcp_acl.oauth.signin_limits import SignInLimits
 from mcp_acl.oauth.signin_requests import SignInRequests
 
 # Browser-based clients (the MCP Inspector) call these cross-origin. No
@@ -64,17 +65,25 @@ def _oauth_endpoint(server: EmbeddedAuthorizationServer, respond, *, expect_json
     return endpoint
 
 
-def oauth_routes(settings: Settings, engine: Engine, keys: SigningKeys | None) -> list[Route]:
+def oauth_routes(
+    settings: Settings, engine: Engine, keys: SigningKeys | None, *, limits: SignInLimits | None = None,
+    on_sign_in_refused: SignInRefused | None = None, access: AccessPreview | None = None,
+) -> list[Route]:
     """The routes of RFC 8414 metadata, /authorize (+ sign-in forms), /token, /register and /revoke.
 
     Empty when an external issuer is configured (or no keys are given). The
-    JWKS is served by `mcp_acl.auth.metadata.auth_routes`.
+    JWKS is served by `mcp_acl.auth.metadata.auth_routes`. `limits` holds the
+    failed sign-in back-off, `on_sign_in_refused` audits refused sign-ins and
+    `access` tells the consent page what the client would be able to use
+    (create_app wires all three to the gateway).
     """
     if not settings.embedded_issuer or keys is None:
         return []
     options = options_from(settings)
     server = EmbeddedAuthorizationServer(engine, keys, options)
-    flow = SignInFlow(server, SignInRequests(engine, ttl=options.sign_in_ttl))
+    flow = SignInFlow(
+        server, SignInRequests(engine, ttl=options.sign_in_ttl), limits=limits, on_refused=on_sign_in_refused, access=access,
+    )
     document = json.dumps(server_metadata(options))
 
     async def metadata(request: Request) -> Response:

@@ -5,7 +5,8 @@ works as the forms' CSRF token: it is unguessable, stored only as a digest,
 bound to the browser cookie that started it, and used up by the consent
 answer (allow or deny), so a request can be answered once. A `state` that a
 client already used for another request is refused, so a replayed
-authorization URL starts nothing.
+authorization URL starts nothing. MAX_FAILED_LOGINS uses up one request;
+failures across requests are limited by `signin_limits`.
 """
 
 from __future__ import annotations

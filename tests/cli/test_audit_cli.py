@@ -216,3 +216,15 @@ def test_anchor_refuses_a_broken_log(db, tmp_path):
     assert result.exit_code == 1
     assert "not anchoring a broken log: audit log broken at row 2 (edited)" in result.stderr
     assert not (tmp_path / "anchor.jws").exists()
+
+
+def test_tail_shows_a_forged_subject_with_its_newline_escaped(db):
+    url, _, log = db
+    # A refused token's sub and client_id are unverified: anyone can put a whole fake row in them.
+    forged = "x\n#99 2026-12-06 03:00:00Z decision allow alice via app call tool:files.write (rev 1, 0.1 ms): ok"
+    log.record_authentication(reason="bad signature", subject=forged, client_id="c\x1b[2J")
+    result = run("audit", "tail", "-n", "1", "--database", url)
+    assert result.exit_code == 0
+    [line] = result.stdout.splitlines()
+    assert line.endswith("authentication refused (x\\n#99 2026-12-06 03:00:00Z decision allow alice via app call "
+                         "tool:files.write (rev 1, 0.1 ms): ok via c\\x1b[2J): bad signature")

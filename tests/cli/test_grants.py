@@ -237,3 +237,10 @@ def test_subprocess_check_exit_codes(database_url, run_process):
     bad = run("check", "user:bob", "tool:x", "--args", "[]")
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and bad.stderr.startswith("error: --args must be a JSON object")
+
+
+def test_grants_table_escapes_control_characters_in_a_note(seeded):
+    _grant(seeded, "role:analyst", "tool:files.*", "--note", "fine\n7  allow  user:mallory  tool:*\x1b[8m")
+    shown = seeded.ok("grants")
+    assert "fine\\n7" in shown and "\\x1b[8m" in shown and "\x1b" not in shown
+    assert not any(line.lstrip().startswith("7  allow") for line in shown.splitlines())

@@ -36,3 +36,11 @@ def test_a_subject_that_looks_like_markup_is_listed_literally(sqlite_world, subp
     result = cli(subprocess_env, "sessions", "list", "--database", sqlite_world.database_url)
     assert result.returncode == 0, result.stderr
     assert "[/]evil[b]" in result.stdout and "c[/]" in result.stdout
+
+
+def test_a_subject_with_a_newline_is_listed_on_one_line(sqlite_world, subprocess_env):
+    SessionStore(sqlite_world.engine).open("s-newline", Identity("mallory\nforged-row", "c\x1b[31m"), "http")
+    result = cli(subprocess_env, "sessions", "list", "--database", sqlite_world.database_url)
+    assert result.returncode == 0, result.stderr
+    assert "mallory\\nforged-row" in result.stdout and "c\\x1b[31m" in result.stdout
+    assert "\x1b" not in result.stdout

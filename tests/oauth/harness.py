@@ -53,6 +53,7 @@ class LiveApp:
         self.port = self.sock.getsockname()[1]
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
+        self.app: Any = None
 
     @property
     def base(self) -> str:
@@ -61,6 +62,7 @@ class LiveApp:
 
     def start(self, app: Any) -> None:
         """Serve `app` until `stop()`."""
+        self.app = app
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
