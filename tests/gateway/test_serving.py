@@ -88,7 +88,9 @@ def test_plain_keep_alive_client_is_served_with_nagle_off(sqlite_world, stack):
             nodelay = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert all('"isError":false' in r.text and "reports" in r.text for r in responses[1:])
+    # The forms stay: an SSE stream in a 2025-11-25 session, plain JSON on 2026-07-28.
     assert responses[1].headers["content-type"] == "text/event-stream"
+    assert responses[2].headers["content-type"] == "application/json"
     # Without it the chunked terminator after the SSE event waits ~40 ms for the client's delayed ACK.
     assert nodelay != 0
 
