@@ -35,8 +35,9 @@ def bind(host: str, port: int) -> socket.socket:
     # IPPROTO_TCP, not the default 0: asyncio turns Nagle off (TCP_NODELAY)
     # on an accepted connection only when its socket says TCP, and accepted
     # sockets inherit the listener's protocol number. With Nagle on, the
-    # last small write of a response (the chunked terminator) waits for the
-    # client's delayed ACK: about 40 ms per call for a keep-alive client.
+    # last small write of a response (the chunked terminator after an SSE
+    # event, the body after a JSON answer's headers) waits for the client's
+    # delayed ACK: about 40 ms per call for a plain keep-alive client.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -84,7 +85,7 @@ SERVE_HTTP = "httptools"
 
 
 def server_config(app, *, loop: str = SERVE_LOOP, http: str = SERVE_HTTP, log_level: str = "warning"):
-    """uvicorn's settings for `app`: uvloop and httptools (about twice as fast as asyncio and h11 here; docs/benchmarks.md)."""
+    """uvicorn's settings for `app`: uvloop and httptools, the faster pair (bench/serving_stack.py, docs/benchmarks.md)."""
     import uvicorn
 
     if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
