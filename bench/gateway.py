@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mcp_acl.cli.serve import SERVE_HTTP, SERVE_LOOP  # noqa: E402 (after the path is set)
+from plain_client import PlainClient, plain_client  # noqa: E402 (bench/, the script's folder)
 
 ECHO_MODULE = '''
 from mcp_acl.gateway.specs import ToolSpec
@@ -192,58 +193,6 @@ async def _time_call(client) -> float:
     return elapsed
 
 
-class _PlainClient:
-    """tools/call from plain `httpx` on one keep-alive connection, reading each response to its end."""
-
-    def __init__(self, http, url: str, era: str) -> None:
-        self.http, self.url, self.era = http, url, era
-        self.headers = {"Accept": "application/json, text/event-stream", "Mcp-Protocol-Version": era}
-        self.next_id = 0
-
-    async def _post(self, message: dict, headers: dict | None = None):
-        response = await self.http.post(self.url, json={"jsonrpc": "2.0", **message}, headers={**self.headers, **(headers or {})})
-        if response.status_code not in (200, 202):
-            raise RuntimeError(f"the plain client got HTTP {response.status_code}: {response.text[:200]}")
-        return response
-
-    async def start(self) -> None:
-        if self.era != "2025-11-25":
-            return  # 2026-07-28: no handshake, no session
-        params = {"protocolVersion": self.era, "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}
-        response = await self._post({"id": 0, "method": "initialize", "params": params})
-        self.headers["Mcp-Session-Id"] = response.headers["mcp-session-id"]
-        await self._post({"method": "notifications/initialized"})
-
-    async def call(self) -> float:
-        self.next_id += 1
-        params: dict = {"name": "bench.echo", "arguments": {"text": "hi"}}
-        headers = {}
-        if self.era != "2025-11-25":
-            params["_meta"] = {
-                "io.modelcontextprotocol/protocolVersion": self.era,
-                "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
-                "io.modelcontextprotocol/clientCapabilities": {},
-            }
-            headers = {"Mcp-Method": "tools/call", "Mcp-Name": "bench.echo"}
-        started = time.perf_counter()
-        response = await self._post({"id": self.next_id, "method": "tools/call", "params": params}, headers)
-        elapsed = (time.perf_counter() - started) * 1000
-        if '"isError":false' not in response.text:
-            raise RuntimeError(f"the plain client's call failed: {response.text[:200]}")
-        return elapsed
-
-
-@asynccontextmanager
-async def _plain_client(url: str, token: str | None, era: str):
-    import httpx
-
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(headers=headers, timeout=60) as http:
-        client = _PlainClient(http, url, era)
-        await client.start()
-        yield client
-
-
 async def _time_pairs(bare, acl, pairs: int, call=_time_call) -> tuple[list[float], list[float]]:
     # Call by call, each server first in every other pair: a noisy
     # neighbour on the shared machine slows both alike.
@@ -259,9 +208,9 @@ async def _time_pairs(bare, acl, pairs: int, call=_time_call) -> tuple[list[floa
 
 
 async def _time_plain(bare_url: str, acl_url: str, token: str, era: str, warmup: int, calls: int) -> tuple[list[float], list[float]]:
-    async with _plain_client(bare_url, None, era) as bare, _plain_client(acl_url, token, era) as acl:
-        await _time_pairs(bare, acl, warmup, _PlainClient.call)
-        return await _time_pairs(bare, acl, calls, _PlainClient.call)
+    async with plain_client(bare_url, None, era) as bare, plain_client(acl_url, token, era) as acl:
+        await _time_pairs(bare, acl, warmup, PlainClient.call)
+        return await _time_pairs(bare, acl, calls, PlainClient.call)
 
 
 async def _time_lists(url: str, token: str, repeat: int) -> tuple[float, list[float], int]:

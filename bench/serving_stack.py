@@ -45,7 +45,7 @@ async def _bench(quick: bool) -> None:
                 args = ["acl", "--loop", loop, "--http", http, "--database", url, "--tools", tools_dir]
                 server_url = await stack.enter_async_context(gateway._server(args, workdir, f"{loop}-{http}"))
                 sdk[loop, http] = await stack.enter_async_context(gateway._client(server_url, ada))
-                plain[loop, http] = await stack.enter_async_context(gateway._plain_client(server_url, ada, "2025-11-25"))
+                plain[loop, http] = await stack.enter_async_context(gateway.plain_client(server_url, ada, "2025-11-25"))
             for i in range(warmup + calls):
                 for name in STACKS[i % 4:] + STACKS[: i % 4]:
                     sdk_time = await gateway._time_call(sdk[name])
