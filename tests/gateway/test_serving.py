@@ -3,8 +3,9 @@
 The server here is built exactly as `serve` builds it (`bind` and
 `server_config`), run in a thread so the test can look at the server side
 of each accepted connection. A plain `httpx` keep-alive client reads every
-response to its end; with Nagle on, the last small write of a streamed
-response (the chunked terminator) waited for that client's delayed ACK.
+response to its end; with Nagle on, the last small write of a response
+(the chunked terminator after an SSE event, the body after JSON headers)
+waited for that client's delayed ACK, about 40 ms per call.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import httpx
@@ -26,7 +29,7 @@ from mcp_acl.app import create_app
 from mcp_acl.cli.serve import bind, listen_url, server_config
 from mcp_acl.gateway.sessions import SessionStore
 
-from .harness import cli, connect, text_of, wait_for
+from .harness import cli, connect, get_stream_open, text_of, wait_for
 
 ACCEPT = {"Accept": "application/json, text/event-stream"}
 META_2026 = {
@@ -36,8 +39,17 @@ META_2026 = {
 }
 
 
+@dataclass
+class Served:
+    """A running server: its /mcp URL, uvicorn's server object and the app."""
+
+    url: str
+    server: uvicorn.Server
+    app: Any
+
+
 @contextmanager
-def served_like_cli(world, **stack: str) -> Iterator[tuple[str, uvicorn.Server]]:
+def served_like_cli(world, **stack: str) -> Iterator[Served]:
     """The real app on `bind()`'s socket under `server_config()` (with `stack` overrides), in a thread."""
     app = create_app(world.settings, world.engine, gateway=world.gateway())
     sock = bind("127.0.0.1", 0)
@@ -50,7 +62,7 @@ def served_like_cli(world, **stack: str) -> Iterator[tuple[str, uvicorn.Server]]
         while not server.started:
             assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
             time.sleep(0.01)
-        yield url, server
+        yield Served(url, server, app)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -80,11 +92,11 @@ def server_sockets(server: uvicorn.Server) -> list:
 @pytest.mark.parametrize("stack", [{}, {"loop": "asyncio", "http": "h11"}], ids=["as-served", "asyncio-h11"])
 def test_plain_keep_alive_client_is_served_with_nagle_off(sqlite_world, stack):
     world = sqlite_world
-    with served_like_cli(world, **stack) as (url, server):
+    with served_like_cli(world, **stack) as served:
         with httpx.Client(headers={"Authorization": f"Bearer {world.token('alice')}", **ACCEPT}, timeout=30) as http:
-            responses = plain_calls(http, url)
+            responses = plain_calls(http, served.url)
             # Still open: the one keep-alive connection all the calls went over.
-            (conn,) = server_sockets(server)
+            (conn,) = server_sockets(served.server)
             nodelay = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert all('"isError":false' in r.text and "reports" in r.text for r in responses[1:])
@@ -107,23 +119,16 @@ def test_serve_runs_on_uvloop_and_httptools(sqlite_world):
     import uvloop
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    with served_like_cli(sqlite_world) as (url, server):
+    with served_like_cli(sqlite_world) as served:
         with httpx.Client(timeout=30) as http:
-            assert http.get(url.removesuffix("/mcp") + "/healthz").json()["status"] == "ok"
-            (conn,) = server.server_state.connections
+            assert http.get(served.url.removesuffix("/mcp") + "/healthz").json()["status"] == "ok"
+            (conn,) = served.server.server_state.connections
             assert isinstance(conn, HttpToolsProtocol)
             assert isinstance(conn.loop, uvloop.Loop)
 
 
 def _session_of(world, subject: str) -> str:
     return next(r.id for r in SessionStore(world.engine).live() if r.subject == subject)
-
-
-async def _get_stream_open(manager, session_id: str) -> None:
-    """Wait until the GET stream is connected (a peek at the SDK's private state, as harness.get_stream_open)."""
-    from mcp.server.streamable_http import GET_STREAM_KEY
-
-    await wait_for(lambda: GET_STREAM_KEY in getattr(manager._server_instances.get(session_id), "_request_streams", {}))
 
 
 def test_sdk_client_and_list_changed_work_in_both_eras_as_served(sqlite_world, subprocess_env):
@@ -134,8 +139,8 @@ def test_sdk_client_and_list_changed_work_in_both_eras_as_served(sqlite_world, s
         if isinstance(message, types.ToolListChangedNotification):
             heard.append(message.method)
 
-    with served_like_cli(world) as (url, server):
-        manager = server.config.app.state.session_manager
+    with served_like_cli(world) as served:
+        url = served.url
 
         async def both_eras():
             async with (
@@ -145,7 +150,7 @@ def test_sdk_client_and_list_changed_work_in_both_eras_as_served(sqlite_world, s
             ):
                 called = [await legacy.call_tool("files.list", {}), await modern.call_tool("files.list", {})]
                 await legacy.list_tools()
-                await _get_stream_open(manager, _session_of(world, "alice"))
+                await get_stream_open(served, _session_of(world, "alice"))
                 revoked = cli(subprocess_env, "revoke", str(world.grants["alice-select"]), "--database", world.database_url)
                 assert revoked.returncode == 0, revoked.stderr
                 with anyio.fail_after(10):
