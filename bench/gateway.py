@@ -1,19 +1,26 @@
 """Benchmark: a tools/call round trip through mcp-acl against a bare `mcp` SDK server.
 
-Both servers run in their own process under uvicorn on 127.0.0.1 and expose
-the same trivial tool (`bench.echo`); one client process calls each in turn
-over real HTTP with the SDK's client (2025-11-25 sessions), alternating
-call by call. Through mcp-acl
-every call pays token verification, the session check, the decision at the
-current revision, the audit row (committed) and its outcome row.
+Both servers run in their own process on 127.0.0.1, served the way
+`mcp-acl serve` serves (its listening socket and uvicorn settings), and
+expose the same trivial tool (`bench.echo`); one client process calls each
+in turn over real HTTP with the SDK's client (2025-11-25 sessions),
+alternating call by call. Through mcp-acl every call pays token
+verification, the session check, the decision at the current revision, the
+audit row (committed) and its outcome row.
+
+Then the same calls from a plain `httpx` client on one keep-alive
+connection, which reads each response to its end (the SDK's client stops
+at the JSON-RPC response), in both protocol eras: the figure that showed
+a 40 ms delayed-ACK stall per call while the server left Nagle on.
 
 Then tools/list for an identity allowed 500 of 10,000 tools (first call
 builds the filtered listing, later ones hit the per-revision cache).
 
-    python bench/gateway.py            # full run
-    python bench/gateway.py --quick    # a smoke run (CI)
+    python bench/gateway.py                          # full run
+    python bench/gateway.py --quick                  # a smoke run (CI)
+    python bench/gateway.py --loop asyncio --http h11   # another uvicorn stack
 
-The last line is `ratio N`: mcp-acl's median over the bare server's.
+The last line is `ratio N`: mcp-acl's median over the bare server's (SDK client).
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +40,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from mcp_acl.cli.serve import SERVE_HTTP, SERVE_LOOP  # noqa: E402 (after the path is set)
+from plain_client import PlainClient, plain_client  # noqa: E402 (bench/, the script's folder)
 
 ECHO_MODULE = '''
 from mcp_acl.gateway.specs import ToolSpec
@@ -57,20 +66,14 @@ def load(config):
 # -- the two servers (each run in a child process) ---------------------------
 
 
-def _listen_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(2048)
-    return sock
-
-
-def _run(app, ready_file: str) -> None:
+def _run(app, ready_file: str, loop: str, http: str) -> None:
     import uvicorn
 
-    sock = _listen_socket()
+    from mcp_acl.cli.serve import bind, server_config
+
+    sock = bind("127.0.0.1", 0)
     Path(ready_file).write_text(str(sock.getsockname()[1]))
-    uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="on")).run(sockets=[sock])
+    uvicorn.Server(server_config(app, loop=loop, http=http, log_level="error")).run(sockets=[sock])
 
 
 def _bare_app():
@@ -190,18 +193,24 @@ async def _time_call(client) -> float:
     return elapsed
 
 
-async def _time_pairs(bare, acl, pairs: int) -> tuple[list[float], list[float]]:
+async def _time_pairs(bare, acl, pairs: int, call=_time_call) -> tuple[list[float], list[float]]:
     # Call by call, each server first in every other pair: a noisy
     # neighbour on the shared machine slows both alike.
     bare_times, acl_times = [], []
     for i in range(pairs):
         if i % 2:
-            bare_times.append(await _time_call(bare))
-            acl_times.append(await _time_call(acl))
+            bare_times.append(await call(bare))
+            acl_times.append(await call(acl))
         else:
-            acl_times.append(await _time_call(acl))
-            bare_times.append(await _time_call(bare))
+            acl_times.append(await call(acl))
+            bare_times.append(await call(bare))
     return bare_times, acl_times
+
+
+async def _time_plain(bare_url: str, acl_url: str, token: str, era: str, warmup: int, calls: int) -> tuple[list[float], list[float]]:
+    async with plain_client(bare_url, None, era) as bare, plain_client(acl_url, token, era) as acl:
+        await _time_pairs(bare, acl, warmup, PlainClient.call)
+        return await _time_pairs(bare, acl, calls, PlainClient.call)
 
 
 async def _time_lists(url: str, token: str, repeat: int) -> tuple[float, list[float], int]:
@@ -222,26 +231,35 @@ def _p99(times: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
 
 
-async def _bench(quick: bool) -> None:
+PLAIN_ERAS = ("2025-11-25", "2026-07-28")
+
+
+async def _bench(quick: bool, stack: list[str]) -> None:
     warmup, calls = (100, 300) if quick else (300, 5000)
+    plain_calls = calls if quick else calls // 2
     tool_count = 1000 if quick else 10_000
     with tempfile.TemporaryDirectory(prefix="mcp-acl-bench-") as tmp:
         workdir = Path(tmp)
         url, ada, lin = _prepare(workdir, tool_count)
         tools_dir = str(workdir / "tools")
         async with (
-            _server(["bare"], workdir, "bare") as bare_url,
-            _server(["acl", "--database", url, "--tools", tools_dir, "--tool-count", str(tool_count)], workdir, "acl") as acl_url,
-            _client(bare_url, None) as bare,
-            _client(acl_url, ada) as acl,
+            _server(["bare", *stack], workdir, "bare") as bare_url,
+            _server(["acl", *stack, "--database", url, "--tools", tools_dir, "--tool-count", str(tool_count)], workdir, "acl") as acl_url,
         ):
-            await _time_pairs(bare, acl, warmup)
-            bare_times, acl_times = await _time_pairs(bare, acl, calls)
+            async with _client(bare_url, None) as bare, _client(acl_url, ada) as acl:
+                await _time_pairs(bare, acl, warmup)
+                bare_times, acl_times = await _time_pairs(bare, acl, calls)
+            plain = {era: await _time_plain(bare_url, acl_url, ada, era, warmup, plain_calls) for era in PLAIN_ERAS}
             cold, warm, listed = await _time_lists(acl_url, lin, 20 if quick else 100)
     bare_median, acl_median = statistics.median(bare_times), statistics.median(acl_times)
+    print(f"servers: uvicorn {' '.join(stack)}, on the listening socket of `mcp-acl serve`")
     print(f"tools/call round trip over loopback HTTP, {len(bare_times)} calls each, interleaved call by call")
     print(f"bare mcp server   median {bare_median:.3f} ms   p99 {_p99(bare_times):.3f} ms")
     print(f"mcp-acl           median {acl_median:.3f} ms   p99 {_p99(acl_times):.3f} ms")
+    print(f"plain httpx client on one keep-alive connection, {plain_calls} calls each, interleaved call by call")
+    for era, (bare_plain, acl_plain) in plain.items():
+        print(f"plain {era}, bare mcp server   median {statistics.median(bare_plain):.3f} ms   p99 {_p99(bare_plain):.3f} ms")
+        print(f"plain {era}, mcp-acl           median {statistics.median(acl_plain):.3f} ms   p99 {_p99(acl_plain):.3f} ms")
     print(f"tools/list with {listed} of {tool_count} tools visible: first {cold:.1f} ms, then median {statistics.median(warm):.2f} ms")
     print(f"ratio {acl_median / bare_median:.2f}")
 
@@ -250,6 +268,8 @@ def main() -> None:
     """Run the benchmark, or (internally) one of its servers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default=SERVE_LOOP, help="the servers' event loop (default: as `mcp-acl serve`)")
+    parser.add_argument("--http", choices=["httptools", "h11"], default=SERVE_HTTP, help="the servers' HTTP parser (default: as `mcp-acl serve`)")
     parser.add_argument("--serve", choices=["bare", "acl"], help=argparse.SUPPRESS)
     parser.add_argument("--ready-file", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
@@ -257,11 +277,11 @@ def main() -> None:
     parser.add_argument("--tool-count", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve == "bare":
-        _run(_bare_app(), args.ready_file)
+        _run(_bare_app(), args.ready_file, args.loop, args.http)
     elif args.serve == "acl":
-        _run(_acl_app(args.database, args.tools, args.tool_count), args.ready_file)
+        _run(_acl_app(args.database, args.tools, args.tool_count), args.ready_file, args.loop, args.http)
     else:
-        asyncio.run(_bench(args.quick))
+        asyncio.run(_bench(args.quick, ["--loop", args.loop, "--http", args.http]))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import sys
@@ -31,7 +32,13 @@ def _gateway(settings: Settings, engine):
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (port 0: a free one), or a one-line error."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not the default 0: asyncio turns Nagle off (TCP_NODELAY)
+    # on an accepted connection only when its socket says TCP, and accepted
+    # sockets inherit the listener's protocol number. With Nagle on, the
+    # last small write of a response (the chunked terminator after an SSE
+    # event, the body after a JSON answer's headers) waits for the client's
+    # delayed ACK: about 40 ms per call for a plain keep-alive client.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -72,11 +79,25 @@ def build_app(settings: Settings, engine):
         fail(str(exc))
 
 
+# uvicorn's fastest event loop and HTTP parser (measured in docs/benchmarks.md).
+SERVE_LOOP = "uvloop"
+SERVE_HTTP = "httptools"
+
+
+def server_config(app, *, loop: str = SERVE_LOOP, http: str = SERVE_HTTP, log_level: str = "warning"):
+    """uvicorn's settings for `app`: uvloop and httptools, the faster pair (bench/serving_stack.py, docs/benchmarks.md)."""
+    import uvicorn
+
+    if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        loop = "asyncio"  # uvloop has no Windows build; the TCP_NODELAY fix in bind() covers asyncio
+    return uvicorn.Config(app, loop=loop, http=http, log_level=log_level, lifespan="on", ws="none")
+
+
 def run_app(app, sock: socket.socket) -> None:
     """Serve `app` on `sock` under uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on")).run(sockets=[sock])
+    uvicorn.Server(server_config(app)).run(sockets=[sock])
 
 
 def serve(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:

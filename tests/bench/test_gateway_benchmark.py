@@ -34,3 +34,17 @@ def test_both_servers_report_median_and_p99(report):
 
 def test_tools_list_reports_the_filtered_size(report):
     assert re.search(r"^tools/list with 500 of 1000 tools visible: first \d+\.\d ms, then median \d+\.\d\d ms$", report, re.M)
+
+
+def test_plain_httpx_client_figures_come_before_the_ratio_in_both_eras(report):
+    lines = report.splitlines()
+    for era in ("2025-11-25", "2026-07-28"):
+        for server in ("bare mcp server", "mcp-acl"):
+            label = f"plain {era}, {server}"
+            (row,) = [i for i, line in enumerate(lines) if line.startswith(label + " ")]
+            assert re.fullmatch(rf"{re.escape(label)}\s+median \d+\.\d{{3}} ms\s+p99 \d+\.\d{{3}} ms", lines[row])
+            assert row < len(lines) - 1
+
+
+def test_the_servers_run_as_mcp_acl_serve_runs(report):
+    assert report.splitlines()[0] == "servers: uvicorn --loop uvloop --http httptools, on the listening socket of `mcp-acl serve`"
