@@ -11,8 +11,6 @@ from rich.table import Table
 from sqlalchemy import Engine, select
 
 from mcp_acl.auth.errors import SigningError
-from mcp_acl.auth.keys import DEFAULT_MAX_TOKEN_TTL, SigningKeys, describe_duration
-from mcp_acl.auth.tokens import mint_access_token
 from mcp_acl import expiry
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, engine_for, fail, out, print_json
 from mcp_acl.config import Settings
@@ -22,6 +20,11 @@ from mcp_acl.store import tables as t
 # registered: an unregistered client is unrestricted, so the token carries
 # exactly the user's own grants.
 DEFAULT_CLI_CLIENT = "mcp-acl-cli"
+
+# The signing keys load joserfc and cryptography: imported by the commands that
+# sign, so that every other command starts without them.
+
+
 def parse_duration(text: str) -> timedelta:
     """A duration such as 90s, 30m, 1h or 1d (expiry.parse_duration), never zero; ValueError otherwise.
 
@@ -79,6 +82,8 @@ def token(
 
       mcp-acl token --client ollama-agent
     """
+    from mcp_acl.auth.keys import DEFAULT_MAX_TOKEN_TTL, describe_duration
+
     if user is None and client is None:
         fail("say who the token is for: --user NAME and/or --client ID")
     try:
@@ -98,6 +103,9 @@ def mint_checked(
     The user must exist and be enabled; a client named explicitly must be
     registered (left out, the token names DEFAULT_CLI_CLIENT).
     """
+    from mcp_acl.auth.keys import SigningKeys
+    from mcp_acl.auth.tokens import mint_access_token
+
     settings = _embedded_settings(database)
     with engine_for(database) as engine:
         if user is not None:
@@ -127,6 +135,8 @@ def keys_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
 
     Example: mcp-acl keys list --json
     """
+    from mcp_acl.auth.keys import SigningKeys
+
     _embedded_settings(database)
     with engine_for(database) as engine:
         rows = SigningKeys(engine).inventory()
@@ -157,6 +167,8 @@ def keys_rotate(
 
     Example: mcp-acl keys rotate --keep-old-for 2d
     """
+    from mcp_acl.auth.keys import SigningKeys, describe_duration
+
     _embedded_settings(database)
     try:
         keep = parse_duration(keep_old_for)
