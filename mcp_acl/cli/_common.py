@@ -16,10 +16,10 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine
 
-from mcp_acl.config import database_url
+from mcp_acl.config import database_source, database_url
 from mcp_acl.policy import PolicyError
 from mcp_acl.store import AdminError, PolicyAdmin, make_engine
-from mcp_acl.store.engine import StoreError, redact
+from mcp_acl.store.engine import MissingDatabase, StoreError, redact, sqlite_file
 from mcp_acl.store.migrate import current_heads
 
 DatabaseOpt = Annotated[
@@ -80,13 +80,36 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
+def not_initialised(database: str | None, url: str) -> str:
+    """Why a command found no database, where it looked, and how to point it at another one.
+
+    Creating a database is the last suggestion: a user whose server runs on
+    another database (`make run` serves .data/) should point at that one, not
+    make a second, empty one.
+    """
+    path = sqlite_file(url)
+    where = f"at {path}" if path else f"in {redact(url)}"
+    return (
+        f"no initialised mcp-acl database {where} ({database_source(database)}): "
+        "to use another one, set MCP_ACL_HOME=DIR (the folder holding mcp-acl.db) or pass --database URL; "
+        f"to create a new, empty one {'here' if path else 'there'}, run `mcp-acl init`"
+    )
+
+
 def open_engine(database: str | None, *, must_exist: bool = True) -> Engine:
-    """An engine for the chosen database; exits with a hint when it is not initialised."""
+    """An engine for the chosen database; exits with a hint when it is missing or not initialised.
+
+    Only commands that set a database up pass `must_exist=False`; for every
+    other one a missing SQLite file or folder is an error and nothing is created.
+    """
     url = database_url(database)
     try:
-        engine = make_engine(url)
+        engine = make_engine(url, create=not must_exist)
         if must_exist and not current_heads(engine):
-            fail(f"the database {redact(url)} is not initialised: run `mcp-acl init` first")
+            engine.dispose()
+            fail(not_initialised(database, url))
+    except MissingDatabase:
+        fail(not_initialised(database, url))
     except StoreError as exc:
         fail(str(exc))
     except typer.Exit:
