@@ -7,12 +7,11 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from sqlalchemy import Engine, select
 
 from mcp_acl.auth.errors import SigningError
 from mcp_acl import expiry
-from mcp_acl.cli._common import DatabaseOpt, JsonOpt, engine_for, fail, out, print_json
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, fail, out, print_json, table
 from mcp_acl.config import Settings
 from mcp_acl.store import tables as t
 
@@ -139,21 +138,20 @@ def keys_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
 
     _embedded_settings(database)
     with engine_for(database) as engine:
-        rows = SigningKeys(engine).inventory()
+        keys = SigningKeys(engine).inventory()
     if as_json:
-        print_json([k.as_dict() for k in rows])
+        print_json([k.as_dict() for k in keys])
         return
-    if not rows:
+    if not keys:
         out.print("no signing keys yet: one is made when the first token is minted or the server starts")
         return
-    table = Table()
-    table.add_column("kid", overflow="fold")  # whole: it is what scripts and logs match on
-    for name in ("alg", "state", "created", "published until"):
-        table.add_column(name)
-    for k in rows:
-        until = k.publish_until.isoformat(timespec="seconds") if k.publish_until else "-"
-        table.add_row(k.kid, k.alg, k.state, k.created_at.isoformat(timespec="seconds"), until)
-    out.print(table)
+    # The kid stays whole: it is what scripts and logs match on.
+    rows = [
+        cells(k.kid, k.alg, k.state, k.created_at.isoformat(timespec="seconds"),
+              k.publish_until.isoformat(timespec="seconds") if k.publish_until else "-")
+        for k in keys
+    ]
+    out.print(table("kid", "alg", "state", "created", "published until", rows=rows))
 
 
 @keys_app.command("rotate")
