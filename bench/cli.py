@@ -32,7 +32,8 @@ COMMANDS = ("mcp-acl --help", "mcp-acl check", "mcp-acl grant", "mcp-acl revoke"
 def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     """Seconds the process took, and its standard output; the run must succeed (exit 0 or 1)."""
     start = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    # Run from the checkout: `python -m` looks in the working directory first.
+    done = subprocess.run(argv, env=env, cwd=CHECKOUT, capture_output=True, text=True, check=False)
     took = time.perf_counter() - start
     if done.returncode not in (0, 1):
         sys.exit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
@@ -60,7 +61,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mcp-acl-bench-") as home:
         env = dict(os.environ, MCP_ACL_HOME=home, PYTHONPATH=str(CHECKOUT))
         env.pop("MCP_ACL_DATABASE_URL", None)
-        subprocess.run([sys.executable, "-m", "mcp_acl", "demo"], env=env, capture_output=True, check=True)
+        subprocess.run([sys.executable, "-m", "mcp_acl", "demo"], env=env, cwd=CHECKOUT, capture_output=True, check=True)
         times: dict[str, list[float]] = {name: [] for name in (BASELINE, *COMMANDS)}
         _round(env, times)  # warm the file cache and the bytecode; not counted
         times = {name: [] for name in times}
