@@ -22,6 +22,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/decide.py
 	$(PY) bench/gateway.py
+	$(PY) bench/cli.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .hypothesis

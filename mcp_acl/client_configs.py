@@ -135,13 +135,24 @@ class WriteResult:
     path: Path
     backup: Path | None
     replaced: bool
+    # The file already held exactly this entry: nothing was written, no backup made.
+    unchanged: bool = False
 
 
 def merge_into_file(path: Path, client: str, name: str, entry: dict) -> WriteResult:
-    """Put `entry` under `name` in `path`, keeping everything else; back up the old file first."""
+    """Put `entry` under `name` in `path`, keeping everything else; back up the old file first.
+
+    When the file already holds exactly `entry` under `name`, nothing is
+    written and no backup is made (a backup per run would pile up copies of
+    an unchanged file).
+    """
     document = _read_document(path, client)
     key = servers_key(client)
     servers = dict(document.get(key) or {})
+    if servers.get(name) == entry:
+        if entry.get("env") and path.stat().st_mode & 0o077:
+            os.chmod(path, path.stat().st_mode & 0o700)  # it carries a token, as a write would ensure
+        return WriteResult(path, None, replaced=False, unchanged=True)
     replaced = name in servers
     servers[name] = entry
     document[key] = servers

@@ -26,6 +26,22 @@ def database_url(override: str | None = None) -> str:
     return f"sqlite:///{data_home() / 'mcp-acl.db'}"
 
 
+def database_source(override: str | None = None) -> str:
+    """Where `database_url(override)` came from, for messages: the option, a variable, or the default.
+
+    Example: with only MCP_ACL_HOME=/srv/acl set -> "from MCP_ACL_HOME=/srv/acl"
+    """
+    env_url = os.environ.get("MCP_ACL_DATABASE_URL")
+    # Typer fills --database from MCP_ACL_DATABASE_URL, so an override equal to it came from there.
+    if override and override != env_url:
+        return "from --database"
+    if override or env_url:
+        return "from MCP_ACL_DATABASE_URL"
+    if os.environ.get("MCP_ACL_HOME"):
+        return f"from MCP_ACL_HOME={os.environ['MCP_ACL_HOME']}"
+    return "the default, as MCP_ACL_HOME is not set"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the server reads from its environment, in one place."""

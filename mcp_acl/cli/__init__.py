@@ -6,6 +6,8 @@ through `register(app)`; the order below is the order of `--help`.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from mcp_acl.cli import admin, agent, agent_clients, audit, connect, demo, grants, policy_files, quickstart, serve, sessions, tokens
@@ -20,8 +22,28 @@ app = typer.Typer(
 
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mcp-acl {_installed_version()}")
+        raise typer.Exit()
+
+
+def _installed_version() -> str:
+    """The installed distribution's version (an editable install counts); a hint when not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mcp-acl")
+    except PackageNotFoundError:
+        return "unknown (not installed: run `pip install -e .`)"
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     # A callback keeps Typer in "group" mode even while one command exists.
     """Identity-aware access control for MCP tools used by language models."""
 

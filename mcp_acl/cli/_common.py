@@ -10,17 +10,18 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich import box
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine
 
-from mcp_acl.config import database_url
+from mcp_acl.config import database_source, database_url
 from mcp_acl.policy import PolicyError
 from mcp_acl.printable import printable
 from mcp_acl.store import AdminError, PolicyAdmin, make_engine
-from mcp_acl.store.engine import StoreError, redact
+from mcp_acl.store.engine import MissingDatabase, StoreError, redact, sqlite_file
 from mcp_acl.store.migrate import current_heads
 
 DatabaseOpt = Annotated[
@@ -59,16 +60,61 @@ def user_errors() -> Iterator[None]:
         fail(str(exc))
 
 
-def table(*columns: str, rows: list[list[Text]], wrap: tuple[str, ...] = ()) -> Table:
-    """A Rich table; names stay whole (up to 24 characters), only the `wrap` columns wrap."""
-    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for i, name in enumerate(columns):
-        longest = max((len(row[i].plain) for row in rows), default=0)
-        floor = None if name in wrap else min(max(longest, len(name)), 24)
-        grid.add_column(name, overflow="fold", min_width=floor)
-    for row in rows:
-        grid.add_row(*row)
-    return grid
+class FittedTable:
+    """A table that never loses text: columns when they fit the width, else one block per row.
+
+    Rich crops a table wider than the terminal (a pipe counts as 80
+    columns): a name loses its tail, a column vanishes. So the table is laid
+    out only when every column can show its cells whole (names on one line,
+    the `wrap` columns wrapped between words); otherwise each row is printed
+    as `column  value` lines, the values wrapping, like `psql`'s expanded mode.
+    """
+
+    # Between two columns: one space of padding each side and the box's separator.
+    _GAP = 3
+
+    def __init__(self, columns: tuple[str, ...], rows: list[list[Text]], wrap: tuple[str, ...]) -> None:
+        self.columns, self.rows, self.wrap = columns, rows, wrap
+
+    def _narrowest(self) -> int:
+        """The fewest terminal cells the table needs without cutting a name or a word."""
+        needed = 0
+        for i, name in enumerate(self.columns):
+            texts = [name, *(row[i].plain for row in self.rows)]
+            pieces = (t.split() if name in self.wrap else t.splitlines() for t in texts)
+            needed += max((cell_len(piece) for group in pieces for piece in group), default=0)
+        return needed + self._GAP * (len(self.columns) - 1)
+
+    def _table(self) -> Table:
+        grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for name in self.columns:
+            grid.add_column(name, overflow="fold", no_wrap=name not in self.wrap)
+        for row in self.rows:
+            grid.add_row(*row)
+        return grid
+
+    def _blocks(self) -> Iterator[Table]:
+        for row in self.rows:
+            block = Table.grid(padding=(0, 2))
+            block.add_column(no_wrap=True, style="bold")
+            block.add_column(overflow="fold")
+            for name, cell in zip(self.columns, row):
+                block.add_row(name, cell)
+            yield block
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self._narrowest() <= options.max_width:
+            yield self._table()
+            return
+        for i, block in enumerate(self._blocks()):
+            if i:
+                yield Text("")
+            yield block
+
+
+def table(*columns: str, rows: list[list[Text]], wrap: tuple[str, ...] = ()) -> FittedTable:
+    """A table for `out.print`: names stay whole, only the `wrap` columns wrap; never cropped (see FittedTable)."""
+    return FittedTable(columns, rows, wrap)
 
 
 def cells(*values: Any) -> list[Text]:
@@ -81,13 +127,36 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
+def not_initialised(database: str | None, url: str) -> str:
+    """Why a command found no database, where it looked, and how to point it at another one.
+
+    Creating a database is the last suggestion: a user whose server runs on
+    another database (`make run` serves .data/) should point at that one, not
+    make a second, empty one.
+    """
+    path = sqlite_file(url)
+    where = f"at {path}" if path else f"in {redact(url)}"
+    return (
+        f"no initialised mcp-acl database {where} ({database_source(database)}): "
+        "to use another one, set MCP_ACL_HOME=DIR (the folder holding mcp-acl.db) or pass --database URL; "
+        f"to create a new, empty one {'here' if path else 'there'}, run `mcp-acl init`"
+    )
+
+
 def open_engine(database: str | None, *, must_exist: bool = True) -> Engine:
-    """An engine for the chosen database; exits with a hint when it is not initialised."""
+    """An engine for the chosen database; exits with a hint when it is missing or not initialised.
+
+    Only commands that set a database up pass `must_exist=False`; for every
+    other one a missing SQLite file or folder is an error and nothing is created.
+    """
     url = database_url(database)
     try:
-        engine = make_engine(url)
+        engine = make_engine(url, create=not must_exist)
         if must_exist and not current_heads(engine):
-            fail(f"the database {redact(url)} is not initialised: run `mcp-acl init` first")
+            engine.dispose()
+            fail(not_initialised(database, url))
+    except MissingDatabase:
+        fail(not_initialised(database, url))
     except StoreError as exc:
         fail(str(exc))
     except typer.Exit:

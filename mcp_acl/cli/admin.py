@@ -9,7 +9,6 @@ import typer
 from sqlalchemy import select
 
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, fail, out, policy_admin, print_json, table
-from mcp_acl.oauth.clients import ClientError, ClientRegistry, Registration
 from mcp_acl.oauth.passwords import PasswordError, check_strength, hash_password, set_password
 from mcp_acl.store import tables as t
 from mcp_acl.store import upgrade
@@ -221,6 +220,8 @@ def client_add(
 
     Example: mcp-acl client add report-agent --restricted --confidential
     """
+    from mcp_acl.oauth.clients import ClientError, ClientRegistry, Registration  # Authlib: slow to load
+
     try:
         registration = Registration.for_admin(redirect_uri or [], confidential)
     except ClientError as exc:
@@ -244,6 +245,8 @@ def client_secret(
 
     Example: mcp-acl client secret report-agent
     """
+    from mcp_acl.oauth.clients import ClientError, ClientRegistry  # Authlib: slow to load
+
     with engine_for(database) as engine:
         try:
             secret = ClientRegistry(engine).new_secret(client_id)

@@ -104,6 +104,9 @@ def register_client(
         result = merge_into_file(config_file or default_config_path(client), client, name, entry)
     except (ClientConfigError, OSError) as exc:
         fail(str(exc))
+    if result.unchanged:
+        out.print(f"server {name!r} in {result.path} is already up to date: nothing written", highlight=False)
+        return
     verb = "replaced" if result.replaced else "added"
     backup = f" (backup: {result.backup})" if result.backup else ""
     out.print(f"{verb} server {name!r} in {result.path}{backup}", highlight=False)

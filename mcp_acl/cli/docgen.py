@@ -28,10 +28,17 @@ HEADER = """# mcp-acl command reference
 
 Generated from the real `--help` output by `python -m mcp_acl.cli.docgen`;
 do not edit by hand (a test fails when this page and the help disagree).
-Every command takes `--database URL` (or `MCP_ACL_DATABASE_URL`); exit
-status 0 means done (or allowed), 1 denied or a failed test, 2 bad input
-(one line on stderr; a user, role or client name that is not stored is bad
-input everywhere: ``user 'carol' does not exist (see `mcp-acl user list`; ...)``).
+Every command takes `--database URL` (or `MCP_ACL_DATABASE_URL`; by default
+`$MCP_ACL_HOME/mcp-acl.db`, and `make run` sets `MCP_ACL_HOME` to `.data/`).
+Only `init`, `demo` and `run-demo` create a database; every other command
+refuses a missing one and names the path it looked at. Exit status 0 means
+done (or allowed), 1 denied or a failed test, 2 bad input (one line on
+stderr; a user, role or client name that is not stored is bad input
+everywhere: ``user 'carol' does not exist (see `mcp-acl user list`; ...)``).
+
+Listings print a table when it fits the terminal (a pipe counts as 80
+columns, or `COLUMNS`), otherwise one block of `column  value` lines per
+row; no text is ever cut. Each listing also takes `--json` for scripts.
 """
 
 

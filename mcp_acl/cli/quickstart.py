@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import typer
 
 from mcp_acl.cli._common import DatabaseOpt, err, fail, open_engine
 from mcp_acl.cli.serve import HostOpt, PortOpt, bind, build_app, listen_url, port_note, run_app
-from mcp_acl.config import Settings, data_home
+from mcp_acl.config import Settings, data_home, database_url
+from mcp_acl.store.engine import parse_url
 
 TOKEN_TTL = timedelta(hours=8)
 INSPECTOR = "npx -y @modelcontextprotocol/inspector@2.12.0 --cli {url} --transport http"
@@ -31,11 +36,41 @@ def set_demo_passwords(engine) -> None:
             set_password(engine, user, password)
 
 
-def instructions(url: str, tokens: dict[str, str]) -> str:
-    """The text `run-demo` prints: the tokens and the commands to connect with them."""
+def shell_setup(database: str | None) -> list[str]:
+    """The lines a second terminal needs for `mcp-acl` to run, and to act on the database being served.
+
+    A new terminal has neither the virtual environment on its PATH nor the
+    MCP_ACL_HOME that `make run` exports; without them the CLI is not found,
+    or opens the default database (~/.local/share/mcp-acl) instead of this one.
+    """
+    lines = []
+    scripts = Path(sys.executable).parent
+    if (scripts / "mcp-acl").is_file():
+        lines.append(f'export PATH={shlex.quote(str(scripts.absolute()))}:"$PATH"   # the mcp-acl command')
+    else:  # run from a source tree without the console script: the module does the same
+        lines.append(f"alias mcp-acl={shlex.quote(shlex.quote(sys.executable) + ' -m mcp_acl')}   # the mcp-acl command")
+    lines.append(f"export MCP_ACL_HOME={shlex.quote(str(data_home().absolute()))}   # the demo's files and database")
+    url = database_url(database)
+    if database or os.environ.get("MCP_ACL_DATABASE_URL"):
+        parsed = parse_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+        note = "  (password hidden: put it back)" if parsed.password else ""
+        lines.append(f"export MCP_ACL_DATABASE_URL={shlex.quote(shown)}   # the database being served{note}")
+    for name in ("MCP_ACL_RESOURCE_URL", "MCP_ACL_ISSUER_URL", "MCP_ACL_TOOLS_PATH"):
+        if os.environ.get(name):
+            lines.append(f"export {name}={shlex.quote(os.environ[name])}")
+    return lines
+
+
+def instructions(url: str, tokens: dict[str, str], setup: list[str] = ()) -> str:
+    """The text `run-demo` prints: what to paste into another terminal, and the commands to connect."""
     inspector = INSPECTOR.format(url=url)
     lines = [f"mcp-acl serves the demo at {url}  (health: {url.removesuffix('/mcp')}/healthz)", ""]
-    lines.append(f"Access tokens, valid {int(TOKEN_TTL.total_seconds() // 3600)} hours (paste into your shell):")
+    hours = int(TOKEN_TTL.total_seconds() // 3600)
+    lines.append(
+        f"Paste these lines into another terminal: the mcp-acl command on this database, and access tokens valid {hours} hours:"
+    )
+    lines += [f"  {line}" for line in setup]
     for user, var, what in USERS:
         lines.append(f"  export {var}='{tokens[user]}'   # {user}, {what}")
     lines += [
@@ -49,6 +84,10 @@ def instructions(url: str, tokens: dict[str, str]) -> str:
         f'  mcp-acl connect --url {url} --token "$ALICE"',
         f'  mcp-acl connect --url {url} --token "$BOB"',
         f"  mcp-acl connect --url {url} --token \"$ALICE\" --call files.read --args '{{\"path\": \"hr/salaries.csv\"}}'",
+        "",
+        "Change the policy while it serves; the very next call sees the change:",
+        "  mcp-acl grants",
+        "  mcp-acl revoke ID   # ID from the list; `mcp-acl grant --help` adds one",
         "",
         "Or sign in through the browser (OAuth) as alice or bob, with the demo passwords (unless changed since)",
         f"({', '.join(f'{u} / {p}' for u, p in DEMO_PASSWORDS.items())}; change them with `mcp-acl user passwd`):",
@@ -96,7 +135,7 @@ def run_demo(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: Po
     app = build_app(settings, engine)
     sock = bind(host, port)
     url = listen_url(sock)
-    typer.echo(instructions(url, tokens))
+    typer.echo(instructions(url, tokens, shell_setup(database)))
     if note := port_note(settings, url):
         err.print(note, highlight=False)
     run_app(app, sock)

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, fail, open_engine, out, print_json, table
-from mcp_acl.gateway.sessions import KILLED, SessionStore
 from mcp_acl.printable import printable
 from mcp_acl.store.engine import StoreError
 
@@ -20,6 +19,8 @@ def list_sessions(database: DatabaseOpt = None, as_json: JsonOpt = False) -> Non
 
     Example: mcp-acl sessions list --json
     """
+    from mcp_acl.gateway.sessions import SessionStore  # loads the MCP SDK: only when asked
+
     try:
         rows = SessionStore(open_engine(database)).live()
     except StoreError as exc:
@@ -53,6 +54,8 @@ def kill_session(
 
     Example: mcp-acl sessions kill 3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b
     """
+    from mcp_acl.gateway.sessions import KILLED, SessionStore  # loads the MCP SDK: only when asked
+
     store = SessionStore(open_engine(database))
     try:
         row = store.get(session_id)

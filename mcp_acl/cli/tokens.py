@@ -7,14 +7,11 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from sqlalchemy import Engine, select
 
 from mcp_acl.auth.errors import SigningError
-from mcp_acl.auth.keys import DEFAULT_MAX_TOKEN_TTL, SigningKeys, describe_duration
-from mcp_acl.auth.tokens import mint_access_token
 from mcp_acl import expiry
-from mcp_acl.cli._common import DatabaseOpt, JsonOpt, engine_for, fail, out, print_json
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, fail, out, print_json, table
 from mcp_acl.config import Settings
 from mcp_acl.store import tables as t
 from mcp_acl.store.admin import unknown_name
@@ -23,6 +20,11 @@ from mcp_acl.store.admin import unknown_name
 # registered: an unregistered client is unrestricted, so the token carries
 # exactly the user's own grants.
 DEFAULT_CLI_CLIENT = "mcp-acl-cli"
+
+# The signing keys load joserfc and cryptography: imported by the commands that
+# sign, so that every other command starts without them.
+
+
 def parse_duration(text: str) -> timedelta:
     """A duration such as 90s, 30m, 1h or 1d (expiry.parse_duration), never zero; ValueError otherwise.
 
@@ -80,6 +82,8 @@ def token(
 
       mcp-acl token --client ollama-agent
     """
+    from mcp_acl.auth.keys import DEFAULT_MAX_TOKEN_TTL, describe_duration
+
     if user is None and client is None:
         fail("say who the token is for: --user NAME and/or --client ID")
     try:
@@ -99,6 +103,9 @@ def mint_checked(
     The user must exist and be enabled; a client named explicitly must be
     registered (left out, the token names DEFAULT_CLI_CLIENT).
     """
+    from mcp_acl.auth.keys import SigningKeys
+    from mcp_acl.auth.tokens import mint_access_token
+
     settings = _embedded_settings(database)
     with engine_for(database) as engine:
         if user is not None:
@@ -128,23 +135,24 @@ def keys_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
 
     Example: mcp-acl keys list --json
     """
+    from mcp_acl.auth.keys import SigningKeys
+
     _embedded_settings(database)
     with engine_for(database) as engine:
-        rows = SigningKeys(engine).inventory()
+        keys = SigningKeys(engine).inventory()
     if as_json:
-        print_json([k.as_dict() for k in rows])
+        print_json([k.as_dict() for k in keys])
         return
-    if not rows:
+    if not keys:
         out.print("no signing keys yet: one is made when the first token is minted or the server starts")
         return
-    table = Table()
-    table.add_column("kid", overflow="fold")  # whole: it is what scripts and logs match on
-    for name in ("alg", "state", "created", "published until"):
-        table.add_column(name)
-    for k in rows:
-        until = k.publish_until.isoformat(timespec="seconds") if k.publish_until else "-"
-        table.add_row(k.kid, k.alg, k.state, k.created_at.isoformat(timespec="seconds"), until)
-    out.print(table)
+    # The kid stays whole: it is what scripts and logs match on.
+    rows = [
+        cells(k.kid, k.alg, k.state, k.created_at.isoformat(timespec="seconds"),
+              k.publish_until.isoformat(timespec="seconds") if k.publish_until else "-")
+        for k in keys
+    ]
+    out.print(table("kid", "alg", "state", "created", "published until", rows=rows))
 
 
 @keys_app.command("rotate")
@@ -158,6 +166,8 @@ def keys_rotate(
 
     Example: mcp-acl keys rotate --keep-old-for 2d
     """
+    from mcp_acl.auth.keys import SigningKeys, describe_duration
+
     _embedded_settings(database)
     try:
         keep = parse_duration(keep_old_for)

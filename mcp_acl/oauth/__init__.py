@@ -15,8 +15,26 @@ Each module is named after what it implements:
 - clients, redirects: client records and redirect URI rules (RFC 8252);
 - server, adapter: Authlib's AuthorizationServer on Starlette;
 - routes: `oauth_routes(settings, engine, keys, ...)` for create_app.
+
+`oauth_routes` loads on first use (PEP 562): the routes pull in Starlette,
+Authlib and the MCP SDK, which `mcp-acl client add` (using only `clients`)
+does not need.
 """
 
-from mcp_acl.oauth.routes import oauth_routes
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mcp_acl.oauth.routes import oauth_routes
+
+
+def __getattr__(name: str) -> Any:
+    if name == "oauth_routes":
+        from mcp_acl.oauth.routes import oauth_routes
+
+        return oauth_routes
+    raise AttributeError(f"module 'mcp_acl.oauth' has no attribute {name!r}")
+
 
 __all__ = ["oauth_routes"]

@@ -19,8 +19,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import cel
-
 from mcp_acl.policy.model import PolicyError
 
 VARIABLES = frozenset({"args", "user", "client", "now"})
@@ -85,6 +83,10 @@ def compile_condition(source: str) -> Condition:
     text = source.strip()
     if not text:
         raise PolicyError("condition is empty")
+    # Imported on first use: the CEL runtime is slow to load, and commands
+    # such as `mcp-acl revoke` never evaluate a condition.
+    import cel
+
     try:
         program = cel.compile(text)
     except Exception as exc:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
 
 from mcp_acl._bundled import bundled_dir
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic's default bookkeeping table (migrations/env.py does not rename it).
+VERSION_TABLE = "alembic_version"
 
 
 def migrations_dir() -> Path:
@@ -18,6 +23,10 @@ def migrations_dir() -> Path:
 
 def alembic_config(engine: Engine) -> Config:
     """An Alembic config bound to `engine` (no alembic.ini needed)."""
+    # Alembic is imported here, not at the top: only `init` and friends
+    # migrate, and every other command should start without loading it.
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.attributes["engine"] = engine
@@ -26,12 +35,18 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Create or upgrade the schema to the newest revision; safe to run again."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine), "head")
 
 
 def current_heads(engine: Engine) -> set[str]:
-    """The migration revisions the database is at (empty if never initialised)."""
-    from alembic.runtime.migration import MigrationContext
+    """The migration revisions the database is at (empty if never initialised).
 
+    Read straight from Alembic's version table, as Alembic itself does, so a
+    command that only checks the database is initialised need not load Alembic.
+    """
     with engine.connect() as conn:
-        return set(MigrationContext.configure(conn).get_current_heads())
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return set()
+        return set(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())

@@ -22,7 +22,8 @@ def test_init_twice_is_harmless(cli, store_rows):
 def test_command_on_uninitialised_database_says_run_init(cli_for, tmp_path):
     result = cli_for(f"sqlite:///{tmp_path / 'new.db'}")("grants")
     assert result.exit_code == 2
-    assert "not initialised: run `mcp-acl init` first" in result.stderr
+    assert "run `mcp-acl init`" in result.stderr
+    assert not (tmp_path / "new.db").exists()
 
 
 def test_user_add_with_roles_is_listed(cli):

@@ -48,6 +48,25 @@ def test_write_merges_into_an_existing_file_and_keeps_a_backup(tmp_path):
     assert len(backups) == 1 and json.loads(backups[0].read_text())["servers"] == {"other": {"type": "stdio", "command": "x"}}
 
 
+def test_write_again_with_the_same_entry_says_unchanged_and_makes_no_backup(tmp_path):
+    path = tmp_path / "mcp.json"
+    assert run("vscode", "--url", URL, "--write", "--config-file", str(path)).exit_code == 0
+    written = path.read_bytes()
+    result = run("vscode", "--url", URL, "--write", "--config-file", str(path))
+    assert result.exit_code == 0, result.output
+    assert "already up to date: nothing written" in result.stdout and "replaced" not in result.stdout
+    assert list(tmp_path.glob("mcp.json.*.bak")) == []
+    assert path.read_bytes() == written
+
+
+def test_write_with_another_url_replaces_and_keeps_a_backup(tmp_path):
+    path = tmp_path / "mcp.json"
+    assert run("vscode", "--url", URL, "--write", "--config-file", str(path)).exit_code == 0
+    result = run("vscode", "--url", "https://other.example.com/mcp", "--write", "--config-file", str(path))
+    assert result.exit_code == 0 and "replaced server 'mcp-acl'" in result.stdout
+    assert len(list(tmp_path.glob("mcp.json.*.bak"))) == 1
+
+
 def test_write_refuses_an_invalid_json_file(tmp_path):
     path = tmp_path / "mcp.json"
     path.write_text("{ not json")
