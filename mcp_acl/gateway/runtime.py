@@ -23,6 +23,7 @@ from mcp_acl.gateway.sessions import SessionStore
 from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules, tool_config_from_env
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.store import PolicyLoader
+from mcp_acl.store.commits import watch_commits
 from mcp_acl.store.lookup import one_connection, standing_connection
 
 
@@ -44,6 +45,7 @@ class Gateway:
             async with anyio.create_task_group() as tg:
                 await tg.start(self.outboxes.run)
                 await tg.start(self.notifier.run)
+                await tg.start(partial(watch_commits, self.engine, self.notifier.wake))
                 await tg.start(self.invoker.outcomes.run)
                 task_status.started()
         finally:
