@@ -65,7 +65,11 @@ class Outboxes:
 
     def close(self, session_id: str) -> None:
         """Forget the session's outbox (the session ended); what it held is dropped with it."""
-        self._boxes.pop(session_id, None)
+        box = self._boxes.pop(session_id, None)
+        if box is not None:
+            # The notifier may still hold the session's `post` for a moment: nothing more goes out.
+            box.stream_open = False
+            box.pending.clear()
 
     def pending(self, session_id: str) -> frozenset[str]:
         """The kinds waiting for the session's stream."""

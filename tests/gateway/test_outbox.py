@@ -120,9 +120,13 @@ async def test_a_closed_outbox_is_forgotten():
 
     async with anyio.create_task_group() as tg:
         await tg.start(outboxes.run)
+        outboxes.stream_changed("s1", True)
         post = outboxes.open("s1", send)
+        outboxes.stream_changed("s1", False)
         await post("tools")
         outboxes.close("s1")
+        # Too late: the session ended, whatever the notifier or the transport still says.
+        await post("resources")
         outboxes.stream_changed("s1", False)
         await anyio.wait_all_tasks_blocked()
         assert outboxes.pending("s1") == frozenset()
