@@ -59,11 +59,15 @@ async def _watch_sqlite_files(database: Path, on_commit: Callable[[], None], tas
 
     names = {database.name, f"{database.name}-wal", f"{database.name}-journal"}
     task_status.started()
-    async for _changes in awatch(
-        database.parent, watch_filter=lambda change, path: Path(path).name in names,
-        step=STEP_MS, debounce=BURST_MS, recursive=False,
-    ):
-        on_commit()
+    try:
+        async for _changes in awatch(
+            database.parent, watch_filter=lambda change, path: Path(path).name in names,
+            step=STEP_MS, debounce=BURST_MS, recursive=False,
+        ):
+            on_commit()
+    except OSError as exc:
+        # E.g. the system's limit of inotify watches is reached: serving goes on, found by the poll.
+        log.warning("not watching %s for commits (%s); changes are found by polling", database.parent, exc)
 
 
 async def _listen_postgres(engine: Engine, on_commit: Callable[[], None], task_status: TaskStatus[None]) -> None:
@@ -85,7 +89,7 @@ async def _listen_postgres(engine: Engine, on_commit: Callable[[], None], task_s
                     started = True
                 async for _notice in conn.notifies():
                     on_commit()
-        except psycopg.Error as exc:
+        except (psycopg.Error, OSError) as exc:
             log.warning("not listening for policy changes (%s); retrying", exc.__class__.__name__)
         if not started:
             task_status.started()

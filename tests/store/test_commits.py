@@ -41,3 +41,12 @@ async def test_an_in_memory_database_gives_no_signal_and_does_not_fail():
     async with anyio.create_task_group() as tg:
         await tg.start(partial(watch_commits, memory, lambda: None))
         tg.cancel_scope.cancel()
+
+
+async def test_a_folder_that_cannot_be_watched_leaves_it_to_the_poll(tmp_path, caplog):
+    folder = tmp_path / "gone"
+    engine = make_engine(f"sqlite:///{folder / 'mcp-acl.db'}")
+    folder.rmdir()
+    # Returns (logging why) instead of failing the gateway's background tasks.
+    await watch_commits(engine, lambda: None)
+    assert "changes are found by polling" in caplog.text
