@@ -1,7 +1,7 @@
 """Benchmark: from a policy commit to the list_changed notice, on both protocol eras.
 
-One database (SQLite, WAL), two mcp-acl servers on it, each in its own
-process under uvicorn on 127.0.0.1:
+One database (a new SQLite file in WAL mode, or `--database`), two mcp-acl
+servers on it, each in its own process under uvicorn on 127.0.0.1:
 
 - "signalled": as shipped; the notifier looks as soon as a commit is
   signalled (store/commits.py) and polls every 0.25 s besides;
@@ -15,6 +15,7 @@ intervals, and times each commit's return to each notice's arrival.
 
     python bench/notify.py            # 40 commits
     python bench/notify.py --quick    # 8 (CI smoke run)
+    python bench/notify.py --database postgresql+psycopg://…/empty_db   # on PostgreSQL
 
 The last line is `ratio N`: the listen streams' median over the GET
 streams' median, signalled server, same commits.
@@ -114,7 +115,7 @@ async def _server(workdir: Path, database_url: str, name: str, poll_only: bool):
 # -- this process: the clients and the commits --------------------------------
 
 
-def _prepare(workdir: Path) -> tuple[str, str]:
+def _prepare(workdir: Path, url: str | None) -> tuple[str, str]:
     from mcp_acl.auth.keys import SigningKeys
     from mcp_acl.auth.tokens import mint_access_token
     from mcp_acl.config import Settings
@@ -122,7 +123,7 @@ def _prepare(workdir: Path) -> tuple[str, str]:
 
     (workdir / "tools").mkdir()
     (workdir / "tools" / "bench_tools.py").write_text(TOOLS_MODULE)
-    url = f"sqlite:///{workdir / 'bench.db'}"
+    url = url or f"sqlite:///{workdir / 'bench.db'}"
     engine = make_engine(url)
     upgrade(engine)
     admin = PolicyAdmin(engine, actor="bench")
@@ -196,14 +197,14 @@ async def _wait_for_all(servers: dict[str, Ears], counts: dict[tuple[str, str], 
         await asyncio.sleep(0.001)
 
 
-async def _bench(quick: bool) -> None:
+async def _bench(quick: bool, database: str | None) -> None:
     from mcp_acl.store import PolicyAdmin, make_engine
 
     commits = 8 if quick else 40
     latencies: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="mcp-acl-bench-notify-") as tmp:
         workdir = Path(tmp)
-        url, token = _prepare(workdir)
+        url, token = _prepare(workdir, database)
         servers = {"signalled": Ears(), "poll only": Ears()}
         tasks: list[asyncio.Task] = []
         async with AsyncExitStack() as stack:
@@ -227,7 +228,8 @@ async def _bench(quick: bool) -> None:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-    print(f"commit → tools/list_changed, {commits} commits from another process, SQLite, both servers on one database")
+    backend = "PostgreSQL" if database and database.startswith("postgresql") else "SQLite"
+    print(f"commit → tools/list_changed, {commits} commits from another process, {backend}, both servers on one database")
     print(f"{'server':<10} {'stream':<11} {'median ms':>9} {'min ms':>7} {'max ms':>7}")
     for (name, era), times in latencies.items():
         print(f"{name:<10} {era:<11} {statistics.median(times):>9.1f} {min(times):>7.1f} {max(times):>7.1f}")
@@ -239,6 +241,7 @@ def main() -> None:
     """Run the benchmark, or (internally) one of its servers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--database", help="an empty database to run on (default: a new SQLite file)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--tools", help=argparse.SUPPRESS)
     parser.add_argument("--ready-file", help=argparse.SUPPRESS)
@@ -247,7 +250,7 @@ def main() -> None:
     if args.serve:
         _serve(args.serve, args.tools, args.ready_file, args.poll_only)
     else:
-        asyncio.run(_bench(args.quick))
+        asyncio.run(_bench(args.quick, args.database))
 
 
 if __name__ == "__main__":
