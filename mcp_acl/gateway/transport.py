@@ -50,6 +50,7 @@ class GatewaySessionManager(StreamableHTTPSessionManager):
         self._killed: OrderedDict[str, None] = OrderedDict()
 
     def _admit_session(self, requestor: Any) -> StreamableHTTPServerTransport | None:
+        """The SDK's new session transport, whose GET stream opening and closing is reported to `on_get_stream`."""
         transport = super()._admit_session(requestor)
         if transport is not None and transport.mcp_session_id is not None:
             transport._request_streams = StreamTable(partial(self._on_get_stream, transport.mcp_session_id))
