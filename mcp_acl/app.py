@@ -66,7 +66,10 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
         guard.forget(session_id)
         await anyio.to_thread.run_sync(gateway.sessions.end, session_id, CLOSED)
 
-    manager = GatewaySessionManager(server, on_ended=on_ended, security_settings=transport_security(settings))
+    manager = GatewaySessionManager(
+        server, on_ended=on_ended, on_get_stream=gateway.outboxes.stream_changed,
+        security_settings=transport_security(settings),
+    )
     verifier = build_verifier(settings, engine)
     endpoint = protect(McpEndpoint(manager), verifier, settings, on_refused=refusals.on_refused)
 

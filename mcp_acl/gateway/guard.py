@@ -6,7 +6,9 @@ A server middleware (the SDK runs it around every request and notification,
 - refuses a request on a killed or ended session, or from another identity
   (the SDK already answers 404 to another credential on an HTTP session;
   this check holds on stdio and survives a change in the SDK);
-- registers the session with the notifier so it hears list_changed.
+- registers the session with the notifier so it hears list_changed (over
+  HTTP through the session's outbox, which holds a notice until the
+  session's GET stream is open: outbox.py).
 
 For tools/call, resources/read and prompts/get the check is handed to the
 invocation through `pending_check`, which runs it first in the admission
@@ -33,6 +35,7 @@ from mcp_types import INVALID_REQUEST
 from mcp_acl.gateway.edge import NO_IDENTITY, CallerEdge, CallerUnknown
 from mcp_acl.gateway.invocation import utcnow
 from mcp_acl.gateway.notifier import Notifier
+from mcp_acl.gateway.outbox import Outboxes
 from mcp_acl.gateway.sessions import TOUCH_INTERVAL, SessionRefused, SessionStore, session_error
 from mcp_acl.policy import Identity
 
@@ -56,10 +59,12 @@ async def _send_list_changed(session: ServerSession, kind: str) -> None:
 class SessionGuard:
     """`ServerMiddleware` binding sessions to identities and refusing ended ones."""
 
-    def __init__(self, edge: CallerEdge, store: SessionStore, notifier: Notifier) -> None:
+    def __init__(self, edge: CallerEdge, store: SessionStore, notifier: Notifier, outboxes: Outboxes | None = None) -> None:
         self.edge = edge
         self.store = store
         self.notifier = notifier
+        # None on stdio, whose one stream is always open.
+        self.outboxes = outboxes
         self._touched: dict[str, datetime] = {}
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -105,10 +110,14 @@ class SessionGuard:
 
     def _watch(self, ctx: ServerRequestContext[Any, Any], session_id: str, identity: Identity) -> None:
         if not self.notifier.watching(session_id):
-            session = ctx.session
-            self.notifier.watch(session_id, identity, lambda kind: _send_list_changed(session, kind))
+            notify = partial(_send_list_changed, ctx.session)
+            if self.outboxes is not None:
+                notify = self.outboxes.open(session_id, notify)
+            self.notifier.watch(session_id, identity, notify)
 
     def forget(self, session_id: str) -> None:
         """Drop what is kept in memory about an ended session."""
         self._touched.pop(session_id, None)
         self.notifier.unwatch(session_id)
+        if self.outboxes is not None:
+            self.outboxes.close(session_id)

@@ -1,7 +1,9 @@
 """Continuous evaluation for listings: tell live sessions when what they may see changed.
 
-A background task polls the policy revision (one small query, about four
-times a second). When it moved, or when a grant of a watched identity
+A background task looks at the policy revision (one small query) as soon
+as `wake()` says some process committed to the database (store/commits.py:
+a LISTEN on PostgreSQL, a watch on SQLite's files), and in any case about
+four times a second. When it moved, or when a grant of a watched identity
 expired, each watcher's listing is rebuilt and compared with the one it
 was last shown; only watchers whose tools, resources or prompts changed
 are notified, and only for the lists that changed.
@@ -71,6 +73,7 @@ class Notifier:
         self.interval = interval
         self.policy: CompiledPolicy | None = None
         self._watchers: dict[str, Watcher] = {}
+        self._woken: anyio.Event | None = None  # made in run(), on the event loop
 
     def watch(self, key: str, identity: Identity, notify: Notify) -> None:
         """Start watching on behalf of `identity` (no I/O, no filtering here: the next poll does it)."""
@@ -116,12 +119,21 @@ class Notifier:
                     changes.append((watcher, kinds))
         return changes
 
+    def wake(self) -> None:
+        """Look again now rather than at the next poll (called on the event loop when something committed)."""
+        if self._woken is not None:
+            self._woken.set()
+
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Poll until cancelled; a failed poll is logged and retried (the next call is decided anyway)."""
+        """Check when woken, or every `interval` at the latest, until cancelled; a failed check is logged."""
+        self._woken = woken = anyio.Event()
         await self._check_logged()
         task_status.started()
         while True:
-            await anyio.sleep(self.interval)
+            with anyio.move_on_after(self.interval):
+                await woken.wait()
+            # Wakes that arrive during the check set the new event: one more check, not one per wake.
+            self._woken = woken = anyio.Event()
             await self._check_logged()
 
     async def _check_logged(self) -> None:

@@ -17,11 +17,13 @@ from mcp_acl.gateway.edge import CallerEdge
 from mcp_acl.gateway.guard import SessionGuard
 from mcp_acl.gateway.invocation import Invoker
 from mcp_acl.gateway.notifier import Notifier
+from mcp_acl.gateway.outbox import Outboxes
 from mcp_acl.gateway.server import GatewayServer, build_server
 from mcp_acl.gateway.sessions import SessionStore
 from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules, tool_config_from_env, tool_slots_from_env
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.store import PolicyLoader
+from mcp_acl.store.commits import watch_commits
 from mcp_acl.store.lookup import one_connection, standing_connection
 
 
@@ -35,12 +37,15 @@ class Gateway:
     invoker: Invoker
     sessions: SessionStore
     notifier: Notifier
+    outboxes: Outboxes
 
     async def run_background(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """The notifier and the outcome writer, until cancelled (run in the serving task group)."""
+        """The notifier, the sessions' outboxes and the outcome writer, until cancelled (run in the serving task group)."""
         try:
             async with anyio.create_task_group() as tg:
+                await tg.start(self.outboxes.run)
                 await tg.start(self.notifier.run)
+                await tg.start(partial(watch_commits, self.engine, self.notifier.wake))
                 await tg.start(self.invoker.outcomes.run)
                 task_status.started()
         finally:
@@ -48,7 +53,8 @@ class Gateway:
 
     def server(self, edge: CallerEdge) -> tuple[GatewayServer, SessionGuard]:
         """An MCP server for one transport, and the session guard it runs every request through."""
-        guard = SessionGuard(edge, self.sessions, self.notifier)
+        outboxes = self.outboxes if edge.transport == "http" else None
+        guard = SessionGuard(edge, self.sessions, self.notifier, outboxes)
         return build_server(self.invoker, edge, guard, self.notifier), guard
 
 
@@ -78,4 +84,5 @@ def build_gateway(settings: Settings, engine: Engine, catalogue: Catalogue | Non
         invoker=invoker,
         sessions=SessionStore(engine),
         notifier=Notifier(policies, views),
+        outboxes=Outboxes(),
     )

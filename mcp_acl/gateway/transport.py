@@ -3,9 +3,11 @@
 The SDK's session manager owns the sessions; this subclass hooks the single
 place where a session is discarded (client DELETE, idle timeout, crash) so
 its row is marked closed, and lets the gateway end a session an admin
-killed, possibly from another process. `_discard_session` and
-`_server_instances` are the SDK's private names (mcp 2.3); the tests in
-tests/gateway/test_transport.py fail if they change.
+killed, possibly from another process. It also reports when a session's
+GET stream opens or closes, so list_changed notices wait for it (outbox.py).
+`_discard_session`, `_admit_session`, `_server_instances` and the
+transport's `_request_streams` are the SDK's private names (mcp 2.3); the
+tests in tests/gateway/test_transport.py and test_outbox.py fail if they change.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -23,6 +26,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from mcp_acl.gateway.outbox import StreamTable
 from mcp_acl.gateway.sessions import KILLED, KILLED_MESSAGE, SessionStore
 
 log = logging.getLogger(__name__)
@@ -34,12 +38,23 @@ _KILLED_MEMORY = 10_000
 class GatewaySessionManager(StreamableHTTPSessionManager):
     """The SDK's stateful session manager, reporting ended sessions and ending killed ones."""
 
-    def __init__(self, app: Any, *, on_ended: Callable[[str], Awaitable[None]], **kwargs: Any) -> None:
+    def __init__(
+        self, app: Any, *, on_ended: Callable[[str], Awaitable[None]],
+        on_get_stream: Callable[[str, bool], None] = lambda session_id, is_open: None, **kwargs: Any,
+    ) -> None:
         super().__init__(app, **kwargs)
         self._on_ended = on_ended
+        self._on_get_stream = on_get_stream
         # Sessions ended here because they were killed, so their next request
         # is told why instead of a bare "Session not found".
         self._killed: OrderedDict[str, None] = OrderedDict()
+
+    def _admit_session(self, requestor: Any) -> StreamableHTTPServerTransport | None:
+        """The SDK's new session transport, whose GET stream opening and closing is reported to `on_get_stream`."""
+        transport = super()._admit_session(requestor)
+        if transport is not None and transport.mcp_session_id is not None:
+            transport._request_streams = StreamTable(partial(self._on_get_stream, transport.mcp_session_id))
+        return transport
 
     async def _discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
         was_open = session_id in self._server_instances

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from mcp_acl.policy import Effect, Grant, PolicyError, check_condition
 from mcp_acl.policy.names import Principal, parse_principal, parse_target_pattern
 from mcp_acl.store import tables as t
+from mcp_acl.store.commits import notify_policy_changed
 from mcp_acl.store.engine import StoreError
 from mcp_acl.store.loader import grant_from_row, read_revision
 
@@ -34,6 +35,8 @@ def utcnow() -> datetime:
 def bump_revision(conn: Connection) -> int:
     """Increment the policy revision inside the caller's transaction; return the new one."""
     conn.execute(update(t.policy_revision).where(t.policy_revision.c.id == 1).values(revision=t.policy_revision.c.revision + 1))
+    # Gateways listening hear of it the moment it commits (PostgreSQL; SQLite's file is watched).
+    notify_policy_changed(conn)
     return read_revision(conn)
 
 

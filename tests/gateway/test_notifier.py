@@ -66,6 +66,20 @@ async def test_list_changed_reaches_only_the_affected_session(world, subprocess_
     assert "sql.select" not in tools_now
 
 
+async def test_get_stream_hears_a_commit_without_waiting_for_a_poll(world, subprocess_env):
+    gateway = world.gateway()
+    # No poll in the life of this test: only the commit itself can wake the notifier.
+    gateway.notifier.interval = 3600
+    heard: list[str] = []
+    with serve(world, gateway) as live:
+        async with connect(live.mcp_url, world.token("alice"), message_handler=_recorder(heard)) as alice:
+            await alice.list_tools()
+            await get_stream_open(live, _session_of(world, "alice"))
+            assert cli(subprocess_env, "revoke", str(world.grants["alice-select"]), "--database", world.database_url).returncode == 0
+            await wait_for(lambda: heard, timeout=30)
+    assert heard == ["notifications/tools/list_changed"]
+
+
 async def test_change_that_touches_nobody_sends_nothing(sqlite_world, subprocess_env):
     world = sqlite_world
     heard: list[str] = []

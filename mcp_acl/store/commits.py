@@ -1,0 +1,98 @@
+"""Commit signals: hear soon after any process commits to the database, instead of waiting for a poll.
+
+- SQLite: a commit writes the database's WAL (or, without WAL, the file
+  itself), so the database's folder is watched for changes to those files
+  (inotify on Linux, through watchfiles). Every commit counts, the
+  gateway's own audit rows included: a signal means "look now", not "the
+  policy changed".
+- PostgreSQL: each change to the policy sends `NOTIFY mcp_acl_policy` in its
+  own transaction (`notify_policy_changed`, called by `bump_revision`); the
+  server delivers it when that transaction commits, to a connection that
+  LISTENs.
+- Anything else (an in-memory SQLite database): no signal.
+
+A lost signal costs only time: the notifier still polls as well.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+from anyio.abc import TaskStatus
+from sqlalchemy import Connection, Engine, text
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "mcp_acl_policy"
+# watchfiles: look for changes every STEP_MS, and report a burst of them
+# (a busy gateway writes audit rows all the time) at least every BURST_MS.
+STEP_MS = 20
+BURST_MS = 100
+RETRY_SECONDS = (1, 2, 5, 10, 30)
+
+
+def notify_policy_changed(conn: Connection) -> None:
+    """Inside a policy change's transaction: signal it to listeners when it commits (PostgreSQL only)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+async def watch_commits(
+    engine: Engine, on_commit: Callable[[], None], *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Call `on_commit` (on the event loop) soon after each commit to `engine`'s database, until cancelled."""
+    backend = engine.url.get_backend_name()
+    database = engine.url.database
+    if backend == "sqlite" and database and database != ":memory:":
+        await _watch_sqlite_files(Path(database).expanduser().resolve(), on_commit, task_status)
+    elif backend == "postgresql":
+        await _listen_postgres(engine, on_commit, task_status)
+    else:
+        task_status.started()
+
+
+async def _watch_sqlite_files(database: Path, on_commit: Callable[[], None], task_status: TaskStatus[None]) -> None:
+    from watchfiles import awatch
+
+    names = {database.name, f"{database.name}-wal", f"{database.name}-journal"}
+    task_status.started()
+    try:
+        async for _changes in awatch(
+            database.parent, watch_filter=lambda change, path: Path(path).name in names,
+            step=STEP_MS, debounce=BURST_MS, recursive=False,
+        ):
+            on_commit()
+    except OSError as exc:
+        # E.g. the system's limit of inotify watches is reached: serving goes on, found by the poll.
+        log.warning("not watching %s for commits (%s); changes are found by polling", database.parent, exc)
+
+
+async def _listen_postgres(engine: Engine, on_commit: Callable[[], None], task_status: TaskStatus[None]) -> None:
+    import psycopg
+
+    conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    started = False
+    failures = 0
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                await conn.execute(f"LISTEN {CHANNEL}")
+                failures = 0
+                if started:
+                    # A commit made while reconnecting was not heard: look once now.
+                    on_commit()
+                else:
+                    task_status.started()
+                    started = True
+                async for _notice in conn.notifies():
+                    on_commit()
+        except (psycopg.Error, OSError) as exc:
+            log.warning("not listening for policy changes (%s); retrying", exc.__class__.__name__)
+        if not started:
+            task_status.started()
+            started = True
+        await anyio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+        failures += 1
