@@ -31,6 +31,11 @@ CHANNEL = "mcp_acl_policy"
 # (a busy gateway writes audit rows all the time) at least every BURST_MS.
 STEP_MS = 20
 BURST_MS = 100
+# The watch runs in a worker thread that a cancel cannot interrupt: anyio
+# waits for the thread to return, and watchfiles' own default lets it wait
+# 5 s for a change. Returning every STOP_MS bounds how long stopping the
+# server (or a test's server) waits for the watcher.
+STOP_MS = 200
 RETRY_SECONDS = (1, 2, 5, 10, 30)
 
 
@@ -62,7 +67,7 @@ async def _watch_sqlite_files(database: Path, on_commit: Callable[[], None], tas
     try:
         async for _changes in awatch(
             database.parent, watch_filter=lambda change, path: Path(path).name in names,
-            step=STEP_MS, debounce=BURST_MS, recursive=False,
+            step=STEP_MS, debounce=BURST_MS, rust_timeout=STOP_MS, recursive=False,
         ):
             on_commit()
     except OSError as exc:
