@@ -23,6 +23,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/decide.py
 	$(PY) bench/gateway.py
 	$(PY) bench/cli.py
+	$(PY) bench/notify.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .hypothesis

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -42,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mcp_acl.cli.serve import SERVE_HTTP, SERVE_LOOP  # noqa: E402 (after the path is set)
+from _child_server import child_server  # noqa: E402 (bench/, the script's folder)
 from plain_client import PlainClient, plain_client  # noqa: E402 (bench/, the script's folder)
 
 ECHO_MODULE = '''
@@ -143,33 +142,9 @@ def _prepare(workdir: Path, tool_count: int) -> tuple[str, str, str]:
     return url, *tokens
 
 
-@asynccontextmanager
-async def _server(args: list[str], workdir: Path, name: str):
-    ready = workdir / f"{name}.port"
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", *args, "--ready-file", str(ready)], env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while not ready.exists() or not ready.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the {name} server did not start")
-            await asyncio.sleep(0.05)
-        port = int(ready.read_text())
-        await _wait_until_up(port)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-async def _wait_until_up(port: int) -> None:
-    for _ in range(600):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
+def _server(args: list[str], workdir: Path, name: str):
+    # This script again, in a child process, serving one of the two apps.
+    return child_server([__file__, "--serve", *args], workdir, name)
 
 
 @asynccontextmanager

@@ -25,19 +25,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _child_server import child_server  # noqa: E402 (bench/, the script's folder)
 
 USER = "ada"
 TOOL = "tool:bench.extra"
@@ -86,30 +86,10 @@ def _serve(database_url: str, tools_dir: str, ready_file: str, poll_only: bool) 
     uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="on")).run(sockets=[sock])
 
 
-@asynccontextmanager
-async def _server(workdir: Path, database_url: str, name: str, poll_only: bool):
-    ready = workdir / f"{name}.port"
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    args = [sys.executable, __file__, "--serve", database_url, "--tools", str(workdir / "tools"), "--ready-file", str(ready)]
-    proc = subprocess.Popen([*args, "--poll-only"] if poll_only else args, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while not ready.exists() or not ready.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the {name} server did not start")
-            await asyncio.sleep(0.05)
-        port = int(ready.read_text())
-        for _ in range(600):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+def _server(workdir: Path, database_url: str, name: str, poll_only: bool):
+    # This script again, in a child process, serving the gateway on the shared database.
+    args = [__file__, "--serve", database_url, "--tools", str(workdir / "tools")]
+    return child_server([*args, "--poll-only"] if poll_only else args, workdir, name)
 
 
 # -- this process: the clients and the commits --------------------------------

@@ -15,7 +15,6 @@ the pool for admissions on the event loop that never wait.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager

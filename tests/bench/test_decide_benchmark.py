@@ -6,23 +6,18 @@ Only the shape of the report is checked, never the speed: the machine is shared.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "decide.py"
+from tests.bench.quick_run import quick_report
+
 
 pytest.importorskip("casbin", reason="the benchmark compares against pycasbin (the `bench` extra)")
 
 
 @pytest.fixture(scope="module")
 def report() -> str:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=600, check=True,
-    )
-    return done.stdout
+    return quick_report("decide.py")
 
 
 def test_last_line_is_the_throughput_ratio(report):

@@ -6,20 +6,16 @@ Only the shape of the report is checked, never the speed: the machine is shared.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "gateway.py"
+from tests.bench.quick_run import quick_report
+
 
 
 @pytest.fixture(scope="module")
 def report() -> str:
-    done = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return quick_report("gateway.py")
 
 
 def test_last_line_is_the_ratio_of_medians(report):

@@ -6,17 +6,12 @@ Only the shape of the report is checked, never the speed: the machine is shared.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "serving_stack.py"
+from tests.bench.quick_run import quick_report
 
 
 def test_every_stack_reports_both_clients_and_the_last_line_is_the_ratio():
-    done = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    lines = quick_report("serving_stack.py").splitlines()
     for stack in ("asyncio+h11", "asyncio+httptools", "uvloop+h11", "uvloop+httptools"):
         (row,) = [line for line in lines if line.startswith(stack + " ")]
         assert re.fullmatch(rf"{re.escape(stack)}\s+SDK client median \d+\.\d{{3}} ms\s+plain httpx median \d+\.\d{{3}} ms", row)
