@@ -64,7 +64,7 @@ def revoke(
     """
     with policy_admin(database) as admin:
         gone = admin.revoke(grant_id)
-    out.print(f"revoked {printable(gone.describe())}", highlight=False, markup=False)
+    out.print(f"revoked {printable(gone.describe())}", highlight=False, markup=False, soft_wrap=True)
 
 
 def grant_as_dict(g: Grant) -> dict[str, Any]:

@@ -72,6 +72,13 @@ def test_revoke_removes_the_grant(seeded):
     assert json.loads(seeded.ok("grants", "--json")) == []
 
 
+def test_revoke_says_what_it_removed_on_one_line_however_long(seeded):
+    condition = 'args.path.startsWith("reports/quarterly/") && args.path.endsWith(".md") && args.size < 100000'
+    gid = _grant(seeded, "role:analyst", "tool:files.read", "--when", condition)
+    # One line even past 80 columns, so a script or a log can grep for it whole.
+    assert seeded.ok("revoke", str(gid)).splitlines() == [f"revoked #{gid} allow role:analyst tool:files.read when {condition}"]
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
