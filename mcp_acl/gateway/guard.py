@@ -20,6 +20,7 @@ check itself is the same.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime
@@ -42,6 +43,9 @@ from mcp_acl.policy import Identity
 log = logging.getLogger(__name__)
 
 INVOCATIONS = frozenset({"tools/call", "resources/read", "prompts/get"})
+# How many ended sessions are remembered, so a request that outlives its
+# session cannot have it watched again (ids are random, never reused).
+_ENDED_MEMORY = 10_000
 
 pending_check: ContextVar[Callable[[], None] | None] = ContextVar("mcp_acl_pending_session_check", default=None)
 """The session check an invocation must run before deciding (set by the guard, None off-session)."""
@@ -66,6 +70,7 @@ class SessionGuard:
         # None on stdio, whose one stream is always open.
         self.outboxes = outboxes
         self._touched: dict[str, datetime] = {}
+        self._ended: OrderedDict[str, None] = OrderedDict()
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         session_id = self.edge.session_id(ctx)
@@ -109,6 +114,11 @@ class SessionGuard:
             self._touched[session_id] = now
 
     def _watch(self, ctx: ServerRequestContext[Any, Any], session_id: str, identity: Identity) -> None:
+        # A tool call still running when its session was killed or closed
+        # gets here after forget(): watching it again would keep a watcher
+        # and an outbox for a dead session for the life of the process.
+        if session_id in self._ended:
+            return
         if not self.notifier.watching(session_id):
             notify = partial(_send_list_changed, ctx.session)
             if self.outboxes is not None:
@@ -116,7 +126,10 @@ class SessionGuard:
             self.notifier.watch(session_id, identity, notify)
 
     def forget(self, session_id: str) -> None:
-        """Drop what is kept in memory about an ended session."""
+        """Drop what is kept in memory about an ended session, for good: it is never watched again."""
+        self._ended[session_id] = None
+        while len(self._ended) > _ENDED_MEMORY:
+            self._ended.popitem(last=False)
         self._touched.pop(session_id, None)
         self.notifier.unwatch(session_id)
         if self.outboxes is not None:

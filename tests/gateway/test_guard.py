@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+
+import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 from sqlalchemy import update
 
-from mcp_acl.gateway.sessions import KILLED_MESSAGE, SessionStore
+from mcp_acl.gateway.sessions import KILLED, KILLED_MESSAGE, SessionStore
 from mcp_acl.store import tables as t
 
-from .harness import HEADERS, INIT, bearer, cli, connect, serve
+from .harness import HEADERS, INIT, bearer, cli, connect, serve, wait_for
+from .test_slots import blocked_world  # noqa: F401  (a fixture)
 
 async def test_killed_session_is_refused(world, subprocess_env):
     with serve(world) as live:
@@ -51,3 +55,29 @@ async def test_session_bound_to_another_identity_is_refused_by_the_gateway_itsel
                 conn.execute(update(t.sessions).values(subject="mallory"))
             with pytest.raises(MCPError, match="belongs to another identity"):
                 await alice.list_tools()
+
+
+async def test_a_call_that_outlives_its_killed_session_does_not_get_it_watched_again(blocked_world):
+    world, gateway, blocker = blocked_world
+    with serve(world, gateway) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            await alice.list_tools()
+            [row] = SessionStore(world.engine).live()
+            assert gateway.notifier.watching(row.id)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_call_ignoring_the_end, alice)
+                await wait_for(lambda: blocker.held)
+                # Killed (the reaper ends it here) while its call still runs in a tool slot.
+                SessionStore(world.engine).end(row.id, KILLED)
+                await wait_for(lambda: row.id not in live.app.state.session_manager._server_instances)
+                assert not gateway.notifier.watching(row.id)
+                blocker.release.set()
+            # The call's outcome is queued after the guard has had its last look at the session.
+            await wait_for(lambda: world.audit_rows(kind="outcome"))
+    assert not gateway.notifier.watching(row.id)
+    assert row.id not in gateway.outboxes._boxes
+
+
+async def _call_ignoring_the_end(client) -> None:
+    with contextlib.suppress(MCPError):
+        await client.call_tool("blocker.hold", {})
