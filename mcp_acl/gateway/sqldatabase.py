@@ -6,15 +6,16 @@ rolled back. Writing (sql.execute only): SQLite refuses ATTACH and DETACH.
 
 The deadline (`ToolConfig.sql_timeout_seconds`, `MCP_ACL_SQL_TIMEOUT`,
 default 10 s) covers every statement of every SQL tool: PostgreSQL's
-`statement_timeout`, and on SQLite a progress handler that interrupts the
-statement once the deadline has passed, so a recursive CTE that never
-returns a row cannot hold a worker thread for ever. Either way the caller
-gets one sentence: `the statement ran longer than 10 s and was stopped; …`.
+`statement_timeout`, and on SQLite an interrupt when the deadline passes
+(with a progress handler for statements begun after it), so a recursive
+CTE that never returns a row cannot hold a worker thread for ever. Either
+way the caller gets one sentence: `the statement ran longer than 10 s and was stopped; …`.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,14 +112,33 @@ class Database:
         raw = conn.connection.driver_connection
         stop_at = time.monotonic() + self.timeout_seconds
         expired = False
+        armed = True
+        lock = threading.Lock()
 
         def past_deadline() -> bool:
             # A true answer makes SQLite abandon the statement ("interrupted").
             nonlocal expired
-            expired = time.monotonic() >= stop_at
+            expired = expired or time.monotonic() >= stop_at
             return expired
 
+        def interrupt() -> None:
+            # SQLite looks at an interrupt at every loop step, the progress
+            # handler only every PROGRESS_STEPS steps: a statement whose rows
+            # are each slow (a large randomblob per row) would overrun the
+            # deadline by thousands of rows. The lock keeps a late timer from
+            # interrupting whoever uses this pooled connection next.
+            nonlocal expired
+            with lock:
+                if armed:
+                    expired = True
+                    raw.interrupt()
+
+        # The progress handler stays for statements begun after the
+        # interrupt: SQLite forgets an interrupt once no statement runs.
         raw.set_progress_handler(past_deadline, PROGRESS_STEPS)
+        timer = threading.Timer(self.timeout_seconds, interrupt)
+        timer.daemon = True
+        timer.start()
         try:
             yield
         except Exception as exc:
@@ -126,6 +146,9 @@ class Database:
                 raise self._too_long() from exc
             raise
         finally:
+            with lock:
+                armed = False
+            timer.cancel()
             # The connection goes back to the pool: the next user sets its own.
             raw.set_progress_handler(None, 0)
 

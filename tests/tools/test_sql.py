@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from mcp_acl.gateway.specs import CallContext, ToolConfig, ToolError
+from mcp_acl.gateway.sqldatabase import Database
 from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules
 from mcp_acl.policy import Identity
 
@@ -227,3 +229,29 @@ def test_a_stopped_write_changes_nothing(hasty, shop):
     statement = f"INSERT INTO notes (body) SELECT 'x' FROM ({RUNAWAY}) AS r"
     assert finishing(hasty.refused, "sql.execute", statement=statement) == STOPPED
     assert snapshot(shop) == before
+
+
+def test_a_statement_whose_every_row_is_slow_stops_at_the_row_after_the_deadline(sqlite_url):
+    # One step of a statement can be costly (a large randomblob, a slow
+    # function); a check every 10,000 steps let such a statement run about a
+    # thousand rows past its deadline. Here the first row outlasts the
+    # deadline, and the statement must end before the next one completes.
+    db = Database(sqlite_url, timeout_seconds=0.05)
+    rows_started = []
+
+    def slow_row() -> int:
+        rows_started.append(1)
+        if len(rows_started) == 1:
+            time.sleep(1)  # well past the deadline
+        return 0
+
+    with db.writer.connect() as conn:
+        conn.connection.driver_connection.create_function("slow_row", 0, slow_row)
+        endless = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(slow_row()) FROM r"
+        with pytest.raises(ToolError, match="ran longer than 0.05 s"):
+            with db.deadline(conn):
+                finishing(conn.exec_driver_sql, endless)
+        # The pooled connection is not interrupted again once the block is left.
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    db.writer.dispose()
+    assert len(rows_started) < 50
