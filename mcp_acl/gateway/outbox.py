@@ -81,6 +81,12 @@ class Outboxes:
         box = self._boxes.setdefault(session_id, Outbox()) if is_open else self._boxes.get(session_id)
         if box is None:
             return
+        if not is_open and box.send is None:
+            # Never opened, so it holds nothing. Dropping it matters when the
+            # stream registered after the session ended (close() ran first):
+            # nothing else would ever remove it.
+            del self._boxes[session_id]
+            return
         box.stream_open = is_open
         self._flush(box)
 

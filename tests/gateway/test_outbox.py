@@ -131,3 +131,13 @@ async def test_a_closed_outbox_is_forgotten():
         await anyio.wait_all_tasks_blocked()
         assert outboxes.pending("s1") == frozenset()
         tg.cancel_scope.cancel()
+
+
+async def test_an_outbox_made_by_a_stream_that_registered_after_its_session_ended_is_dropped():
+    # The SDK can register a GET stream a moment after the session was discarded
+    # (the request was already inside the transport); its closing is the last word.
+    outboxes = Outboxes()
+    outboxes.close("s1")
+    outboxes.stream_changed("s1", True)
+    outboxes.stream_changed("s1", False)
+    assert "s1" not in outboxes._boxes
