@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import anyio
 from anyio.abc import TaskStatus
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import URL, Connection, Engine, text
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,27 @@ async def watch_commits(
 ) -> None:
     """Call `on_commit` (on the event loop) soon after each commit to `engine`'s database, until cancelled."""
     backend = engine.url.get_backend_name()
-    database = engine.url.database
-    if backend == "sqlite" and database and database != ":memory:":
-        await _watch_sqlite_files(Path(database).expanduser().resolve(), on_commit, task_status)
+    database = _sqlite_file(engine.url) if backend == "sqlite" else None
+    if database is not None:
+        await _watch_sqlite_files(database, on_commit, task_status)
     elif backend == "postgresql":
         await _listen_postgres(engine, on_commit, task_status)
     else:
         task_status.started()
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of an SQLite URL, plain or a `file:` URI filename (as `serve` opens it); None in memory."""
+    name = url.database
+    if not name or name == ":memory:" or url.query.get("mode") == "memory":
+        return None
+    if url.query.get("uri"):
+        # make_engine(create=False) opens "file:/path/with%20quoting?mode=rw": the path is the URI's.
+        parts = urlsplit(name)
+        if parts.scheme != "file" or not parts.path:
+            return None
+        name = unquote(parts.path)
+    return Path(name).expanduser().resolve()
 
 
 async def _watch_sqlite_files(database: Path, on_commit: Callable[[], None], task_status: TaskStatus[None]) -> None:

@@ -6,7 +6,7 @@ from functools import partial
 
 import anyio
 
-from mcp_acl.store import PolicyAdmin, make_engine
+from mcp_acl.store import PolicyAdmin, make_engine, upgrade
 from mcp_acl.store.commits import watch_commits
 
 
@@ -50,3 +50,27 @@ async def test_a_folder_that_cannot_be_watched_leaves_it_to_the_poll(tmp_path, c
     # Returns (logging why) instead of failing the gateway's background tasks.
     await watch_commits(engine, lambda: None)
     assert "changes are found by polling" in caplog.text
+
+
+async def test_a_database_opened_as_serve_opens_it_is_watched_too(tmp_path):
+    # `mcp-acl serve` opens an existing SQLite file as a `file:` URI (mode=rw, so
+    # nothing is created); its folder must still be watched, not a folder named
+    # after the URI. A folder name that needs quoting in a URI is part of the test.
+    url = f"sqlite:///{tmp_path / 'a folder' / 'mcp-acl.db'}"
+    writer = make_engine(url)
+    upgrade(writer)
+    served = make_engine(url, create=False)
+    assert served.url.query.get("uri")
+    heard = anyio.Event()
+    admin = PolicyAdmin(writer)
+    admin.add_role("auditor")
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(partial(watch_commits, served, heard.set))
+            tg.start_soon(_keep_changing, admin, heard)
+            with anyio.fail_after(30):
+                await heard.wait()
+            tg.cancel_scope.cancel()
+    finally:
+        writer.dispose()
+        served.dispose()
