@@ -136,7 +136,8 @@ class Database:
         # The progress handler stays for statements begun after the
         # interrupt: SQLite forgets an interrupt once no statement runs.
         raw.set_progress_handler(past_deadline, PROGRESS_STEPS)
-        timer = threading.Timer(self.timeout_seconds, interrupt)
+        # Beyond TIMEOUT_MAX a thread cannot wait; so far off, never firing is the same.
+        timer = threading.Timer(min(self.timeout_seconds, threading.TIMEOUT_MAX), interrupt)
         timer.daemon = True
         timer.start()
         try:

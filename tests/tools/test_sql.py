@@ -255,3 +255,18 @@ def test_a_statement_whose_every_row_is_slow_stops_at_the_row_after_the_deadline
         assert conn.exec_driver_sql("SELECT 1").scalar() == 1
     db.writer.dispose()
     assert len(rows_started) < 50
+
+
+def test_a_deadline_too_far_for_a_timer_still_lets_statements_run(sqlite_url, monkeypatch):
+    # threading cannot wait that long; the deadline's timer must not fail in its thread.
+    failed: list = []
+    monkeypatch.setattr(threading, "excepthook", failed.append)
+    db = Database(sqlite_url, timeout_seconds=1e300)
+    with db.writer.connect() as conn:
+        with db.deadline(conn):
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    db.writer.dispose()
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.join(10)
+    assert failed == []
