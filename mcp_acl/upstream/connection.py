@@ -12,7 +12,6 @@ import logging
 from contextlib import AsyncExitStack
 
 import anyio
-from anyio.abc import TaskStatus
 
 from mcp_acl.store.upstreams import Upstream
 from mcp_acl.upstream.credentials import resolve_all
@@ -31,6 +30,8 @@ class UpstreamConnection:
         self.client = None
         self.last_error: str | None = "not connected yet"
         self._broken = anyio.Event()
+        # Set once the first attempt to open has ended, open or not.
+        self.settled = anyio.Event()
 
     def broken(self) -> None:
         """Told by a call that the session failed: the supervisor closes it and opens a new one."""
@@ -52,23 +53,21 @@ class UpstreamConnection:
             from mcp.client.stdio import StdioServerParameters
 
             server = StdioServerParameters(command=up.command, args=list(up.args), env=resolve_all(up.env) or None)
-        # No response cache: every listing and call goes to the upstream.
-        return await stack.enter_async_context(Client(server, cache=None))
+        # No response cache: every listing and call goes to the upstream. The read
+        # timeout bounds the handshake too (a cancel scope around entering the
+        # client cannot be used: the client's task groups outlive it).
+        return await stack.enter_async_context(Client(server, cache=None, read_timeout_seconds=up.timeout_seconds))
 
-    async def supervise(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Keep the session open until cancelled; reports started after the first attempt, open or not."""
-        started = False
+    async def supervise(self) -> None:
+        """Keep the session open until cancelled; `settled` is set after the first attempt, open or not."""
         delay = FIRST_RETRY_SECONDS
         while True:
             self._broken = anyio.Event()
             try:
                 async with AsyncExitStack() as stack:
-                    with anyio.fail_after(self.upstream.timeout_seconds):
-                        client = await self._open(stack)
+                    client = await self._open(stack)
                     self.client, self.last_error, delay = client, None, FIRST_RETRY_SECONDS
-                    if not started:
-                        started = True
-                        task_status.started()
+                    self.settled.set()
                     await self._broken.wait()
                     self.last_error = "the connection failed"
             except Exception as exc:
@@ -76,9 +75,7 @@ class UpstreamConnection:
                 log.warning("upstream %s: cannot connect: %s", self.upstream.name, self.last_error)
             finally:
                 self.client = None
-            if not started:
-                started = True
-                task_status.started()
+            self.settled.set()
             await anyio.sleep(delay)
             delay = min(delay * 2, LONGEST_RETRY_SECONDS)
 

@@ -36,9 +36,11 @@ class UpstreamPool:
         hold the gateway up longer than its timeout; it is retried in the background.
         """
         async with anyio.create_task_group() as tg:
-            async with anyio.create_task_group() as opening:
-                for conn in self.connections.values():
-                    opening.start_soon(tg.start, conn.supervise)
+            for conn in self.connections.values():
+                tg.start_soon(conn.supervise)
+            # Each first attempt is bounded by its upstream's timeout, and they run side by side.
+            for conn in self.connections.values():
+                await conn.settled.wait()
             for conn in self.connections.values():
                 await self._add_tools(catalogue, conn)
             task_status.started()

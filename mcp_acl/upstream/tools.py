@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
 from mcp_acl.gateway.specs import CallContext, ToolError, ToolSpec
 from mcp_acl.policy import PolicyError, parse_target
@@ -35,11 +36,17 @@ def forwarder(conn: UpstreamConnection, remote: str):
         if client is None:
             raise ToolError(unreachable(up.name))
         try:
-            with anyio.fail_after(up.timeout_seconds):
-                return await client.call_tool(remote, args)
+            # The SDK's read timeout answers first; the cancel scope is a backstop so nothing hangs.
+            with anyio.fail_after(up.timeout_seconds * 2):
+                return await client.call_tool(remote, args, read_timeout_seconds=up.timeout_seconds)
         except TimeoutError:
             raise ToolError(timed_out(up.name, up.timeout_seconds)) from None
         except MCPError as exc:
+            if exc.error.code == REQUEST_TIMEOUT:
+                raise ToolError(timed_out(up.name, up.timeout_seconds)) from None
+            if exc.error.code == CONNECTION_CLOSED:
+                conn.broken()
+                raise ToolError(unreachable(up.name)) from None
             # The upstream answered with a protocol error (e.g. bad arguments): a clear refusal, not a failure of ours.
             raise ToolError(f'the upstream "{up.name}" refused the call: {exc.error.message}') from None
         except Exception as exc:
