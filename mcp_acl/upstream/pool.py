@@ -45,6 +45,12 @@ class UpstreamPool:
                 await self._add_tools(catalogue, conn)
             task_status.started()
 
+    async def add_tools_once(self, catalogue: Catalogue) -> None:
+        """Connect, add the upstreams' tools to `catalogue`, and close again (for commands that only show the catalogue)."""
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.run, catalogue)
+            tg.cancel_scope.cancel()
+
     async def _add_tools(self, catalogue: Catalogue, conn: UpstreamConnection) -> None:
         name = conn.upstream.name
         if any(tool.startswith(f"{name}.") for tool in catalogue.tools):

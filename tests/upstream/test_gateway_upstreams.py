@@ -3,6 +3,7 @@ with the CLI, served by the real gateway, called by the SDK's real client with r
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 from collections.abc import Iterator
@@ -104,3 +105,18 @@ async def test_an_upstream_down_at_start_does_not_stop_the_gateway(sqlite_world,
             assert not (await alice.call_tool("files.list", {"path": "reports"})).is_error
             missing = await alice.call_tool("down.anything", {})
             assert missing.is_error and "Traceback" not in text_of(missing)
+
+
+def test_catalogue_and_check_show_an_upstreams_tools_by_grants(sqlite_world, subprocess_env, http_upstream):
+    world = sqlite_world
+    register(world, subprocess_env, "tracker", "--url", http_upstream)
+    admin = PolicyAdmin(world.engine)
+    admin.add_grant("role:intern", "tool:tracker.greeting")
+    admin.add_grant("role:intern", "tool:tracker.delete_repo", condition='args.repo.startsWith("sandbox/")')
+    shown = cli(subprocess_env, "catalogue", "--user", "bob", "--json", "--database", world.database_url)
+    assert shown.returncode == 0, shown.stderr
+    names = {t["name"] for t in json.loads(shown.stdout)["tools"]}
+    assert {"tracker.greeting", "tracker.delete_repo"} <= names and "tracker.echo" not in names
+    refused = cli(subprocess_env, "check", "user:bob", "tool:tracker.delete_repo", "--args", '{"repo": "prod/api"}', "--database", world.database_url)
+    allowed = cli(subprocess_env, "check", "user:bob", "tool:tracker.delete_repo", "--args", '{"repo": "sandbox/x"}', "--database", world.database_url)
+    assert (refused.returncode, allowed.returncode) == (1, 0)
