@@ -3,18 +3,20 @@ with the CLI, served by the real gateway, called by the SDK's real client with r
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from auth.support import LoopbackServer  # tests/auth/support.py
 from gateway.harness import World, cli, connect, serve, sqlite_world, text_of  # noqa: F401 (fixture)
 from mcp_acl.store import PolicyAdmin
-from tests.upstream.upstream_server import tracker
+from tests.upstream.upstream_server import PNG, tracker
 
 SERVER_SCRIPT = Path(__file__).with_name("upstream_server.py")
 
@@ -78,12 +80,27 @@ async def test_a_stdio_upstream_gets_its_env_from_references(sqlite_world, subpr
     world = sqlite_world
     monkeypatch.setenv("TEST_UPSTREAM_GREETING", "hello from a reference")
     register(world, subprocess_env, "local", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", "GREETING=env:TEST_UPSTREAM_GREETING")
-    PolicyAdmin(world.engine).add_grant("role:intern", "tool:local.greeting")
+    for tool in ("greeting", "picture", "crash"):
+        PolicyAdmin(world.engine).add_grant("role:intern", f"tool:local.{tool}")
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("bob")) as bob, connect(live.mcp_url, world.token("alice")) as alice:
-            assert await tool_names(bob, "local.") == {"local.greeting"}
+            assert await tool_names(bob, "local.") == {"local.greeting", "local.picture", "local.crash"}
             assert await tool_names(alice, "local.") == set()
             assert text_of(await bob.call_tool("local.greeting", {})) == "hello from a reference"
+            # Content other than text reaches the caller unchanged.
+            picture = await bob.call_tool("local.picture", {})
+            assert [c.type for c in picture.content] == ["text", "image"]
+            assert (base64.b64decode(picture.content[1].data), picture.content[1].mime_type) == (PNG, "image/png")
+            # The process dies mid-call: one sentence, then the gateway starts it again and calls work.
+            crashed = await bob.call_tool("local.crash", {})
+            assert (crashed.is_error, text_of(crashed)) == (True, 'the upstream "local" cannot be reached right now; try again later')
+
+            async def greets() -> bool:
+                return not (await bob.call_tool("local.greeting", {})).is_error
+
+            with anyio.fail_after(30):
+                while not await greets():
+                    await anyio.sleep(0.2)
     # The value was resolved at connect time; the store holds only the reference.
     done = cli(subprocess_env, "policy", "export", "--database", world.database_url)
     assert "env:TEST_UPSTREAM_GREETING" in done.stdout and "hello from a reference" not in done.stdout

@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 
 def tracker() -> MCPServer:
-    """Tools: echo, delete_repo (to be limited by a condition), fail (an error result), hang (never answers), greeting (from the env)."""
+    """Tools: echo, delete_repo (limited by a condition in the tests), fail (an error result), hang (never answers),
+    greeting (from the env), picture (an image), crash (the process dies)."""
     server = MCPServer("tracker")
 
     @server.tool()
@@ -42,8 +43,21 @@ def tracker() -> MCPServer:
         """The GREETING environment variable the gateway set from a reference."""
         return os.environ.get("GREETING", "unset")
 
+    @server.tool()
+    def picture() -> list:
+        """A caption and a PNG (content other than text)."""
+        return ["a red dot", Image(data=PNG, format="png")]
+
+    @server.tool()
+    def crash() -> str:
+        """Ends the server's process mid-call (an upstream that dies)."""
+        os._exit(3)
+
     return server
 
+
+# The 8-byte PNG signature: enough to show bytes pass through untouched.
+PNG = b"\x89PNG\r\n\x1a\n"
 
 if __name__ == "__main__":
     tracker().run("stdio")
