@@ -112,13 +112,22 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-async def test_an_upstream_down_at_start_does_not_stop_the_gateway(sqlite_world, subprocess_env):
+async def test_upstreams_down_at_start_do_not_stop_the_gateway(sqlite_world, subprocess_env, monkeypatch):
+    """A refused URL, a command that exits at once and a missing credential: the gateway serves the rest."""
     world = sqlite_world
+    monkeypatch.delenv("TEST_UPSTREAM_UNSET", raising=False)
     register(world, subprocess_env, "down", "--url", f"http://127.0.0.1:{_closed_port()}/mcp", "--timeout", "2")
-    PolicyAdmin(world.engine).add_grant("role:analyst", "tool:down.*")
-    with serve(world) as live:
+    register(world, subprocess_env, "gone", "--command", f"{sys.executable} -c pass", "--timeout", "2")
+    register(world, subprocess_env, "nokey", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", "K=env:TEST_UPSTREAM_UNSET")
+    for name in ("down", "gone", "nokey"):
+        PolicyAdmin(world.engine).add_grant("role:analyst", f"tool:{name}.*")
+    gateway = world.gateway()
+    with serve(world, gateway) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
-            assert await tool_names(alice, "down.") == set()
+            for name in ("down.", "gone.", "nokey."):
+                assert await tool_names(alice, name) == set()
+            # Why each is down is kept (the value of a credential never is: only the reference's name).
+            assert "TEST_UPSTREAM_UNSET is not set" in gateway.upstreams.connections["nokey"].last_error
             assert not (await alice.call_tool("files.list", {"path": "reports"})).is_error
             missing = await alice.call_tool("down.anything", {})
             assert missing.is_error and "Traceback" not in text_of(missing)
