@@ -14,17 +14,23 @@ import anyio
 import pytest
 
 from auth.support import LoopbackServer  # tests/auth/support.py
-from gateway.harness import World, cli, connect, serve, sqlite_world, text_of  # noqa: F401 (fixture)
+from gateway.harness import World, cli, connect, serve, sqlite_world, text_of, wait_for  # noqa: F401 (fixture)
 from mcp_acl.store import PolicyAdmin
-from tests.upstream.upstream_server import PNG, tracker
+from tests.upstream.upstream_server import PNG, Seen, tracker
 
 SERVER_SCRIPT = Path(__file__).with_name("upstream_server.py")
 
 
 @pytest.fixture
-def http_upstream() -> Iterator[str]:
+def seen() -> Seen:
+    """What the HTTP upstream saw."""
+    return Seen()
+
+
+@pytest.fixture
+def http_upstream(seen) -> Iterator[str]:
     """The tracker upstream over Streamable HTTP on 127.0.0.1, port 0: its /mcp URL."""
-    with LoopbackServer(tracker().streamable_http_app(), lifespan="on") as base:
+    with LoopbackServer(tracker(seen).streamable_http_app(), lifespan="on") as base:
         yield f"{base}/mcp"
 
 
@@ -146,3 +152,17 @@ def test_catalogue_and_check_show_an_upstreams_tools_by_grants(sqlite_world, sub
     refused = cli(subprocess_env, "check", "user:bob", "tool:tracker.delete_repo", "--args", '{"repo": "prod/api"}', "--database", world.database_url)
     allowed = cli(subprocess_env, "check", "user:bob", "tool:tracker.delete_repo", "--args", '{"repo": "sandbox/x"}', "--database", world.database_url)
     assert (refused.returncode, allowed.returncode) == (1, 0)
+
+
+async def test_a_callers_cancellation_reaches_the_upstream(sqlite_world, subprocess_env, http_upstream, seen):
+    world = sqlite_world
+    register(world, subprocess_env, "tracker", "--url", http_upstream)
+    PolicyAdmin(world.engine).add_grant("role:analyst", "tool:tracker.hang")
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(alice.call_tool, "tracker.hang", {})
+                await wait_for(seen.hang_started.is_set)
+                tg.cancel_scope.cancel()
+            # The client's cancel went to the gateway, which cancelled its forwarded call upstream.
+            await wait_for(seen.hang_ended.is_set)

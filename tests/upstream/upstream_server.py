@@ -6,16 +6,27 @@
 from __future__ import annotations
 
 import os
+import threading
+from dataclasses import dataclass, field
 
 import anyio
 from mcp.server.mcpserver import Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 
-def tracker() -> MCPServer:
+@dataclass
+class Seen:
+    """What the upstream saw, for a test in another thread: a hang call began, and ended (cancelled)."""
+
+    hang_started: threading.Event = field(default_factory=threading.Event)
+    hang_ended: threading.Event = field(default_factory=threading.Event)
+
+
+def tracker(seen: Seen | None = None) -> MCPServer:
     """Tools: echo, delete_repo (limited by a condition in the tests), fail (an error result), hang (never answers),
     greeting (from the env), picture (an image), crash (the process dies)."""
     server = MCPServer("tracker")
+    seen = seen or Seen()
 
     @server.tool()
     def echo(text: str) -> str:
@@ -35,7 +46,11 @@ def tracker() -> MCPServer:
     @server.tool()
     async def hang() -> str:
         """Never answers."""
-        await anyio.sleep_forever()
+        seen.hang_started.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            seen.hang_ended.set()
         return "never"
 
     @server.tool()
