@@ -69,7 +69,8 @@ class UpstreamConnection:
                     self.client, self.last_error, delay = client, None, FIRST_RETRY_SECONDS
                     self.settled.set()
                     await self._broken.wait()
-                    self.last_error = "the connection failed"
+                    # No new call may pick up the session while it closes.
+                    self.client, self.last_error = None, "the connection failed"
             except Exception as exc:
                 self.last_error = _why(exc)
                 log.warning("upstream %s: cannot connect: %s", self.upstream.name, self.last_error)
