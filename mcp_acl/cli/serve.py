@@ -172,6 +172,11 @@ def catalogue(
     if user and not client:
         client = DEFAULT_CLI_CLIENT
     gateway = _gateway(settings, engine)
+    if gateway.upstreams.connections:
+        import anyio
+
+        # Upstream tools are known only by asking each upstream (one that is down adds none).
+        anyio.run(gateway.upstreams.add_tools_once, gateway.catalogue)
     identity = Identity(subject=user, client_id=client, issuer=settings.expected_issuer, scopes=frozenset({settings.required_scope}))
     try:
         policy = PolicyLoader(engine).current()

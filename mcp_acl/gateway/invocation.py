@@ -225,7 +225,7 @@ class Invoker:
             await self._outcome(admission, "error", session_id)
             return _tool_error(f"Invalid arguments for {name}: {problem}")
         try:
-            text = await _run(self.slots, spec.handler, args, CallContext(identity=identity, session_id=session_id))
+            result = await _run(self.slots, spec.handler, args, CallContext(identity=identity, session_id=session_id))
         except ToolError as exc:
             await self._outcome(admission, "error", session_id)
             return _tool_error(str(exc))
@@ -233,8 +233,12 @@ class Invoker:
             log.exception("tool %s failed", name)
             await self._outcome(admission, "error", session_id)
             return _tool_error(f"The tool {name} failed with an internal error.")
+        if isinstance(result, types.CallToolResult):
+            # A forwarded upstream result: handed back as it came, an error result staying one.
+            await self._outcome(admission, "error" if result.is_error else "ok", session_id)
+            return result
         await self._outcome(admission, "ok", session_id)
-        return types.CallToolResult(content=[types.TextContent(text=text)])
+        return types.CallToolResult(content=[types.TextContent(text=result)])
 
     async def read_resource(
         self, identity: Identity, session_id: str | None, uri: str, session_check: SessionCheck | None = None
@@ -293,7 +297,7 @@ def _tool_error(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
 
 
-async def _run(slots: ToolSlots, handler: Callable[..., Any], *args: Any) -> str:
+async def _run(slots: ToolSlots, handler: Callable[..., Any], *args: Any) -> str | types.CallToolResult:
     # Coroutine handlers run on the loop; plain functions (file and SQL I/O)
     # run in a tool slot's worker thread so one slow tool does not stall
     # other sessions, and a full house of them does not stall admissions.
@@ -303,4 +307,4 @@ async def _run(slots: ToolSlots, handler: Callable[..., Any], *args: Any) -> str
         result = await slots.run_sync(handler, *args)
         if inspect.isawaitable(result):
             result = await result
-    return str(result)
+    return result if isinstance(result, types.CallToolResult) else str(result)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import anyio
@@ -25,6 +25,7 @@ from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.store import PolicyLoader
 from mcp_acl.store.commits import watch_commits
 from mcp_acl.store.lookup import one_connection, standing_connection
+from mcp_acl.upstream import UpstreamPool
 
 
 @dataclass
@@ -38,11 +39,15 @@ class Gateway:
     sessions: SessionStore
     notifier: Notifier
     outboxes: Outboxes
+    # Upstream MCP servers whose tools join the catalogue when the background starts.
+    upstreams: UpstreamPool = field(default_factory=lambda: UpstreamPool(()))
 
     async def run_background(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The notifier, the sessions' outboxes and the outcome writer, until cancelled (run in the serving task group)."""
         try:
             async with anyio.create_task_group() as tg:
+                # First: the upstreams' tools must be in the catalogue before any listing is built.
+                await tg.start(partial(self.upstreams.run, self.catalogue))
                 await tg.start(self.outboxes.run)
                 await tg.start(self.notifier.run)
                 await tg.start(partial(watch_commits, self.engine, self.notifier.wake))
@@ -85,4 +90,5 @@ def build_gateway(settings: Settings, engine: Engine, catalogue: Catalogue | Non
         sessions=SessionStore(engine),
         notifier=Notifier(policies, views),
         outboxes=Outboxes(),
+        upstreams=UpstreamPool.from_store(engine),
     )

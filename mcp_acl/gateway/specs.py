@@ -5,7 +5,9 @@ named `tools`) that defines `load(config: ToolConfig) -> Iterable[Spec]`,
 where a Spec is a ToolSpec, ResourceSpec, ResourceTemplateSpec or
 ResourceListing.
 Handlers receive validated arguments and return text (or raise ToolError
-with a message the model can read); they never see tokens.
+with a message the model can read); they never see tokens. A handler that
+forwards to an upstream MCP server may return the upstream's
+CallToolResult, which reaches the caller unchanged.
 """
 
 from __future__ import annotations

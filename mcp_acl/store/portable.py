@@ -15,12 +15,14 @@ The format (every section optional; `effect` defaults to allow):
         when: args.path.startsWith("reports/")
         note: analysts may read reports
         expires: "2026-12-31T00:00:00+00:00"
+    upstreams:
+      - {name: github, url: "https://example.com/mcp", headers: {Authorization: "env:GITHUB_TOKEN"}, timeout: 30}
 
 Import adds everything in the file to what is stored, in one transaction:
 a name that already exists, a principal that exists neither in the file nor
 in the database, or any malformed entry rejects the whole file. Grant ids
 are not carried over; grants keep their order, so the same grant decides.
-Passwords are never exported.
+Passwords are never exported; upstream credentials are references (env:/file:) only.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from mcp_acl.store import tables as t
 from mcp_acl.store._yaml_fields import FileError, flag, kind_of, load_yaml, mapping, sequence, text
 from mcp_acl.store.admin import AdminError, PolicyAdmin
 from mcp_acl.store.loader import consistent_read, grant_from_row
+from mcp_acl.store.upstreams import Upstream, add_upstream, list_upstreams, upstream_from_entry
 
 FORMAT_VERSION = 1
 
@@ -82,10 +85,13 @@ class PolicyDocument:
     users: tuple[UserEntry, ...] = ()
     clients: tuple[ClientEntry, ...] = ()
     grants: tuple[GrantEntry, ...] = ()
+    upstreams: tuple[Upstream, ...] = ()
 
     def summary(self) -> str:
         """E.g. `2 users, 1 role, 0 clients, 3 grants`."""
         counts = ((len(self.users), "user"), (len(self.roles), "role"), (len(self.clients), "client"), (len(self.grants), "grant"))
+        if self.upstreams:
+            counts += ((len(self.upstreams), "upstream"),)
         return ", ".join(f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts)
 
 
@@ -115,7 +121,7 @@ def _read(conn) -> PolicyDocument:
         GrantEntry(g.principal, g.target, g.effect, g.condition, g.note, g.expires_at)
         for g in map(grant_from_row, conn.execute(select(t.grants).order_by(t.grants.c.id)))
     )
-    return PolicyDocument(roles, users, clients, grants)
+    return PolicyDocument(roles, users, clients, grants, tuple(list_upstreams(conn)))
 
 
 def dump_document(doc: PolicyDocument, revision: int | None = None) -> str:
@@ -131,6 +137,8 @@ def dump_document(doc: PolicyDocument, revision: int | None = None) -> str:
         if g.expires is not None:
             entry["expires"] = g.expires.isoformat()
         data["grants"].append(entry)
+    if doc.upstreams:
+        data["upstreams"] = [up.portable() for up in doc.upstreams]
     head = "# mcp-acl policy" + (f", exported at revision {revision}" if revision is not None else "") + "\n"
     return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
 
@@ -143,7 +151,7 @@ def parse_document(source_text: str, source: str = "the file") -> PolicyDocument
     data = load_yaml(source_text, source)
     if data is None:
         raise FileError(f"{source}: the file is empty (expected roles, users, clients, grants)")
-    top = mapping(data, source, ("version", "roles", "users", "clients", "grants"))
+    top = mapping(data, source, ("version", "roles", "users", "clients", "grants", "upstreams"))
     version = top.get("version", FORMAT_VERSION)
     if version != FORMAT_VERSION:
         raise FileError(f"version: this mcp-acl reads format version {FORMAT_VERSION}, not {version!r}")
@@ -151,7 +159,8 @@ def parse_document(source_text: str, source: str = "the file") -> PolicyDocument
     users = tuple(_user(v, f"users[{i}]") for i, v in enumerate(sequence(top.get("users"), "users")))
     clients = tuple(_client(v, f"clients[{i}]") for i, v in enumerate(sequence(top.get("clients"), "clients")))
     grants = tuple(_grant(v, f"grants[{i}]") for i, v in enumerate(sequence(top.get("grants"), "grants")))
-    return PolicyDocument(roles, users, clients, grants)
+    upstreams = tuple(upstream_from_entry(v, f"upstreams[{i}]") for i, v in enumerate(sequence(top.get("upstreams"), "upstreams")))
+    return PolicyDocument(roles, users, clients, grants, upstreams)
 
 
 def _name(value: Any, path: str, kind: str) -> str:
@@ -237,4 +246,7 @@ def import_document(admin: PolicyAdmin, doc: PolicyDocument) -> int:
         for i, g in enumerate(doc.grants):
             with _entry(f"grants[{i}]"):
                 admin.add_grant(g.principal, g.target, g.effect, g.when, g.note, g.expires, conn=conn)
+        for i, up in enumerate(doc.upstreams):
+            with _entry(f"upstreams[{i}]"):
+                add_upstream(admin, up, conn=conn)
     return admin.revision()

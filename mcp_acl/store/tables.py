@@ -121,6 +121,23 @@ policy_revision = Table(
     Column("revision", BigInteger, nullable=False),
 )
 
+# MCP servers whose tools join the catalogue under `name.`; credentials are
+# references (`env:VAR`, `file:/path`) kept as JSON text, never values.
+upstreams = Table(
+    "upstreams",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("transport", String(16), nullable=False),
+    Column("url", Text, nullable=True),
+    Column("command", Text, nullable=True),
+    Column("args", Text, nullable=False, default="[]"),
+    Column("env", Text, nullable=False, default="{}"),
+    Column("headers", Text, nullable=False, default="{}"),
+    Column("timeout_seconds", Float, nullable=False, default=30.0),
+    Column("created_by", String(255), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 # --- gateway: sessions, audit, the embedded issuer's signing keys ---------
 
 sessions = Table(

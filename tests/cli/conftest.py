@@ -50,7 +50,7 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
         with engine.connect() as conn:
             return {
                 table.name: sorted(tuple(str(v) for v in row) for row in conn.execute(select(table)))
-                for table in (t.users, t.roles, t.role_members, t.clients, t.grants, t.policy_revision)
+                for table in (t.users, t.roles, t.role_members, t.clients, t.grants, t.upstreams, t.policy_revision)
             }
     finally:
         engine.dispose()

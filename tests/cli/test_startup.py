@@ -55,8 +55,10 @@ def demo_url(tmp_path, run_process) -> str:
         ["grant", "user:bob", "tool:files.read", "--when", 'args.path.startsWith("tmp/")'],
         ["grants"],
         ["user", "list"],
+        ["upstream", "add", "tracker", "--url", "http://127.0.0.1:9/mcp", "--header", "Authorization=env:TRACKER_TOKEN"],
+        ["upstream", "list"],
     ],
-    ids=lambda c: " ".join(c[:1]) if c != ["user", "list"] else "user list",
+    ids=lambda c: " ".join(c[:2]) if c[0] in ("user", "upstream") else c[0],
 )
 def test_admin_command_does_not_load_server_packages(command, demo_url, subprocess_env):
     args = command if command == ["--help"] else [*command, "--database", demo_url]

@@ -1,0 +1,104 @@
+"""Upstream commands: add, list, show and remove the MCP servers whose tools mcp-acl governs."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Annotated
+
+import typer
+
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, fail, out, policy_admin, print_json, table, user_errors
+from mcp_acl.store.upstreams import DEFAULT_TIMEOUT_SECONDS, Upstream, add_upstream, get_upstream, list_upstreams, parse_pairs, remove_upstream
+
+upstream_app = typer.Typer(help="Register, list and remove upstream MCP servers whose tools mcp-acl governs.", no_args_is_help=True)
+
+
+def _as_json(up: Upstream) -> dict:
+    return {
+        "name": up.name, "transport": up.transport, "url": up.url, "command": up.command, "args": list(up.args),
+        "env": dict(up.env), "headers": dict(up.headers), "timeout": up.timeout_seconds,
+        "created_by": up.created_by, "created_at": up.created_at.isoformat() if up.created_at else None,
+    }
+
+
+@upstream_app.command("add")
+def upstream_add(
+    name: Annotated[str, typer.Argument(help="The namespace its tools get: NAME.tool (grant them as tool:NAME.*).")],
+    url: Annotated[str | None, typer.Option("--url", help="A Streamable HTTP MCP endpoint, e.g. https://host/mcp.")] = None,
+    command: Annotated[
+        str | None, typer.Option("--command", help="A stdio MCP server to start, as one quoted command line.")
+    ] = None,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", help="K=env:VAR or K=file:/path set for the command (repeatable).")
+    ] = None,
+    header: Annotated[
+        list[str] | None, typer.Option("--header", help="K=env:VAR or K=file:/path sent to the URL (repeatable).")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds a call may take before it is given up.")] = DEFAULT_TIMEOUT_SECONDS,
+    database: DatabaseOpt = None,
+) -> None:
+    """Register an upstream MCP server; its tools join the catalogue as NAME.tool when a gateway starts.
+
+    Credentials are references, resolved by the gateway when it connects: `env:VAR` (an environment
+    variable) or `file:/path` (a file's contents); values are never stored.
+
+    Example: mcp-acl upstream add github --url https://example.com/mcp --header 'Authorization=env:GITHUB_TOKEN'
+    """
+    if (url is None) == (command is None):
+        fail("give exactly one of --url URL or --command 'CMD ARGS…'")
+    try:
+        argv = shlex.split(command) if command is not None else []
+    except ValueError as exc:
+        fail(f"--command cannot be read as a command line: {exc}")
+    if command is not None and not argv:
+        fail("--command needs the program to run, e.g. --command 'python server.py'")
+    with policy_admin(database) as admin:
+        up = Upstream(
+            name=name, transport="http" if url is not None else "stdio", url=url,
+            command=argv[0] if argv else None, args=tuple(argv[1:]),
+            env=parse_pairs(env or [], "--env"), headers=parse_pairs(header or [], "--header"), timeout_seconds=timeout,
+        )
+        add_upstream(admin, up)
+    out.print(f"added upstream {name} ({up.where()}); its tools are {name}.* once a gateway starts", highlight=False, soft_wrap=True)
+
+
+@upstream_app.command("list")
+def upstream_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
+    """List the registered upstreams.
+
+    Example: mcp-acl upstream list --json
+    """
+    with engine_for(database) as engine, user_errors(), engine.connect() as conn:
+        found = list_upstreams(conn)
+    if as_json:
+        print_json([_as_json(up) for up in found])
+        return
+    rows = [cells(up.name, up.transport, up.where(), f"{up.timeout_seconds:g} s") for up in found]
+    out.print(table("upstream", "transport", "where", "timeout", rows=rows, wrap=("where",)))
+
+
+@upstream_app.command("show")
+def upstream_show(name: Annotated[str, typer.Argument(help="The upstream to show.")], database: DatabaseOpt = None) -> None:
+    """Show one upstream: where it is, its credential references and timeout.
+
+    Example: mcp-acl upstream show github
+    """
+    with engine_for(database) as engine, user_errors(), engine.connect() as conn:
+        up = get_upstream(conn, name)
+    print_json(_as_json(up))
+
+
+@upstream_app.command("remove")
+def upstream_remove(name: Annotated[str, typer.Argument(help="The upstream to remove.")], database: DatabaseOpt = None) -> None:
+    """Remove an upstream; its tools leave the catalogue when the gateway next starts.
+
+    Example: mcp-acl upstream remove github
+    """
+    with policy_admin(database) as admin:
+        remove_upstream(admin, name)
+    out.print(f"removed upstream {name}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the upstream commands to the CLI."""
+    app.add_typer(upstream_app, name="upstream")

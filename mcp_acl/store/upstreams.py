@@ -1,0 +1,195 @@
+"""Upstream MCP servers as stored rows: validation, add, list, show, remove.
+
+One place the CLI (and later a console) changes upstreams through. Each
+change bumps the policy revision, as an upstream's tools change what the
+catalogue can offer. Credentials are references only: a header or an
+environment variable for a command is `env:VAR` or `file:/path`, resolved
+by the gateway when it connects, so no secret value is ever stored or
+exported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, delete, insert, select
+
+from mcp_acl._bundled import bundled_dir
+from mcp_acl.store import tables as t
+from mcp_acl.store.admin import AdminError, PolicyAdmin, utcnow
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+TRANSPORTS = ("http", "stdio")
+# A namespace is one grant-safe word: `github` gives tools `github.create_issue`.
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_REFERENCE = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$")
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def builtin_namespaces() -> frozenset[str]:
+    """The namespaces the built-in tool modules use (`files`, `sql`): one per module file."""
+    return frozenset(p.stem for p in bundled_dir("tools", "files.py").glob("*.py") if not p.name.startswith("_"))
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One upstream: where it is (a URL, or a command to start), its credential references and timeout."""
+
+    name: str
+    transport: str
+    url: str | None = None
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    created_by: str | None = None
+    created_at: datetime | None = None
+
+    def where(self) -> str:
+        """The URL, or the command line, for listings."""
+        return self.url if self.transport == "http" else " ".join([self.command or "", *self.args])
+
+    def portable(self) -> dict:
+        """The entry as `policy export` writes it (references only; no timestamps)."""
+        entry: dict = {"name": self.name}
+        if self.transport == "http":
+            entry["url"] = self.url
+        else:
+            entry["command"] = [self.command, *self.args]
+        if self.env:
+            entry["env"] = dict(self.env)
+        if self.headers:
+            entry["headers"] = dict(self.headers)
+        entry["timeout"] = self.timeout_seconds
+        return entry
+
+
+def check_upstream(up: Upstream) -> None:
+    """Raise AdminError with one sentence when `up` cannot be stored as given."""
+    if not _NAME.match(up.name):
+        raise AdminError(f"upstream name {up.name!r} must be lower-case letters, digits, '-' or '_', starting with a letter")
+    if up.name in builtin_namespaces():
+        raise AdminError(f"upstream name {up.name!r} collides with the built-in tools {up.name}.*; pick another name")
+    if up.transport == "http":
+        if up.command or up.args:
+            raise AdminError("give either --url or --command, not both")
+        parts = urlsplit(up.url or "")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise AdminError(f"--url must be an http:// or https:// URL, not {up.url!r}")
+        if up.env:
+            raise AdminError("--env is for a --command upstream; an HTTP upstream takes --header")
+    elif up.transport == "stdio":
+        if up.url:
+            raise AdminError("give either --url or --command, not both")
+        if not up.command:
+            raise AdminError("--command needs the program to run, e.g. --command 'python server.py'")
+        if up.headers:
+            raise AdminError("--header is for a --url upstream; a command upstream takes --env")
+    else:
+        raise AdminError("give one of --url URL or --command 'CMD ARGS…'")
+    for what, pairs in (("--header", up.headers), ("--env", up.env)):
+        for key, value in pairs.items():
+            if not _KEY.match(key):
+                raise AdminError(f"{what} name {key!r} must be letters, digits, '-' or '_'")
+            if not _REFERENCE.match(value):
+                raise AdminError(
+                    f"{what} {key} must be a reference, env:VAR or file:/path (values are never stored), not a literal value"
+                )
+    if not (math.isfinite(up.timeout_seconds) and up.timeout_seconds > 0):
+        raise AdminError(f"--timeout must be a number of seconds above 0, not {up.timeout_seconds!r}")
+
+
+def _row(up: Upstream, actor: str | None) -> dict:
+    return {
+        "name": up.name, "transport": up.transport, "url": up.url, "command": up.command,
+        "args": json.dumps(list(up.args)), "env": json.dumps(dict(up.env)), "headers": json.dumps(dict(up.headers)),
+        "timeout_seconds": float(up.timeout_seconds), "created_by": actor, "created_at": utcnow(),
+    }
+
+
+def _from_row(r) -> Upstream:
+    return Upstream(
+        name=r.name, transport=r.transport, url=r.url, command=r.command, args=tuple(json.loads(r.args)),
+        env=json.loads(r.env), headers=json.loads(r.headers), timeout_seconds=r.timeout_seconds,
+        created_by=r.created_by, created_at=r.created_at,
+    )
+
+
+def add_upstream(admin: PolicyAdmin, up: Upstream, conn: Connection | None = None) -> None:
+    """Store `up` (checked first); an existing name raises AdminError and nothing is written."""
+    check_upstream(up)
+    with admin._conn(conn) as c:
+        if c.execute(select(t.upstreams.c.name).where(t.upstreams.c.name == up.name)).first() is not None:
+            raise AdminError(f"upstream {up.name!r} already exists (remove it first with `mcp-acl upstream remove {up.name}`)")
+        c.execute(insert(t.upstreams).values(**_row(up, admin.actor)))
+
+
+def remove_upstream(admin: PolicyAdmin, name: str) -> None:
+    """Remove the upstream called `name`; an unknown name raises AdminError."""
+    with admin.change() as c:
+        if c.execute(delete(t.upstreams).where(t.upstreams.c.name == name)).rowcount == 0:
+            raise AdminError(unknown_upstream(name))
+
+
+def list_upstreams(conn: Connection) -> list[Upstream]:
+    """Every stored upstream, by name."""
+    return [_from_row(r) for r in conn.execute(select(t.upstreams).order_by(t.upstreams.c.name))]
+
+
+def get_upstream(conn: Connection, name: str) -> Upstream:
+    """The upstream called `name`; raises AdminError when there is none."""
+    row = conn.execute(select(t.upstreams).where(t.upstreams.c.name == name)).first()
+    if row is None:
+        raise AdminError(unknown_upstream(name))
+    return _from_row(row)
+
+
+def unknown_upstream(name: str) -> str:
+    """The one wording for an upstream that is not stored."""
+    return f"upstream {name!r} does not exist (see `mcp-acl upstream list`)"
+
+
+def parse_pairs(items: Sequence[str], what: str) -> dict[str, str]:
+    """`K=env:VAR` options as a dict; a missing `=` raises AdminError."""
+    found: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise AdminError(f"{what} takes NAME=env:VAR or NAME=file:/path, not {item!r}")
+        found[key.strip()] = value.strip()
+    return found
+
+
+def upstream_from_entry(value: object, path: str) -> Upstream:
+    """An `upstreams:` entry of a policy file as an Upstream (checked); raises FileError naming `path`."""
+    from mcp_acl.store._yaml_fields import FileError, mapping, sequence, text
+
+    entry = mapping(value, path, ("name", "url", "command", "env", "headers", "timeout"), ("name",))
+    command = [text(v, f"{path}.command[{i}]") for i, v in enumerate(sequence(entry.get("command"), f"{path}.command"))]
+    pairs = {}
+    for key in ("env", "headers"):
+        raw = entry.get(key) or {}
+        if not isinstance(raw, dict):
+            raise FileError(f"{path}.{key}: expected a mapping of NAME: env:VAR")
+        pairs[key] = {str(k): text(v, f"{path}.{key}.{k}") for k, v in raw.items()}
+    timeout = entry.get("timeout", DEFAULT_TIMEOUT_SECONDS)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise FileError(f"{path}.timeout: expected a number of seconds, not {timeout!r}")
+    url = text(entry.get("url"), f"{path}.url", optional=True)
+    up = Upstream(
+        name=text(entry["name"], f"{path}.name"), transport="http" if url else ("stdio" if command else ""),
+        url=url, command=command[0] if command else None, args=tuple(command[1:]),
+        env=pairs["env"], headers=pairs["headers"], timeout_seconds=float(timeout),
+    )
+    try:
+        check_upstream(up)
+    except AdminError as exc:
+        raise FileError(f"{path}: {exc}") from None
+    return up

@@ -1,0 +1,93 @@
+"""An upstream's tools as catalogue entries: ToolSpecs named NAME.tool whose handlers forward tools/call."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
+from mcp_acl.gateway.specs import CallContext, ToolError, ToolSpec
+from mcp_acl.policy import PolicyError, parse_target
+from mcp_acl.upstream.connection import UpstreamConnection
+
+log = logging.getLogger(__name__)
+
+
+def timed_out(name: str, seconds: float) -> str:
+    """The sentence a caller gets when an upstream is too slow."""
+    return f'the upstream "{name}" did not answer within {seconds:g} s; try again later'
+
+
+def unreachable(name: str) -> str:
+    """The sentence a caller gets when an upstream is down."""
+    return f'the upstream "{name}" cannot be reached right now; try again later'
+
+
+def forwarder(conn: UpstreamConnection, remote: str):
+    """A handler that calls `remote` on the upstream and hands its result back unchanged."""
+    up = conn.upstream
+
+    async def forward(args: dict[str, Any], ctx: CallContext) -> types.CallToolResult:
+        client = conn.client
+        if client is None:
+            raise ToolError(unreachable(up.name))
+        try:
+            # The SDK's read timeout answers first; the cancel scope is a backstop so nothing hangs.
+            with anyio.fail_after(up.timeout_seconds * 2):
+                return await client.call_tool(remote, args, read_timeout_seconds=up.timeout_seconds)
+        except TimeoutError:
+            raise ToolError(timed_out(up.name, up.timeout_seconds)) from None
+        except MCPError as exc:
+            if exc.error.code == REQUEST_TIMEOUT:
+                raise ToolError(timed_out(up.name, up.timeout_seconds)) from None
+            if exc.error.code == CONNECTION_CLOSED:
+                conn.broken()
+                raise ToolError(unreachable(up.name)) from None
+            # The upstream answered with a protocol error (e.g. bad arguments): a clear refusal, not a failure of ours.
+            raise ToolError(f'the upstream "{up.name}" refused the call: {exc.error.message}') from None
+        except Exception as exc:
+            log.warning("upstream %s: call to %s failed: %s", up.name, remote, exc.__class__.__name__)
+            conn.broken()
+            raise ToolError(unreachable(up.name)) from None
+
+    return forward
+
+
+async def read_tools(conn: UpstreamConnection) -> list[ToolSpec]:
+    """The upstream's tools as ToolSpecs (every page); tools whose names cannot be granted are left out."""
+    client, up = conn.client, conn.upstream
+    if client is None:
+        return []
+    found: list[ToolSpec] = []
+    cursor = None
+    with anyio.fail_after(up.timeout_seconds):
+        while True:
+            page = await client.list_tools(cursor=cursor)
+            for tool in page.tools:
+                spec = _spec(conn, tool)
+                if spec is not None:
+                    found.append(spec)
+            cursor = page.next_cursor
+            if not cursor:
+                return found
+
+
+def _spec(conn: UpstreamConnection, tool: types.Tool) -> ToolSpec | None:
+    name = f"{conn.upstream.name}.{tool.name}"
+    schema = tool.input_schema if isinstance(tool.input_schema, dict) else {}
+    try:
+        parse_target(f"tool:{name}")
+    except PolicyError:
+        log.warning("upstream %s: tool %r left out: its name cannot be named in a grant", conn.upstream.name, tool.name)
+        return None
+    if schema.get("type") != "object":
+        log.warning("upstream %s: tool %r left out: its input schema is not of type object", conn.upstream.name, tool.name)
+        return None
+    return ToolSpec(
+        name=name, description=tool.description or "", input_schema=schema,
+        handler=forwarder(conn, tool.name), title=tool.title,
+    )

@@ -1,0 +1,47 @@
+"""`mcp-acl upstream add/list/show/remove`: references only, one-line errors that write nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def test_add_list_show_and_remove_an_http_and_a_command_upstream(cli, store_rows):
+    before = store_rows(cli.url)["policy_revision"]
+    cli.ok("upstream", "add", "tracker", "--url", "http://127.0.0.1:9/mcp", "--header", "Authorization=env:TRACKER_TOKEN", "--timeout", "5")
+    cli.ok("upstream", "add", "local", "--command", "python -m my_server --quiet", "--env", "API_KEY=file:/run/key")
+    assert store_rows(cli.url)["policy_revision"] != before
+    listed = json.loads(cli.ok("upstream", "list", "--json"))
+    assert [(u["name"], u["transport"], u["timeout"]) for u in listed] == [("local", "stdio", 30.0), ("tracker", "http", 5.0)]
+    assert listed[0]["command"] == "python" and listed[0]["args"] == ["-m", "my_server", "--quiet"]
+    shown = json.loads(cli.ok("upstream", "show", "tracker"))
+    assert shown["headers"] == {"Authorization": "env:TRACKER_TOKEN"}
+    table = cli.ok("upstream", "list")
+    assert "tracker" in table and "python -m my_server --quiet" in table
+    cli.ok("upstream", "remove", "tracker")
+    assert [u["name"] for u in json.loads(cli.ok("upstream", "list", "--json"))] == ["local"]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("add", "files", "--url", "http://127.0.0.1:9/mcp"), "collides with the built-in tools files"),
+        (("add", "tracker", "--url", "http://127.0.0.1:9/mcp", "--header", "Authorization=Bearer abc"), "must be a reference"),
+        (("add", "tracker", "--command", "server", "--env", "TOKEN=abc"), "must be a reference"),
+        (("add", "tracker", "--url", "http://127.0.0.1:9/mcp", "--command", "server"), "exactly one of --url"),
+        (("add", "tracker"), "exactly one of --url"),
+        (("add", "tracker", "--url", "not a url"), "http:// or https://"),
+        (("add", "tracker", "--url", "http://127.0.0.1:9/mcp", "--timeout", "0"), "above 0"),
+        (("add", "tracker", "--command", "'unclosed"), "cannot be read as a command line"),
+        (("remove", "nobody"), "upstream 'nobody' does not exist"),
+        (("show", "nobody"), "upstream 'nobody' does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, args, says):
+    assert says in cli.rejects("upstream", *args)
+
+
+def test_a_taken_name_is_refused(cli):
+    cli.ok("upstream", "add", "tracker", "--url", "http://127.0.0.1:9/mcp")
+    assert "already exists" in cli.rejects("upstream", "add", "tracker", "--command", "server")

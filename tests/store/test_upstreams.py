@@ -1,0 +1,82 @@
+"""Upstreams as stored rows: checked before writing, revision bumped, exported as references only."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcp_acl.store import AdminError, PolicyAdmin
+from mcp_acl.store._yaml_fields import FileError
+from mcp_acl.store.portable import dump_document, import_document, parse_document, read_document
+from mcp_acl.store.upstreams import Upstream, add_upstream, get_upstream, list_upstreams, remove_upstream
+
+GITHUB = Upstream("github", "http", url="http://127.0.0.1:9/mcp", headers={"Authorization": "env:GITHUB_TOKEN"}, timeout_seconds=5)
+LOCAL = Upstream("local", "stdio", command="python", args=("server.py", "--quiet"), env={"API_KEY": "file:/run/key"})
+
+
+def test_adding_and_removing_an_upstream_bumps_the_revision_and_reads_back(engine):
+    admin = PolicyAdmin(engine, actor="tester")
+    before = admin.revision()
+    add_upstream(admin, GITHUB)
+    add_upstream(admin, LOCAL)
+    assert admin.revision() == before + 2
+    with engine.connect() as conn:
+        assert [u.name for u in list_upstreams(conn)] == ["github", "local"]
+        got = get_upstream(conn, "local")
+    assert (got.command, got.args, dict(got.env), got.created_by) == ("python", ("server.py", "--quiet"), {"API_KEY": "file:/run/key"}, "tester")
+    remove_upstream(admin, "github")
+    assert admin.revision() == before + 3
+    with pytest.raises(AdminError, match="does not exist"):
+        remove_upstream(admin, "github")
+
+
+@pytest.mark.parametrize(
+    ("upstream", "message"),
+    [
+        (Upstream("files", "http", url="http://x/mcp"), "collides with the built-in tools files"),
+        (Upstream("sql", "stdio", command="x"), "collides"),
+        (Upstream("Git Hub", "http", url="http://x/mcp"), "must be lower-case"),
+        (Upstream("gh", "http", url="http://x/mcp", headers={"Authorization": "Bearer abc"}), "must be a reference"),
+        (Upstream("gh", "stdio", command="x", env={"TOKEN": "abc"}), "must be a reference"),
+        (Upstream("gh", "", url=None), "one of --url"),
+        (Upstream("gh", "http", url="ftp://x"), "http:// or https://"),
+        (Upstream("gh", "http", url="http://x/mcp", timeout_seconds=0), "above 0"),
+    ],
+)
+def test_bad_upstreams_are_refused_and_nothing_is_written(engine, upstream, message):
+    admin = PolicyAdmin(engine)
+    before = admin.revision()
+    with pytest.raises(AdminError, match=message):
+        add_upstream(admin, upstream)
+    assert admin.revision() == before
+    with engine.connect() as conn:
+        assert list_upstreams(conn) == []
+
+
+def test_an_upstream_name_is_taken_once(engine):
+    admin = PolicyAdmin(engine)
+    add_upstream(admin, GITHUB)
+    with pytest.raises(AdminError, match="already exists"):
+        add_upstream(admin, GITHUB)
+
+
+def test_export_carries_references_and_import_restores_them(engine, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "s3cret-value")
+    add_upstream(PolicyAdmin(engine), GITHUB)
+    add_upstream(PolicyAdmin(engine), LOCAL)
+    text = dump_document(read_document(engine)[0])
+    assert "env:GITHUB_TOKEN" in text and "s3cret-value" not in text
+    doc = parse_document(text)
+    assert doc.summary().endswith("2 upstreams")
+    for name in ("github", "local"):
+        remove_upstream(PolicyAdmin(engine), name)
+    import_document(PolicyAdmin(engine), doc)
+    with engine.connect() as conn:
+        assert [(u.name, u.where(), dict(u.headers)) for u in list_upstreams(conn)] == [
+            ("github", "http://127.0.0.1:9/mcp", {"Authorization": "env:GITHUB_TOKEN"}),
+            ("local", "python server.py --quiet", {}),
+        ]
+
+
+def test_a_policy_file_with_a_literal_header_value_is_refused():
+    with pytest.raises(FileError, match=r"upstreams\[0\]: .*must be a reference"):
+        parse_document("upstreams:\n  - {name: gh, url: 'http://x/mcp', headers: {Authorization: 'Bearer abc'}}\n")

@@ -1,0 +1,168 @@
+"""Upstreams end to end: an SDK-made upstream (HTTP on loopback, and stdio as a subprocess), registered
+with the CLI, served by the real gateway, called by the SDK's real client with real tokens."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from auth.support import LoopbackServer  # tests/auth/support.py
+from gateway.harness import World, cli, connect, serve, sqlite_world, text_of, wait_for  # noqa: F401 (fixture)
+from mcp_acl.store import PolicyAdmin
+from tests.upstream.upstream_server import PNG, Seen, tracker
+
+SERVER_SCRIPT = Path(__file__).with_name("upstream_server.py")
+
+
+@pytest.fixture
+def seen() -> Seen:
+    """What the HTTP upstream saw."""
+    return Seen()
+
+
+@pytest.fixture
+def http_upstream(seen) -> Iterator[str]:
+    """The tracker upstream over Streamable HTTP on 127.0.0.1, port 0: its /mcp URL."""
+    with LoopbackServer(tracker(seen).streamable_http_app(), lifespan="on") as base:
+        yield f"{base}/mcp"
+
+
+def register(world: World, env: dict[str, str], *args: str) -> None:
+    """`mcp-acl upstream add ARGS` in another process, as an administrator would."""
+    done = cli(env, "upstream", "add", *args, "--database", world.database_url)
+    assert done.returncode == 0, done.stderr
+
+
+async def tool_names(client, prefix: str) -> set[str]:
+    return {t.name for t in (await client.list_tools()).tools if t.name.startswith(prefix)}
+
+
+async def test_an_http_upstream_is_governed_per_identity_per_call(sqlite_world, subprocess_env, http_upstream):
+    world = sqlite_world
+    register(world, subprocess_env, "tracker", "--url", http_upstream, "--timeout", "2")
+    admin = PolicyAdmin(world.engine)
+    echo = admin.add_grant("role:analyst", "tool:tracker.echo")
+    admin.add_grant("role:analyst", "tool:tracker.delete_repo", condition='args.repo.startsWith("sandbox/")')
+    admin.add_grant("role:analyst", "tool:tracker.fail")
+    admin.add_grant("role:analyst", "tool:tracker.hang")
+    admin.add_grant("role:intern", "tool:tracker.greeting")
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice, connect(live.mcp_url, world.token("bob")) as bob:
+            # Different slices of one upstream, by grants.
+            assert await tool_names(alice, "tracker.") == {"tracker.echo", "tracker.delete_repo", "tracker.fail", "tracker.hang"}
+            assert await tool_names(bob, "tracker.") == {"tracker.greeting"}
+            result = await alice.call_tool("tracker.echo", {"text": "hi"})
+            assert (result.is_error, text_of(result)) == (False, "echo: hi")
+            # An argument condition refuses a call; the same tool with allowed arguments runs.
+            refused = await alice.call_tool("tracker.delete_repo", {"repo": "prod/api"})
+            assert refused.is_error and text_of(refused).startswith("Refused:")
+            assert text_of(await alice.call_tool("tracker.delete_repo", {"repo": "sandbox/x"})) == "deleted sandbox/x"
+            assert (await bob.call_tool("tracker.echo", {"text": "hi"})).is_error
+            # The upstream's error result stays an error result, with its own words.
+            failed = await alice.call_tool("tracker.fail", {})
+            assert failed.is_error and "read-only today" in text_of(failed)
+            # A hanging upstream: one sentence after the configured timeout, and the session still works.
+            hung = await alice.call_tool("tracker.hang", {})
+            assert (hung.is_error, text_of(hung)) == (True, 'the upstream "tracker" did not answer within 2 s; try again later')
+            assert text_of(await alice.call_tool("tracker.echo", {"text": "again"})) == "echo: again"
+            # Revoking the grant stops the very next call (the tool is now hidden from alice, so it is unknown to her).
+            admin.revoke(echo)
+            after = await alice.call_tool("tracker.echo", {"text": "hi"})
+            assert after.is_error and text_of(after).startswith("No tool named tracker.echo is available to you")
+            assert "tracker.echo" not in await tool_names(alice, "tracker.")
+    # Audited like any tool: the decisions, and the upstream's error result as an error outcome.
+    assert [r.decision for r in world.audit_rows(target="tool:tracker.delete_repo") if r.decision] == ["deny", "allow"]
+    assert [r.outcome for r in world.audit_rows(target="tool:tracker.fail") if r.outcome] == ["error"]
+
+
+async def test_a_stdio_upstream_gets_its_env_from_references(sqlite_world, subprocess_env, monkeypatch):
+    world = sqlite_world
+    monkeypatch.setenv("TEST_UPSTREAM_GREETING", "hello from a reference")
+    register(world, subprocess_env, "local", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", "GREETING=env:TEST_UPSTREAM_GREETING")
+    for tool in ("greeting", "picture", "crash"):
+        PolicyAdmin(world.engine).add_grant("role:intern", f"tool:local.{tool}")
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("bob")) as bob, connect(live.mcp_url, world.token("alice")) as alice:
+            assert await tool_names(bob, "local.") == {"local.greeting", "local.picture", "local.crash"}
+            assert await tool_names(alice, "local.") == set()
+            assert text_of(await bob.call_tool("local.greeting", {})) == "hello from a reference"
+            # Content other than text reaches the caller unchanged.
+            picture = await bob.call_tool("local.picture", {})
+            assert [c.type for c in picture.content] == ["text", "image"]
+            assert (base64.b64decode(picture.content[1].data), picture.content[1].mime_type) == (PNG, "image/png")
+            # The process dies mid-call: one sentence, then the gateway starts it again and calls work.
+            crashed = await bob.call_tool("local.crash", {})
+            assert (crashed.is_error, text_of(crashed)) == (True, 'the upstream "local" cannot be reached right now; try again later')
+
+            async def greets() -> bool:
+                return not (await bob.call_tool("local.greeting", {})).is_error
+
+            with anyio.fail_after(30):
+                while not await greets():
+                    await anyio.sleep(0.2)
+    # The value was resolved at connect time; the store holds only the reference.
+    done = cli(subprocess_env, "policy", "export", "--database", world.database_url)
+    assert "env:TEST_UPSTREAM_GREETING" in done.stdout and "hello from a reference" not in done.stdout
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_upstreams_down_at_start_do_not_stop_the_gateway(sqlite_world, subprocess_env, monkeypatch):
+    """A refused URL, a command that exits at once and a missing credential: the gateway serves the rest."""
+    world = sqlite_world
+    monkeypatch.delenv("TEST_UPSTREAM_UNSET", raising=False)
+    register(world, subprocess_env, "down", "--url", f"http://127.0.0.1:{_closed_port()}/mcp", "--timeout", "2")
+    register(world, subprocess_env, "gone", "--command", f"{sys.executable} -c pass", "--timeout", "2")
+    register(world, subprocess_env, "nokey", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", "K=env:TEST_UPSTREAM_UNSET")
+    for name in ("down", "gone", "nokey"):
+        PolicyAdmin(world.engine).add_grant("role:analyst", f"tool:{name}.*")
+    gateway = world.gateway()
+    with serve(world, gateway) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            for name in ("down.", "gone.", "nokey."):
+                assert await tool_names(alice, name) == set()
+            # Why each is down is kept (the value of a credential never is: only the reference's name).
+            assert "TEST_UPSTREAM_UNSET is not set" in gateway.upstreams.connections["nokey"].last_error
+            assert not (await alice.call_tool("files.list", {"path": "reports"})).is_error
+            missing = await alice.call_tool("down.anything", {})
+            assert missing.is_error and "Traceback" not in text_of(missing)
+
+
+def test_catalogue_and_check_show_an_upstreams_tools_by_grants(sqlite_world, subprocess_env, http_upstream):
+    world = sqlite_world
+    register(world, subprocess_env, "tracker", "--url", http_upstream)
+    admin = PolicyAdmin(world.engine)
+    admin.add_grant("role:intern", "tool:tracker.greeting")
+    admin.add_grant("role:intern", "tool:tracker.delete_repo", condition='args.repo.startsWith("sandbox/")')
+    shown = cli(subprocess_env, "catalogue", "--user", "bob", "--json", "--database", world.database_url)
+    assert shown.returncode == 0, shown.stderr
+    names = {t["name"] for t in json.loads(shown.stdout)["tools"]}
+    assert {"tracker.greeting", "tracker.delete_repo"} <= names and "tracker.echo" not in names
+    refused = cli(subprocess_env, "check", "user:bob", "tool:tracker.delete_repo", "--args", '{"repo": "prod/api"}', "--database", world.database_url)
+    allowed = cli(subprocess_env, "check", "user:bob", "tool:tracker.delete_repo", "--args", '{"repo": "sandbox/x"}', "--database", world.database_url)
+    assert (refused.returncode, allowed.returncode) == (1, 0)
+
+
+async def test_a_callers_cancellation_reaches_the_upstream(sqlite_world, subprocess_env, http_upstream, seen):
+    world = sqlite_world
+    register(world, subprocess_env, "tracker", "--url", http_upstream)
+    PolicyAdmin(world.engine).add_grant("role:analyst", "tool:tracker.hang")
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(alice.call_tool, "tracker.hang", {})
+                await wait_for(seen.hang_started.is_set)
+                tg.cancel_scope.cancel()
+            # The client's cancel went to the gateway, which cancelled its forwarded call upstream.
+            await wait_for(seen.hang_ended.is_set)

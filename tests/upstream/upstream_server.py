@@ -1,0 +1,78 @@
+"""A small upstream MCP server made with the SDK's MCPServer: served over HTTP by the tests, or run as a stdio script.
+
+    python upstream_server.py        serves it on stdin/stdout
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+import anyio
+from mcp.server.mcpserver import Image, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+
+@dataclass
+class Seen:
+    """What the upstream saw, for a test in another thread: a hang call began, and ended (cancelled)."""
+
+    hang_started: threading.Event = field(default_factory=threading.Event)
+    hang_ended: threading.Event = field(default_factory=threading.Event)
+
+
+def tracker(seen: Seen | None = None) -> MCPServer:
+    """Tools: echo, delete_repo (limited by a condition in the tests), fail (an error result), hang (never answers),
+    greeting (from the env), picture (an image), crash (the process dies)."""
+    server = MCPServer("tracker")
+    seen = seen or Seen()
+
+    @server.tool()
+    def echo(text: str) -> str:
+        """Say the text back."""
+        return f"echo: {text}"
+
+    @server.tool()
+    def delete_repo(repo: str) -> str:
+        """Delete a repository."""
+        return f"deleted {repo}"
+
+    @server.tool()
+    def fail() -> str:
+        """Always fails."""
+        raise ToolError("the tracker is read-only today")
+
+    @server.tool()
+    async def hang() -> str:
+        """Never answers."""
+        seen.hang_started.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            seen.hang_ended.set()
+        return "never"
+
+    @server.tool()
+    def greeting() -> str:
+        """The GREETING environment variable the gateway set from a reference."""
+        return os.environ.get("GREETING", "unset")
+
+    @server.tool()
+    def picture() -> list:
+        """A caption and a PNG (content other than text)."""
+        return ["a red dot", Image(data=PNG, format="png")]
+
+    @server.tool()
+    def crash() -> str:
+        """Ends the server's process mid-call (an upstream that dies)."""
+        os._exit(3)
+
+    return server
+
+
+# The 8-byte PNG signature: enough to show bytes pass through untouched.
+PNG = b"\x89PNG\r\n\x1a\n"
+
+if __name__ == "__main__":
+    tracker().run("stdio")
