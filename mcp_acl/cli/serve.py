@@ -90,7 +90,13 @@ def server_config(app, *, loop: str = SERVE_LOOP, http: str = SERVE_HTTP, log_le
 
     if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         loop = "asyncio"  # uvloop has no Windows build; the TCP_NODELAY fix in bind() covers asyncio
-    return uvicorn.Config(app, loop=loop, http=http, log_level=log_level, lifespan="on", ws="none")
+    # proxy_headers off: uvicorn otherwise believes X-Forwarded-For from any
+    # loopback peer, so a local client could name any address it likes and
+    # slip past the per-address sign-in back-off and refusal counting. The
+    # address is the TCP peer (docs/oauth.md).
+    return uvicorn.Config(
+        app, loop=loop, http=http, log_level=log_level, lifespan="on", ws="none", proxy_headers=False,
+    )
 
 
 def run_app(app, sock: socket.socket) -> None:
