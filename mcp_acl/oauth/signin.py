@@ -134,13 +134,18 @@ class SignInFlow:
         view = _view(client)
         username, password = form.get("username", "").strip(), form.get("password", "")
         # In a back-off no password is checked at all: the right one is refused too.
-        wait = self.limits.wait(username, address, self.limits.clock())
+        # An attempt let through is counted as failed before its check, so
+        # concurrent guesses cannot all slip in before the first is counted.
+        wait = self.limits.begin(username, address, self.limits.clock())
         if wait > 0:
             self._refused(address, "sign-in refused: waiting out the back-off after failed sign-ins", username, client)
             return self._back_off(request_id, view, wait)
-        outcome = check_login(self.server.engine, username, password) if username else LoginOutcome.REFUSED
+        try:
+            outcome = check_login(self.server.engine, username, password) if username else LoginOutcome.REFUSED
+        except BaseException:
+            self.limits.refund(username, address)  # no answer about the password: nothing to count
+            raise
         if outcome is LoginOutcome.REFUSED:
-            self.limits.failed(username, address, self.limits.clock())
             self._refused(address, "sign-in refused: wrong user name or password", username, client)
             if not self.requests.failed_login(request_id, browser_id):
                 return pages.error_page(TOO_MANY, 429)
@@ -149,9 +154,10 @@ class SignInFlow:
                 return self._back_off(request_id, view, wait)
             return pages.sign_in_page(self.login_action, request_id, view, WRONG_LOGIN)
         if outcome is LoginOutcome.DISABLED:
+            self.limits.refund(username, address)
             self._refused(address, "sign-in refused: the account is disabled", username, client)
             return pages.sign_in_page(self.login_action, request_id, view, DISABLED_LOGIN, 403)
-        self.limits.succeeded(username)
+        self.limits.succeeded(username, address)
         if not self.requests.signed_in(request_id, browser_id, username):
             return pages.error_page(GONE)
         params = pending.params

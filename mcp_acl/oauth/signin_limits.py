@@ -12,7 +12,11 @@ case-folded) and per client address, across requests:
   is refused too, so guesses cannot be tried during the back-off;
 - a successful sign-in clears its account's count (not its address's: one
   good account must not buy more guesses at others); counts are forgotten
-  after FORGET_AFTER without a failure.
+  after FORGET_AFTER without a failure;
+- an attempt is counted as a failure the moment it is let through
+  (`begin`), before its password is checked, and given back when the
+  password was right (`succeeded`, `refund`): so guesses sent all at once
+  are counted as they arrive, and no more than the free ones get checked.
 
 Unknown account names are counted exactly like real ones, so the answer
 never tells whether an account exists. The state lives in memory, in the
@@ -78,6 +82,17 @@ class _Counter:
     def clear(self, key: str) -> None:
         self.entries.pop(key, None)
 
+    def refund(self, key: str) -> None:
+        """Take back one failure counted by `begin` for an attempt that did not fail."""
+        found = self.entries.get(key)
+        if found is None:
+            return
+        found.count -= 1
+        if found.count <= 0:
+            del self.entries[key]
+        elif found.count < self.free:
+            found.blocked_until = found.last  # fewer failures than the free ones: no back-off
+
 
 class SignInLimits:
     """Failed sign-ins per account and per address; says until when a sign-in must wait."""
@@ -101,16 +116,41 @@ class SignInLimits:
             ]
         return max((u - now for u in until if u is not None), default=0.0)
 
+    def begin(self, account: str, address: str | None, now: float) -> float:
+        """Let one attempt through, counted as a failure until `succeeded`/`refund`; or the seconds to wait (nothing counted).
+
+        Checking and counting under one lock: guesses sent concurrently cannot
+        all pass the check before any of them is counted.
+        """
+        with self._lock:
+            until = [
+                self._accounts.blocked_until(_account_key(account), now),
+                self._addresses.blocked_until(_address_key(address), now),
+            ]
+            wait = max((u - now for u in until if u is not None), default=0.0)
+            if wait <= 0:
+                self._accounts.fail(_account_key(account), now)
+                self._addresses.fail(_address_key(address), now)
+        return wait
+
+    def refund(self, account: str, address: str | None) -> None:
+        """Give back what `begin` counted, for an attempt that was not a wrong password."""
+        with self._lock:
+            self._accounts.refund(_account_key(account))
+            self._addresses.refund(_address_key(address))
+
     def failed(self, account: str, address: str | None, now: float) -> None:
         """Count a wrong password (or unknown name) for `account` from `address`."""
         with self._lock:
             self._accounts.fail(_account_key(account), now)
             self._addresses.fail(_address_key(address), now)
 
-    def succeeded(self, account: str) -> None:
-        """Forget the failures of `account` after a good sign-in (its address keeps its count)."""
+    def succeeded(self, account: str, address: str | None = None) -> None:
+        """Forget the failures of `account` after a good sign-in (its address keeps its count, less what `begin` added)."""
         with self._lock:
             self._accounts.clear(_account_key(account))
+            if address is not None:
+                self._addresses.refund(_address_key(address))
 
 
 def _account_key(account: str) -> str:
