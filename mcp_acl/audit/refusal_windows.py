@@ -1,7 +1,7 @@
 """Counting refused authentications per source, so a flood writes a few audit rows, not one per try.
 
 Per source (a channel, such as bearer tokens or the sign-in page, and a
-client address):
+client address; an IPv6 address counts as its /64, see `mcp_acl.addresses`):
 
 - the first refusal is written at once and opens a window;
 - further refusals inside the window are only counted (the last one is kept
@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from threading import Lock
+
+from mcp_acl.addresses import source_of
 
 WINDOW_SECONDS = 10.0
 MAX_SOURCES = 10_000
@@ -60,7 +62,7 @@ class RefusalWindows:
 
     def note(self, channel: str, address: str | None, refusal: Refusal, now: float) -> list[Refusal]:
         """Count one refusal; the rows to write now (its own, and a summary of an ended window)."""
-        key = (channel, address or "unknown address")
+        key = (channel, source_of(address))
         out: list[Refusal] = []
         with self._lock:
             window = self._open.get(key)
@@ -80,7 +82,7 @@ class RefusalWindows:
 
     def carry(self, channel: str, address: str | None, refusal: Refusal, now: float) -> None:
         """Count a row that could not be written (e.g. a full queue) into its source's window."""
-        key = (channel, address or "unknown address")
+        key = (channel, source_of(address))
         with self._lock:
             if key not in self._open and len(self._open) >= self.max_sources:
                 key = (channel, OTHER_SOURCES)

@@ -3,7 +3,7 @@
 A new authorization request costs an attacker nothing, so the per-request
 limit of `signin_requests` alone would leave password guessing bounded by
 Argon2's cost only. Here failures are counted per account name (as typed,
-case-folded) and per client address, across requests:
+case-folded) and per client address (an IPv6 address as its /64), across requests:
 
 - after ACCOUNT_FREE failures (per account) or ADDRESS_FREE (per address)
   a back-off of BASE_DELAY starts, doubling with every further failure,
@@ -32,6 +32,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Lock
+
+from mcp_acl.addresses import source_of
 
 ACCOUNT_FREE = 5
 ADDRESS_FREE = 20
@@ -158,4 +160,4 @@ def _account_key(account: str) -> str:
 
 
 def _address_key(address: str | None) -> str:
-    return address or "unknown address"
+    return source_of(address)  # an IPv6 address counts as its /64

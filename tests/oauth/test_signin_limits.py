@@ -197,3 +197,11 @@ def test_guesses_sent_all_at_once_get_no_more_password_checks_than_the_free_ones
     assert len(answers) == len(reasons) == 12
     # Without counting attempts in flight, every guess could pass the check before the first failed.
     assert reasons.count("sign-in refused: wrong user name or password") == 5
+
+
+def test_other_addresses_of_one_ipv6_64_share_the_address_back_off():
+    limits = SignInLimits(account_free=100, address_free=3, base_delay=30)
+    for n in range(3):
+        limits.failed(f"user{n}", f"2001:db8:1:2::{n + 1}", 0.0)
+    assert limits.wait("alice", "2001:db8:1:2:ffff::9", 0.0) == 30
+    assert limits.wait("alice", "2001:db8:1:3::1", 0.0) == 0
