@@ -14,6 +14,7 @@ import typer
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, err, fail, open_engine, out, print_json, user_errors
 from mcp_acl.cli.tokens import DEFAULT_CLI_CLIENT
 from mcp_acl.config import Settings
+from mcp_acl.printable import printable
 
 HostOpt = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 PortOpt = Annotated[int, typer.Option("--port", help="TCP port to listen on (0 picks a free one).")]
@@ -196,7 +197,10 @@ def catalogue(
             "access_policy_prompt": prompt,
         })
         return
-    sys.stdout.write(_catalogue_text(listing) + "\n\n--- prompt access-policy ---\n" + prompt + "\n")
+    text = _catalogue_text(listing) + "\n\n--- prompt access-policy ---\n" + prompt
+    # Line by line through printable: grant notes and tool descriptions are
+    # stored text, and an escape sequence in one must not reach the terminal.
+    sys.stdout.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
 
 
 def _catalogue_text(listing) -> str:
