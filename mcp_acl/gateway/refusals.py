@@ -24,6 +24,7 @@ import anyio.to_thread
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 
+from mcp_acl.addresses import source_of
 from mcp_acl.audit.refusal_windows import WINDOW_SECONDS, Refusal, RefusalWindows
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,19 @@ class RefusalLog:
         for row in self.windows.note(BEARER, address, refusal, self.clock()):
             self._submit(BEARER, address, row)
 
-    def sign_in_refused(self, address: str | None, reason: str, subject: str | None = None, client_id: str | None = None) -> None:
-        """Count a refused sign-in and write what is due (call from a worker thread: it may block)."""
+    def sign_in_refused(
+        self, address: str | None, reason: str, subject: str | None = None, client_id: str | None = None,
+        *, at_once: bool = False,
+    ) -> None:
+        """Count a refused sign-in and write what is due (call from a worker thread: it may block).
+
+        `at_once`: written now, never folded into a count (the right password
+        of a disabled account: someone holds it, and the log must say who).
+        """
         refusal = Refusal(reason, None, subject, client_id)
+        if at_once:
+            self._write(Refusal(f"{reason} (from {source_of(address)})", None, subject, client_id))
+            return
         for row in self.windows.note(SIGN_IN, address, refusal, self.clock()):
             self._write(row)
 

@@ -205,3 +205,15 @@ def test_other_addresses_of_one_ipv6_64_share_the_address_back_off():
         limits.failed(f"user{n}", f"2001:db8:1:2::{n + 1}", 0.0)
     assert limits.wait("alice", "2001:db8:1:2:ffff::9", 0.0) == 30
     assert limits.wait("alice", "2001:db8:1:3::1", 0.0) == 0
+
+
+def test_a_disabled_accounts_right_password_is_audited_at_once_not_folded_into_a_count(oauth):
+    from mcp_acl.store import PolicyAdmin
+
+    client = oauth.register()
+    _attempt(oauth, client, "alice", "guess")  # opens the address's window: the next ones are only counted
+    PolicyAdmin(oauth.engine).set_user_disabled("alice", True)
+    page = _attempt(oauth, client, "alice", PASSWORDS["alice"])
+    assert page.status_code == 403
+    rows = oauth.world.audit_rows(kind="authentication")  # before any window ends
+    assert [(r.reason, r.subject) for r in rows[1:]] == [("sign-in refused: the account is disabled (from 127.0.0.1)", "alice")]
