@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -87,19 +88,25 @@ class RefusalLog:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Write queued rows and the summaries of ended windows until cancelled, then the rest."""
         send, receive = anyio.create_memory_object_stream[Refusal](self.capacity)
+        # Rows taken from the queue or from ended windows, not yet written:
+        # a cancellation between two writes must not drop the rest.
+        pending: deque[Refusal] = deque()
         with send, receive:
             self._queue = send
             task_status.started()
             try:
                 while True:
-                    queued: list[Refusal] = []
                     with anyio.move_on_after(TICK_SECONDS):
-                        queued.append(await receive.receive())
-                    for row in [*queued, *self.windows.due(self.clock())]:
-                        await anyio.to_thread.run_sync(self._write, row)
+                        pending.append(await receive.receive())
+                    pending.extend(self.windows.due(self.clock()))
+                    while pending:
+                        await anyio.to_thread.run_sync(self._write, pending[0])
+                        pending.popleft()
             finally:
                 self._queue = None
                 with anyio.CancelScope(shield=True), anyio.move_on_after(DRAIN_SECONDS):
+                    while pending:
+                        await anyio.to_thread.run_sync(self._write, pending.popleft())
                     while True:
                         try:
                             row = receive.receive_nowait()

@@ -20,3 +20,34 @@ async def test_a_flood_of_bad_tokens_is_summarised_per_source_and_every_refusal_
     assert sum(summarised_count(r.reason) for r in rows) == 50
     assert rows[0].reason.endswith("(from 127.0.0.1)")
     assert world.audit_rows(kind="decision") == []
+
+
+async def test_summaries_taken_from_ended_windows_are_written_even_if_the_writer_is_stopped_between_two(engine):
+    import anyio
+    import anyio.from_thread
+
+    from mcp_acl.audit import AuditLog
+    from mcp_acl.gateway.refusals import RefusalLog
+
+    audit = AuditLog(engine)
+    now = [0.0]
+    stop = []
+
+    class StoppedOnFirstSummary:
+        """The real audit log; the writer's task is cancelled as the first summary row is written."""
+
+        def record_authentication(self, **row):
+            if " more refused " in row["reason"] and stop:
+                anyio.from_thread.run_sync(stop.pop().cancel)
+            audit.record_authentication(**row)
+
+    refusals = RefusalLog(StoppedOnFirstSummary(), clock=lambda: now[0])
+    for source in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        for _ in range(2):  # the first written at once, the second counted
+            refusals.on_refused("bad token", {"remote_addr": source})
+    now[0] = 100.0  # every window has ended: three summaries are due
+    async with anyio.create_task_group() as tg:
+        stop.append(tg.cancel_scope)
+        await tg.start(refusals.run)
+    rows = audit.tail(100)
+    assert sum(summarised_count(r["reason"]) for r in rows if r["kind"] == "authentication") == 6
