@@ -40,8 +40,25 @@ class Refusal:
     count: int = 1  # how many refusals this row stands for
 
     def row(self) -> dict[str, str | None]:
-        """The keyword arguments of `AuditLog.record_authentication`."""
-        return {"reason": self.reason, "issuer": self.issuer, "subject": self.subject, "client_id": self.client_id}
+        """The keyword arguments of `AuditLog.record_authentication`, every text storable (see `storable`)."""
+        return {
+            "reason": storable(self.reason), "issuer": storable(self.issuer, 1024),
+            "subject": storable(self.subject, 255), "client_id": storable(self.client_id, 255),
+        }
+
+
+def storable(text: str | None, width: int | None = None) -> str | None:
+    """`text` as any database can store it: lone surrogates and NUL escaped, cut to `width`.
+
+    A forged token's claims are any JSON string: "\\ud800" decodes to a
+    lone surrogate (no UTF-8 encoding) and "\\u0000" to NUL (PostgreSQL
+    text refuses it); either made the row, and every refusal it counted,
+    unwritable. Example: "eve\\x00" -> "eve\\\\x00".
+    """
+    if text is None:
+        return None
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return text[:width] if width is not None else text
 
 
 @dataclass

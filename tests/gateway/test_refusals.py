@@ -51,3 +51,19 @@ async def test_summaries_taken_from_ended_windows_are_written_even_if_the_writer
         await tg.start(refusals.run)
     rows = audit.tail(100)
     assert sum(summarised_count(r["reason"]) for r in rows if r["kind"] == "authentication") == 6
+
+
+def test_a_forged_token_whose_names_cannot_be_stored_is_still_audited(engine):
+    # A lone surrogate (any database) or a NUL byte (PostgreSQL) in the claimed sub
+    # made every row of the flood unwritable: the refusals vanished from the log.
+    from mcp_acl.audit import AuditLog
+    from mcp_acl.gateway.refusals import RefusalLog
+
+    audit = AuditLog(engine)
+    refusals = RefusalLog(audit)
+    for n, sub in enumerate(["mallory\ud800", "mallory\x00"]):
+        refusals.on_refused("bad token", {"remote_addr": f"10.0.0.{n}", "sub": sub, "iss": "x\x00", "client_id": "c\udfff"})
+    rows = [r for r in audit.tail(10) if r["kind"] == "authentication"]
+    assert [(r["subject"], r["issuer"], r["client_id"]) for r in rows] == [
+        ("mallory\\ud800", "x\\x00", "c\\udfff"), ("mallory\\x00", "x\\x00", "c\\udfff"),
+    ]
