@@ -135,8 +135,8 @@ class SignInFlow:
         view = _view(client)
         username, password = form.get("username", "").strip(), form.get("password", "")
         # In a back-off no password is checked at all: the right one is refused too.
-        # An attempt let through is counted as failed before its check, so
-        # concurrent guesses cannot all slip in before the first is counted.
+        # Attempts in flight count against the free failures, so concurrent
+        # guesses cannot all slip in before the first is found wrong.
         wait = self.limits.begin(username, address, self.limits.clock())
         if wait > 0:
             self._refused(address, "sign-in refused: waiting out the back-off after failed sign-ins", username, client)
@@ -144,8 +144,10 @@ class SignInFlow:
         try:
             outcome = check_login(self.server.engine, username, password) if username else LoginOutcome.REFUSED
         except BaseException:
-            self.limits.refund(username, address)  # no answer about the password: nothing to count
+            self.limits.end(username, address, self.limits.clock(), wrong=False)  # no answer: nothing to count
             raise
+        # A disabled account's right password counts too: it bounds how often that row is written.
+        self.limits.end(username, address, self.limits.clock(), wrong=outcome is not LoginOutcome.OK)
         if outcome is LoginOutcome.REFUSED:
             self._refused(address, "sign-in refused: wrong user name or password", username, client)
             if not self.requests.failed_login(request_id, browser_id):
@@ -155,11 +157,10 @@ class SignInFlow:
                 return self._back_off(request_id, view, wait)
             return pages.sign_in_page(self.login_action, request_id, view, WRONG_LOGIN)
         if outcome is LoginOutcome.DISABLED:
-            # Kept as a failed attempt (the back-off bounds how often this is
-            # written) and written at once: someone holds a disabled account's password.
+            # Written at once: someone holds a disabled account's password.
             self._refused(address, "sign-in refused: the account is disabled", username, client, at_once=True)
             return pages.sign_in_page(self.login_action, request_id, view, DISABLED_LOGIN, 403)
-        self.limits.succeeded(username, address)
+        self.limits.succeeded(username)
         if not self.requests.signed_in(request_id, browser_id, username):
             return pages.error_page(GONE)
         params = pending.params

@@ -83,14 +83,22 @@ def test_attempts_in_flight_are_counted_so_concurrent_guesses_get_no_more_than_t
     assert [limits.begin("alice", "10.0.0.7", 0.0) for _ in range(4)] == [0, 0, 0, 30]
 
 
-def test_a_right_password_gives_back_what_its_attempt_counted():
+def test_a_right_password_starts_no_back_off_even_where_the_free_failures_are_used():
     limits = SignInLimits(account_free=3, address_free=2, base_delay=30)
-    assert limits.begin("alice", "10.0.0.7", 0.0) == 0
-    limits.succeeded("alice", "10.0.0.7")
-    assert limits.begin("bob", "10.0.0.7", 0.0) == 0  # the address's one failure so far
-    assert limits.wait("carol", "10.0.0.7", 0.0) == 0
-    limits.refund("bob", "10.0.0.7")  # e.g. a disabled account's right password
-    assert limits.wait("carol", "10.0.0.7", 0.0) == 0
+    _fail(limits, 2, account="mallory")  # the address's back-off: 30 s from 0
+    assert limits.begin("alice", "10.0.0.7", 31.0) == 0
+    limits.end("alice", "10.0.0.7", 31.0, wrong=False)
+    limits.succeeded("alice")
+    assert limits.wait("carol", "10.0.0.7", 31.0) == 0
+
+
+def test_past_the_free_failures_attempts_go_one_at_a_time():
+    limits = SignInLimits(account_free=2, address_free=100, base_delay=30)
+    _fail(limits, 2)
+    assert limits.begin("alice", "10.0.0.7", 31.0) == 0
+    assert limits.begin("alice", "10.0.0.7", 31.0) == 60  # the back-off the first would start if wrong
+    limits.end("alice", "10.0.0.7", 31.0, wrong=True)
+    assert limits.wait("alice", "10.0.0.7", 31.0) == 60
 
 
 # --- end to end: the served sign-in page ------------------------------------
