@@ -56,8 +56,15 @@ class RefusalLog:
         # iss/sub/client_id are what the refused token claims, unverified.
         refusal = Refusal(reason, info.get("iss"), info.get("sub"), info.get("client_id"))
         address = info.get("remote_addr")
-        for row in self.windows.note(BEARER, address, refusal, self.clock()):
-            self._submit(BEARER, address, row)
+        channel = BEARER
+        if info.get("signed"):
+            # A token the issuer signed (expired, revoked scope…): a real
+            # identity, counted on its own so a flood of forged tokens from
+            # the same address cannot fold it into theirs. Forgers cannot
+            # make new ones, so these stay few.
+            channel = f"{BEARER} of {info.get('sub') or info.get('client_id') or 'no one'}"
+        for row in self.windows.note(channel, address, refusal, self.clock()):
+            self._submit(channel, address, row)
 
     def sign_in_refused(
         self, address: str | None, reason: str, subject: str | None = None, client_id: str | None = None,

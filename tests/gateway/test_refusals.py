@@ -67,3 +67,21 @@ def test_a_forged_token_whose_names_cannot_be_stored_is_still_audited(engine):
     assert [(r["subject"], r["issuer"], r["client_id"]) for r in rows] == [
         ("mallory\\ud800", "x\\x00", "c\\udfff"), ("mallory\\x00", "x\\x00", "c\\udfff"),
     ]
+
+
+def test_a_refused_token_with_a_good_signature_is_not_folded_into_a_flood_of_forged_ones(engine):
+    # An expired (or out-of-scope) token of a real user, from an address that is
+    # also sending garbage: its row is written at once, under its own count.
+    from mcp_acl.audit import AuditLog
+    from mcp_acl.gateway.refusals import RefusalLog
+
+    audit = AuditLog(engine)
+    refusals = RefusalLog(audit, clock=lambda: 0.0)
+    for _ in range(3):
+        refusals.on_refused("the token's signature is invalid", {"remote_addr": "10.0.0.7", "sub": "forged"})
+    refusals.on_refused("the token has expired", {"remote_addr": "10.0.0.7", "sub": "alice", "signed": True})
+    rows = [(r["reason"], r["subject"]) for r in audit.tail(10) if r["kind"] == "authentication"]
+    assert rows == [
+        ("the token's signature is invalid (from 10.0.0.7)", "forged"),
+        ("the token has expired (from 10.0.0.7)", "alice"),
+    ]
