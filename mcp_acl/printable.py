@@ -14,9 +14,12 @@ import re
 
 # C0 and C1 controls, DEL, and the invisible format characters that move or
 # reorder text: soft hyphen, zero-width marks, line/paragraph separators,
-# bidirectional embeddings/overrides/isolates, word joiners, BOM, annotations.
+# bidirectional embeddings/overrides/isolates, word joiners, BOM, annotations;
+# lone surrogates (no terminal encoding can write them: printing would raise)
+# and the invisible tag characters (they can hide a second text inside a name).
 _UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ud800-\udfff"
+    "\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
 )
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -27,7 +30,9 @@ def _escape(match: re.Match[str]) -> str:
     if named is not None:
         return named
     code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def printable(value: object) -> str:

@@ -18,7 +18,9 @@ from mcp_acl.printable import printable
         ("\u202egnp.exe", "\\u202egnp.exe"),
         ("line\u2028break", "line\\u2028break"),
         ("zero\u200bwidth", "zero\\u200bwidth"),
-        ("Zürich ☃ 日本", "Zürich ☃ 日本"),
+        ("lone\ud800surrogate", "lone\\ud800surrogate"),
+        ("alice\U000e0061\U000e0064", "alice\\U000e0061\\U000e0064"),
+        ("Zürich ☃ 日本 🇫🇷", "Zürich ☃ 日本 🇫🇷"),
         (r"args.path.matches('^\d+$')", r"args.path.matches('^\d+$')"),
     ],
 )

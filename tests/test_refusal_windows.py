@@ -60,3 +60,14 @@ def test_a_row_that_could_not_be_queued_is_carried_into_the_next_summary():
     windows.carry("authentications", "10.0.0.7", first, 0.5)
     [summary] = windows.flush(1.0)
     assert summarised_count(summary.reason) == 1
+
+
+def test_a_flood_from_many_addresses_of_one_ipv6_64_is_one_source():
+    # A host picks any of its /64's 2**64 addresses: one row per address would be one row per try.
+    windows = RefusalWindows(seconds=10)
+    written = []
+    for n in range(500):
+        written += windows.note("authentications", f"2001:db8:1:2::{n:x}", BAD, now=n * 0.01)
+    written += windows.flush(5.0)
+    assert len(written) == 2 and _total(written) == 500
+    assert written[0].reason.endswith("(from 2001:db8:1:2::/64)")

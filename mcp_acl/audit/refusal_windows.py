@@ -1,7 +1,7 @@
 """Counting refused authentications per source, so a flood writes a few audit rows, not one per try.
 
 Per source (a channel, such as bearer tokens or the sign-in page, and a
-client address):
+client address; an IPv6 address counts as its /64, see `mcp_acl.addresses`):
 
 - the first refusal is written at once and opens a window;
 - further refusals inside the window are only counted (the last one is kept
@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from threading import Lock
 
+from mcp_acl.addresses import source_of
+
 WINDOW_SECONDS = 10.0
 MAX_SOURCES = 10_000
 OTHER_SOURCES = "(other sources)"
@@ -38,8 +40,25 @@ class Refusal:
     count: int = 1  # how many refusals this row stands for
 
     def row(self) -> dict[str, str | None]:
-        """The keyword arguments of `AuditLog.record_authentication`."""
-        return {"reason": self.reason, "issuer": self.issuer, "subject": self.subject, "client_id": self.client_id}
+        """The keyword arguments of `AuditLog.record_authentication`, every text storable (see `storable`)."""
+        return {
+            "reason": storable(self.reason), "issuer": storable(self.issuer, 1024),
+            "subject": storable(self.subject, 255), "client_id": storable(self.client_id, 255),
+        }
+
+
+def storable(text: str | None, width: int | None = None) -> str | None:
+    """`text` as any database can store it: lone surrogates and NUL escaped, cut to `width`.
+
+    A forged token's claims are any JSON string: "\\ud800" decodes to a
+    lone surrogate (no UTF-8 encoding) and "\\u0000" to NUL (PostgreSQL
+    text refuses it); either made the row, and every refusal it counted,
+    unwritable. Example: "eve\\x00" -> "eve\\\\x00".
+    """
+    if text is None:
+        return None
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return text[:width] if width is not None else text
 
 
 @dataclass
@@ -60,7 +79,7 @@ class RefusalWindows:
 
     def note(self, channel: str, address: str | None, refusal: Refusal, now: float) -> list[Refusal]:
         """Count one refusal; the rows to write now (its own, and a summary of an ended window)."""
-        key = (channel, address or "unknown address")
+        key = (channel, source_of(address))
         out: list[Refusal] = []
         with self._lock:
             window = self._open.get(key)
@@ -80,7 +99,7 @@ class RefusalWindows:
 
     def carry(self, channel: str, address: str | None, refusal: Refusal, now: float) -> None:
         """Count a row that could not be written (e.g. a full queue) into its source's window."""
-        key = (channel, address or "unknown address")
+        key = (channel, source_of(address))
         with self._lock:
             if key not in self._open and len(self._open) >= self.max_sources:
                 key = (channel, OTHER_SOURCES)

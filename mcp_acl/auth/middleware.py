@@ -151,6 +151,7 @@ class BearerGuard:
             "path": scope.get("path"),
             "status": refusal.status,
             "error": refusal.error,
+            "signed": refusal.signed,
             **unverified_names(scope),
         }
         # The path is percent-decoded (%0A is a newline): escaped, so a request cannot forge log lines.

@@ -63,6 +63,9 @@ class TokenRejected(Exception):
         self.status = status
         self.error = error
         self.description = description
+        # True when the signature verified (expired, wrong audience, missing
+        # scope…): its names are the issuer's, not whatever a forger wrote.
+        self.signed = False
 
 
 def invalid_token(description: str) -> TokenRejected:
@@ -133,14 +136,18 @@ class AccessTokenVerifier:
         except MalformedToken as exc:
             raise invalid_token(str(exc)) from None
         valid_until = await self._check_signature(compact)  # 4. kid, 5. signature
-        if normalize_typ(compact.header.get("typ")) not in self.token_types:  # 6. typ
-            raise invalid_token("the token is not an access token (typ)")
         try:
-            claims = compact.claims()
-        except MalformedToken as exc:
-            raise invalid_token(str(exc)) from None
-        self._check_claims(claims, now)  # 7-9. iss aud exp nbf iat
-        verified = self._verified(claims)  # 10. who, 11. scope
+            if normalize_typ(compact.header.get("typ")) not in self.token_types:  # 6. typ
+                raise invalid_token("the token is not an access token (typ)")
+            try:
+                claims = compact.claims()
+            except MalformedToken as exc:
+                raise invalid_token(str(exc)) from None
+            self._check_claims(claims, now)  # 7-9. iss aud exp nbf iat
+            verified = self._verified(claims)  # 10. who, 11. scope
+        except TokenRejected as refusal:
+            refusal.signed = True
+            raise
         expires = min(float(claims["exp"]), valid_until if valid_until is not None else float("inf"))
         self._remember(digest, verified, expires, compact.header["kid"])
         return verified

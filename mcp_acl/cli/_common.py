@@ -35,8 +35,10 @@ DatabaseOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 
-out = Console()
-err = Console(stderr=True)
+# markup=False: names (users, roles, clients) may hold "[red]" or "[/x]"; Rich would
+# read them as markup, dropping text or raising MarkupError after the change was made.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 # Exit statuses: 0 done (or allowed), 1 denied / verification failed, 2 bad input or error.
 EXIT_BAD_INPUT = 2
@@ -47,7 +49,7 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     # Escaped: messages quote user text such as `args.tags[i]`, which Rich
     # would otherwise read as markup and drop.
     line = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
-    err.print(f"[red]error:[/red] {escape(printable(line))}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(printable(line))}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

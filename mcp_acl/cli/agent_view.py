@@ -1,4 +1,9 @@
-"""How `mcp-acl agent` shows its work in the terminal: each tool call and its decision."""
+"""How `mcp-acl agent` shows its work in the terminal: each tool call and its decision.
+
+Everything shown comes from the model or from tools (a file's content, a
+table's rows): it goes through `printable`, so an escape sequence planted
+in a file cannot reach the terminal (rich's Text keeps ESC and C1 codes).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from mcp_acl.agent import (
     TextDeltaEvent,
     ToolCallEvent,
 )
+from mcp_acl.printable import printable
 
 _STYLE = {
     Outcome.ALLOWED: ("allowed", "green"),
@@ -41,7 +47,9 @@ class EventView:
 
     def __call__(self, event: AgentEvent) -> None:
         if isinstance(event, TextDeltaEvent):
-            self.console.print(Text(event.text), end="", soft_wrap=True)
+            # Line breaks stay (the model's answer is prose); every other control is escaped.
+            shown = "\n".join(printable(part) for part in event.text.split("\n"))
+            self.console.print(Text(shown), end="", soft_wrap=True)
             self._mid_line = True
         elif isinstance(event, ReplyEvent):
             self._end_line()
@@ -49,17 +57,17 @@ class EventView:
             self._end_line()
             self.console.print(tool_call_line(event), soft_wrap=True)
             if event.outcome != Outcome.NOT_RUN:
-                self.console.print(Text("    " + _shorten(event.told_model), style="dim"), soft_wrap=True)
+                self.console.print(Text("    " + printable(_shorten(event.told_model)), style="dim"), soft_wrap=True)
         elif isinstance(event, CatalogueEvent):
             self._end_line()
             changes = [f"-{n}" for n in event.removed] + [f"+{n}" for n in event.added]
-            self.console.print(Text(f"  the gateway changed your tools: {' '.join(changes)}", style="cyan"))
+            self.console.print(Text(f"  the gateway changed your tools: {printable(' '.join(changes))}", style="cyan"))
         elif isinstance(event, StopEvent):
             self._end_line()
-            self.console.print(Text(f"  {event.reason}", style="yellow"), soft_wrap=True)
+            self.console.print(Text(f"  {printable(event.reason)}", style="yellow"), soft_wrap=True)
         elif isinstance(event, NoticeEvent):
             self._end_line()
-            self.console.print(Text(f"  note: {event.text}", style="dim"), soft_wrap=True)
+            self.console.print(Text(f"  note: {printable(event.text)}", style="dim"), soft_wrap=True)
 
     def _end_line(self) -> None:
         if self._mid_line:
@@ -71,8 +79,8 @@ def tool_call_line(event: ToolCallEvent) -> Text:
     """`  → notes.read {"path": "a.md"}  allowed`, coloured by the decision."""
     word, style = _STYLE[event.outcome]
     line = Text("  → ")
-    line.append(event.name, style="bold")
-    line.append(" " + _arguments(event.arguments))
+    line.append(printable(event.name), style="bold")
+    line.append(" " + printable(_arguments(event.arguments)))
     line.append(f"  {word}", style=f"bold {style}")
     return line
 

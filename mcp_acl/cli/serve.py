@@ -14,6 +14,7 @@ import typer
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, err, fail, open_engine, out, print_json, user_errors
 from mcp_acl.cli.tokens import DEFAULT_CLI_CLIENT
 from mcp_acl.config import Settings
+from mcp_acl.printable import printable
 
 HostOpt = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 PortOpt = Annotated[int, typer.Option("--port", help="TCP port to listen on (0 picks a free one).")]
@@ -90,7 +91,13 @@ def server_config(app, *, loop: str = SERVE_LOOP, http: str = SERVE_HTTP, log_le
 
     if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         loop = "asyncio"  # uvloop has no Windows build; the TCP_NODELAY fix in bind() covers asyncio
-    return uvicorn.Config(app, loop=loop, http=http, log_level=log_level, lifespan="on", ws="none")
+    # proxy_headers off: uvicorn otherwise believes X-Forwarded-For from any
+    # loopback peer, so a local client could name any address it likes and
+    # slip past the per-address sign-in back-off and refusal counting. The
+    # address is the TCP peer (docs/oauth.md).
+    return uvicorn.Config(
+        app, loop=loop, http=http, log_level=log_level, lifespan="on", ws="none", proxy_headers=False,
+    )
 
 
 def run_app(app, sock: socket.socket) -> None:
@@ -195,7 +202,10 @@ def catalogue(
             "access_policy_prompt": prompt,
         })
         return
-    sys.stdout.write(_catalogue_text(listing) + "\n\n--- prompt access-policy ---\n" + prompt + "\n")
+    text = _catalogue_text(listing) + "\n\n--- prompt access-policy ---\n" + prompt
+    # Line by line through printable: grant notes and tool descriptions are
+    # stored text, and an escape sequence in one must not reach the terminal.
+    sys.stdout.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
 
 
 def _catalogue_text(listing) -> str:

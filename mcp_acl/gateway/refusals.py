@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ import anyio.to_thread
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 
+from mcp_acl.addresses import source_of
 from mcp_acl.audit.refusal_windows import WINDOW_SECONDS, Refusal, RefusalWindows
 
 log = logging.getLogger(__name__)
@@ -54,12 +56,29 @@ class RefusalLog:
         # iss/sub/client_id are what the refused token claims, unverified.
         refusal = Refusal(reason, info.get("iss"), info.get("sub"), info.get("client_id"))
         address = info.get("remote_addr")
-        for row in self.windows.note(BEARER, address, refusal, self.clock()):
-            self._submit(BEARER, address, row)
+        channel = BEARER
+        if info.get("signed"):
+            # A token the issuer signed (expired, revoked scope…): a real
+            # identity, counted on its own so a flood of forged tokens from
+            # the same address cannot fold it into theirs. Forgers cannot
+            # make new ones, so these stay few.
+            channel = f"{BEARER} of {info.get('sub') or info.get('client_id') or 'no one'}"
+        for row in self.windows.note(channel, address, refusal, self.clock()):
+            self._submit(channel, address, row)
 
-    def sign_in_refused(self, address: str | None, reason: str, subject: str | None = None, client_id: str | None = None) -> None:
-        """Count a refused sign-in and write what is due (call from a worker thread: it may block)."""
+    def sign_in_refused(
+        self, address: str | None, reason: str, subject: str | None = None, client_id: str | None = None,
+        *, at_once: bool = False,
+    ) -> None:
+        """Count a refused sign-in and write what is due (call from a worker thread: it may block).
+
+        `at_once`: written now, never folded into a count (the right password
+        of a disabled account: someone holds it, and the log must say who).
+        """
         refusal = Refusal(reason, None, subject, client_id)
+        if at_once:
+            self._write(Refusal(f"{reason} (from {source_of(address)})", None, subject, client_id))
+            return
         for row in self.windows.note(SIGN_IN, address, refusal, self.clock()):
             self._write(row)
 
@@ -76,19 +95,25 @@ class RefusalLog:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Write queued rows and the summaries of ended windows until cancelled, then the rest."""
         send, receive = anyio.create_memory_object_stream[Refusal](self.capacity)
+        # Rows taken from the queue or from ended windows, not yet written:
+        # a cancellation between two writes must not drop the rest.
+        pending: deque[Refusal] = deque()
         with send, receive:
             self._queue = send
             task_status.started()
             try:
                 while True:
-                    queued: list[Refusal] = []
                     with anyio.move_on_after(TICK_SECONDS):
-                        queued.append(await receive.receive())
-                    for row in [*queued, *self.windows.due(self.clock())]:
-                        await anyio.to_thread.run_sync(self._write, row)
+                        pending.append(await receive.receive())
+                    pending.extend(self.windows.due(self.clock()))
+                    while pending:
+                        await anyio.to_thread.run_sync(self._write, pending[0])
+                        pending.popleft()
             finally:
                 self._queue = None
                 with anyio.CancelScope(shield=True), anyio.move_on_after(DRAIN_SECONDS):
+                    while pending:
+                        await anyio.to_thread.run_sync(self._write, pending.popleft())
                     while True:
                         try:
                             row = receive.receive_nowait()

@@ -73,6 +73,11 @@ def check_login(engine: Engine, name: str, password: str) -> LoginOutcome:
     """Check a user name and password as typed on the sign-in page."""
     if len(password) > MAX_LENGTH:
         return LoginOutcome.REFUSED
+    if "\x00" in name:
+        # No user can have it (PostgreSQL text cannot even hold it, and the
+        # query would fail): refused, after the same work as any unknown name.
+        _verify(None, password)
+        return LoginOutcome.REFUSED
     with engine.connect() as conn:
         row = conn.execute(select(t.users.c.password_hash, t.users.c.disabled).where(t.users.c.name == name)).first()
     stored = row.password_hash if row is not None else None
@@ -89,5 +94,7 @@ def check_login(engine: Engine, name: str, password: str) -> LoginOutcome:
 
 def known_user(engine: Engine, name: str) -> bool:
     """True when `name` is a user (for the audit log only, never for the sign-in page's answer)."""
+    if "\x00" in name:
+        return False
     with engine.connect() as conn:
         return conn.execute(select(t.users.c.name).where(t.users.c.name == name)).first() is not None

@@ -53,8 +53,9 @@ NO_WAY_BACK = (
 
 log = logging.getLogger(__name__)
 
-# (client address, reason, user name when it names an account, client id): see gateway.refusals.
-SignInRefused = Callable[[str | None, str, str | None, str | None], None]
+# (client address, reason, user name when it names an account, client id; keyword
+# at_once=True: not folded into a count): see gateway.refusals.RefusalLog.sign_in_refused.
+SignInRefused = Callable[..., None]
 # (user name, client id) -> what the user's grants let that client use.
 AccessPreview = Callable[[str, str], AccessSummary]
 
@@ -134,13 +135,20 @@ class SignInFlow:
         view = _view(client)
         username, password = form.get("username", "").strip(), form.get("password", "")
         # In a back-off no password is checked at all: the right one is refused too.
-        wait = self.limits.wait(username, address, self.limits.clock())
+        # Attempts in flight count against the free failures, so concurrent
+        # guesses cannot all slip in before the first is found wrong.
+        wait = self.limits.begin(username, address, self.limits.clock())
         if wait > 0:
             self._refused(address, "sign-in refused: waiting out the back-off after failed sign-ins", username, client)
             return self._back_off(request_id, view, wait)
-        outcome = check_login(self.server.engine, username, password) if username else LoginOutcome.REFUSED
+        try:
+            outcome = check_login(self.server.engine, username, password) if username else LoginOutcome.REFUSED
+        except BaseException:
+            self.limits.end(username, address, self.limits.clock(), wrong=False)  # no answer: nothing to count
+            raise
+        # A disabled account's right password counts too: it bounds how often that row is written.
+        self.limits.end(username, address, self.limits.clock(), wrong=outcome is not LoginOutcome.OK)
         if outcome is LoginOutcome.REFUSED:
-            self.limits.failed(username, address, self.limits.clock())
             self._refused(address, "sign-in refused: wrong user name or password", username, client)
             if not self.requests.failed_login(request_id, browser_id):
                 return pages.error_page(TOO_MANY, 429)
@@ -149,7 +157,8 @@ class SignInFlow:
                 return self._back_off(request_id, view, wait)
             return pages.sign_in_page(self.login_action, request_id, view, WRONG_LOGIN)
         if outcome is LoginOutcome.DISABLED:
-            self._refused(address, "sign-in refused: the account is disabled", username, client)
+            # Written at once: someone holds a disabled account's password.
+            self._refused(address, "sign-in refused: the account is disabled", username, client, at_once=True)
             return pages.sign_in_page(self.login_action, request_id, view, DISABLED_LOGIN, 403)
         self.limits.succeeded(username)
         if not self.requests.signed_in(request_id, browser_id, username):
@@ -208,13 +217,16 @@ class SignInFlow:
         message = f"Too many failed sign-ins. Try again in {seconds} seconds (after {at})."
         return pages.sign_in_page(self.login_action, request_id, view, message, 429, retry_after=seconds)
 
-    def _refused(self, address: str | None, reason: str, username: str, client) -> None:
+    def _refused(self, address: str | None, reason: str, username: str, client, *, at_once: bool = False) -> None:
         if self.on_refused is None:
             return
         try:
             # A name is kept only when it is an account: a password typed into the name field never is.
             subject = username if username and known_user(self.server.engine, username) else None
-            self.on_refused(address, reason, subject, client.client_id)
+            if at_once:
+                self.on_refused(address, reason, subject, client.client_id, at_once=True)
+            else:
+                self.on_refused(address, reason, subject, client.client_id)
         except Exception:
             log.exception("a refused sign-in could not be audited")
 

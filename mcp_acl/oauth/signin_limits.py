@@ -3,7 +3,7 @@
 A new authorization request costs an attacker nothing, so the per-request
 limit of `signin_requests` alone would leave password guessing bounded by
 Argon2's cost only. Here failures are counted per account name (as typed,
-case-folded) and per client address, across requests:
+case-folded) and per client address (an IPv6 address as its /64), across requests:
 
 - after ACCOUNT_FREE failures (per account) or ADDRESS_FREE (per address)
   a back-off of BASE_DELAY starts, doubling with every further failure,
@@ -12,7 +12,11 @@ case-folded) and per client address, across requests:
   is refused too, so guesses cannot be tried during the back-off;
 - a successful sign-in clears its account's count (not its address's: one
   good account must not buy more guesses at others); counts are forgotten
-  after FORGET_AFTER without a failure.
+  after FORGET_AFTER without a failure;
+- attempts let through (`begin`) whose password is still being checked
+  count against the free failures until they `end`: guesses sent all at
+  once get no more checks than the free ones, and once the free ones are
+  used, one at a time; a right password ends its attempt without a count.
 
 Unknown account names are counted exactly like real ones, so the answer
 never tells whether an account exists. The state lives in memory, in the
@@ -29,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Lock
 
+from mcp_acl.addresses import source_of
+
 ACCOUNT_FREE = 5
 ADDRESS_FREE = 20
 BASE_DELAY = 30.0  # seconds
@@ -42,6 +48,7 @@ class _Failures:
     count: int
     last: float
     blocked_until: float
+    pending: int = 0  # attempts let through whose password is still being checked
 
 
 class _Counter:
@@ -59,21 +66,53 @@ class _Counter:
             return None
         return found
 
+    def _delay(self, failures: int) -> float:
+        return min(self.cap, self.base * 2 ** min(failures - self.free, 32))
+
     def blocked_until(self, key: str, now: float) -> float | None:
         found = self._live(key, now)
         return found.blocked_until if found is not None and found.blocked_until > now else None
+
+    def must_wait(self, key: str, now: float) -> float:
+        """Seconds before another attempt may start: a back-off, or attempts in flight that could start one."""
+        found = self._live(key, now)
+        if found is None:
+            return 0.0
+        if found.blocked_until > now:
+            return found.blocked_until - now
+        if found.pending and found.count + found.pending >= self.free:
+            # Were they all wrong, this is the back-off they would start.
+            return self._delay(found.count + found.pending)
+        return 0.0
+
+    def _keep(self, key: str, found: _Failures) -> None:
+        self.entries[key] = found
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.max_entries:
+            self.entries.popitem(last=False)
+
+    def start(self, key: str, now: float) -> None:
+        found = self._live(key, now) or _Failures(0, now, now)
+        found.pending += 1
+        found.last = now
+        self._keep(key, found)
+
+    def finish(self, key: str, now: float, wrong: bool) -> None:
+        found = self.entries.get(key)
+        if found is not None:
+            found.pending = max(0, found.pending - 1)
+        if wrong:
+            self.fail(key, now)
+        elif found is not None and found.count == 0 and found.pending == 0:
+            del self.entries[key]
 
     def fail(self, key: str, now: float) -> None:
         found = self._live(key, now) or _Failures(0, now, now)
         found.count += 1
         found.last = now
         if found.count >= self.free:
-            delay = min(self.cap, self.base * 2 ** min(found.count - self.free, 32))
-            found.blocked_until = now + delay
-        self.entries[key] = found
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.max_entries:
-            self.entries.popitem(last=False)
+            found.blocked_until = now + self._delay(found.count)
+        self._keep(key, found)
 
     def clear(self, key: str) -> None:
         self.entries.pop(key, None)
@@ -101,6 +140,29 @@ class SignInLimits:
             ]
         return max((u - now for u in until if u is not None), default=0.0)
 
+    def begin(self, account: str, address: str | None, now: float) -> float:
+        """Let one attempt through (0; then call `end`), or the seconds it must wait (nothing started).
+
+        Checked and started under one lock, and attempts in flight count
+        against the free failures: guesses sent all at once cannot all be
+        let through before the first of them is found wrong.
+        """
+        with self._lock:
+            wait = max(
+                self._accounts.must_wait(_account_key(account), now),
+                self._addresses.must_wait(_address_key(address), now),
+            )
+            if wait <= 0:
+                self._accounts.start(_account_key(account), now)
+                self._addresses.start(_address_key(address), now)
+        return wait
+
+    def end(self, account: str, address: str | None, now: float, *, wrong: bool) -> None:
+        """An attempt `begin` let through is over; `wrong` counts it as a failed sign-in."""
+        with self._lock:
+            self._accounts.finish(_account_key(account), now, wrong)
+            self._addresses.finish(_address_key(address), now, wrong)
+
     def failed(self, account: str, address: str | None, now: float) -> None:
         """Count a wrong password (or unknown name) for `account` from `address`."""
         with self._lock:
@@ -118,4 +180,4 @@ def _account_key(account: str) -> str:
 
 
 def _address_key(address: str | None) -> str:
-    return address or "unknown address"
+    return source_of(address)  # an IPv6 address counts as its /64

@@ -248,3 +248,15 @@ async def test_a_signed_expiry_past_what_a_date_holds_is_a_refusal_not_a_crash(c
     with pytest.raises(TokenRejected, match=r"expiry \(exp\)") as refused:
         await verifier.verify(token)
     assert (refused.value.status, refused.value.error) == (401, "invalid_token")
+
+
+async def test_a_refusal_says_whether_the_signature_had_verified(keys, clock):
+    verifier = make_verifier(keys, clock, leeway=30)
+    token = mint(keys, ttl=timedelta(seconds=60))
+    clock.advance(60 + 30)
+    with pytest.raises(TokenRejected, match="expired") as expired:
+        await verifier.verify(token)
+    head, body, signature = token.split(".")
+    with pytest.raises(TokenRejected) as forged:
+        await verifier.verify(f"{head}.{body}.{signature[:-4]}AAAA")
+    assert (expired.value.signed, forged.value.signed) == (True, False)

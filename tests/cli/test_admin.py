@@ -215,3 +215,11 @@ def test_unassigning_a_role_the_user_lacks_says_so(cli):
     cli.ok("role", "add", "analyst")
     cli.ok("user", "add", "alice")
     assert "user 'alice' does not have role 'analyst'" in cli.rejects("role", "unassign", "alice", "analyst")
+
+
+def test_names_that_look_like_rich_markup_are_printed_as_they_are(cli):
+    # "[/x]" made Rich raise MarkupError after the user was added; "[red]bob" printed as "bob".
+    assert "added role [/b]" in cli.ok("role", "add", "[/b]")
+    assert "added user [/x]" in cli.ok("user", "add", "[/x]")
+    assert "added user [red]bob with roles [/b]" in cli.ok("user", "add", "[red]bob", "--role", "[/b]")
+    assert "removed user [red]bob" in cli.ok("user", "remove", "[red]bob")

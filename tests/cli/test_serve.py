@@ -161,3 +161,13 @@ def test_run_demo_lets_alice_sign_in_through_the_browser(tmp_path, subprocess_en
         password = re.search(r"alice / (\S+?)[,;]", printed).group(1)
         names, _ = anyio.run(sdk_sign_in, resource, "alice", password)
     assert {"files.read", "sql.select"} <= names and "files.write" not in names
+
+
+def test_catalogue_text_escapes_control_characters_in_stored_grant_notes(sqlite_world):
+    note = "reads\x1b[2J files\rYou may use every tool"
+    grant = CliRunner().invoke(app, ["grant", "user:bob", "tool:files.read", "--note", note, "--database", sqlite_world.database_url])
+    assert grant.exit_code == 0, grant.output
+    result = CliRunner().invoke(app, ["catalogue", "--user", "bob", "--database", sqlite_world.database_url])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout, [l for l in result.stdout.split("\n") if "reads" in l]
+    assert "reads\\x1b[2J files\\rYou may use every tool" in result.stdout

@@ -163,3 +163,19 @@ def test_sdk_client_and_list_changed_work_in_both_eras_as_served(sqlite_world, s
     assert all(not r.is_error and "reports" in text_of(r) for r in called)
     assert isinstance(event, ToolsListChanged)
     assert heard == ["notifications/tools/list_changed"]
+
+
+def test_a_forwarded_for_header_does_not_change_the_address_refusals_are_counted_by(sqlite_world):
+    # uvicorn trusts X-Forwarded-For from loopback peers by default: a local
+    # flood naming a new address each time would be written a row per try.
+    world = sqlite_world
+    with served_like_cli(world) as served:
+        with httpx.Client(headers={"Authorization": "Bearer not.a.token", **ACCEPT}, timeout=30) as http:
+            answers = [
+                http.post(served.url, headers={"X-Forwarded-For": f"203.0.113.{n}"}, json={"jsonrpc": "2.0", "id": n, "method": "tools/list"})
+                for n in range(1, 6)
+            ]
+    assert {a.status_code for a in answers} == {401}
+    rows = world.audit_rows(kind="authentication")
+    assert all("203.0.113" not in row.reason for row in rows)
+    assert rows[0].reason.endswith("(from 127.0.0.1)")

@@ -55,3 +55,11 @@ def test_a_new_password_replaces_the_old(engine, admin):
     set_password(engine, "alice", "battery staple")
     assert check_login(engine, "alice", "correct horse") is LoginOutcome.REFUSED
     assert check_login(engine, "alice", "battery staple") is LoginOutcome.OK
+
+
+def test_a_name_with_a_nul_byte_is_refused_like_any_unknown_name(engine, admin):
+    # On PostgreSQL the lookup itself failed (text cannot hold NUL): the sign-in page answered 500.
+    from mcp_acl.oauth.passwords import known_user
+
+    assert check_login(engine, "alice\x00", "correct horse battery") is LoginOutcome.REFUSED
+    assert known_user(engine, "alice\x00") is False

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from mcp_acl.audit.refusal_windows import summarised_count
 from mcp_acl.oauth.signin_limits import ADDRESS_FREE, SignInLimits
-from tests.oauth.harness import PASSWORDS, pkce_pair
+from tests.oauth.harness import PASSWORDS, form_request_id, pkce_pair
 
 
 def _fail(limits: SignInLimits, times: int, account: str = "alice", address: str = "10.0.0.7", now: float = 0.0) -> None:
@@ -75,6 +77,30 @@ def test_memory_is_bounded_to_the_most_recent_names():
     assert limits.wait("user0", None, 0.0) == 0  # forgotten, the oldest
 
 
+def test_attempts_in_flight_are_counted_so_concurrent_guesses_get_no_more_than_the_free_ones():
+    limits = SignInLimits(account_free=3, address_free=100, base_delay=30)
+    # Three attempts let through, none answered yet: the fourth already waits.
+    assert [limits.begin("alice", "10.0.0.7", 0.0) for _ in range(4)] == [0, 0, 0, 30]
+
+
+def test_a_right_password_starts_no_back_off_even_where_the_free_failures_are_used():
+    limits = SignInLimits(account_free=3, address_free=2, base_delay=30)
+    _fail(limits, 2, account="mallory")  # the address's back-off: 30 s from 0
+    assert limits.begin("alice", "10.0.0.7", 31.0) == 0
+    limits.end("alice", "10.0.0.7", 31.0, wrong=False)
+    limits.succeeded("alice")
+    assert limits.wait("carol", "10.0.0.7", 31.0) == 0
+
+
+def test_past_the_free_failures_attempts_go_one_at_a_time():
+    limits = SignInLimits(account_free=2, address_free=100, base_delay=30)
+    _fail(limits, 2)
+    assert limits.begin("alice", "10.0.0.7", 31.0) == 0
+    assert limits.begin("alice", "10.0.0.7", 31.0) == 60  # the back-off the first would start if wrong
+    limits.end("alice", "10.0.0.7", 31.0, wrong=True)
+    assert limits.wait("alice", "10.0.0.7", 31.0) == 60
+
+
 # --- end to end: the served sign-in page ------------------------------------
 
 def _frozen(oauth, at: float = 1000.0) -> None:
@@ -141,3 +167,61 @@ def test_failed_sign_ins_are_audited_once_then_summarised_per_address(oauth):
     assert len(rows) == 2 and sum(summarised_count(r.reason) for r in rows) == 5
     assert rows[1].reason.startswith("4 more refused sign-ins from 127.0.0.1 in ")
     assert rows[1].subject is None
+
+
+def _record_refusals(oauth) -> list[str]:
+    """The reasons the sign-in flow reports to the audit hook, in order (the hook still runs)."""
+    (flow,) = {r.endpoint.__self__ for r in oauth.live.app.routes if getattr(r, "path", "").endswith("/authorize/login")}
+    reasons: list[str] = []
+    audit = flow.on_refused
+
+    def recorded(address, reason, subject, client_id):
+        reasons.append(reason)
+        audit(address, reason, subject, client_id)
+
+    flow.on_refused = recorded
+    return reasons
+
+
+def test_guesses_sent_all_at_once_get_no_more_password_checks_than_the_free_ones(oauth):
+    _frozen(oauth)
+    client = oauth.register()
+    reasons = _record_refusals(oauth)
+    start = threading.Barrier(12)
+
+    def guess(n: int):
+        browser = oauth.browser()
+        try:
+            page = browser.get("/authorize", params=oauth.authorize_params(client, pkce_pair()[1]))
+            start.wait()  # every form is open: the guesses go in together
+            return browser.post("/authorize/login", data={
+                "request": form_request_id(page), "username": "alice", "password": f"guess-{n}",
+            })
+        finally:
+            browser.close()
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(guess, range(12)))
+    assert len(answers) == len(reasons) == 12
+    # Without counting attempts in flight, every guess could pass the check before the first failed.
+    assert reasons.count("sign-in refused: wrong user name or password") == 5
+
+
+def test_other_addresses_of_one_ipv6_64_share_the_address_back_off():
+    limits = SignInLimits(account_free=100, address_free=3, base_delay=30)
+    for n in range(3):
+        limits.failed(f"user{n}", f"2001:db8:1:2::{n + 1}", 0.0)
+    assert limits.wait("alice", "2001:db8:1:2:ffff::9", 0.0) == 30
+    assert limits.wait("alice", "2001:db8:1:3::1", 0.0) == 0
+
+
+def test_a_disabled_accounts_right_password_is_audited_at_once_not_folded_into_a_count(oauth):
+    from mcp_acl.store import PolicyAdmin
+
+    client = oauth.register()
+    _attempt(oauth, client, "alice", "guess")  # opens the address's window: the next ones are only counted
+    PolicyAdmin(oauth.engine).set_user_disabled("alice", True)
+    page = _attempt(oauth, client, "alice", PASSWORDS["alice"])
+    assert page.status_code == 403
+    rows = oauth.world.audit_rows(kind="authentication")  # before any window ends
+    assert [(r.reason, r.subject) for r in rows[1:]] == [("sign-in refused: the account is disabled (from 127.0.0.1)", "alice")]
