@@ -118,6 +118,8 @@ def check_condition(source: str) -> Condition:
         checked = _environment().compile(text)
     except Exception as exc:  # the checker raises RuntimeError with its report
         raise PolicyError(f"condition {text!r}: {_problem(text, str(exc))}") from None
+    if problem := _pattern_problem(text):
+        raise PolicyError(f"condition {text!r}: {problem}")
     kind = checked.return_type().name()
     if text in ("user", "client"):
         kind = "map or null"  # declared dyn, but never a boolean at run time
@@ -136,6 +138,34 @@ def condition_problem(source: str) -> str | None:
         check_condition(source)
     except PolicyError as exc:
         return str(exc)
+    return None
+
+
+# `.matches(` with a quoted literal pattern (raw or not, either quote).
+_LITERAL_PATTERN = re.compile(
+    r"""\.\s*matches\s*\(\s*([rR]?(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'))\s*\)"""
+)
+
+
+def _pattern_problem(text: str) -> str | None:
+    """A literal `matches` pattern the evaluator's regex engine rejects, if any.
+
+    The checker does not look inside patterns, and the evaluator only
+    compiles one when it runs, so `args.path.matches("^(?!tmp)")` (no
+    look-ahead in its engine) would err on every call.
+
+    >>> _pattern_problem('args.path.matches("^(?!tmp)")')
+    "matches: '^(?!tmp)' is not a regular expression the evaluator accepts"
+    """
+    import cel  # the evaluator, which compiles the pattern on every call
+
+    for literal in _LITERAL_PATTERN.findall(text):
+        pattern = literal
+        try:
+            pattern = cel.evaluate(literal)  # the literal's value, escapes resolved
+            cel.evaluate('"".matches(pattern)', {"pattern": pattern})
+        except Exception:  # the evaluator raises several kinds; all mean "unusable"
+            return f"matches: {pattern!r} is not a regular expression the evaluator accepts"
     return None
 
 

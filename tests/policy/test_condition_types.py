@@ -157,3 +157,23 @@ def test_every_missing_overload_has_a_refused_example():
     from mcp_acl.policy.condition_types import _MISSING_IN_EVALUATOR
 
     assert len(NOT_IN_THE_EVALUATOR) == len(_MISSING_IN_EVALUATOR)
+
+
+@pytest.mark.parametrize(
+    ("source", "pattern"),
+    [
+        ('args.path.matches("^(?!tmp/)")', "'^(?!tmp/)'"),  # no look-ahead in the evaluator's engine
+        ('args.path.matches("[")', "'['"),
+        ("has(args.p) && args.p.matches('ok') && args.q.matches(r'(')", "'('"),
+    ],
+)
+def test_a_literal_pattern_the_evaluator_rejects_is_refused(source, pattern):
+    with pytest.raises(Exception):
+        compile_condition(source).holds({**CONTEXT, "args": {"path": "x", "p": "ok", "q": "x"}})
+    with pytest.raises(PolicyError) as caught:
+        check_condition(source)
+    assert str(caught.value).endswith(f"matches: {pattern} is not a regular expression the evaluator accepts")
+
+
+def test_patterns_the_evaluator_accepts_pass():
+    assert condition_problem(r'args.path.matches(r"^\d+$") && args.path.matches("\\p{L}") && args.p.matches(args.q)') is None
