@@ -215,3 +215,16 @@ def test_unassigning_a_role_the_user_lacks_says_so(cli):
     cli.ok("role", "add", "analyst")
     cli.ok("user", "add", "alice")
     assert "user 'alice' does not have role 'analyst'" in cli.rejects("role", "unassign", "alice", "analyst")
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("a$(id)", "add it with `mcp-acl user add 'a$(id)'`)"),  # a valid name, quoted for the shell
+        ("o'brien", """add it with `mcp-acl user add 'o'"'"'brien'`)"""),
+        ("x y", "(see `mcp-acl user list`)"),  # no name `add` would take: nothing to paste
+    ],
+)
+def test_unknown_name_hint_is_safe_to_paste(cli, name, hint):
+    says = cli.rejects("user", "remove", name)
+    assert says.rstrip().endswith(hint)
