@@ -32,8 +32,8 @@ Every command takes `--database URL` (or `MCP_ACL_DATABASE_URL`; by default
 `$MCP_ACL_HOME/mcp-acl.db`, and `make run` sets `MCP_ACL_HOME` to `.data/`).
 Only `init`, `demo` and `run-demo` create a database; every other command
 refuses a missing one and names the path it looked at (an SQLite file is
-opened read/write unless the URL says otherwise, e.g. `?mode=ro`; a `?` or
-`#` in a path is written `%3F`, `%23`). Exit status 0 means
+opened read/write unless the URL says otherwise, e.g. `?mode=ro`; a `?` in
+a path is written `%3F`, a `%` as `%25`). Exit status 0 means
 done (or allowed), 1 denied or a failed test, 2 bad input (one line on
 stderr; a user, role or client name that is not stored is bad input
 everywhere: ``user 'carol' does not exist (see `mcp-acl user list`; ...)``).
