@@ -18,6 +18,7 @@ from mcp_acl.agent import (
     TextDeltaEvent,
     ToolCallEvent,
 )
+from mcp_acl.printable import printable
 
 _STYLE = {
     Outcome.ALLOWED: ("allowed", "green"),
@@ -40,8 +41,10 @@ class EventView:
         self._mid_line = False
 
     def __call__(self, event: AgentEvent) -> None:
+        # Everything shown comes from the model or the gateway: escaped, so a
+        # tool name or an answer cannot forge a line or repaint the terminal.
         if isinstance(event, TextDeltaEvent):
-            self.console.print(Text(event.text), end="", soft_wrap=True)
+            self.console.print(Text(_lines(event.text)), end="", soft_wrap=True)
             self._mid_line = True
         elif isinstance(event, ReplyEvent):
             self._end_line()
@@ -52,14 +55,14 @@ class EventView:
                 self.console.print(Text("    " + _shorten(event.told_model), style="dim"), soft_wrap=True)
         elif isinstance(event, CatalogueEvent):
             self._end_line()
-            changes = [f"-{n}" for n in event.removed] + [f"+{n}" for n in event.added]
+            changes = [f"-{printable(n)}" for n in event.removed] + [f"+{printable(n)}" for n in event.added]
             self.console.print(Text(f"  the gateway changed your tools: {' '.join(changes)}", style="cyan"))
         elif isinstance(event, StopEvent):
             self._end_line()
-            self.console.print(Text(f"  {event.reason}", style="yellow"), soft_wrap=True)
+            self.console.print(Text(f"  {printable(event.reason)}", style="yellow"), soft_wrap=True)
         elif isinstance(event, NoticeEvent):
             self._end_line()
-            self.console.print(Text(f"  note: {event.text}", style="dim"), soft_wrap=True)
+            self.console.print(Text(f"  note: {printable(event.text)}", style="dim"), soft_wrap=True)
 
     def _end_line(self) -> None:
         if self._mid_line:
@@ -71,8 +74,8 @@ def tool_call_line(event: ToolCallEvent) -> Text:
     """`  → notes.read {"path": "a.md"}  allowed`, coloured by the decision."""
     word, style = _STYLE[event.outcome]
     line = Text("  → ")
-    line.append(event.name, style="bold")
-    line.append(" " + _arguments(event.arguments))
+    line.append(printable(event.name), style="bold")
+    line.append(" " + printable(_arguments(event.arguments)))
     line.append(f"  {word}", style=f"bold {style}")
     return line
 
@@ -81,8 +84,13 @@ def _arguments(arguments: Any) -> str:
     return json.dumps(arguments, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def _lines(text: str) -> str:
+    """Model text as it streams: its line breaks kept, every other control character escaped."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def _shorten(text: str) -> str:
-    flat = " ".join(text.split())
+    flat = printable(" ".join(text.split()))
     return flat if len(flat) <= _SHOWN_RESULT else flat[: _SHOWN_RESULT - 1] + "…"
 
 

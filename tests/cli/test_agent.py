@@ -209,3 +209,14 @@ def test_arguments_nested_too_deeply_are_told_to_the_model(run, double):  # noqa
     assert done.returncode == 0, done.stderr
     assert "not sent: malformed call" in done.stdout and "Done." in done.stdout
     assert done.stderr == ""
+
+
+def test_a_tool_name_cannot_forge_a_line_or_repaint_the_terminal(run, double):  # noqa: F811
+    double.add(call("files.read\n  → files.read {}  allowed\x1b[2J\u202e", path="a"), say("Done.\x1b[31m\nBye."))
+    done = run("--prompt", "x")
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
+    # The forged second call line stays inside the first.
+    assert len([line for line in done.stdout.splitlines() if line.startswith("  → ")]) == 1
+    assert "files.read\\n  → files.read {}  allowed\\x1b[2J\\u202e" in done.stdout
+    assert "Done.\\x1b[31m\nBye." in done.stdout  # the model's own line breaks are kept
