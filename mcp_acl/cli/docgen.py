@@ -40,7 +40,9 @@ everywhere: ``user 'carol' does not exist (see `mcp-acl user list`; ...)``).
 
 Listings print a table when it fits the terminal (a pipe counts as 80
 columns, or `COLUMNS`), otherwise one block of `column  value` lines per
-row; no text is ever cut. Each listing also takes `--json` for scripts.
+row (in a terminal too narrow even for that, each column name on a line
+above its value); no text is ever cut. Each listing also takes `--json`
+for scripts.
 """
 
 
