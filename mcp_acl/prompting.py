@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from mcp_acl.printable import printable
-
 from mcp_acl.policy import CompiledPolicy, Decision, Identity
 from mcp_acl.policy.decide import limits
+from mcp_acl.printable import printable
 
 if TYPE_CHECKING:
     from mcp_acl.gateway.views import Listing
