@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from mcp_acl.policy import CompiledPolicy, Decision, Identity
 from mcp_acl.policy.decide import limits
+from mcp_acl.printable import printable
 
 if TYPE_CHECKING:
     from mcp_acl.gateway.views import Listing
@@ -61,7 +62,8 @@ def unknown_tool_text(name: str, tools: Sequence[str]) -> str:
 
     `files.read`, ("files.list",) -> `No tool named files.read is available to you. Your tools: files.list.`
     """
-    shown = " ".join(name.split())
+    # Escaped too: the name is the caller's, and clients show this text to people.
+    shown = printable(" ".join(name.split()))
     if len(shown) > _MAX_ECHOED_NAME:
         shown = shown[: _MAX_ECHOED_NAME - 1] + "…"
     text = f"{UNKNOWN_TOOL_PREFIX}{shown} is available to you."

@@ -44,3 +44,9 @@ def test_prompt_for_someone_without_tools_says_so():
     assert "(policy revision 7)" in text
     assert "You may not call any tool." in text
     assert 'starts with "Refused:"' in text
+
+
+def test_unknown_tool_answer_escapes_control_characters_in_the_name():
+    text = unknown_tool_text("files.read\x1b[2J\x07\u202e", ("files.list",))
+    assert text.startswith("No tool named files.read\\x1b[2J\\x07\\u202e is available to you.")
+    assert all(ch.isprintable() for ch in text)

@@ -111,24 +111,30 @@ class OllamaModel:
         except Exception as exc:
             # Nothing is read yet (the client builds the request here): a ValueError is not the server's.
             raise self._translate(exc, None) from None
-        while True:
-            # Only the client's own work is translated: a failure in `on_text` is not Ollama's.
-            try:
-                part = await anext(stream)
-            except StopAsyncIteration:
-                break
-            except Exception as exc:
-                raise self._translate(exc, "/api/chat") from None
-            message = self._message_of(part)
-            if message.get("thinking"):
-                thinking.append(str(message["thinking"]))
-            if message.get("content"):
-                content.append(str(message["content"]))
-                if on_text is not None:
-                    shown = on_text(str(message["content"]))
-                    if shown is not None:
-                        await shown
-            calls.extend(_tool_call(raw) for raw in message.get("tool_calls") or ())
+        try:
+            while True:
+                # Only the client's own work is translated: a failure in `on_text` is not Ollama's.
+                try:
+                    part = await anext(stream)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    raise self._translate(exc, "/api/chat") from None
+                message = self._message_of(part)
+                if message.get("thinking"):
+                    thinking.append(str(message["thinking"]))
+                if message.get("content"):
+                    content.append(str(message["content"]))
+                    if on_text is not None:
+                        shown = on_text(str(message["content"]))
+                        if shown is not None:
+                            await shown
+                calls.extend(_tool_call(raw) for raw in message.get("tool_calls") or ())
+        finally:
+            # Closed here, in this task: a stream left open when the answer is refused
+            # (a wrong shape, a failing `on_text`) is closed by the garbage collector
+            # in another task, and that prints a traceback.
+            await stream.aclose()
         return ModelReply("".join(content), "".join(thinking), tuple(calls))
 
     def _message_of(self, part: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -160,7 +166,8 @@ class OllamaModel:
             return OllamaFailed(f"the connection to Ollama at {self.url} broke: {type(exc).__name__}")
         # Raised inside the client while it reads the body: not JSON (JSONDecodeError),
         # not an object (TypeError, AttributeError), or not the fields Ollama sends (ValidationError).
-        if path is not None and isinstance(exc, ValueError | TypeError | AttributeError):
+        # JSON nested deeper than the decoder recurses raises RecursionError.
+        if path is not None and isinstance(exc, ValueError | TypeError | AttributeError | RecursionError):
             return self._not_the_api(path, "a body that is not Ollama's JSON")
         return exc
 
@@ -205,6 +212,8 @@ def _tool_call(raw: Any) -> ToolCallRequest:
             decoded = json.loads(arguments)
         except ValueError:
             return ToolCallRequest(name, arguments, "a string that is not JSON")
+        except RecursionError:
+            return ToolCallRequest(name, arguments, "a string holding JSON nested too deeply")
         if isinstance(decoded, dict):
             return ToolCallRequest(name, decoded)
         return ToolCallRequest(name, arguments, f"a string holding {_json_kind(decoded)}")

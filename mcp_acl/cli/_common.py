@@ -74,6 +74,8 @@ class FittedTable:
 
     # Between two columns: one space of padding each side and the box's separator.
     _GAP = 3
+    # The fewest cells a block's value column gets: room for a double-width character.
+    _MIN_VALUE = 4
 
     def __init__(self, columns: tuple[str, ...], rows: list[list[Text]], wrap: tuple[str, ...]) -> None:
         self.columns, self.rows, self.wrap = columns, rows, wrap
@@ -104,11 +106,24 @@ class FittedTable:
                 block.add_row(name, cell)
             yield block
 
+    def _stacked(self) -> Iterator[Text]:
+        for row in self.rows:
+            lines = Text(overflow="fold")
+            for j, (name, cell) in enumerate(zip(self.columns, row)):
+                lines.append(("\n" if j else "") + name + ":", style="bold")
+                lines.append("\n")
+                lines.append_text(cell)
+            yield lines
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         if self._narrowest() <= options.max_width:
             yield self._table()
             return
-        for i, block in enumerate(self._blocks()):
+        # Below a name's width plus a few cells a grid drops text (a name ends
+        # in "…", a double-width character has no cell to go to): each name
+        # then gets a line of its own, above its value, both folded.
+        stacked = options.max_width < max(cell_len(name) for name in self.columns) + 2 + self._MIN_VALUE
+        for i, block in enumerate(self._stacked() if stacked else self._blocks()):
             if i:
                 yield Text("")
             yield block

@@ -46,10 +46,10 @@ class EventView:
         self._mid_line = False
 
     def __call__(self, event: AgentEvent) -> None:
+        # Everything shown comes from the model or the gateway: escaped, so a
+        # tool name or an answer cannot forge a line or repaint the terminal.
         if isinstance(event, TextDeltaEvent):
-            # Line breaks stay (the model's answer is prose); every other control is escaped.
-            shown = "\n".join(printable(part) for part in event.text.split("\n"))
-            self.console.print(Text(shown), end="", soft_wrap=True)
+            self.console.print(Text(_lines(event.text)), end="", soft_wrap=True)
             self._mid_line = True
         elif isinstance(event, ReplyEvent):
             self._end_line()
@@ -60,8 +60,8 @@ class EventView:
                 self.console.print(Text("    " + printable(_shorten(event.told_model)), style="dim"), soft_wrap=True)
         elif isinstance(event, CatalogueEvent):
             self._end_line()
-            changes = [f"-{n}" for n in event.removed] + [f"+{n}" for n in event.added]
-            self.console.print(Text(f"  the gateway changed your tools: {printable(' '.join(changes))}", style="cyan"))
+            changes = [f"-{printable(n)}" for n in event.removed] + [f"+{printable(n)}" for n in event.added]
+            self.console.print(Text(f"  the gateway changed your tools: {' '.join(changes)}", style="cyan"))
         elif isinstance(event, StopEvent):
             self._end_line()
             self.console.print(Text(f"  {printable(event.reason)}", style="yellow"), soft_wrap=True)
@@ -89,8 +89,13 @@ def _arguments(arguments: Any) -> str:
     return json.dumps(arguments, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def _lines(text: str) -> str:
+    """Model text as it streams: its line breaks kept, every other control character escaped."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def _shorten(text: str) -> str:
-    flat = " ".join(text.split())
+    flat = printable(" ".join(text.split()))
     return flat if len(flat) <= _SHOWN_RESULT else flat[: _SHOWN_RESULT - 1] + "…"
 
 

@@ -31,14 +31,18 @@ do not edit by hand (a test fails when this page and the help disagree).
 Every command takes `--database URL` (or `MCP_ACL_DATABASE_URL`; by default
 `$MCP_ACL_HOME/mcp-acl.db`, and `make run` sets `MCP_ACL_HOME` to `.data/`).
 Only `init`, `demo` and `run-demo` create a database; every other command
-refuses a missing one and names the path it looked at. Exit status 0 means
+refuses a missing one and names the path it looked at (an SQLite file is
+opened read/write unless the URL says otherwise, e.g. `?mode=ro`; a `?` in
+a path is written `%3F`, a `%` as `%25`). Exit status 0 means
 done (or allowed), 1 denied or a failed test, 2 bad input (one line on
 stderr; a user, role or client name that is not stored is bad input
 everywhere: ``user 'carol' does not exist (see `mcp-acl user list`; ...)``).
 
 Listings print a table when it fits the terminal (a pipe counts as 80
 columns, or `COLUMNS`), otherwise one block of `column  value` lines per
-row; no text is ever cut. Each listing also takes `--json` for scripts.
+row (in a terminal too narrow even for that, each column name on a line
+above its value); no text is ever cut. Each listing also takes `--json`
+for scripts.
 """
 
 

@@ -13,7 +13,7 @@ import typer
 from mcp_acl.cli._common import DatabaseOpt, err, fail, open_engine
 from mcp_acl.cli.serve import HostOpt, PortOpt, bind, build_app, listen_url, port_note, run_app
 from mcp_acl.config import Settings, data_home, database_url
-from mcp_acl.store.engine import parse_url
+from mcp_acl.store.engine import parse_url, sqlite_file
 
 TOKEN_TTL = timedelta(hours=8)
 INSPECTOR = "npx -y @modelcontextprotocol/inspector@2.12.0 --cli {url} --transport http"
@@ -53,6 +53,10 @@ def shell_setup(database: str | None) -> list[str]:
     url = database_url(database)
     if database or os.environ.get("MCP_ACL_DATABASE_URL"):
         parsed = parse_url(url)
+        path = sqlite_file(url)
+        if path is not None:
+            # The other terminal may be in another folder: a relative file would be another database.
+            parsed = parsed.set(database=str(path.absolute()))
         shown = parsed.render_as_string(hide_password=True)
         note = "  (password hidden: put it back)" if parsed.password else ""
         lines.append(f"export MCP_ACL_DATABASE_URL={shlex.quote(shown)}   # the database being served{note}")

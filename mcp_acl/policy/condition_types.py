@@ -57,6 +57,36 @@ _NO_OVERLOAD = re.compile(r"found no matching overload for '([^']+)' applied to 
 _TYPE_NAMES = {"google.protobuf.Timestamp": "timestamp", "google.protobuf.Duration": "duration"}
 
 
+# Standard overloads the checker knows but the evaluator (the `cel`
+# package) lacks: a condition using one would pass the check, then fail on
+# every call. Each is (function, overload id); cel-cpp ignores an id it does
+# not know, so tests/policy/test_condition_types.py tries every one.
+_MISSING_IN_EVALUATOR = (
+    *((method, f"timestamp_to_{part}") for method, part in (
+        ("getFullYear", "year_with_tz"), ("getMonth", "month_with_tz"),
+        ("getDayOfYear", "day_of_year_with_tz"), ("getDate", "day_of_month_1_based_with_tz"),
+        ("getDayOfMonth", "day_of_month_with_tz"), ("getDayOfWeek", "day_of_week_with_tz"),
+        ("getHours", "hours_with_tz"), ("getMinutes", "minutes_with_tz"),
+        ("getSeconds", "seconds_tz"), ("getMilliseconds", "milliseconds_with_tz"),
+    )),
+    ("timestamp", "int64_to_timestamp"), ("int", "timestamp_to_int64"),
+    ("string", "bool_to_string"), ("bool", "bool_to_bool"), ("bool", "string_to_bool"),
+    ("_+_", "add_duration_timestamp"), ("matches", "matches"),  # the global form matches(s, re)
+)
+# Methods whose time-zone form is among the missing ones.
+_TIME_ZONE_METHODS = frozenset(
+    name for name, overload in _MISSING_IN_EVALUATOR if overload.endswith("tz")
+)
+
+
+def _environment_config() -> str:
+    """The checker's configuration (CEL environment YAML) without the missing overloads."""
+    lines = ["stdlib:", "  exclude_functions:"]
+    for name, overload in _MISSING_IN_EVALUATOR:
+        lines += [f'    - name: "{name}"', "      overloads:", f'        - id: "{overload}"']
+    return "\n".join(lines) + "\n"
+
+
 @functools.cache
 def _environment() -> Any:
     # Imported on first use: only writers check, so the gateway, which
@@ -64,7 +94,8 @@ def _environment() -> Any:
     from cel_expr_python import cel
 
     dyn = cel.Type.DYN
-    return cel.NewEnv(variables={
+    config = cel.NewEnvConfigFromYaml(_environment_config())
+    return cel.NewEnv(config=config, variables={
         "args": cel.Type.Map(cel.Type.STRING, dyn),
         "user": dyn,
         "client": dyn,
@@ -87,6 +118,8 @@ def check_condition(source: str) -> Condition:
         checked = _environment().compile(text)
     except Exception as exc:  # the checker raises RuntimeError with its report
         raise PolicyError(f"condition {text!r}: {_problem(text, str(exc))}") from None
+    if problem := _pattern_problem(text):
+        raise PolicyError(f"condition {text!r}: {problem}")
     kind = checked.return_type().name()
     if text in ("user", "client"):
         kind = "map or null"  # declared dyn, but never a boolean at run time
@@ -105,6 +138,34 @@ def condition_problem(source: str) -> str | None:
         check_condition(source)
     except PolicyError as exc:
         return str(exc)
+    return None
+
+
+# `.matches(` with a quoted literal pattern (raw or not, either quote).
+_LITERAL_PATTERN = re.compile(
+    r"""\.\s*matches\s*\(\s*([rR]?(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'))\s*\)"""
+)
+
+
+def _pattern_problem(text: str) -> str | None:
+    """A literal `matches` pattern the evaluator's regex engine rejects, if any.
+
+    The checker does not look inside patterns, and the evaluator only
+    compiles one when it runs, so `args.path.matches("^(?!tmp)")` (no
+    look-ahead in its engine) would err on every call.
+
+    >>> _pattern_problem('args.path.matches("^(?!tmp)")')
+    "matches: '^(?!tmp)' is not a regular expression the evaluator accepts"
+    """
+    import cel  # the evaluator, which compiles the pattern on every call
+
+    for literal in _LITERAL_PATTERN.findall(text):
+        pattern = literal
+        try:
+            pattern = cel.evaluate(literal)  # the literal's value, escapes resolved
+            cel.evaluate('"".matches(pattern)', {"pattern": pattern})
+        except Exception:  # the evaluator raises several kinds; all mean "unusable"
+            return f"matches: {pattern!r} is not a regular expression the evaluator accepts"
     return None
 
 
@@ -157,8 +218,12 @@ def _called(name: str, text: str) -> str | None:
 def _suggestion(name: str, kind: str) -> str:
     if kind == "function" and name in METHODS:
         return f" ({name} is a method: write VALUE.{name}(...))"
+    if kind == "method" and name in _TIME_ZONE_METHODS:
+        return f" (no time-zone argument: now is in UTC, write now.{name}())"
     if kind == "method" and name in STANDARD_NAMES and name not in METHODS:
         return f" ({name} is a function: write {name}(VALUE))"
+    if name in STANDARD_NAMES:
+        return " (not supported by mcp-acl's condition evaluator)"
     folded = {known.lower(): known for known in STANDARD_NAMES}
     if name.lower() in folded and folded[name.lower()] != name:
         return f" (did you mean {folded[name.lower()]}?)"

@@ -7,6 +7,7 @@ neither. Bad input raises AdminError before anything is written.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -295,7 +296,13 @@ def unknown_name(kind: str, name: str) -> str:
     >>> unknown_name("user", "carol")
     "user 'carol' does not exist (see `mcp-acl user list`; add it with `mcp-acl user add carol`)"
     """
-    return f"{kind} {name!r} does not exist (see `mcp-acl {kind} list`; add it with `mcp-acl {kind} add {name}`)"
+    try:
+        parse_principal(f"{kind}:{name}")
+    except PolicyError:
+        # Not a name `add` would take (white space, control characters): no command to paste.
+        return f"{kind} {name!r} does not exist (see `mcp-acl {kind} list`)"
+    # Quoted for the shell: `a$(id)` is a valid name, and the hint is meant to be pasted.
+    return f"{kind} {name!r} does not exist (see `mcp-acl {kind} list`; add it with `mcp-acl {kind} add {shlex.quote(name)}`)"
 
 
 def _exists(c: Connection, column, value: str) -> bool:

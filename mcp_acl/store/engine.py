@@ -63,7 +63,8 @@ def _open_only(parsed: URL, path: Path) -> URL:
     """The URL as an SQLite URI filename opened read/write: SQLite then never creates the file."""
     if not path.is_file():
         raise MissingDatabase(path)
-    return parsed.set(database="file:" + quote(str(path.resolve())), query={**parsed.query, "mode": "rw", "uri": "true"})
+    # A mode the URL asks for (`?mode=ro`) is kept: read/write is only the default.
+    return parsed.set(database="file:" + quote(str(path.resolve())), query={"mode": "rw", **parsed.query, "uri": "true"})
 
 
 def make_engine(url: str, *, create: bool = True) -> Engine:
@@ -82,6 +83,9 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
                 path.parent.mkdir(parents=True, exist_ok=True)
             elif path is not None:
                 parsed = _open_only(parsed, path)
+            elif parsed.query.get("uri") and not create:
+                # A URI filename the user wrote: SQLite would create it unless told not to.
+                parsed = parsed.set(query={"mode": "rw", **parsed.query})
             engine = create_engine(parsed)
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine

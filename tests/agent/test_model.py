@@ -172,3 +172,19 @@ def test_url_comes_from_option_then_ollama_host(monkeypatch):
     assert ollama_url("http://127.0.0.1:1") == "http://127.0.0.1:1"
     monkeypatch.delenv("OLLAMA_HOST")
     assert ollama_url() == "http://127.0.0.1:11434"
+
+
+async def test_arguments_nested_too_deeply_arrive_as_a_problem(double, ollama_url):
+    # The decoder recurses: past its depth it raises RecursionError, which is no ValueError.
+    double.add(call_raw("notes.read", json.dumps("[" * 5000 + "]" * 5000)))
+    async with OllamaModel("qwen3:4b", ollama_url) as model:
+        reply = await model.reply(ASK, TOOLS)
+    assert reply.tool_calls[0].problem == "a string holding JSON nested too deeply"
+
+
+async def test_a_chat_body_nested_too_deeply_is_not_ollamas_api(double, ollama_url):
+    double.add(raw("[" * 100_000 + "]" * 100_000, media_type="application/x-ndjson"))
+    async with OllamaModel("qwen3:4b", ollama_url) as model:
+        with pytest.raises(OllamaFailed) as caught:
+            await model.reply(ASK, TOOLS)
+    assert "answered /api/chat with a body that is not Ollama's JSON" in str(caught.value)

@@ -223,3 +223,16 @@ def test_names_that_look_like_rich_markup_are_printed_as_they_are(cli):
     assert "added user [/x]" in cli.ok("user", "add", "[/x]")
     assert "added user [red]bob with roles [/b]" in cli.ok("user", "add", "[red]bob", "--role", "[/b]")
     assert "removed user [red]bob" in cli.ok("user", "remove", "[red]bob")
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("a$(id)", "add it with `mcp-acl user add 'a$(id)'`)"),  # a valid name, quoted for the shell
+        ("o'brien", """add it with `mcp-acl user add 'o'"'"'brien'`)"""),
+        ("x y", "(see `mcp-acl user list`)"),  # no name `add` would take: nothing to paste
+    ],
+)
+def test_unknown_name_hint_is_safe_to_paste(cli, name, hint):
+    says = cli.rejects("user", "remove", name)
+    assert says.rstrip().endswith(hint)

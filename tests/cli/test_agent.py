@@ -186,3 +186,37 @@ def test_an_internal_error_is_one_line_with_its_own_exit_status(monkeypatch):
     assert done.output.strip().splitlines() == [
         "error: internal error in the agent (KeyError: 'boom'): this is a bug in mcp-acl, please report it with "
         "the command you ran"]
+
+
+@pytest.mark.parametrize("turn", [
+    # Refused on its second line, while the client's stream is still open.
+    raw(json.dumps({"message": {"role": "assistant", "content": "a"}, "done": False}) + "\n"
+        + json.dumps({"message": {"role": "assistant", "tool_calls": {"x": 1}}, "done": False}) + "\n"
+        + json.dumps({"message": {"role": "assistant", "content": "b"}, "done": True}) + "\n",
+        media_type="application/x-ndjson"),
+    raw(json.dumps({"message": {"role": "assistant", "content": "a"}, "done": False}) + "\n"
+        + "[" * 100_000 + "]" * 100_000 + "\n", media_type="application/x-ndjson"),
+])
+def test_a_malformed_stream_is_one_line_exit_2_without_a_traceback(run, double, turn):  # noqa: F811
+    double.add(turn)
+    line = one_error_line(run("--prompt", "x"))
+    assert "not Ollama's API" in line
+
+
+def test_arguments_nested_too_deeply_are_told_to_the_model(run, double):  # noqa: F811
+    double.add(call_raw("files.read", json.dumps("[" * 5000 + "]" * 5000)), say("Done."))
+    done = run("--prompt", "x")
+    assert done.returncode == 0, done.stderr
+    assert "not sent: malformed call" in done.stdout and "Done." in done.stdout
+    assert done.stderr == ""
+
+
+def test_a_tool_name_cannot_forge_a_line_or_repaint_the_terminal(run, double):  # noqa: F811
+    double.add(call("files.read\n  → files.read {}  allowed\x1b[2J\u202e", path="a"), say("Done.\x1b[31m\nBye."))
+    done = run("--prompt", "x")
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
+    # The forged second call line stays inside the first.
+    assert len([line for line in done.stdout.splitlines() if line.startswith("  → ")]) == 1
+    assert "files.read\\n  → files.read {}  allowed\\x1b[2J\\u202e" in done.stdout
+    assert "Done.\\x1b[31m\nBye." in done.stdout  # the model's own line breaks are kept

@@ -136,3 +136,33 @@ def test_init_still_creates_the_folder_and_the_database(tmp_path):
     result = CliRunner().invoke(app, ["init", "--database", f"sqlite:///{target}"], prog_name="mcp-acl")
     assert result.exit_code == 0, result.output
     assert target.is_file()
+
+
+def _initialised(tmp_path) -> str:
+    target = tmp_path / "acl.db"
+    assert CliRunner().invoke(app, ["init", "--database", f"sqlite:///{target}"], prog_name="mcp-acl").exit_code == 0
+    return str(target)
+
+
+def test_a_read_only_url_stays_read_only(tmp_path):
+    # Opening read/write is the default for existing files, not an override of `?mode=ro`.
+    url = f"sqlite:///{_initialised(tmp_path)}?mode=ro"
+    result = CliRunner().invoke(app, ["user", "add", "carol", "--database", url], prog_name="mcp-acl")
+    assert "readonly database" in one_error_line(result)
+    listed = CliRunner().invoke(app, ["user", "list", "--json", "--database", url], prog_name="mcp-acl")
+    assert listed.exit_code == 0 and "carol" not in listed.output
+
+
+def test_a_uri_filename_is_not_created_by_a_reading_command(tmp_path):
+    missing = tmp_path / "missing.db"
+    one_error_line(CliRunner().invoke(app, ["grants", "--database", f"sqlite:///file:{missing}?uri=true"], prog_name="mcp-acl"))
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize("folder", ["with space", "hash#x", "pct%x", "quote'x", "uni-é"])
+def test_paths_with_awkward_characters_open_after_init(tmp_path, folder):
+    (tmp_path / folder).mkdir()
+    url = f"sqlite:///{_initialised(tmp_path / folder)}"
+    result = CliRunner().invoke(app, ["user", "add", "carol", "--database", url], prog_name="mcp-acl")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / folder).iterdir() if not p.name.endswith(("-wal", "-shm"))) == ["acl.db"]

@@ -47,3 +47,15 @@ def test_paste_block_names_the_served_home_as_an_absolute_path(tmp_path, subproc
         printed = read_until(proc, lines, "Press Ctrl-C")
     assert f"export MCP_ACL_HOME={tmp_path / 'relative-home'}" in printed
     assert f"export MCP_ACL_DATABASE_URL=sqlite:///{tmp_path / 'served.db'}" in printed
+
+
+def test_a_relative_served_database_is_pasted_as_an_absolute_one(tmp_path, monkeypatch):
+    from mcp_acl.cli.quickstart import shell_setup
+    from mcp_acl.store.engine import sqlite_file
+
+    monkeypatch.chdir(tmp_path)
+    line = next(x for x in shell_setup("sqlite:///it's here/acl.db") if x.startswith("export MCP_ACL_DATABASE_URL="))
+    # Pasted into a terminal that is somewhere else.
+    done = subprocess.run(["bash", "-c", f'{line}\nprintf %s "$MCP_ACL_DATABASE_URL"'], cwd="/",
+                          capture_output=True, text=True, check=True)
+    assert sqlite_file(done.stdout) == tmp_path / "it's here" / "acl.db"

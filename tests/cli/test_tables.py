@@ -112,3 +112,18 @@ def test_every_listing_command_has_json():
         for name in path:
             command = command.commands[name]
         assert any("--json" in p.opts for p in command.params), path
+
+
+@pytest.mark.parametrize("width", [12, 8, 3])
+def test_nothing_is_lost_even_far_too_narrow(width):
+    # Rich, given fewer cells than a name or a double-width character needs, drops them.
+    from rich.console import Console
+
+    from mcp_acl.cli._common import cells, table
+
+    rows = [cells(1, "user:アリス", "報告/四半期.md"), cells(22, "role:analyst", "")]
+    console = Console(width=width, record=True, color_system=None)
+    console.print(table("id", "principal", "details", rows=rows, wrap=("details",)))
+    shown = "".join(console.export_text().split())
+    for text in ("id", "principal", "details", "1", "22", "user:アリス", "報告/四半期.md", "role:analyst"):
+        assert text in shown

@@ -117,3 +117,63 @@ def test_the_evaluator_still_compiles_what_the_checker_refuses():
     # Rows stored before the check keep working the old way: they compile,
     # error when evaluated, and the decision fails closed.
     assert compile_condition('args.path.startswith("x")').source == 'args.path.startswith("x")'
+
+
+# One condition per standard overload the checker knows and the evaluator
+# lacks (condition_types._MISSING_IN_EVALUATOR), with what the refusal says.
+NOT_IN_THE_EVALUATOR = [
+    ('now.getFullYear("UTC") > 2025', "no time-zone argument: now is in UTC, write now.getFullYear()"),
+    ('now.getMonth("UTC") < 12', "write now.getMonth()"),
+    ('now.getDayOfYear("UTC") > 0', "write now.getDayOfYear()"),
+    ('now.getDate("UTC") > 0', "write now.getDate()"),
+    ('now.getDayOfMonth("UTC") >= 0', "write now.getDayOfMonth()"),
+    ('now.getDayOfWeek("Europe/Paris") < 5', "write now.getDayOfWeek()"),
+    ('now.getHours("Europe/Paris") >= 9', "unknown method getHours (no time-zone argument"),
+    ('now.getMinutes("UTC") >= 0', "write now.getMinutes()"),
+    ('now.getSeconds("UTC") >= 0', "write now.getSeconds()"),
+    ('now.getMilliseconds("UTC") >= 0', "write now.getMilliseconds()"),
+    ("now > timestamp(1700000000)", "timestamp cannot take (int)"),
+    ("int(now) > 0", "int cannot take (timestamp)"),
+    ('string(args.flag == true) == "true"', "string cannot take (bool)"),
+    ("bool(true)", "unknown function bool (not supported"),
+    ('bool("true")', "unknown function bool (not supported"),
+    ('duration("1h") + now > now', "operator + cannot take (duration, timestamp)"),
+    ('matches(args.path, "^r")', "matches is a method: write VALUE.matches(...)"),
+]
+
+
+@pytest.mark.parametrize(("source", "says"), NOT_IN_THE_EVALUATOR)
+def test_what_the_evaluator_cannot_run_is_refused(source, says):
+    # The checker knew these, so they were stored, then erred on every call
+    # (an erring deny blocks everything it covers).
+    with pytest.raises(Exception):
+        compile_condition(source).holds(CONTEXT)
+    with pytest.raises(PolicyError) as caught:
+        check_condition(source)
+    assert says in str(caught.value)
+
+
+def test_every_missing_overload_has_a_refused_example():
+    from mcp_acl.policy.condition_types import _MISSING_IN_EVALUATOR
+
+    assert len(NOT_IN_THE_EVALUATOR) == len(_MISSING_IN_EVALUATOR)
+
+
+@pytest.mark.parametrize(
+    ("source", "pattern"),
+    [
+        ('args.path.matches("^(?!tmp/)")', "'^(?!tmp/)'"),  # no look-ahead in the evaluator's engine
+        ('args.path.matches("[")', "'['"),
+        ("has(args.p) && args.p.matches('ok') && args.q.matches(r'(')", "'('"),
+    ],
+)
+def test_a_literal_pattern_the_evaluator_rejects_is_refused(source, pattern):
+    with pytest.raises(Exception):
+        compile_condition(source).holds({**CONTEXT, "args": {"path": "x", "p": "ok", "q": "x"}})
+    with pytest.raises(PolicyError) as caught:
+        check_condition(source)
+    assert str(caught.value).endswith(f"matches: {pattern} is not a regular expression the evaluator accepts")
+
+
+def test_patterns_the_evaluator_accepts_pass():
+    assert condition_problem(r'args.path.matches(r"^\d+$") && args.path.matches("\\p{L}") && args.p.matches(args.q)') is None
