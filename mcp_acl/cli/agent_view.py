@@ -57,7 +57,7 @@ class EventView:
             self._end_line()
             self.console.print(tool_call_line(event), soft_wrap=True)
             if event.outcome != Outcome.NOT_RUN:
-                self.console.print(Text("    " + printable(_shorten(event.told_model)), style="dim"), soft_wrap=True)
+                self.console.print(Text("    " + _shorten(event.told_model), style="dim"), soft_wrap=True)
         elif isinstance(event, CatalogueEvent):
             self._end_line()
             changes = [f"-{printable(n)}" for n in event.removed] + [f"+{printable(n)}" for n in event.added]
