@@ -85,8 +85,9 @@ async def _watch_sqlite_files(database: Path, on_commit: Callable[[], None], tas
             step=STEP_MS, debounce=BURST_MS, rust_timeout=STOP_MS, recursive=False,
         ):
             on_commit()
-    except OSError as exc:
-        # E.g. the system's limit of inotify watches is reached: serving goes on, found by the poll.
+    except (OSError, RuntimeError) as exc:
+        # E.g. the system's limit of inotify watches is reached, or watchfiles'
+        # own internal error (a RuntimeError): serving goes on, found by the poll.
         log.warning("not watching %s for commits (%s); changes are found by polling", database.parent, exc)
 
 
