@@ -10,20 +10,25 @@ from mcp_acl.store import PolicyAdmin, make_engine, upgrade
 from mcp_acl.store.commits import watch_commits
 
 
-async def test_a_policy_change_committed_elsewhere_is_signalled(engine):
+async def _hear_a_change(watched, admin: PolicyAdmin) -> None:
+    """Watch `watched` while `admin` keeps changing the policy; return once a change is heard."""
     heard = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        await tg.start(partial(watch_commits, watched, heard.set))
+        # The watch may be set up just after `started`: change until one change is heard.
+        tg.start_soon(_keep_changing, admin, heard)
+        with anyio.fail_after(30):
+            await heard.wait()
+        tg.cancel_scope.cancel()
+
+
+async def test_a_policy_change_committed_elsewhere_is_signalled(engine):
     # A second engine stands for another process (the CLI) writing the same database.
     other = make_engine(engine.url.render_as_string(hide_password=False))
     admin = PolicyAdmin(other)
     admin.add_role("auditor")
     try:
-        async with anyio.create_task_group() as tg:
-            await tg.start(partial(watch_commits, engine, heard.set))
-            # The watch may be set up just after `started`: change until one change is heard.
-            tg.start_soon(_keep_changing, admin, heard)
-            with anyio.fail_after(30):
-                await heard.wait()
-            tg.cancel_scope.cancel()
+        await _hear_a_change(engine, admin)
     finally:
         other.dispose()
 
@@ -61,16 +66,10 @@ async def test_a_database_opened_as_serve_opens_it_is_watched_too(tmp_path):
     upgrade(writer)
     served = make_engine(url, create=False)
     assert served.url.query.get("uri")
-    heard = anyio.Event()
     admin = PolicyAdmin(writer)
     admin.add_role("auditor")
     try:
-        async with anyio.create_task_group() as tg:
-            await tg.start(partial(watch_commits, served, heard.set))
-            tg.start_soon(_keep_changing, admin, heard)
-            with anyio.fail_after(30):
-                await heard.wait()
-            tg.cancel_scope.cancel()
+        await _hear_a_change(served, admin)
     finally:
         writer.dispose()
         served.dispose()
