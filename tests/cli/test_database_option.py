@@ -43,6 +43,9 @@ ARGS = {
     ("policy", "test"): ["{policy_file}"],
     ("sessions", "kill"): ["0123"],
     ("serve",): ["--port", "0"],
+    ("upstream", "add"): ["time", "--url", "http://127.0.0.1:9/mcp"],
+    ("upstream", "show"): ["time"],
+    ("upstream", "remove"): ["time"],
 }
 
 
