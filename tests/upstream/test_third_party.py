@@ -42,12 +42,20 @@ def _install(venv: Path) -> subprocess.CompletedProcess:
     return subprocess.run(pip, capture_output=True, text=True, timeout=600)
 
 
+def _runs(venv: Path) -> bool:
+    # A cached venv whose base interpreter has gone (Python upgraded or removed) is rebuilt.
+    try:
+        return subprocess.run([str(venv / "bin" / "python"), "-c", "pass"], capture_output=True, timeout=60).returncode == 0
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="session")
 def time_server() -> Path:
     """The `mcp-server-time` executable in its own venv under the cache folder, installed once."""
     venv, marker = CACHE / "venv", CACHE / "venv" / ".installed"
     executable = venv / "bin" / PACKAGE
-    if not (marker.exists() and executable.exists()):
+    if not (marker.exists() and executable.exists() and _runs(venv)):
         done = _install(venv)
         if done.returncode or not executable.exists():
             why = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no executable"]
