@@ -24,6 +24,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/gateway.py
 	$(PY) bench/cli.py
 	$(PY) bench/notify.py
+	$(PY) bench/upstream.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .hypothesis

@@ -32,8 +32,6 @@ import sys
 import tempfile
 import textwrap
 import time
-from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from mcp_acl.cli.serve import SERVE_HTTP, SERVE_LOOP  # noqa: E402 (after the path is set)
 from _child_server import child_server  # noqa: E402 (bench/, the script's folder)
+from _timing import echo_call, mint_token, p99, run_app, sdk_client, time_pairs  # noqa: E402 (bench/, the script's folder)
 from plain_client import PlainClient, plain_client  # noqa: E402 (bench/, the script's folder)
 
 ECHO_MODULE = '''
@@ -63,16 +62,6 @@ def load(config):
 
 
 # -- the two servers (each run in a child process) ---------------------------
-
-
-def _run(app, ready_file: str, loop: str, http: str) -> None:
-    import uvicorn
-
-    from mcp_acl.cli.serve import bind, server_config
-
-    sock = bind("127.0.0.1", 0)
-    Path(ready_file).write_text(str(sock.getsockname()[1]))
-    uvicorn.Server(server_config(app, loop=loop, http=http, log_level="error")).run(sockets=[sock])
 
 
 def _bare_app():
@@ -109,8 +98,6 @@ def _acl_app(database_url: str, tools_dir: str, tool_count: int):
 
 
 def _prepare(workdir: Path, tool_count: int) -> tuple[str, str, str]:
-    from mcp_acl.auth.keys import SigningKeys
-    from mcp_acl.auth.tokens import mint_access_token
     from mcp_acl.config import Settings
     from mcp_acl.store import PolicyAdmin, make_engine, upgrade
 
@@ -128,16 +115,7 @@ def _prepare(workdir: Path, tool_count: int) -> tuple[str, str, str]:
     # lin may use one group of 500 among the 10,000 synthetic tools.
     admin.add_grant("user:lin", f"tool:g{max(tool_count // 500 // 2, 0):02d}.*")
     settings = Settings(database_url=url)
-    keys = SigningKeys(engine)
-    keys.ensure_active()
-
-    def token(user: str) -> str:
-        return mint_access_token(
-            keys, issuer=settings.embedded_issuer_url, audience=settings.resource_url,
-            subject=user, client_id="bench-cli", scopes=["mcp"], ttl=timedelta(hours=1),
-        )
-
-    tokens = token("ada"), token("lin")
+    tokens = mint_token(engine, settings, "ada"), mint_token(engine, settings, "lin")
     engine.dispose()
     return url, *tokens
 
@@ -147,49 +125,17 @@ def _server(args: list[str], workdir: Path, name: str):
     return child_server([__file__, "--serve", *args], workdir, name)
 
 
-@asynccontextmanager
-async def _client(url: str, token: str | None):
-    import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
-        async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
-            yield client
-
-
-async def _time_call(client) -> float:
-    started = time.perf_counter()
-    result = await client.call_tool("bench.echo", {"text": "hi"})
-    elapsed = (time.perf_counter() - started) * 1000
-    if result.is_error:
-        raise RuntimeError(f"the benchmark call failed: {result.content[0].text}")
-    return elapsed
-
-
-async def _time_pairs(bare, acl, pairs: int, call=_time_call) -> tuple[list[float], list[float]]:
-    # Call by call, each server first in every other pair: a noisy
-    # neighbour on the shared machine slows both alike.
-    bare_times, acl_times = [], []
-    for i in range(pairs):
-        if i % 2:
-            bare_times.append(await call(bare))
-            acl_times.append(await call(acl))
-        else:
-            acl_times.append(await call(acl))
-            bare_times.append(await call(bare))
-    return bare_times, acl_times
+_time_call = echo_call("bench.echo")
 
 
 async def _time_plain(bare_url: str, acl_url: str, token: str, era: str, warmup: int, calls: int) -> tuple[list[float], list[float]]:
     async with plain_client(bare_url, None, era) as bare, plain_client(acl_url, token, era) as acl:
-        await _time_pairs(bare, acl, warmup, PlainClient.call)
-        return await _time_pairs(bare, acl, calls, PlainClient.call)
+        await time_pairs(bare, acl, warmup, PlainClient.call)
+        return await time_pairs(bare, acl, calls, PlainClient.call)
 
 
 async def _time_lists(url: str, token: str, repeat: int) -> tuple[float, list[float], int]:
-    async with _client(url, token) as client:
+    async with sdk_client(url, token) as client:
         started = time.perf_counter()
         first = await client.list_tools()
         cold = (time.perf_counter() - started) * 1000
@@ -199,11 +145,6 @@ async def _time_lists(url: str, token: str, repeat: int) -> tuple[float, list[fl
             await client.list_tools()
             warm.append((time.perf_counter() - started) * 1000)
     return cold, warm, len(first.tools)
-
-
-def _p99(times: list[float]) -> float:
-    ordered = sorted(times)
-    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
 
 
 PLAIN_ERAS = ("2025-11-25", "2026-07-28")
@@ -221,20 +162,20 @@ async def _bench(quick: bool, stack: list[str]) -> None:
             _server(["bare", *stack], workdir, "bare") as bare_url,
             _server(["acl", *stack, "--database", url, "--tools", tools_dir, "--tool-count", str(tool_count)], workdir, "acl") as acl_url,
         ):
-            async with _client(bare_url, None) as bare, _client(acl_url, ada) as acl:
-                await _time_pairs(bare, acl, warmup)
-                bare_times, acl_times = await _time_pairs(bare, acl, calls)
+            async with sdk_client(bare_url, None) as bare, sdk_client(acl_url, ada) as acl:
+                await time_pairs(bare, acl, warmup, _time_call)
+                bare_times, acl_times = await time_pairs(bare, acl, calls, _time_call)
             plain = {era: await _time_plain(bare_url, acl_url, ada, era, warmup, plain_calls) for era in PLAIN_ERAS}
             cold, warm, listed = await _time_lists(acl_url, lin, 20 if quick else 100)
     bare_median, acl_median = statistics.median(bare_times), statistics.median(acl_times)
     print(f"servers: uvicorn {' '.join(stack)}, on the listening socket of `mcp-acl serve`")
     print(f"tools/call round trip over loopback HTTP, {len(bare_times)} calls each, interleaved call by call")
-    print(f"bare mcp server   median {bare_median:.3f} ms   p99 {_p99(bare_times):.3f} ms")
-    print(f"mcp-acl           median {acl_median:.3f} ms   p99 {_p99(acl_times):.3f} ms")
+    print(f"bare mcp server   median {bare_median:.3f} ms   p99 {p99(bare_times):.3f} ms")
+    print(f"mcp-acl           median {acl_median:.3f} ms   p99 {p99(acl_times):.3f} ms")
     print(f"plain httpx client on one keep-alive connection, {plain_calls} calls each, interleaved call by call")
     for era, (bare_plain, acl_plain) in plain.items():
-        print(f"plain {era}, bare mcp server   median {statistics.median(bare_plain):.3f} ms   p99 {_p99(bare_plain):.3f} ms")
-        print(f"plain {era}, mcp-acl           median {statistics.median(acl_plain):.3f} ms   p99 {_p99(acl_plain):.3f} ms")
+        print(f"plain {era}, bare mcp server   median {statistics.median(bare_plain):.3f} ms   p99 {p99(bare_plain):.3f} ms")
+        print(f"plain {era}, mcp-acl           median {statistics.median(acl_plain):.3f} ms   p99 {p99(acl_plain):.3f} ms")
     print(f"tools/list with {listed} of {tool_count} tools visible: first {cold:.1f} ms, then median {statistics.median(warm):.2f} ms")
     print(f"ratio {acl_median / bare_median:.2f}")
 
@@ -252,9 +193,9 @@ def main() -> None:
     parser.add_argument("--tool-count", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve == "bare":
-        _run(_bare_app(), args.ready_file, args.loop, args.http)
+        run_app(_bare_app(), args.ready_file, args.loop, args.http)
     elif args.serve == "acl":
-        _run(_acl_app(args.database, args.tools, args.tool_count), args.ready_file, args.loop, args.http)
+        run_app(_acl_app(args.database, args.tools, args.tool_count), args.ready_file, args.loop, args.http)
     else:
         asyncio.run(_bench(args.quick, ["--loop", args.loop, "--http", args.http]))
 
