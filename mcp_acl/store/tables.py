@@ -138,6 +138,19 @@ upstreams = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# The tool definitions (name, description, input schema, annotations; canonical
+# JSON) an administrator trusts per upstream: a tool whose current definition
+# differs, or that has no row, is withheld from every catalogue.
+upstream_tools = Table(
+    "upstream_tools",
+    metadata,
+    Column("upstream", String(255), ForeignKey("upstreams.name", ondelete="CASCADE"), primary_key=True),
+    Column("tool", String(255), primary_key=True),
+    Column("definition", Text, nullable=False),
+    Column("pinned_by", String(255), nullable=True),
+    Column("pinned_at", UTCDateTime, nullable=False),
+)
+
 # --- gateway: sessions, audit, the embedded issuer's signing keys ---------
 
 sessions = Table(

@@ -1,4 +1,4 @@
-"""All upstreams of one gateway: connected at start (bounded by each one's timeout), their tools added to the catalogue."""
+"""All upstreams of one gateway: connected at start (bounded by each one's timeout), their trusted tools added to the catalogue."""
 
 from __future__ import annotations
 
@@ -6,31 +6,35 @@ import logging
 from collections.abc import Sequence
 
 import anyio
+import anyio.to_thread
 from anyio.abc import TaskStatus
 from sqlalchemy import Engine
 
 from mcp_acl.gateway.catalogue import Catalogue
+from mcp_acl.gateway.specs import ToolSpec
+from mcp_acl.store.pins import pin_first_use, trusted
 from mcp_acl.store.upstreams import Upstream, list_upstreams
 from mcp_acl.upstream.connection import UpstreamConnection
-from mcp_acl.upstream.tools import read_tools
+from mcp_acl.upstream.tools import definition, read_tools, to_spec
 
 log = logging.getLogger(__name__)
 
 
 class UpstreamPool:
-    """One supervised connection per upstream."""
+    """One supervised connection per upstream; `engine` holds the pinned definitions (None: trust every tool, for tests)."""
 
-    def __init__(self, upstreams: Sequence[Upstream]) -> None:
+    def __init__(self, upstreams: Sequence[Upstream], engine: Engine | None = None) -> None:
         self.connections = {up.name: UpstreamConnection(up) for up in upstreams}
+        self.engine = engine
 
     @classmethod
     def from_store(cls, engine: Engine) -> UpstreamPool:
         """The upstreams registered in the store."""
         with engine.connect() as conn:
-            return cls(list_upstreams(conn))
+            return cls(list_upstreams(conn), engine)
 
     async def run(self, catalogue: Catalogue, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Open every connection, add the tools of those that answered to `catalogue`, then keep them open until cancelled.
+        """Open every connection, add the trusted tools of those that answered to `catalogue`, then keep them open until cancelled.
 
         An upstream that is down or slow at start adds no tools and does not
         hold the gateway up longer than its timeout; it is retried in the background.
@@ -46,7 +50,7 @@ class UpstreamPool:
             task_status.started()
 
     async def add_tools_once(self, catalogue: Catalogue) -> None:
-        """Connect, add the upstreams' tools to `catalogue`, and close again (for commands that only show the catalogue)."""
+        """Connect, add the upstreams' trusted tools to `catalogue`, and close again (for commands that only show the catalogue)."""
         async with anyio.create_task_group() as tg:
             await tg.start(self.run, catalogue)
             tg.cancel_scope.cancel()
@@ -56,12 +60,35 @@ class UpstreamPool:
         if any(tool.startswith(f"{name}.") for tool in catalogue.tools):
             log.error("upstream %s left out: tools named %s.* are already loaded from a tool module", name, name)
             return
+        specs = await self.trusted_specs(conn)
+        if specs is None:
+            return
+        # Before the first request is served, so no cached view has seen the catalogue yet.
+        catalogue.tools.update(specs)
+        log.info("upstream %s: %d tools", name, len(specs))
+
+    async def trusted_specs(self, conn: UpstreamConnection) -> dict[str, ToolSpec] | None:
+        """The upstream's tools whose definitions match their pins, as catalogue entries; None when they cannot be listed.
+
+        The first read of an upstream with nothing pinned pins what it offers
+        (trust on first use). A changed or new tool is withheld and logged.
+        """
+        name = conn.upstream.name
         try:
-            specs = await read_tools(conn)
+            tools = await read_tools(conn)
         except Exception as exc:
             log.warning("upstream %s: its tools could not be listed (%s)", name, exc.__class__.__name__)
             conn.broken()
-            return
-        # Before the first request is served, so no cached view has seen the catalogue yet.
-        catalogue.tools.update({spec.name: spec for spec in specs})
-        log.info("upstream %s: %d tools", name, len(specs))
+            return None
+        current = {tool.name: definition(tool) for tool in tools}
+        pinned = current if self.engine is None else await anyio.to_thread.run_sync(pin_first_use, self.engine, name, current)
+        specs: dict[str, ToolSpec] = {}
+        for tool in tools:
+            if not trusted(pinned, tool.name, current[tool.name]):
+                why = "changed since it was pinned" if tool.name in pinned else "is new"
+                log.warning("upstream %s: tool %r %s; withheld until `mcp-acl upstream approve %s`", name, tool.name, why, name)
+                continue
+            spec = to_spec(conn, tool)
+            if spec is not None:
+                specs[spec.name] = spec
+        return specs
