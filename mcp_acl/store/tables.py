@@ -175,7 +175,8 @@ audit_events = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", UTCDateTime, nullable=False),
-    # "decision", "outcome" (of an earlier decision, see ref_id) or "authentication".
+    # "decision", "outcome" (of an earlier decision, see ref_id), "authentication",
+    # or "approval" (an administrator approved, e.g., an upstream's tool definitions).
     Column("kind", String(16), nullable=False),
     Column("ref_id", Integer, nullable=True),
     Column("session_id", String(128), nullable=True),

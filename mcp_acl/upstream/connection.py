@@ -25,8 +25,10 @@ LONGEST_RETRY_SECONDS = 30.0
 class UpstreamConnection:
     """The session to one upstream: `client` while open, else None and `last_error` says why."""
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, *, log_failures: bool = True) -> None:
         self.upstream = upstream
+        # A one-off command says why in its own error line instead.
+        self.log_failures = log_failures
         self.client = None
         self.last_error: str | None = "not connected yet"
         self._broken = anyio.Event()
@@ -73,7 +75,8 @@ class UpstreamConnection:
                     self.client, self.last_error = None, "the connection failed"
             except Exception as exc:
                 self.last_error = _why(exc)
-                log.warning("upstream %s: cannot connect: %s", self.upstream.name, self.last_error)
+                if self.log_failures:
+                    log.warning("upstream %s: cannot connect: %s", self.upstream.name, self.last_error)
             finally:
                 self.client = None
             self.settled.set()
