@@ -14,11 +14,11 @@ from mcp_acl.audit import AuditLog
 from mcp_acl.audit.log import AuditError
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, fail, out, policy_admin, print_json, table, user_errors
 from mcp_acl.store import PolicyAdmin
-from mcp_acl.store.pins import approve_definitions, pinned_definitions
+from mcp_acl.store.pins import approve_definitions, pinned_definitions, request_reread
 from mcp_acl.store.upstreams import DEFAULT_TIMEOUT_SECONDS, Upstream, add_upstream, get_upstream, list_upstreams, parse_pairs, remove_upstream
 from mcp_acl.upstream.review import difference, read_current, readable_diff
 
-upstream_app = typer.Typer(help="Register, list, approve and remove upstream MCP servers whose tools mcp-acl governs.", no_args_is_help=True)
+upstream_app = typer.Typer(help="Register, list, approve, refresh and remove upstream MCP servers whose tools mcp-acl governs.", no_args_is_help=True)
 
 
 def _as_json(up: Upstream) -> dict:
@@ -146,6 +146,17 @@ def upstream_approve(
         except AuditError as exc:
             fail(f"approved, but the audit row could not be written: {exc}", code=1)
     out.print(f"approved upstream {name}: {diff.summary()}", highlight=False, soft_wrap=True)
+
+
+@upstream_app.command("refresh")
+def upstream_refresh(name: Annotated[str, typer.Argument(help="The upstream to re-read.")], database: DatabaseOpt = None) -> None:
+    """Make serving gateways re-read an upstream's tools now; changed or new tools stay withheld until approved.
+
+    Example: mcp-acl upstream refresh github
+    """
+    with policy_admin(database) as admin:
+        request_reread(admin, name)
+    out.print(f"asked serving gateways to re-read upstream {name}", highlight=False)
 
 
 def _os_user() -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mcp_acl.store import tables as t
@@ -69,6 +69,24 @@ def approve_definitions(admin: PolicyAdmin, upstream: str, current: Definitions)
         conn.execute(delete(t.upstream_tools).where(t.upstream_tools.c.upstream == upstream))
         if current:
             conn.execute(insert(t.upstream_tools), _rows(upstream, current, admin.actor))
+        _raise_generation(conn, upstream)
+
+
+def request_reread(admin: PolicyAdmin, upstream: str) -> None:
+    """Ask every serving gateway to re-read `upstream`'s tools now (its generation and the revision go up)."""
+    with admin.change() as conn:
+        if not _raise_generation(conn, upstream):
+            raise AdminError(unknown_upstream(upstream))
+
+
+def generations(conn: Connection) -> dict[str, int]:
+    """Each upstream's generation: a gateway re-reads an upstream whose generation moved."""
+    return {r.name: r.generation for r in conn.execute(select(t.upstreams.c.name, t.upstreams.c.generation))}
+
+
+def _raise_generation(conn: Connection, upstream: str) -> bool:
+    done = conn.execute(update(t.upstreams).where(t.upstreams.c.name == upstream).values(generation=t.upstreams.c.generation + 1))
+    return done.rowcount > 0
 
 
 def trusted(pinned: Mapping[str, dict], tool: str, definition: dict) -> bool:

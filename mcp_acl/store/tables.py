@@ -134,6 +134,8 @@ upstreams = Table(
     Column("env", Text, nullable=False, default="{}"),
     Column("headers", Text, nullable=False, default="{}"),
     Column("timeout_seconds", Float, nullable=False, default=30.0),
+    # Raised to make serving gateways re-read the upstream's tools (refresh, approve).
+    Column("generation", Integer, nullable=False, default=0, server_default="0"),
     Column("created_by", String(255), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
 )

@@ -9,6 +9,7 @@ from any request task share the open session.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 import anyio
@@ -34,6 +35,8 @@ class UpstreamConnection:
         self._broken = anyio.Event()
         # Set once the first attempt to open has ended, open or not.
         self.settled = anyio.Event()
+        # Called when the session opens again after that (a reconnect): its tools may have changed.
+        self.on_reopen: Callable[[], None] | None = None
 
     def broken(self) -> None:
         """Told by a call that the session failed: the supervisor closes it and opens a new one."""
@@ -69,6 +72,8 @@ class UpstreamConnection:
                 async with AsyncExitStack() as stack:
                     client = await self._open(stack)
                     self.client, self.last_error, delay = client, None, FIRST_RETRY_SECONDS
+                    if self.settled.is_set() and self.on_reopen is not None:
+                        self.on_reopen()
                     self.settled.set()
                     await self._broken.wait()
                     # No new call may pick up the session while it closes.

@@ -1,5 +1,8 @@
 """Pinned upstream tool definitions: a changed or new upstream tool is withheld until approved.
 
+`upstreams.generation` goes up when an administrator asks serving gateways
+to re-read an upstream (`upstream refresh`, `upstream approve`).
+
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-06
@@ -25,7 +28,10 @@ def upgrade() -> None:
         sa.Column("pinned_by", sa.String(255), nullable=True),
         sa.Column("pinned_at", UTCDateTime, nullable=False),
     )
+    op.add_column("upstreams", sa.Column("generation", sa.Integer, nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("upstreams") as batch:
+        batch.drop_column("generation")
     op.drop_table("upstream_tools")

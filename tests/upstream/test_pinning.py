@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from auth.support import LoopbackServer  # tests/auth/support.py
-from gateway.harness import cli, connect, serve, sqlite_world, text_of  # noqa: F401 (fixture)
+from gateway.harness import cli, connect, get_stream_open, serve, sqlite_world, text_of, wait_for  # noqa: F401 (fixture)
+from gateway.test_notifier import _recorder, _session_of
 from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
 from tests.upstream.upstream_server import add_tool, reword_echo, tracker
@@ -119,3 +120,41 @@ def test_approve_refuses_an_unknown_or_unreachable_upstream(sqlite_world, subpro
         assert done.stderr.startswith("error:") and words in done.stderr and done.stderr.strip().count("\n") == 0
     assert pinned(world, "down") == {} and PolicyAdmin(world.engine).revision() == revision
     assert world.audit_rows(kind="approval") == []
+
+
+async def test_refresh_and_approve_change_a_serving_gateways_catalogue(sqlite_world, subprocess_env, live_upstream):
+    world = sqlite_world
+    server, url = live_upstream
+    register(world, subprocess_env, "tracker", "--url", url)
+    PolicyAdmin(world.engine).add_grant("role:analyst", "tool:tracker.*")
+    heard: list[str] = []
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice"), message_handler=_recorder(heard)) as alice:
+            assert "tracker.echo" in await tool_names(alice, "tracker.")
+            await get_stream_open(live, _session_of(world, "alice"))
+            # A new tool, re-read at once on `refresh`: withheld (not pinned), so alice's view is unchanged.
+            add_tool(server, "leak")
+            done = cli(subprocess_env, "upstream", "refresh", "tracker", "--database", world.database_url)
+            assert done.returncode == 0, done.stderr
+            # Approved: the serving gateway re-reads, shows it and tells alice, without a restart.
+            assert approve(world, subprocess_env, "tracker", "--yes").returncode == 0
+            await wait_for(lambda: heard)
+            assert "tracker.leak" in await tool_names(alice, "tracker.")
+            assert text_of(await alice.call_tool("tracker.leak", {})) == "leak"
+            # A reworded tool, read on `refresh`: withheld from the live catalogue and refused like an unknown tool.
+            heard.clear()
+            reword_echo(server, POISONED)
+            assert cli(subprocess_env, "upstream", "refresh", "tracker", "--database", world.database_url).returncode == 0
+            await wait_for(lambda: heard)
+            assert "tracker.echo" not in await tool_names(alice, "tracker.")
+            refused = await alice.call_tool("tracker.echo", {"text": "hi"})
+            assert refused.is_error and text_of(refused).startswith("No tool named tracker.echo is available to you")
+    assert heard == ["notifications/tools/list_changed"]
+
+
+def test_refresh_of_an_unknown_upstream_is_one_line_exit_2(sqlite_world, subprocess_env):
+    world = sqlite_world
+    revision = PolicyAdmin(world.engine).revision()
+    done = cli(subprocess_env, "upstream", "refresh", "nosuch", "--database", world.database_url)
+    assert (done.returncode, done.stderr.strip().count("\n")) == (2, 0) and "does not exist" in done.stderr
+    assert PolicyAdmin(world.engine).revision() == revision
