@@ -99,6 +99,8 @@ async def test_approve_shows_the_difference_then_pins_and_audits(sqlite_world, s
     [row] = world.audit_rows(kind="approval")
     assert (row.target, row.action, row.revision) == ("upstream:tracker", "approve", revision + 1)
     assert row.reason == "tool definitions approved: added leak; changed echo; removed fail"
+    tail = cli(subprocess_env, "audit", "tail", "-n", "1", "--database", world.database_url)
+    assert "approval by" in tail.stdout and "upstream:tracker" in tail.stdout, tail.stdout
     # Approved: a gateway shows and calls them.
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
