@@ -103,6 +103,13 @@ class AuditLog:
             "client_id": client_id, "action": "authenticate", "decision": "deny", "reason": redact_tokens(reason),
         })
 
+    def record_approval(self, *, target: str, reason: str, subject: str | None = None, revision: int | None = None) -> int:
+        """Append an administrator's approval (e.g. of an upstream's tool definitions, target `upstream:NAME`)."""
+        return self._append({
+            "kind": "approval", "subject": subject, "client_id": "mcp-acl-cli", "action": "approve",
+            "target": redact_tokens(target), "decision": "allow", "reason": redact_tokens(reason), "revision": revision,
+        })
+
     def _append(self, values: dict[str, Any]) -> int:
         return self._append_all([values])[-1]
 

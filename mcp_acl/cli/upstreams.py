@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import getpass
 import shlex
+import sys
 from typing import Annotated
 
+import anyio
 import typer
 
+from mcp_acl.audit import AuditLog
+from mcp_acl.audit.log import AuditError
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, fail, out, policy_admin, print_json, table, user_errors
+from mcp_acl.store import PolicyAdmin
+from mcp_acl.store.pins import approve_definitions, pinned_definitions, request_reread
 from mcp_acl.store.upstreams import DEFAULT_TIMEOUT_SECONDS, Upstream, add_upstream, get_upstream, list_upstreams, parse_pairs, remove_upstream
+from mcp_acl.upstream.review import difference, read_current, readable_diff
 
-upstream_app = typer.Typer(help="Register, list and remove upstream MCP servers whose tools mcp-acl governs.", no_args_is_help=True)
+upstream_app = typer.Typer(help="Register, list, approve, refresh and remove upstream MCP servers whose tools mcp-acl governs.", no_args_is_help=True)
 
 
 def _as_json(up: Upstream) -> dict:
@@ -97,6 +105,65 @@ def upstream_remove(name: Annotated[str, typer.Argument(help="The upstream to re
     with policy_admin(database) as admin:
         remove_upstream(admin, name)
     out.print(f"removed upstream {name}", highlight=False)
+
+
+@upstream_app.command("approve")
+def upstream_approve(
+    name: Annotated[str, typer.Argument(help="The upstream whose current tool definitions to trust.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Approve without asking (needed when there is no terminal).")] = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Show how an upstream's tools differ from what was pinned, then pin them as they are now.
+
+    Changed and new tools of an upstream are withheld from every catalogue until approved. Approving
+    bumps the policy revision (serving gateways show the tools at once) and writes an audit row.
+
+    Example: mcp-acl upstream approve github --yes
+    """
+    with engine_for(database) as engine, user_errors():
+        with engine.connect() as conn:
+            up = get_upstream(conn, name)
+            pinned = pinned_definitions(conn, name)
+        current = anyio.run(read_current, up)
+        diff = difference(pinned, current)
+        if not diff:
+            out.print(f"upstream {name}: its {len(current)} tools are as pinned; nothing to approve", highlight=False)
+            return
+        for line in readable_diff(name, pinned, current):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+        if not yes:
+            if not sys.stdin.isatty():
+                fail("no terminal to confirm on; run again with --yes to approve")
+            if not typer.confirm(f"Approve these tool definitions of {name}?", default=False):
+                fail("not approved; nothing changed", code=1)
+        admin = PolicyAdmin(engine)
+        approve_definitions(admin, name, current)
+        try:
+            AuditLog(engine).record_approval(
+                target=f"upstream:{name}", reason=f"tool definitions approved: {diff.summary()}",
+                subject=_os_user(), revision=admin.revision(),
+            )
+        except AuditError as exc:
+            fail(f"approved, but the audit row could not be written: {exc}", code=1)
+    out.print(f"approved upstream {name}: {diff.summary()}", highlight=False, soft_wrap=True)
+
+
+@upstream_app.command("refresh")
+def upstream_refresh(name: Annotated[str, typer.Argument(help="The upstream to re-read.")], database: DatabaseOpt = None) -> None:
+    """Make serving gateways re-read an upstream's tools now; changed or new tools stay withheld until approved.
+
+    Example: mcp-acl upstream refresh github
+    """
+    with policy_admin(database) as admin:
+        request_reread(admin, name)
+    out.print(f"asked serving gateways to re-read upstream {name}", highlight=False)
+
+
+def _os_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
 
 
 def register(app: typer.Typer) -> None:

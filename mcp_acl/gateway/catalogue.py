@@ -56,6 +56,17 @@ class Catalogue:
             fixed_resources=fixed_resources, listings=listings,
         )
 
+    def replace_namespace(self, namespace: str, specs: dict[str, ToolSpec]) -> None:
+        """Make `specs` the tools named `namespace.*` (an upstream re-read while serving).
+
+        A new dict replaces the old in one step: a request or a listing in
+        another thread sees the old tools or the new, never half of each.
+        """
+        prefix = f"{namespace}."
+        tools = {name: spec for name, spec in self.tools.items() if not name.startswith(prefix)}
+        tools.update(specs)
+        object.__setattr__(self, "tools", tools)
+
     def tool(self, name: str) -> ToolSpec | None:
         """The tool called `name`, or None."""
         return self.tools.get(name)

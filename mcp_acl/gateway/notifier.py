@@ -74,6 +74,7 @@ class Notifier:
         self.policy: CompiledPolicy | None = None
         self._watchers: dict[str, Watcher] = {}
         self._woken: anyio.Event | None = None  # made in run(), on the event loop
+        self._catalogue_moved = False
 
     def watch(self, key: str, identity: Identity, notify: Notify) -> None:
         """Start watching on behalf of `identity` (no I/O, no filtering here: the next poll does it)."""
@@ -104,7 +105,8 @@ class Notifier:
         # for every watched identity, which must not stall the event loop.
         policy = self.policies.current()
         now = self.clock()
-        moved = self.policy is None or policy.revision != self.policy.revision
+        catalogue_moved, self._catalogue_moved = self._catalogue_moved, False
+        moved = catalogue_moved or self.policy is None or policy.revision != self.policy.revision
         self.policy = policy
         changes = []
         for watcher in watchers:
@@ -118,6 +120,11 @@ class Notifier:
                 if kinds:
                     changes.append((watcher, kinds))
         return changes
+
+    def catalogue_changed(self) -> None:
+        """The catalogue changed at the same revision (an upstream was re-read): re-evaluate every watcher now."""
+        self._catalogue_moved = True
+        self.wake()
 
     def wake(self) -> None:
         """Look again now rather than at the next poll (called on the event loop when something committed)."""

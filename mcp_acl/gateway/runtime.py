@@ -47,14 +47,25 @@ class Gateway:
         try:
             async with anyio.create_task_group() as tg:
                 # First: the upstreams' tools must be in the catalogue before any listing is built.
-                await tg.start(partial(self.upstreams.run, self.catalogue))
+                await tg.start(partial(self.upstreams.run, self.catalogue, on_change=self._catalogue_changed))
                 await tg.start(self.outboxes.run)
                 await tg.start(self.notifier.run)
-                await tg.start(partial(watch_commits, self.engine, self.notifier.wake))
+                await tg.start(partial(watch_commits, self.engine, self._heard_commit))
                 await tg.start(self.invoker.outcomes.run)
                 task_status.started()
         finally:
             self.invoker.close()
+
+    def _heard_commit(self) -> None:
+        # A commit may be a policy change (the notifier) or a request to re-read an upstream (the pool).
+        self.notifier.wake()
+        self.upstreams.wake()
+
+    def _catalogue_changed(self) -> None:
+        # An upstream was re-read: no cached listing may outlive the old catalogue,
+        # and sessions whose view changed are told (list_changed).
+        self.notifier.views.forget()
+        self.notifier.catalogue_changed()
 
     def server(self, edge: CallerEdge) -> tuple[GatewayServer, SessionGuard]:
         """An MCP server for one transport, and the session guard it runs every request through."""

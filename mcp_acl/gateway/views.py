@@ -107,14 +107,24 @@ class CatalogueViews:
         self._listings: OrderedDict[Identity, Listing] = OrderedDict()
         self._parts: OrderedDict[Identity, _PolicyPart] = OrderedDict()
         self._lock = Lock()
+        # Moves when the catalogue itself changes; a listing built before that is not cached.
+        self._epoch = 0
+
+    def forget(self) -> None:
+        """Drop every cached listing: the catalogue changed (an upstream was re-read)."""
+        with self._lock:
+            self._epoch += 1
+            self._listings.clear()
+            self._parts.clear()
 
     def listing(self, policy: CompiledPolicy, identity: Identity, now: datetime) -> Listing:
         """The listing of `identity` under `policy`, from the cache when still fresh."""
         cached = self._cached(self._listings, identity, policy.revision, now)
         if cached is not None:
             return cached
+        epoch = self._epoch
         built = self._combine(self._part(policy, identity, now), self._resources(policy, identity, now), now)
-        self._store(self._listings, identity, built)
+        self._store(self._listings, identity, built, epoch)
         return built
 
     def tool_names(self, policy: CompiledPolicy, identity: Identity, now: datetime) -> tuple[str, ...]:
@@ -124,8 +134,9 @@ class CatalogueViews:
     def _part(self, policy: CompiledPolicy, identity: Identity, now: datetime) -> _PolicyPart:
         part = self._cached(self._parts, identity, policy.revision, now)
         if part is None:
+            epoch = self._epoch
             part = self._policy_part(policy, identity, now)
-            self._store(self._parts, identity, part)
+            self._store(self._parts, identity, part, epoch)
         return part
 
     def build(self, policy: CompiledPolicy, identity: Identity, now: datetime) -> Listing:
@@ -140,8 +151,10 @@ class CatalogueViews:
                 return found
         return None
 
-    def _store(self, cache: OrderedDict, identity: Identity, value) -> None:
+    def _store(self, cache: OrderedDict, identity: Identity, value, epoch: int) -> None:
         with self._lock:
+            if epoch != self._epoch:
+                return  # built from a catalogue that has since changed
             cache[identity] = value
             cache.move_to_end(identity)
             while len(cache) > self.max_entries:

@@ -134,8 +134,23 @@ upstreams = Table(
     Column("env", Text, nullable=False, default="{}"),
     Column("headers", Text, nullable=False, default="{}"),
     Column("timeout_seconds", Float, nullable=False, default=30.0),
+    # Raised to make serving gateways re-read the upstream's tools (refresh, approve).
+    Column("generation", Integer, nullable=False, default=0, server_default="0"),
     Column("created_by", String(255), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# The tool definitions (name, description, input schema, annotations; canonical
+# JSON) an administrator trusts per upstream: a tool whose current definition
+# differs, or that has no row, is withheld from every catalogue.
+upstream_tools = Table(
+    "upstream_tools",
+    metadata,
+    Column("upstream", String(255), ForeignKey("upstreams.name", ondelete="CASCADE"), primary_key=True),
+    Column("tool", String(255), primary_key=True),
+    Column("definition", Text, nullable=False),
+    Column("pinned_by", String(255), nullable=True),
+    Column("pinned_at", UTCDateTime, nullable=False),
 )
 
 # --- gateway: sessions, audit, the embedded issuer's signing keys ---------
@@ -162,7 +177,8 @@ audit_events = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", UTCDateTime, nullable=False),
-    # "decision", "outcome" (of an earlier decision, see ref_id) or "authentication".
+    # "decision", "outcome" (of an earlier decision, see ref_id), "authentication",
+    # or "approval" (an administrator approved, e.g., an upstream's tool definitions).
     Column("kind", String(16), nullable=False),
     Column("ref_id", Integer, nullable=True),
     Column("session_id", String(128), nullable=True),

@@ -9,6 +9,7 @@ from any request task share the open session.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 import anyio
@@ -25,13 +26,17 @@ LONGEST_RETRY_SECONDS = 30.0
 class UpstreamConnection:
     """The session to one upstream: `client` while open, else None and `last_error` says why."""
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, *, log_failures: bool = True) -> None:
         self.upstream = upstream
+        # A one-off command says why in its own error line instead.
+        self.log_failures = log_failures
         self.client = None
         self.last_error: str | None = "not connected yet"
         self._broken = anyio.Event()
         # Set once the first attempt to open has ended, open or not.
         self.settled = anyio.Event()
+        # Called when the session opens again after that (a reconnect): its tools may have changed.
+        self.on_reopen: Callable[[], None] | None = None
 
     def broken(self) -> None:
         """Told by a call that the session failed: the supervisor closes it and opens a new one."""
@@ -67,13 +72,16 @@ class UpstreamConnection:
                 async with AsyncExitStack() as stack:
                     client = await self._open(stack)
                     self.client, self.last_error, delay = client, None, FIRST_RETRY_SECONDS
+                    if self.settled.is_set() and self.on_reopen is not None:
+                        self.on_reopen()
                     self.settled.set()
                     await self._broken.wait()
                     # No new call may pick up the session while it closes.
                     self.client, self.last_error = None, "the connection failed"
             except Exception as exc:
                 self.last_error = _why(exc)
-                log.warning("upstream %s: cannot connect: %s", self.upstream.name, self.last_error)
+                if self.log_failures:
+                    log.warning("upstream %s: cannot connect: %s", self.upstream.name, self.last_error)
             finally:
                 self.client = None
             self.settled.set()

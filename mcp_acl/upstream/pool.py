@@ -1,40 +1,61 @@
-"""All upstreams of one gateway: connected at start (bounded by each one's timeout), their tools added to the catalogue."""
+"""All upstreams of one gateway: connected at start (bounded by each one's timeout), their trusted tools added to the catalogue."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import anyio
+import anyio.to_thread
 from anyio.abc import TaskStatus
 from sqlalchemy import Engine
 
 from mcp_acl.gateway.catalogue import Catalogue
+from mcp_acl.gateway.specs import ToolSpec
+from mcp_acl.store.pins import generations, pin_first_use, trusted
 from mcp_acl.store.upstreams import Upstream, list_upstreams
 from mcp_acl.upstream.connection import UpstreamConnection
-from mcp_acl.upstream.tools import read_tools
+from mcp_acl.upstream.tools import definition, read_tools, to_spec
 
 log = logging.getLogger(__name__)
 
+# How often a serving gateway looks for a re-read request when no commit was heard.
+POLL_SECONDS = 1.0
+
 
 class UpstreamPool:
-    """One supervised connection per upstream."""
+    """One supervised connection per upstream; `engine` holds the pinned definitions (None: trust every tool, for tests)."""
 
-    def __init__(self, upstreams: Sequence[Upstream]) -> None:
+    def __init__(self, upstreams: Sequence[Upstream], engine: Engine | None = None) -> None:
         self.connections = {up.name: UpstreamConnection(up) for up in upstreams}
+        self.engine = engine
+        # Upstreams left out at start because a tool module uses their namespace: never re-read.
+        self._left_out: set[str] = set()
+        self._due: set[str] = set()
+        self._woken: anyio.Event | None = None
+        for name, conn in self.connections.items():
+            conn.on_reopen = lambda name=name: self._request(name)
 
     @classmethod
     def from_store(cls, engine: Engine) -> UpstreamPool:
         """The upstreams registered in the store."""
         with engine.connect() as conn:
-            return cls(list_upstreams(conn))
+            return cls(list_upstreams(conn), engine)
 
-    async def run(self, catalogue: Catalogue, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Open every connection, add the tools of those that answered to `catalogue`, then keep them open until cancelled.
+    async def run(
+        self, catalogue: Catalogue, *, on_change: Callable[[], None] | None = None,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Open every connection, add the trusted tools of those that answered to `catalogue`, then keep them open until cancelled.
 
         An upstream that is down or slow at start adds no tools and does not
-        hold the gateway up longer than its timeout; it is retried in the background.
+        hold the gateway up longer than its timeout; it is retried in the
+        background. While serving, an upstream is re-read when it reconnects
+        or when its generation moves in the store (`upstream refresh`,
+        `upstream approve`); `on_change` is called after each re-read.
         """
+        self._woken = anyio.Event()
+        seen = await self._generations()
         async with anyio.create_task_group() as tg:
             for conn in self.connections.values():
                 tg.start_soon(conn.supervise)
@@ -44,9 +65,52 @@ class UpstreamPool:
             for conn in self.connections.values():
                 await self._add_tools(catalogue, conn)
             task_status.started()
+            await self._follow(catalogue, on_change, seen)
+
+    def wake(self) -> None:
+        """Look for re-read requests now (called on the event loop when something committed)."""
+        if self._woken is not None:
+            self._woken.set()
+
+    def _request(self, name: str) -> None:
+        self._due.add(name)
+        self.wake()
+
+    async def _generations(self) -> dict[str, int]:
+        if self.engine is None:
+            return {}
+        return await anyio.to_thread.run_sync(_read_generations, self.engine)
+
+    async def _follow(self, catalogue: Catalogue, on_change: Callable[[], None] | None, seen: dict[str, int]) -> None:
+        """Re-read the upstreams that reconnected or whose generation moved, until cancelled."""
+        while True:
+            with anyio.move_on_after(POLL_SECONDS):
+                await self._woken.wait()
+            self._woken = anyio.Event()
+            try:
+                now = await self._generations()
+            except Exception as exc:
+                log.warning("upstreams: cannot look for re-read requests: %s", exc.__class__.__name__)
+                continue
+            due = self._due | {name for name, gen in now.items() if gen != seen.get(name, gen)}
+            self._due, seen = set(), {**seen, **now}
+            for name in sorted(due & set(self.connections) - self._left_out):
+                await self._reread(catalogue, self.connections[name], on_change)
+
+    async def _reread(self, catalogue: Catalogue, conn: UpstreamConnection, on_change: Callable[[], None] | None) -> None:
+        name = conn.upstream.name
+        if conn.client is None:
+            return  # down: it is re-read when it reconnects
+        specs = await self.trusted_specs(conn)
+        if specs is None:
+            return
+        catalogue.replace_namespace(name, specs)
+        log.info("upstream %s re-read: %d tools", name, len(specs))
+        if on_change is not None:
+            on_change()
 
     async def add_tools_once(self, catalogue: Catalogue) -> None:
-        """Connect, add the upstreams' tools to `catalogue`, and close again (for commands that only show the catalogue)."""
+        """Connect, add the upstreams' trusted tools to `catalogue`, and close again (for commands that only show the catalogue)."""
         async with anyio.create_task_group() as tg:
             await tg.start(self.run, catalogue)
             tg.cancel_scope.cancel()
@@ -55,13 +119,42 @@ class UpstreamPool:
         name = conn.upstream.name
         if any(tool.startswith(f"{name}.") for tool in catalogue.tools):
             log.error("upstream %s left out: tools named %s.* are already loaded from a tool module", name, name)
+            self._left_out.add(name)
             return
+        specs = await self.trusted_specs(conn)
+        if specs is None:
+            return
+        # Before the first request is served, so no cached view has seen the catalogue yet.
+        catalogue.tools.update(specs)
+        log.info("upstream %s: %d tools", name, len(specs))
+
+    async def trusted_specs(self, conn: UpstreamConnection) -> dict[str, ToolSpec] | None:
+        """The upstream's tools whose definitions match their pins, as catalogue entries; None when they cannot be listed.
+
+        The first read of an upstream with nothing pinned pins what it offers
+        (trust on first use). A changed or new tool is withheld and logged.
+        """
+        name = conn.upstream.name
         try:
-            specs = await read_tools(conn)
+            tools = await read_tools(conn)
         except Exception as exc:
             log.warning("upstream %s: its tools could not be listed (%s)", name, exc.__class__.__name__)
             conn.broken()
-            return
-        # Before the first request is served, so no cached view has seen the catalogue yet.
-        catalogue.tools.update({spec.name: spec for spec in specs})
-        log.info("upstream %s: %d tools", name, len(specs))
+            return None
+        current = {tool.name: definition(tool) for tool in tools}
+        pinned = current if self.engine is None else await anyio.to_thread.run_sync(pin_first_use, self.engine, name, current)
+        specs: dict[str, ToolSpec] = {}
+        for tool in tools:
+            if not trusted(pinned, tool.name, current[tool.name]):
+                why = "changed since it was pinned" if tool.name in pinned else "is new"
+                log.warning("upstream %s: tool %r %s; withheld until `mcp-acl upstream approve %s`", name, tool.name, why, name)
+                continue
+            spec = to_spec(conn, tool)
+            if spec is not None:
+                specs[spec.name] = spec
+        return specs
+
+
+def _read_generations(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return generations(conn)

@@ -57,26 +57,35 @@ def forwarder(conn: UpstreamConnection, remote: str):
     return forward
 
 
-async def read_tools(conn: UpstreamConnection) -> list[ToolSpec]:
-    """The upstream's tools as ToolSpecs (every page); tools whose names cannot be granted are left out."""
+async def read_tools(conn: UpstreamConnection) -> list[types.Tool]:
+    """The upstream's tool definitions as it lists them now (every page)."""
     client, up = conn.client, conn.upstream
     if client is None:
         return []
-    found: list[ToolSpec] = []
+    found: list[types.Tool] = []
     cursor = None
     with anyio.fail_after(up.timeout_seconds):
         while True:
             page = await client.list_tools(cursor=cursor)
-            for tool in page.tools:
-                spec = _spec(conn, tool)
-                if spec is not None:
-                    found.append(spec)
+            found.extend(page.tools)
             cursor = page.next_cursor
             if not cursor:
                 return found
 
 
-def _spec(conn: UpstreamConnection, tool: types.Tool) -> ToolSpec | None:
+def definition(tool: types.Tool) -> dict:
+    """What is pinned of a tool: everything a model reads or a client relies on (JSON-ready)."""
+    return {
+        "name": tool.name,
+        "title": tool.title,
+        "description": tool.description,
+        "input_schema": tool.input_schema,
+        "annotations": tool.annotations.model_dump(mode="json", exclude_none=True) if tool.annotations else None,
+    }
+
+
+def to_spec(conn: UpstreamConnection, tool: types.Tool) -> ToolSpec | None:
+    """`tool` as a catalogue entry NAME.tool; None (with a warning) when its name cannot be granted or its schema is not an object."""
     name = f"{conn.upstream.name}.{tool.name}"
     schema = tool.input_schema if isinstance(tool.input_schema, dict) else {}
     try:

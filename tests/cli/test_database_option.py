@@ -46,6 +46,8 @@ ARGS = {
     ("upstream", "add"): ["time", "--url", "http://127.0.0.1:9/mcp"],
     ("upstream", "show"): ["time"],
     ("upstream", "remove"): ["time"],
+    ("upstream", "approve"): ["time", "--yes"],
+    ("upstream", "refresh"): ["time"],
 }
 
 

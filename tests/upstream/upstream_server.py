@@ -71,6 +71,25 @@ def tracker(seen: Seen | None = None) -> MCPServer:
     return server
 
 
+def reword_echo(server: MCPServer, description: str) -> None:
+    """Change echo's description between two reads (a rug pull: the same tool now asks for something else)."""
+    server.remove_tool("echo")
+
+    def echo(text: str) -> str:
+        return f"echo: {text}"
+
+    server.add_tool(echo, description=description)
+
+
+def add_tool(server: MCPServer, name: str) -> None:
+    """Offer one more tool, `name`, that answers with its own name."""
+
+    def answer() -> str:
+        return name
+
+    server.add_tool(answer, name=name, description=f"The {name} tool.")
+
+
 # The 8-byte PNG signature: enough to show bytes pass through untouched.
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -1,0 +1,25 @@
+"""Migration 0006 (pinned upstream tools, upstream generations) goes up and down cleanly."""
+
+from __future__ import annotations
+
+from alembic import command
+from sqlalchemy import inspect
+
+from mcp_acl.store import make_engine, upgrade
+from mcp_acl.store.migrate import alembic_config, current_heads
+
+
+def test_0006_adds_and_removes_the_pins_table_and_the_generation_column(database_url):
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        assert "upstream_tools" in inspect(engine).get_table_names()
+        assert "generation" in {c["name"] for c in inspect(engine).get_columns("upstreams")}
+        command.downgrade(alembic_config(engine), "0005")
+        assert current_heads(engine) == {"0005"}
+        assert "upstream_tools" not in inspect(engine).get_table_names()
+        assert "generation" not in {c["name"] for c in inspect(engine).get_columns("upstreams")}
+        upgrade(engine)
+        assert current_heads(engine) == {"0006"}
+    finally:
+        engine.dispose()
