@@ -16,7 +16,6 @@ from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, fail, o
 from mcp_acl.store import PolicyAdmin
 from mcp_acl.store.pins import approve_definitions, pinned_definitions, request_reread
 from mcp_acl.store.upstreams import DEFAULT_TIMEOUT_SECONDS, Upstream, add_upstream, get_upstream, list_upstreams, parse_pairs, remove_upstream
-from mcp_acl.upstream.review import difference, read_current, readable_diff
 
 upstream_app = typer.Typer(help="Register, list, approve, refresh and remove upstream MCP servers whose tools mcp-acl governs.", no_args_is_help=True)
 
@@ -120,6 +119,9 @@ def upstream_approve(
 
     Example: mcp-acl upstream approve github --yes
     """
+    # Connecting loads the MCP SDK: only this command needs it (see tests/cli/test_startup.py).
+    from mcp_acl.upstream.review import difference, read_current, readable_diff
+
     with engine_for(database) as engine, user_errors():
         with engine.connect() as conn:
             up = get_upstream(conn, name)
