@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gateway  # noqa: E402 (bench/gateway.py: the servers and clients)
+from _timing import sdk_client  # noqa: E402 (bench/_timing.py: the SDK client every benchmark uses)
 
 STACKS = [("asyncio", "h11"), ("asyncio", "httptools"), ("uvloop", "h11"), ("uvloop", "httptools")]
 
@@ -44,7 +45,7 @@ async def _bench(quick: bool) -> None:
             for loop, http in STACKS:
                 args = ["acl", "--loop", loop, "--http", http, "--database", url, "--tools", tools_dir]
                 server_url = await stack.enter_async_context(gateway._server(args, workdir, f"{loop}-{http}"))
-                sdk[loop, http] = await stack.enter_async_context(gateway._client(server_url, ada))
+                sdk[loop, http] = await stack.enter_async_context(sdk_client(server_url, ada))
                 plain[loop, http] = await stack.enter_async_context(gateway.plain_client(server_url, ada, "2025-11-25"))
             for i in range(warmup + calls):
                 for name in STACKS[i % 4:] + STACKS[: i % 4]:
