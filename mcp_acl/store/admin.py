@@ -80,7 +80,7 @@ class PolicyAdmin:
     def add_user(self, name: str, roles: list[str] | tuple[str, ...] = (), password_hash: str | None = None, conn: Connection | None = None) -> None:
         """Create a user, optionally with roles that already exist."""
         _check_plain_name(name, "user")
-        with self._conn(conn) as c:
+        with self.joined_change(conn) as c:
             if _exists(c, t.users.c.name, name):
                 raise AdminError(f"user {name!r} already exists")
             roles = list(dict.fromkeys(roles))  # `--role a --role a` means a once
@@ -101,7 +101,7 @@ class PolicyAdmin:
 
     def set_user_disabled(self, name: str, disabled: bool, conn: Connection | None = None) -> None:
         """Disable (or enable) a user: a disabled user is denied everything."""
-        with self._conn(conn) as c:
+        with self.joined_change(conn) as c:
             self._require_user(c, name)
             c.execute(update(t.users).where(t.users.c.name == name).values(disabled=disabled))
 
@@ -121,7 +121,7 @@ class PolicyAdmin:
     def add_role(self, name: str, conn: Connection | None = None) -> None:
         """Create a role."""
         _check_plain_name(name, "role")
-        with self._conn(conn) as c:
+        with self.joined_change(conn) as c:
             if _exists(c, t.roles.c.name, name):
                 raise AdminError(f"role {name!r} already exists")
             c.execute(insert(t.roles).values(name=name, created_at=utcnow()))
@@ -143,7 +143,7 @@ class PolicyAdmin:
 
     def assign(self, user: str, role: str, conn: Connection | None = None) -> None:
         """Make `user` a member of `role`."""
-        with self._conn(conn) as c:
+        with self.joined_change(conn) as c:
             self._require_user(c, user)
             self._require_role(c, role)
             if c.execute(select(t.role_members).where(t.role_members.c.user_name == user, t.role_members.c.role_name == role)).first():
@@ -165,7 +165,7 @@ class PolicyAdmin:
     def add_client(self, client_id: str, restricted: bool = False, name: str | None = None, conn: Connection | None = None) -> None:
         """Register a client (an agent or app); restricted clients cap their users."""
         _check_plain_name(client_id, "client")
-        with self._conn(conn) as c:
+        with self.joined_change(conn) as c:
             if _exists(c, t.clients.c.client_id, client_id):
                 raise AdminError(f"client {client_id!r} already exists")
             c.execute(insert(t.clients).values(client_id=client_id, name=name, restricted=restricted, created_at=utcnow()))
@@ -208,7 +208,7 @@ class PolicyAdmin:
             raise AdminError(str(exc)) from exc
         if expires_at is not None and expires_at.tzinfo is None:
             raise AdminError("the expiry needs a timezone")
-        with self._conn(conn) as c:
+        with self.joined_change(conn) as c:
             self._require_principal(c, who.kind, who.name)
             result = c.execute(
                 insert(t.grants).values(
@@ -261,8 +261,9 @@ class PolicyAdmin:
     # helpers -------------------------------------------------------------
 
     @contextmanager
-    def _conn(self, conn: Connection | None) -> Iterator[Connection]:
-        # Inside a bigger change (the importer) use its transaction; alone, open one.
+    def joined_change(self, conn: Connection | None) -> Iterator[Connection]:
+        """`conn` when inside a bigger change (the importer uses one transaction); else a new `change()`."""
+        # Public so that store modules beside this one (upstreams) write within the same rules.
         if conn is not None:
             yield conn
         else:

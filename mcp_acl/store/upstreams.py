@@ -125,7 +125,7 @@ def _from_row(r) -> Upstream:
 def add_upstream(admin: PolicyAdmin, up: Upstream, conn: Connection | None = None) -> None:
     """Store `up` (checked first); an existing name raises AdminError and nothing is written."""
     check_upstream(up)
-    with admin._conn(conn) as c:
+    with admin.joined_change(conn) as c:
         if c.execute(select(t.upstreams.c.name).where(t.upstreams.c.name == up.name)).first() is not None:
             raise AdminError(f"upstream {up.name!r} already exists (remove it first with `mcp-acl upstream remove {up.name}`)")
         c.execute(insert(t.upstreams).values(**_row(up, admin.actor)))
