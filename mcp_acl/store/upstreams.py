@@ -124,11 +124,16 @@ def _from_row(r) -> Upstream:
 
 def add_upstream(admin: PolicyAdmin, up: Upstream, conn: Connection | None = None) -> None:
     """Store `up` (checked first); an existing name raises AdminError and nothing is written."""
-    check_upstream(up)
     with admin.joined_change(conn) as c:
-        if c.execute(select(t.upstreams.c.name).where(t.upstreams.c.name == up.name)).first() is not None:
-            raise AdminError(f"upstream {up.name!r} already exists (remove it first with `mcp-acl upstream remove {up.name}`)")
+        check_new_upstream(c, up)
         c.execute(insert(t.upstreams).values(**_row(up, admin.actor)))
+
+
+def check_new_upstream(conn: Connection, up: Upstream) -> None:
+    """`check_upstream`, and that the name is free; raises AdminError (used before connecting to it, too)."""
+    check_upstream(up)
+    if conn.execute(select(t.upstreams.c.name).where(t.upstreams.c.name == up.name)).first() is not None:
+        raise AdminError(f"upstream {up.name!r} already exists (remove it first with `mcp-acl upstream remove {up.name}`)")
 
 
 def remove_upstream(admin: PolicyAdmin, name: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from typing import TextIO
 
 import anyio
 
@@ -37,6 +38,8 @@ class UpstreamConnection:
         self.settled = anyio.Event()
         # Called when the session opens again after that (a reconnect): its tools may have changed.
         self.on_reopen: Callable[[], None] | None = None
+        # Where a command's stderr goes: None is the gateway's own; a one-off command keeps it to quote.
+        self.errlog: TextIO | None = None
 
     def broken(self) -> None:
         """Told by a call that the session failed: the supervisor closes it and opens a new one."""
@@ -55,9 +58,11 @@ class UpstreamConnection:
             )
             server = streamable_http_client(up.url, http_client=http)
         else:
-            from mcp.client.stdio import StdioServerParameters
+            from mcp.client.stdio import StdioServerParameters, stdio_client
 
             server = StdioServerParameters(command=up.command, args=list(up.args), env=resolve_all(up.env) or None)
+            if self.errlog is not None:
+                server = stdio_client(server, errlog=self.errlog)
         # No response cache: every listing and call goes to the upstream. The read
         # timeout bounds the handshake too (a cancel scope around entering the
         # client cannot be used: the client's task groups outlive it).

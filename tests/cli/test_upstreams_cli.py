@@ -9,8 +9,8 @@ import pytest
 
 def test_add_list_show_and_remove_an_http_and_a_command_upstream(cli, store_rows):
     before = store_rows(cli.url)["policy_revision"]
-    cli.ok("upstream", "add", "tracker", "--url", "http://127.0.0.1:9/mcp", "--header", "Authorization=env:TRACKER_TOKEN", "--timeout", "5")
-    cli.ok("upstream", "add", "local", "--command", "python -m my_server --quiet", "--env", "API_KEY=file:/run/key")
+    cli.ok("upstream", "add", "tracker", "--url", "http://127.0.0.1:9/mcp", "--header", "Authorization=env:TRACKER_TOKEN", "--timeout", "5", "--no-connect")
+    cli.ok("upstream", "add", "local", "--command", "python -m my_server --quiet", "--env", "API_KEY=file:/run/key", "--no-connect")
     assert store_rows(cli.url)["policy_revision"] != before
     listed = json.loads(cli.ok("upstream", "list", "--json"))
     assert [(u["name"], u["transport"], u["timeout"]) for u in listed] == [("local", "stdio", 30.0), ("tracker", "http", 5.0)]
@@ -43,5 +43,5 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, args, says):
 
 
 def test_a_taken_name_is_refused(cli):
-    cli.ok("upstream", "add", "tracker", "--url", "http://127.0.0.1:9/mcp")
+    cli.ok("upstream", "add", "tracker", "--url", "http://127.0.0.1:9/mcp", "--no-connect")
     assert "already exists" in cli.rejects("upstream", "add", "tracker", "--command", "server")

@@ -85,7 +85,9 @@ async def test_an_http_upstream_is_governed_per_identity_per_call(sqlite_world, 
 async def test_a_stdio_upstream_gets_its_env_from_references(sqlite_world, subprocess_env, monkeypatch):
     world = sqlite_world
     monkeypatch.setenv("TEST_UPSTREAM_GREETING", "hello from a reference")
-    register(world, subprocess_env, "local", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", "GREETING=env:TEST_UPSTREAM_GREETING")
+    # `add` connects, so it resolves the reference in its own environment too.
+    admin_env = {**subprocess_env, "TEST_UPSTREAM_GREETING": "hello from a reference"}
+    register(world, admin_env, "local", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", "GREETING=env:TEST_UPSTREAM_GREETING")
     for tool in ("greeting", "picture", "crash"):
         PolicyAdmin(world.engine).add_grant("role:intern", f"tool:local.{tool}")
     with serve(world) as live:
@@ -122,9 +124,9 @@ async def test_upstreams_down_at_start_do_not_stop_the_gateway(sqlite_world, sub
     """A refused URL, a command that exits at once and a missing credential: the gateway serves the rest."""
     world = sqlite_world
     monkeypatch.delenv("TEST_UPSTREAM_UNSET", raising=False)
-    register(world, subprocess_env, "down", "--url", f"http://127.0.0.1:{_closed_port()}/mcp", "--timeout", "2")
-    register(world, subprocess_env, "gone", "--command", f"{sys.executable} -c pass", "--timeout", "2")
-    register(world, subprocess_env, "nokey", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", "K=env:TEST_UPSTREAM_UNSET")
+    register(world, subprocess_env, "down", "--url", f"http://127.0.0.1:{_closed_port()}/mcp", "--timeout", "2", "--no-connect")
+    register(world, subprocess_env, "gone", "--command", f"{sys.executable} -c pass", "--timeout", "2", "--no-connect")
+    register(world, subprocess_env, "nokey", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", "K=env:TEST_UPSTREAM_UNSET", "--no-connect")
     for name in ("down", "gone", "nokey"):
         PolicyAdmin(world.engine).add_grant("role:analyst", f"tool:{name}.*")
     gateway = world.gateway()
