@@ -35,7 +35,12 @@ async def read_current(up: Upstream, *, nothing: str = "nothing was approved") -
             conn.errlog = errlog
         async with anyio.create_task_group() as tg:
             tg.start_soon(conn.supervise)
-            await conn.settled.wait()
+            # The SDK's handshake may wait longer than the timeout (its own probe of the protocol
+            # era has a fixed 10 s): this bounds the whole attempt, and the cancel below ends it.
+            with anyio.move_on_after(up.timeout_seconds):
+                await conn.settled.wait()
+            if not conn.settled.is_set():
+                why = f"it did not answer within {up.timeout_seconds:g} s"
             try:
                 if conn.client is not None:
                     found = {tool.name: definition(tool) for tool in await read_tools(conn)}
