@@ -215,6 +215,8 @@ class UpstreamPool:
         (trust on first use). A changed or new tool is withheld and logged.
         """
         name = conn.upstream.name
+        if conn.client is None:
+            return None  # down: nothing was read
         try:
             tools = await read_tools(conn)
         except Exception as exc:
