@@ -136,6 +136,8 @@ upstreams = Table(
     Column("timeout_seconds", Float, nullable=False, default=30.0),
     # Raised to make serving gateways re-read the upstream's tools (refresh, approve).
     Column("generation", Integer, nullable=False, default=0, server_default="0"),
+    # OAuth towards the upstream's authorization server (JSON; the secret as a reference), or NULL.
+    Column("oauth", Text, nullable=True),
     Column("created_by", String(255), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
 )
