@@ -59,6 +59,8 @@ class UpstreamPool:
         async with anyio.create_task_group() as tg:
             for conn in self.connections.values():
                 tg.start_soon(conn.supervise)
+                if conn.callers is not None:
+                    tg.start_soon(conn.callers.run)
             # Each first attempt is bounded by its upstream's timeout, and they run side by side.
             for conn in self.connections.values():
                 await conn.settled.wait()
