@@ -103,13 +103,14 @@ class TokenSource:
             secret = resolve(settings.client_secret)
         except MissingCredential as exc:
             raise TokenUnavailable(f"its client secret cannot be read: {exc}") from None
+        if self.token_url is None:
+            async with httpx2.AsyncClient(timeout=httpx2.Timeout(up.timeout_seconds), follow_redirects=False) as http:
+                self.token_url, self._resource = await discover_token_endpoint(http, up.url, settings.resource)
+            log.info("upstream %s: token endpoint %s (discovered)", up.name, self.token_url)
         async with AsyncOAuth2Client(
             client_id=settings.client_id, client_secret=secret, scope=settings.scope,
             timeout=httpx2.Timeout(up.timeout_seconds), follow_redirects=False,
         ) as oauth:
-            if self.token_url is None:
-                self.token_url, self._resource = await discover_token_endpoint(oauth, up.url, settings.resource)
-                log.info("upstream %s: token endpoint %s (discovered)", up.name, self.token_url)
             params = {"resource": self._resource or up.url}
             if settings.audience:
                 params["audience"] = settings.audience
