@@ -1,0 +1,107 @@
+"""RFC 8693 token exchange towards an upstream, end to end: callers with real tokens from the gateway's
+issuer, the real gateway, a loopback authorization server that exchanges them, and an SDK upstream that
+verifies what it is sent and says whom it sees."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from gateway.harness import World, cli, connect, serve, sqlite_world, text_of  # noqa: F401 (fixture)
+from mcp_acl.auth.keys import SigningKeys
+from mcp_acl.store import PolicyAdmin
+from tests.upstream.oauth_support import Door, Issuer, protected_upstream, serving
+
+SECRET = "gateway-secret"
+
+
+def subject_checker(world: World):
+    """How the authorization server trusts the gateway's issuer: the token's signature, then its `sub`."""
+    keys = KeySet.import_key_set(SigningKeys(world.engine).jwks())
+
+    def subject_of(token: str) -> str | None:
+        try:
+            return jwt.decode(token, keys).claims.get("sub")
+        except (JoseError, ValueError):
+            return None
+
+    return subject_of
+
+
+@pytest.fixture
+def issuer(sqlite_world) -> Iterator[Issuer]:
+    state = Issuer(clients={"gateway": SECRET}, subject_of=subject_checker(sqlite_world))
+    with serving(state.app):
+        yield state
+
+
+@pytest.fixture
+def door() -> Door:
+    return Door()
+
+
+@pytest.fixture
+def vault(issuer, door) -> Iterator[str]:
+    with serving(protected_upstream(issuer, door)) as base:
+        yield f"{base}/mcp"
+
+
+@pytest.fixture
+def exchanging(sqlite_world, subprocess_env, issuer, vault, monkeypatch) -> World:
+    """The vault registered with token exchange (the secret by reference) and granted to both roles."""
+    monkeypatch.setenv("TEST_VAULT_SECRET", SECRET)
+    done = cli(
+        subprocess_env, "upstream", "add", "vault", "--url", vault, "--timeout", "5", "--oauth-client-id", "gateway",
+        "--oauth-client-secret", "env:TEST_VAULT_SECRET", "--oauth-token-url", f"{issuer.url}/token",
+        "--oauth-token-exchange", "--database", sqlite_world.database_url,
+    )
+    assert done.returncode == 0, done.stderr
+    admin = PolicyAdmin(sqlite_world.engine)
+    for principal in ("role:analyst", "role:intern", "client:ollama-agent"):
+        admin.add_grant(principal, "tool:vault.whoami")
+    return sqlite_world
+
+
+async def test_each_caller_reaches_the_upstream_as_itself_and_its_token_never_does(exchanging, issuer, door):
+    world = exchanging
+    alice_token, bob_token = world.token("alice"), world.token("bob")
+    with serve(world) as live:
+        async with connect(live.mcp_url, alice_token) as alice, connect(live.mcp_url, bob_token) as bob:
+            for _ in range(3):
+                assert text_of(await alice.call_tool("vault.whoami", {})) == "alice via gateway acting gateway"
+            assert text_of(await bob.call_tool("vault.whoami", {})) == "bob via gateway acting gateway"
+    exchanges = issuer.token_requests()
+    # The tools were listed with the gateway's own token; each caller's token was exchanged once, for the upstream.
+    assert [(r["grant_type"], r.get("subject")) for r in exchanges] == [
+        ("client_credentials", None),
+        ("urn:ietf:params:oauth:grant-type:token-exchange", "alice"),
+        ("urn:ietf:params:oauth:grant-type:token-exchange", "bob"),
+    ]
+    assert {r["resource"] for r in exchanges} == {door_resource(exchanges)}
+    # Three tokens reached the upstream (the gateway's, alice's and bob's exchanged ones); no caller's own token did.
+    assert len(set(door.presented)) == 3
+    assert alice_token not in door.presented and bob_token not in door.presented
+
+
+def door_resource(exchanges: list[dict]) -> str:
+    return exchanges[0]["resource"]
+
+
+async def test_a_refused_exchange_is_a_sentence_and_never_an_allow(exchanging, issuer, door):
+    world = exchanging
+    issuer.subject_of = lambda token: None
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            refused = await alice.call_tool("vault.whoami", {})
+            assert refused.is_error
+            assert text_of(refused) == (
+                'the upstream "vault" cannot be used right now: the gateway could not get a token for it from its '
+                "authorization server; try again later, and tell an administrator if this persists"
+            )
+            # Tools were listed with the gateway's own token; the upstream never ran whoami for alice.
+            assert [r["answer"] for r in issuer.requests] == ["token", "invalid_grant"]
+    assert [r.outcome for r in world.audit_rows(target="tool:vault.whoami") if r.outcome] == ["error"]
