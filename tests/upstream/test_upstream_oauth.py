@@ -3,6 +3,7 @@ an SDK upstream that verifies them, and the gateway's own upstream pool and forw
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 
@@ -144,3 +145,39 @@ async def test_a_wrong_secret_or_a_missing_one_keeps_the_upstream_down(issuer, d
         assert "the environment variable TEST_VAULT_SECRET is not set" in pool.connections["vault"].last_error
     assert door.presented == []
     assert "not-the-secret" not in caplog.text
+
+
+async def test_per_caller_sessions_are_bounded_and_closed_when_idle(issuer, door, vault, secret_env):
+    from mcp_acl.auth import caller_token
+
+    # This authorization server takes the subject token's text as the caller's name (the real check is in
+    # test_upstream_token_exchange.py); what is tested here is the gateway's pool of caller sessions.
+    issuer.subject_of = lambda token: token.removeprefix("token-of-")
+    up = vault_upstream(vault, token_url=f"{issuer.url}/token", token_exchange=True)
+
+    async def call_as(name: str) -> str:
+        held = caller_token.bind(caller_token.CallerToken(f"token-of-{name}", expires_at=time.time() + 3600))
+        try:
+            return await call(catalogue, ctx=CallContext(Identity(name, "agent")))
+        finally:
+            caller_token.unbind(held)
+
+    async with running(up) as (pool, catalogue):
+        callers = pool.connections["vault"].callers
+        callers.limit = 1
+        assert await call_as("alice") == "alice via gateway acting gateway"
+        # Full, and alice's session may still be in use: bob is told to try again shortly.
+        with pytest.raises(ToolError, match='the upstream "vault" is serving 1 other callers right now'):
+            await call_as("bob")
+        real_clock = callers.clock
+        callers.clock = lambda: real_clock() + callers.idle_seconds + 1
+        # alice's session is old enough to make room for bob's.
+        assert await call_as("bob") == "bob via gateway acting gateway"
+        assert len(callers) == 1
+        callers.clock = lambda: real_clock() + 2 * (callers.idle_seconds + 1)
+        callers.close_idle()
+        assert len(callers) == 0
+        # Without a caller token (stdio) there is nothing to exchange: a sentence, not the gateway's own token.
+        with pytest.raises(ToolError, match="brings no token to exchange"):
+            await call(catalogue)
+    assert [r.get("subject") for r in issuer.token_requests()] == [None, "alice", "bob"]
