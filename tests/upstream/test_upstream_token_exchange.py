@@ -4,6 +4,7 @@ verifies what it is sent and says whom it sees."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -66,7 +67,8 @@ def exchanging(sqlite_world, subprocess_env, issuer, vault, monkeypatch) -> Worl
     return sqlite_world
 
 
-async def test_each_caller_reaches_the_upstream_as_itself_and_its_token_never_does(exchanging, issuer, door, vault):
+async def test_each_caller_reaches_the_upstream_as_itself_and_its_token_never_does(exchanging, issuer, door, vault, caplog):
+    caplog.set_level(logging.DEBUG)
     world = exchanging
     alice_token, bob_token = world.token("alice"), world.token("bob")
     with serve(world) as live:
@@ -85,6 +87,10 @@ async def test_each_caller_reaches_the_upstream_as_itself_and_its_token_never_do
     # Three tokens reached the upstream (the gateway's, alice's and bob's exchanged ones); no caller's own token did.
     assert len(set(door.presented)) == 3
     assert alice_token not in door.presented and bob_token not in door.presented
+    # No token and no secret in the gateway's log, at any level (which did log the upstream).
+    assert "upstream vault: 1 tools" in caplog.text
+    for value in (alice_token, bob_token, *door.presented, SECRET):
+        assert value not in caplog.text
 
 
 async def test_a_refused_exchange_is_a_sentence_and_never_an_allow(exchanging, issuer, door):
