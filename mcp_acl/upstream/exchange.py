@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
-
 import anyio
 
 from mcp_acl.auth import caller_token
 from mcp_acl.policy import Identity
 from mcp_acl.store.upstreams import Upstream
-from mcp_acl.upstream.oauth import TokenSource, UpstreamBearer, no_token
+from mcp_acl.upstream.connection import UpstreamConnection, _why
+from mcp_acl.upstream.oauth import TokenSource, TokenUnavailable, UpstreamBearer, no_token
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ class _Caller:
     """One caller's session: its connection (with its own exchanged token) and when it was last used."""
 
     key: tuple
-    conn: Any  # UpstreamConnection
+    conn: UpstreamConnection | None
     last_used: float
     subject: tuple[str, float] | None = None
     opened: anyio.Event = field(default_factory=anyio.Event)
@@ -113,8 +112,6 @@ class CallerSessions:
         return entry.conn.client, entry.conn
 
     def _open(self, key: tuple) -> _Caller:
-        from mcp_acl.upstream.connection import UpstreamConnection
-
         if len(self._entries) >= self.limit:
             self._make_room()
         entry = _Caller(key=key, conn=None, last_used=self.clock())
@@ -149,9 +146,6 @@ class CallerSessions:
                     # Until a call finds it broken, it sits idle too long, or the gateway stops.
                     await conn._broken.wait()
             except Exception as exc:
-                from mcp_acl.upstream.connection import _why
-                from mcp_acl.upstream.oauth import TokenUnavailable
-
                 entry.error = no_token(self.upstream.name) if isinstance(exc, TokenUnavailable) else None
                 log.warning("upstream %s: cannot open a session for a caller: %s", self.upstream.name, _why(exc))
             finally:

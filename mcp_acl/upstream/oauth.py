@@ -25,6 +25,7 @@ import anyio
 import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
+from mcp_acl.printable import printable
 from mcp_acl.store.upstreams import Upstream, UpstreamOAuth
 from mcp_acl.upstream.credentials import MissingCredential, resolve
 
@@ -77,8 +78,6 @@ class TokenSource:
         self.settings: UpstreamOAuth = upstream.oauth
         self.subject = subject
         self.clock = clock
-        # Requests made to the token endpoint (for tests and the log, never the tokens).
-        self.requests = 0
         self.token_url: str | None = self.settings.token_url
         self._resource: str | None = self.settings.resource
         self._token: str | None = None
@@ -127,12 +126,14 @@ class TokenSource:
                     grant_type=TOKEN_EXCHANGE, subject_token=subject_token, subject_token_type=ACCESS_TOKEN_TYPE,
                     requested_token_type=ACCESS_TOKEN_TYPE,
                 )
-            self.requests += 1
             try:
                 answer = await oauth.fetch_token(self.token_url, **params)
             except OAuthError as exc:
-                detail = f": {exc.description}" if exc.description else ""
-                raise TokenUnavailable(f"the token endpoint {self.token_url} refused client {settings.client_id!r} ({exc.error}{detail})") from None
+                # The server's own words, made one printable line (they go to the log).
+                detail = printable(f"{exc.error}: {exc.description}" if exc.description else exc.error)[:300]
+                raise TokenUnavailable(
+                    f"the token endpoint {self.token_url} refused the token request of client {settings.client_id!r} ({detail})"
+                ) from None
             except httpx2.HTTPError as exc:
                 raise TokenUnavailable(f"the token endpoint {self.token_url} cannot be reached ({exc.__class__.__name__})") from None
             except Exception as exc:

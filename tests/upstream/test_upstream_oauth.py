@@ -139,7 +139,7 @@ async def test_a_wrong_secret_or_a_missing_one_keeps_the_upstream_down(issuer, d
     async with running(vault_upstream(vault, token_url=f"{issuer.url}/token")) as (pool, catalogue):
         assert "vault.whoami" not in catalogue.tools
         why = pool.connections["vault"].last_error
-        assert "refused client 'gateway' (invalid_client" in why and "not-the-secret" not in why
+        assert "refused the token request of client 'gateway' (invalid_client" in why and "not-the-secret" not in why
     monkeypatch.delenv("TEST_VAULT_SECRET")
     async with running(vault_upstream(vault, token_url=f"{issuer.url}/token")) as (pool, catalogue):
         assert "the environment variable TEST_VAULT_SECRET is not set" in pool.connections["vault"].last_error
