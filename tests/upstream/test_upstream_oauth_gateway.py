@@ -1,6 +1,7 @@
-"""RFC 8693 token exchange towards an upstream, end to end: callers with real tokens from the gateway's
-issuer, the real gateway, a loopback authorization server that exchanges them, and an SDK upstream that
-verifies what it is sent and says whom it sees."""
+"""OAuth towards an upstream through the real gateway, end to end: callers with real tokens from the
+gateway's issuer, the upstream registered with the CLI, a loopback authorization server (client
+credentials and RFC 8693 token exchange), and an SDK upstream that verifies what it is sent and says
+whom it sees."""
 
 from __future__ import annotations
 
@@ -107,3 +108,35 @@ async def test_a_refused_exchange_is_a_sentence_and_never_an_allow(exchanging, i
             # Tools were listed with the gateway's own token; the upstream never ran whoami for alice.
             assert [r["answer"] for r in issuer.requests] == ["token", "invalid_grant"]
     assert [r.outcome for r in world.audit_rows(target="tool:vault.whoami") if r.outcome] == ["error"]
+
+
+async def test_client_credentials_found_by_discovery_and_a_token_endpoint_that_goes_down(
+    sqlite_world, subprocess_env, issuer, door, vault, monkeypatch,
+):
+    world = sqlite_world
+    monkeypatch.setenv("TEST_VAULT_SECRET", SECRET)
+    done = cli(
+        subprocess_env, "upstream", "add", "vault", "--url", vault, "--timeout", "5", "--oauth-client-id", "gateway",
+        "--oauth-client-secret", "env:TEST_VAULT_SECRET", "--database", world.database_url,
+    )
+    assert done.returncode == 0, done.stderr
+    PolicyAdmin(world.engine).add_grant("role:analyst", "tool:vault.whoami")
+    gateway = world.gateway()
+    with serve(world, gateway) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            # The gateway calls as itself: the upstream sees its client, not alice.
+            for _ in range(3):
+                assert text_of(await alice.call_tool("vault.whoami", {})) == "gateway via gateway"
+            assert len(issuer.token_requests()) == 1
+            # The token is about to lapse and the authorization server is down: a sentence, not a call.
+            issuer.down = True
+            source = gateway.upstreams.connections["vault"].auth.source
+            real_clock = source.clock
+            source.clock = lambda: real_clock() + issuer.lifetime
+            seen = len(door.presented)
+            refused = await alice.call_tool("vault.whoami", {})
+            assert refused.is_error and "could not get a token for it from its authorization server" in text_of(refused)
+            assert len(door.presented) == seen  # nothing was sent to the upstream
+            issuer.down = False
+            assert text_of(await alice.call_tool("vault.whoami", {})) == "gateway via gateway"
+    assert [r.outcome for r in world.audit_rows(target="tool:vault.whoami") if r.outcome] == ["ok"] * 3 + ["error", "ok"]
