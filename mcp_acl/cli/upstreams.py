@@ -18,7 +18,8 @@ from mcp_acl.store import PolicyAdmin
 from mcp_acl.store.pins import add_pinned, approve_definitions, pinned_definitions, request_reread
 from mcp_acl.store.upstream_status import UNREPORTED, UpstreamStatus, pinned_counts, read_statuses
 from mcp_acl.store.upstreams import (
-    DEFAULT_TIMEOUT_SECONDS, Upstream, add_upstream, check_new_upstream, get_upstream, list_upstreams, parse_pairs, remove_upstream,
+    DEFAULT_TIMEOUT_SECONDS, Upstream, add_upstream, check_new_upstream, get_upstream, list_upstreams, oauth_from_options, parse_pairs,
+    remove_upstream,
 )
 
 upstream_app = typer.Typer(help="Register, list, approve, refresh and remove upstream MCP servers whose tools mcp-acl governs.", no_args_is_help=True)
@@ -40,7 +41,8 @@ def _as_json(up: Upstream, status: UpstreamStatus | None, pinned: int) -> dict:
     }
     return {
         "name": up.name, "transport": up.transport, "url": up.url, "command": up.command, "args": list(up.args),
-        "env": dict(up.env), "headers": dict(up.headers), "timeout": up.timeout_seconds,
+        "env": dict(up.env), "headers": dict(up.headers), "oauth": up.oauth.portable() if up.oauth else None,
+        "timeout": up.timeout_seconds,
         "created_by": up.created_by, "created_at": _when(up.created_at), "pinned_tools": pinned, **health,
     }
 
@@ -72,6 +74,23 @@ def upstream_add(
         bool, typer.Option("--no-connect", help="Register without connecting (not reachable yet): its tools are pinned when a gateway first reads them.")
     ] = False,
     database: DatabaseOpt = None,
+    oauth_client_id: Annotated[
+        str | None, typer.Option("--oauth-client-id", help="Get bearer tokens from the upstream's authorization server as this client.")
+    ] = None,
+    oauth_client_secret: Annotated[
+        str | None, typer.Option("--oauth-client-secret", help="The client's secret as env:VAR or file:/path (never a value).")
+    ] = None,
+    oauth_token_url: Annotated[
+        str | None, typer.Option("--oauth-token-url", help="The token endpoint; without it, discovered from the upstream (RFC 9728, RFC 8414).")
+    ] = None,
+    oauth_scope: Annotated[str | None, typer.Option("--oauth-scope", help="The scope to ask for (space-separated).")] = None,
+    oauth_resource: Annotated[
+        str | None, typer.Option("--oauth-resource", help="The RFC 8707 resource to ask a token for (default: the --url).")
+    ] = None,
+    oauth_audience: Annotated[str | None, typer.Option("--oauth-audience", help="The audience to ask a token for.")] = None,
+    oauth_token_exchange: Annotated[
+        bool, typer.Option("--oauth-token-exchange", help="Exchange each caller's token (RFC 8693) for one towards the upstream.")
+    ] = False,
 ) -> None:
     """Register an upstream MCP server: connect to it once, pin its tools' definitions, and store it.
 
@@ -81,6 +100,10 @@ def upstream_add(
 
     Credentials are references, resolved when connecting: `env:VAR` (an environment variable) or
     `file:/path` (a file's contents); values are never stored.
+
+    With --oauth-client-id and --oauth-client-secret the gateway gets its bearer tokens from the
+    upstream's authorization server (client credentials), or with --oauth-token-exchange exchanges
+    each caller's token for one towards the upstream; see docs/upstreams.md.
 
     Example: mcp-acl upstream add github --url https://example.com/mcp --header 'Authorization=env:GITHUB_TOKEN'
     """
@@ -97,6 +120,10 @@ def upstream_add(
             name=name, transport="http" if url is not None else "stdio", url=url,
             command=argv[0] if argv else None, args=tuple(argv[1:]),
             env=parse_pairs(env or [], "--env"), headers=parse_pairs(header or [], "--header"), timeout_seconds=timeout,
+            oauth=oauth_from_options(
+                client_id=oauth_client_id, client_secret=oauth_client_secret, token_url=oauth_token_url, scope=oauth_scope,
+                resource=oauth_resource, audience=oauth_audience, token_exchange=oauth_token_exchange,
+            ),
         )
         if no_connect:
             add_upstream(admin, up)

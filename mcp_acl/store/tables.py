@@ -138,6 +138,8 @@ upstreams = Table(
     Column("generation", Integer, nullable=False, default=0, server_default="0"),
     # When its tool definitions were recorded (add, approve); NULL: pinned on a gateway's first read.
     Column("pinned_at", UTCDateTime, nullable=True),
+    # OAuth towards the upstream's authorization server (JSON; the secret as a reference), or NULL.
+    Column("oauth", Text, nullable=True),
     Column("created_by", String(255), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
 )

@@ -32,6 +32,38 @@ _REFERENCE = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
+@dataclass(frozen=True)
+class UpstreamOAuth:
+    """How the gateway gets bearer tokens for an HTTP upstream from an authorization server.
+
+    `client_secret` is a reference (`env:VAR`, `file:/path`), never a value.
+    Without `token_url` the token endpoint is discovered from the upstream
+    (RFC 9728, then RFC 8414). With `token_exchange`, each caller's access
+    token is exchanged (RFC 8693) for a token of its own towards the upstream.
+    """
+
+    client_id: str
+    client_secret: str
+    token_url: str | None = None
+    scope: str | None = None
+    resource: str | None = None
+    audience: str | None = None
+    token_exchange: bool = False
+
+    def portable(self) -> dict:
+        """As stored and exported: the fields that are set (the secret as its reference)."""
+        entry: dict = {"client_id": self.client_id, "client_secret": self.client_secret}
+        for key in ("token_url", "scope", "resource", "audience"):
+            if getattr(self, key):
+                entry[key] = getattr(self, key)
+        if self.token_exchange:
+            entry["token_exchange"] = True
+        return entry
+
+
+OAUTH_KEYS = ("client_id", "client_secret", "token_url", "scope", "resource", "audience", "token_exchange")
+
+
 def builtin_namespaces() -> frozenset[str]:
     """The namespaces the built-in tool modules use (`files`, `sql`): one per module file."""
     return frozenset(p.stem for p in bundled_dir("tools", "files.py").glob("*.py") if not p.name.startswith("_"))
@@ -49,6 +81,7 @@ class Upstream:
     env: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    oauth: UpstreamOAuth | None = None
     created_by: str | None = None
     created_at: datetime | None = None
 
@@ -67,6 +100,8 @@ class Upstream:
             entry["env"] = dict(self.env)
         if self.headers:
             entry["headers"] = dict(self.headers)
+        if self.oauth is not None:
+            entry["oauth"] = self.oauth.portable()
         entry["timeout"] = self.timeout_seconds
         return entry
 
@@ -102,15 +137,52 @@ def check_upstream(up: Upstream) -> None:
                 raise AdminError(
                     f"{what} {key} must be a reference, env:VAR or file:/path (values are never stored), not a literal value"
                 )
+    if up.oauth is not None:
+        _check_oauth(up)
     if not (math.isfinite(up.timeout_seconds) and up.timeout_seconds > 0):
         raise AdminError(f"--timeout must be a number of seconds above 0, not {up.timeout_seconds!r}")
+
+
+def _check_oauth(up: Upstream) -> None:
+    oauth = up.oauth
+    if up.transport != "http":
+        raise AdminError("--oauth-* options are for a --url upstream; a command upstream takes --env")
+    if not oauth.client_id or not oauth.client_id.isprintable() or oauth.client_id.strip() != oauth.client_id:
+        raise AdminError("--oauth-client-id must be the client's id, printable and without surrounding spaces")
+    if not _REFERENCE.match(oauth.client_secret or ""):
+        raise AdminError(
+            "--oauth-client-secret must be a reference, env:VAR or file:/path (values are never stored), not a literal value"
+        )
+    for option, value in (("--oauth-token-url", oauth.token_url), ("--oauth-resource", oauth.resource)):
+        parts = urlsplit(value or "")
+        if value is not None and (parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment):
+            raise AdminError(f"{option} must be an http:// or https:// URL without a #fragment, not {value!r}")
+    for option, value in (("--oauth-scope", oauth.scope), ("--oauth-audience", oauth.audience)):
+        if value is not None and (not value.strip() or not value.isprintable()):
+            raise AdminError(f"{option} must be printable text, not {value!r}")
+    if oauth.token_exchange and not oauth.token_url:
+        # Discovery would let the upstream choose where callers' tokens are sent.
+        raise AdminError("--oauth-token-exchange needs --oauth-token-url: callers' tokens are only sent to a token endpoint you name")
+    if any(key.lower() == "authorization" for key in up.headers):
+        raise AdminError("give either an Authorization --header or --oauth-client-id, not both")
+
+
+def _oauth_json(oauth: UpstreamOAuth | None) -> str | None:
+    return json.dumps(oauth.portable()) if oauth is not None else None
+
+
+def _oauth_from_json(raw: str | None) -> UpstreamOAuth | None:
+    if not raw:
+        return None
+    data = json.loads(raw)
+    return UpstreamOAuth(**{key: data[key] for key in OAUTH_KEYS if key in data})
 
 
 def _row(up: Upstream, actor: str | None) -> dict:
     return {
         "name": up.name, "transport": up.transport, "url": up.url, "command": up.command,
         "args": json.dumps(list(up.args)), "env": json.dumps(dict(up.env)), "headers": json.dumps(dict(up.headers)),
-        "timeout_seconds": float(up.timeout_seconds), "created_by": actor, "created_at": utcnow(),
+        "timeout_seconds": float(up.timeout_seconds), "oauth": _oauth_json(up.oauth), "created_by": actor, "created_at": utcnow(),
     }
 
 
@@ -118,7 +190,7 @@ def _from_row(r) -> Upstream:
     return Upstream(
         name=r.name, transport=r.transport, url=r.url, command=r.command, args=tuple(json.loads(r.args)),
         env=json.loads(r.env), headers=json.loads(r.headers), timeout_seconds=r.timeout_seconds,
-        created_by=r.created_by, created_at=r.created_at,
+        oauth=_oauth_from_json(r.oauth), created_by=r.created_by, created_at=r.created_at,
     )
 
 
@@ -161,6 +233,15 @@ def unknown_upstream(name: str) -> str:
     return f"upstream {name!r} does not exist (see `mcp-acl upstream list`)"
 
 
+def oauth_from_options(*, client_id: str | None, client_secret: str | None, token_exchange: bool = False, **rest: str | None) -> UpstreamOAuth | None:
+    """The `--oauth-*` options as settings (None when none is given); a partial set raises AdminError."""
+    if client_id is None and client_secret is None and not token_exchange and not any(v is not None for v in rest.values()):
+        return None
+    if client_id is None or client_secret is None:
+        raise AdminError("OAuth towards an upstream needs both --oauth-client-id and --oauth-client-secret env:VAR|file:/path")
+    return UpstreamOAuth(client_id=client_id, client_secret=client_secret, token_exchange=token_exchange, **rest)
+
+
 def parse_pairs(items: Sequence[str], what: str) -> dict[str, str]:
     """`K=env:VAR` options as a dict; a missing `=` raises AdminError."""
     found: dict[str, str] = {}
@@ -176,7 +257,7 @@ def upstream_from_entry(value: object, path: str) -> Upstream:
     """An `upstreams:` entry of a policy file as an Upstream (checked); raises FileError naming `path`."""
     from mcp_acl.store._yaml_fields import FileError, mapping, sequence, text
 
-    entry = mapping(value, path, ("name", "url", "command", "env", "headers", "timeout"), ("name",))
+    entry = mapping(value, path, ("name", "url", "command", "env", "headers", "oauth", "timeout"), ("name",))
     command = [text(v, f"{path}.command[{i}]") for i, v in enumerate(sequence(entry.get("command"), f"{path}.command"))]
     pairs = {}
     for key in ("env", "headers"):
@@ -192,9 +273,22 @@ def upstream_from_entry(value: object, path: str) -> Upstream:
         name=text(entry["name"], f"{path}.name"), transport="http" if url else ("stdio" if command else ""),
         url=url, command=command[0] if command else None, args=tuple(command[1:]),
         env=pairs["env"], headers=pairs["headers"], timeout_seconds=float(timeout),
+        oauth=_oauth_from_entry(entry.get("oauth"), f"{path}.oauth"),
     )
     try:
         check_upstream(up)
     except AdminError as exc:
         raise FileError(f"{path}: {exc}") from None
     return up
+
+
+def _oauth_from_entry(value: object, path: str) -> UpstreamOAuth | None:
+    """An entry's `oauth:` mapping (references only), or None when it has none."""
+    from mcp_acl.store._yaml_fields import flag, mapping, text
+
+    if value is None:
+        return None
+    entry = mapping(value, path, OAUTH_KEYS, ("client_id", "client_secret"))
+    exchange = flag(entry.get("token_exchange"), f"{path}.token_exchange")
+    fields = {key: text(entry.get(key), f"{path}.{key}", optional=key not in ("client_id", "client_secret")) for key in OAUTH_KEYS[:-1]}
+    return UpstreamOAuth(**fields, token_exchange=exchange)

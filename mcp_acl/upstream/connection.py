@@ -27,8 +27,16 @@ LONGEST_RETRY_SECONDS = 30.0
 class UpstreamConnection:
     """The session to one upstream: `client` while open, else None and `last_error` says why."""
 
-    def __init__(self, upstream: Upstream, *, log_failures: bool = True) -> None:
+    def __init__(self, upstream: Upstream, *, log_failures: bool = True, auth=None) -> None:
+        from mcp_acl.upstream.exchange import CallerSessions
+        from mcp_acl.upstream.oauth import bearer_for
+
         self.upstream = upstream
+        # OAuth bearer tokens towards the upstream (None: its static headers only); kept across reconnects.
+        self.auth = auth if auth is not None else bearer_for(upstream)
+        # Token exchange: calls go over per-caller sessions (the pool runs them); this one lists the tools.
+        exchange = upstream.oauth is not None and upstream.oauth.token_exchange and auth is None
+        self.callers = CallerSessions(upstream) if exchange else None
         # A one-off command says why in its own error line instead.
         self.log_failures = log_failures
         self.client = None
@@ -53,8 +61,12 @@ class UpstreamConnection:
             import httpx2
             from mcp.client.streamable_http import streamable_http_client
 
+            if self.auth is not None:
+                await self.auth.ready()  # no token, no connection: the reason becomes last_error
             http = await stack.enter_async_context(
-                httpx2.AsyncClient(headers=resolve_all(up.headers), timeout=httpx2.Timeout(up.timeout_seconds, read=None))
+                httpx2.AsyncClient(
+                    headers=resolve_all(up.headers), auth=self.auth, timeout=httpx2.Timeout(up.timeout_seconds, read=None)
+                )
             )
             server = streamable_http_client(up.url, http_client=http)
         else:

@@ -94,13 +94,14 @@ class UpstreamPool:
 
         async def supervised() -> None:
             with stop:
-                if not joined:
-                    await conn.supervise()
-                    return
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(conn.supervise)
-                    await conn.settled.wait()
-                    self._request(conn.upstream.name)
+                    # Per-caller sessions (token exchange) are closed with the upstream.
+                    if conn.callers is not None:
+                        tg.start_soon(conn.callers.run)
+                    if joined:
+                        await conn.settled.wait()
+                        self._request(conn.upstream.name)
 
         self._tg.start_soon(supervised)
 

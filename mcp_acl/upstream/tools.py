@@ -12,7 +12,9 @@ from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
 from mcp_acl.gateway.specs import CallContext, ToolError, ToolSpec
 from mcp_acl.policy import PolicyError, parse_target
+from mcp_acl.upstream import oauth
 from mcp_acl.upstream.connection import UpstreamConnection
+from mcp_acl.upstream.exchange import SessionUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +34,7 @@ def forwarder(conn: UpstreamConnection, remote: str):
     up = conn.upstream
 
     async def forward(args: dict[str, Any], ctx: CallContext) -> types.CallToolResult:
-        client = conn.client
-        if client is None:
-            raise ToolError(unreachable(up.name))
+        client, over = await calling_session(conn, ctx)
         try:
             # The SDK's read timeout answers first; the cancel scope is a backstop so nothing hangs.
             with anyio.fail_after(up.timeout_seconds * 2):
@@ -45,16 +45,45 @@ def forwarder(conn: UpstreamConnection, remote: str):
             if exc.error.code == REQUEST_TIMEOUT:
                 raise ToolError(timed_out(up.name, up.timeout_seconds)) from None
             if exc.error.code == CONNECTION_CLOSED:
-                conn.broken()
+                over.broken()
                 raise ToolError(unreachable(up.name)) from None
+            if over.auth is not None and over.auth.failure is not None:
+                # The upstream answered 401: no token could be had, or it refused a fresh one.
+                log.warning("upstream %s: call to %s not authorized: %s", up.name, remote, over.auth.failure)
+                raise ToolError(oauth.no_token(up.name) if over.auth.token_missing else oauth.refused_token(up.name)) from None
             # The upstream answered with a protocol error (e.g. bad arguments): a clear refusal, not a failure of ours.
             raise ToolError(f'the upstream "{up.name}" refused the call: {exc.error.message}') from None
         except Exception as exc:
             log.warning("upstream %s: call to %s failed: %s", up.name, remote, exc.__class__.__name__)
-            conn.broken()
+            over.broken()
             raise ToolError(unreachable(up.name)) from None
 
     return forward
+
+
+async def calling_session(conn: UpstreamConnection, ctx: CallContext):
+    """The session a call goes over and the connection holding it: the shared one, or the caller's own (token exchange).
+
+    A token that cannot be had, or is about to lapse, is settled here, before
+    the call is sent, so the caller gets a sentence rather than a broken session.
+    """
+    name = conn.upstream.name
+    if conn.callers is not None:
+        try:
+            client, over = await conn.callers.session(ctx.identity)
+        except SessionUnavailable as exc:
+            raise ToolError(str(exc)) from None
+    else:
+        client, over = conn.client, conn
+        if client is None:
+            raise ToolError(unreachable(name))
+    if over.auth is not None:
+        try:
+            await over.auth.ready()
+        except oauth.TokenUnavailable as exc:
+            log.warning("upstream %s: no token for a call: %s", name, exc)
+            raise ToolError(oauth.no_token(name)) from None
+    return client, over
 
 
 async def read_tools(conn: UpstreamConnection) -> list[types.Tool]:

@@ -34,12 +34,38 @@ def test_add_list_show_and_remove_an_http_and_a_command_upstream(cli, store_rows
         (("add", "tracker", "--url", "not a url"), "http:// or https://"),
         (("add", "tracker", "--url", "http://127.0.0.1:9/mcp", "--timeout", "0"), "above 0"),
         (("add", "tracker", "--command", "'unclosed"), "cannot be read as a command line"),
+        (("add", "vault", "--url", "http://127.0.0.1:9/mcp", "--oauth-client-id", "gw", "--oauth-client-secret", "hunter2"),
+         "--oauth-client-secret must be a reference"),
+        (("add", "vault", "--url", "http://127.0.0.1:9/mcp", "--oauth-client-id", "gw", "--oauth-client-secret", "vault:x"),
+         "--oauth-client-secret must be a reference"),
+        (("add", "vault", "--url", "http://127.0.0.1:9/mcp", "--oauth-client-id", "gw"), "needs both --oauth-client-id and"),
+        (("add", "vault", "--url", "http://127.0.0.1:9/mcp", "--oauth-scope", "read"), "needs both --oauth-client-id and"),
+        (("add", "vault", "--command", "server", "--oauth-client-id", "gw", "--oauth-client-secret", "env:S"),
+         "--oauth-* options are for a --url upstream"),
+        (("add", "vault", "--url", "http://127.0.0.1:9/mcp", "--oauth-client-id", "gw", "--oauth-client-secret", "env:S",
+          "--oauth-token-url", "ftp://as/token"), "--oauth-token-url must be an http"),
+        (("add", "vault", "--url", "http://127.0.0.1:9/mcp", "--oauth-client-id", "gw", "--oauth-client-secret", "env:S",
+          "--oauth-token-exchange"), "--oauth-token-exchange needs --oauth-token-url"),
+        (("add", "vault", "--url", "http://127.0.0.1:9/mcp", "--oauth-client-id", "gw", "--oauth-client-secret", "env:S",
+          "--header", "Authorization=env:T"), "either an Authorization --header or --oauth-client-id"),
         (("remove", "nobody"), "upstream 'nobody' does not exist"),
         (("show", "nobody"), "upstream 'nobody' does not exist"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, args, says):
     assert says in cli.rejects("upstream", *args)
+
+
+def test_oauth_settings_are_shown_as_references(cli):
+    cli.ok(
+        "upstream", "add", "vault", "--url", "https://vault.example/mcp", "--oauth-client-id", "gateway",
+        "--oauth-client-secret", "file:/run/secrets/vault", "--oauth-token-url", "https://id.example/token",
+        "--oauth-scope", "vault.read vault.write", "--oauth-audience", "vault", "--oauth-token-exchange",
+    )
+    assert json.loads(cli.ok("upstream", "show", "vault"))["oauth"] == {
+        "client_id": "gateway", "client_secret": "file:/run/secrets/vault", "token_url": "https://id.example/token",
+        "scope": "vault.read vault.write", "audience": "vault", "token_exchange": True,
+    }
 
 
 def test_a_taken_name_is_refused(cli):

@@ -7,13 +7,7 @@ from sqlalchemy import inspect
 
 from mcp_acl.store import make_engine, upgrade
 from mcp_acl.store.migrate import alembic_config, current_heads
-
-
-def newest_head(engine) -> str:
-    """The head of the migration scripts (read, not written here: merged branches add migrations)."""
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+from tests.store.heads import script_heads
 
 
 def test_0006_adds_and_removes_the_pins_table_and_the_generation_column(database_url):
@@ -27,6 +21,6 @@ def test_0006_adds_and_removes_the_pins_table_and_the_generation_column(database
         assert "upstream_tools" not in inspect(engine).get_table_names()
         assert "generation" not in {c["name"] for c in inspect(engine).get_columns("upstreams")}
         upgrade(engine)
-        assert current_heads(engine) == {newest_head(engine)}
+        assert current_heads(engine) == script_heads(engine)
     finally:
         engine.dispose()

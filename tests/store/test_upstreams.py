@@ -80,3 +80,25 @@ def test_export_carries_references_and_import_restores_them(engine, monkeypatch)
 def test_a_policy_file_with_a_literal_header_value_is_refused():
     with pytest.raises(FileError, match=r"upstreams\[0\]: .*must be a reference"):
         parse_document("upstreams:\n  - {name: gh, url: 'http://x/mcp', headers: {Authorization: 'Bearer abc'}}\n")
+
+
+def test_oauth_settings_travel_in_export_and_import_as_references(engine, monkeypatch):
+    from mcp_acl.store.upstreams import UpstreamOAuth
+
+    monkeypatch.setenv("VAULT_SECRET", "s3cret-value")
+    oauth = UpstreamOAuth(client_id="gateway", client_secret="env:VAULT_SECRET", token_url="https://id.example/token",
+                          resource="https://vault.example/mcp", token_exchange=True)
+    add_upstream(PolicyAdmin(engine), Upstream(name="vault", transport="http", url="https://vault.example/mcp", oauth=oauth))
+    text = dump_document(read_document(engine)[0])
+    assert "env:VAULT_SECRET" in text and "s3cret-value" not in text
+    remove_upstream(PolicyAdmin(engine), "vault")
+    import_document(PolicyAdmin(engine), parse_document(text))
+    with engine.connect() as conn:
+        assert [u.oauth for u in list_upstreams(conn)] == [oauth]
+
+
+def test_a_policy_file_with_a_literal_client_secret_is_refused():
+    with pytest.raises(FileError, match=r"upstreams\[0\]: --oauth-client-secret must be a reference"):
+        parse_document("upstreams:\n  - {name: gh, url: 'http://x/mcp', oauth: {client_id: gw, client_secret: hunter2}}\n")
+    with pytest.raises(FileError, match=r"upstreams\[0\].oauth: unknown key 'secret'"):
+        parse_document("upstreams:\n  - {name: gh, url: 'http://x/mcp', oauth: {client_id: gw, client_secret: env:S, secret: x}}\n")
