@@ -60,7 +60,7 @@ def test_oauth_settings_are_shown_as_references(cli):
     cli.ok(
         "upstream", "add", "vault", "--url", "https://vault.example/mcp", "--oauth-client-id", "gateway",
         "--oauth-client-secret", "file:/run/secrets/vault", "--oauth-token-url", "https://id.example/token",
-        "--oauth-scope", "vault.read vault.write", "--oauth-audience", "vault", "--oauth-token-exchange",
+        "--oauth-scope", "vault.read vault.write", "--oauth-audience", "vault", "--oauth-token-exchange", "--no-connect",
     )
     assert json.loads(cli.ok("upstream", "show", "vault"))["oauth"] == {
         "client_id": "gateway", "client_secret": "file:/run/secrets/vault", "token_url": "https://id.example/token",

@@ -53,15 +53,19 @@ def vault(issuer, door) -> Iterator[str]:
 
 
 @pytest.fixture
-def exchanging(sqlite_world, subprocess_env, issuer, vault, monkeypatch) -> World:
+def exchanging(sqlite_world, subprocess_env, issuer, door, vault, monkeypatch) -> World:
     """The vault registered with token exchange (the secret by reference) and granted to both roles."""
     monkeypatch.setenv("TEST_VAULT_SECRET", SECRET)
+    # The add connects once (the probe), so it needs the secret as the gateway will.
     done = cli(
-        subprocess_env, "upstream", "add", "vault", "--url", vault, "--timeout", "5", "--oauth-client-id", "gateway",
+        {**subprocess_env, "TEST_VAULT_SECRET": SECRET}, "upstream", "add", "vault", "--url", vault, "--timeout", "5", "--oauth-client-id", "gateway",
         "--oauth-client-secret", "env:TEST_VAULT_SECRET", "--oauth-token-url", f"{issuer.url}/token",
         "--oauth-token-exchange", "--database", sqlite_world.database_url,
     )
     assert done.returncode == 0, done.stderr
+    # The add's probe got and presented its own token; the gateway's are counted from here.
+    issuer.requests.clear()
+    door.presented.clear()
     admin = PolicyAdmin(sqlite_world.engine)
     for principal in ("role:analyst", "role:intern", "client:ollama-agent"):
         admin.add_grant(principal, "tool:vault.whoami")
@@ -115,11 +119,13 @@ async def test_client_credentials_found_by_discovery_and_a_token_endpoint_that_g
 ):
     world = sqlite_world
     monkeypatch.setenv("TEST_VAULT_SECRET", SECRET)
+    # The add connects once (the probe), so it needs the secret as the gateway will.
     done = cli(
-        subprocess_env, "upstream", "add", "vault", "--url", vault, "--timeout", "5", "--oauth-client-id", "gateway",
+        {**subprocess_env, "TEST_VAULT_SECRET": SECRET}, "upstream", "add", "vault", "--url", vault, "--timeout", "5", "--oauth-client-id", "gateway",
         "--oauth-client-secret", "env:TEST_VAULT_SECRET", "--database", world.database_url,
     )
     assert done.returncode == 0, done.stderr
+    issuer.requests.clear()  # the add's probe asked for its own token; the gateway's are counted from here
     PolicyAdmin(world.engine).add_grant("role:analyst", "tool:vault.whoami")
     gateway = world.gateway()
     with serve(world, gateway) as live:
