@@ -177,7 +177,7 @@ async def test_per_caller_sessions_are_bounded_and_closed_when_idle(issuer, door
         callers.clock = lambda: real_clock() + 2 * (callers.idle_seconds + 1)
         callers.close_idle()
         assert len(callers) == 0
-        # Without a caller token (stdio) there is nothing to exchange: a sentence, not the gateway's own token.
+        # Without a caller token there is nothing to exchange: a sentence, and the gateway's own token is not used instead.
         with pytest.raises(ToolError, match="brings no token to exchange"):
             await call(catalogue)
     assert [r.get("subject") for r in issuer.token_requests()] == [None, "alice", "bob"]
