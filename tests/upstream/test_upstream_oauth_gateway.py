@@ -64,7 +64,7 @@ def exchanging(sqlite_world, subprocess_env, issuer, vault, monkeypatch) -> Worl
     )
     assert done.returncode == 0, done.stderr
     admin = PolicyAdmin(sqlite_world.engine)
-    for principal in ("role:analyst", "role:intern", "client:ollama-agent"):
+    for principal in ("role:analyst", "role:intern"):
         admin.add_grant(principal, "tool:vault.whoami")
     return sqlite_world
 
