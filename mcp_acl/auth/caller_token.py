@@ -1,6 +1,7 @@
 """The caller's own access token, kept for one purpose: exchanging it (RFC 8693) for a token towards an upstream.
 
-The bearer middleware binds it for the length of one request; only the
+The bearer middleware binds it for the length of one request (`mcp-acl
+stdio` for the process's life, from MCP_ACL_TOKEN); only the
 upstream token exchange reads it (`mcp_acl/upstream/oauth.py`). Handlers
 learn who is calling from an Identity, never from this: CallContext carries
 no token, and the SDK's AccessToken (`get_access_token()`) holds a

@@ -2,10 +2,10 @@
 
 One place the CLI (and later a console) changes upstreams through. Each
 change bumps the policy revision, as an upstream's tools change what the
-catalogue can offer. Credentials are references only: a header or an
-environment variable for a command is `env:VAR` or `file:/path`, resolved
-by the gateway when it connects, so no secret value is ever stored or
-exported.
+catalogue can offer. Credentials are references only: a header, an
+environment variable for a command, or an OAuth client secret is `env:VAR`
+or `file:/path`, resolved by the gateway when it connects, so no secret
+value is ever stored or exported.
 """
 
 from __future__ import annotations

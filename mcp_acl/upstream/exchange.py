@@ -92,8 +92,7 @@ class CallerSessions:
         held = caller_token.current()
         if held is None:
             raise SessionUnavailable(
-                f'the upstream "{name}" acts for each caller with an exchanged token, and this call brings no token to '
-                "exchange (use the gateway over HTTP)"
+                f'the upstream "{name}" acts for each caller with an exchanged token, and this call brings no token to exchange'
             )
         if self._tg is None:
             raise SessionUnavailable(f'the upstream "{name}" cannot be reached right now; try again later')

@@ -179,14 +179,23 @@ async def discover_token_endpoint(http: httpx2.AsyncClient, url: str, resource: 
     if _canonical(named) != _canonical(url):
         raise TokenUnavailable(f"its protected-resource metadata is about {named!r}, not {url!r} (RFC 9728 §3.3)")
     issuer = servers[0]
-    if urlsplit(issuer).scheme not in ("https", "http"):
-        raise TokenUnavailable(f"its authorization server {issuer!r} is not an http(s) URL")
+    if not _safe_to_send_secrets(issuer):
+        raise TokenUnavailable(f"its authorization server {issuer!r} is not an https URL; give --oauth-token-url")
     server = await _first_object(http, build_oauth_authorization_server_metadata_discovery_urls(issuer, url))
     if not server or not isinstance(server.get("token_endpoint"), str):
         raise TokenUnavailable(f"the authorization server {issuer} publishes no token endpoint (RFC 8414)")
     if _canonical(str(server.get("issuer", ""))) != _canonical(issuer):
         raise TokenUnavailable(f"the metadata of {issuer} names another issuer ({server.get('issuer')!r}; RFC 8414 §3.3)")
-    return server["token_endpoint"], resource or named
+    endpoint = server["token_endpoint"]
+    if not _safe_to_send_secrets(endpoint):
+        raise TokenUnavailable(f"its token endpoint {endpoint!r} is not an https URL; give --oauth-token-url")
+    return endpoint, resource or named
+
+
+def _safe_to_send_secrets(url: str) -> bool:
+    # A discovered place the client secret goes to: https, or plain http on this machine only.
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost"))
 
 
 async def _first_object(http: httpx2.AsyncClient, urls: list[str]) -> dict | None:

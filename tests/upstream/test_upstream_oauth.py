@@ -177,7 +177,31 @@ async def test_per_caller_sessions_are_bounded_and_closed_when_idle(issuer, door
         callers.clock = lambda: real_clock() + 2 * (callers.idle_seconds + 1)
         callers.close_idle()
         assert len(callers) == 0
-        # Without a caller token (stdio) there is nothing to exchange: a sentence, not the gateway's own token.
+        # Without a caller token there is nothing to exchange: a sentence, and the gateway's own token is not used instead.
         with pytest.raises(ToolError, match="brings no token to exchange"):
             await call(catalogue)
     assert [r.get("subject") for r in issuer.token_requests()] == [None, "alice", "bob"]
+
+
+async def test_discovery_refuses_a_metadata_document_about_another_resource_or_a_plain_http_server(issuer, secret_env):
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    def upstream_naming(resource: str, server: str):
+        def make(base: str):
+            async def metadata(request):
+                return JSONResponse({"resource": resource.replace("{base}", base), "authorization_servers": [server]})
+
+            return Starlette(routes=[Route("/.well-known/oauth-protected-resource/mcp", metadata)])
+
+        return make
+
+    for resource, server, says in (
+        ("https://elsewhere.example/mcp", issuer.url, "its protected-resource metadata is about 'https://elsewhere.example/mcp'"),
+        ("{base}/mcp", "http://as.example", "its authorization server 'http://as.example' is not an https URL"),
+    ):
+        with serving(upstream_naming(resource, server)) as base:
+            async with running(vault_upstream(f"{base}/mcp")) as (pool, catalogue):
+                assert says in pool.connections["vault"].last_error
+    assert issuer.requests == []

@@ -6,6 +6,7 @@ whom it sees."""
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -67,7 +68,7 @@ def exchanging(sqlite_world, subprocess_env, issuer, door, vault, monkeypatch) -
     issuer.requests.clear()
     door.presented.clear()
     admin = PolicyAdmin(sqlite_world.engine)
-    for principal in ("role:analyst", "role:intern", "client:ollama-agent"):
+    for principal in ("role:analyst", "role:intern"):
         admin.add_grant(principal, "tool:vault.whoami")
     return sqlite_world
 
@@ -146,3 +147,19 @@ async def test_client_credentials_found_by_discovery_and_a_token_endpoint_that_g
             issuer.down = False
             assert text_of(await alice.call_tool("vault.whoami", {})) == "gateway via gateway"
     assert [r.outcome for r in world.audit_rows(target="tool:vault.whoami") if r.outcome] == ["ok"] * 3 + ["error", "ok"]
+
+
+async def test_over_stdio_the_token_the_process_started_with_is_exchanged(exchanging, subprocess_env, issuer, door):
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    world = exchanging
+    token = world.token("bob")
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "mcp_acl", "stdio", "--database", world.database_url],
+        env={**subprocess_env, "MCP_ACL_TOKEN": token, "TEST_VAULT_SECRET": SECRET},
+    )
+    async with Client(params, mode="legacy") as bob:
+        assert text_of(await bob.call_tool("vault.whoami", {})) == "bob via gateway acting gateway"
+    assert [r.get("subject") for r in issuer.token_requests()] == [None, "bob"]
+    assert token not in door.presented
