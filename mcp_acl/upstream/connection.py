@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack
 import anyio
 
 from mcp_acl.store.upstreams import Upstream
+from mcp_acl.upstream.changes import change_listener, listening
 from mcp_acl.upstream.credentials import resolve_all
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class UpstreamConnection:
         self.settled = anyio.Event()
         # Called when the session opens again after that (a reconnect): its tools may have changed.
         self.on_reopen: Callable[[], None] | None = None
+        # Called when the open session says its tools, resources or prompts changed (list_changed).
+        self.on_list_changed: Callable[[], None] | None = None
 
     def broken(self) -> None:
         """Told by a call that the session failed: the supervisor closes it and opens a new one."""
@@ -54,6 +57,11 @@ class UpstreamConnection:
                 httpx2.AsyncClient(headers=resolve_all(up.headers), timeout=httpx2.Timeout(up.timeout_seconds, read=None))
             )
             server = streamable_http_client(up.url, http_client=http)
+        elif up.transport == "sse":
+            from mcp.client.sse import sse_client
+
+            # No read timeout on the event stream: an idle upstream is not a broken one.
+            server = sse_client(up.url, headers=resolve_all(up.headers), timeout=up.timeout_seconds, sse_read_timeout=None)
         else:
             from mcp.client.stdio import StdioServerParameters
 
@@ -61,7 +69,15 @@ class UpstreamConnection:
         # No response cache: every listing and call goes to the upstream. The read
         # timeout bounds the handshake too (a cancel scope around entering the
         # client cannot be used: the client's task groups outlive it).
-        return await stack.enter_async_context(Client(server, cache=None, read_timeout_seconds=up.timeout_seconds))
+        client = await stack.enter_async_context(
+            Client(server, cache=None, read_timeout_seconds=up.timeout_seconds, message_handler=change_listener(up.name, self._list_changed))
+        )
+        await stack.enter_async_context(listening(client, up.name, self.broken))
+        return client
+
+    def _list_changed(self) -> None:
+        if self.on_list_changed is not None:
+            self.on_list_changed()
 
     async def supervise(self) -> None:
         """Keep the session open until cancelled; `settled` is set after the first attempt, open or not."""

@@ -34,7 +34,7 @@ class UpstreamPool:
         self._due: set[str] = set()
         self._woken: anyio.Event | None = None
         for name, conn in self.connections.items():
-            conn.on_reopen = lambda name=name: self._request(name)
+            conn.on_reopen = conn.on_list_changed = lambda name=name: self._request(name)
 
     @classmethod
     def from_store(cls, engine: Engine) -> UpstreamPool:

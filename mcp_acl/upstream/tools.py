@@ -38,7 +38,7 @@ def forwarder(conn: UpstreamConnection, remote: str):
         try:
             # The SDK's read timeout answers first; the cancel scope is a backstop so nothing hangs.
             with anyio.fail_after(up.timeout_seconds * 2):
-                return await client.call_tool(remote, args, read_timeout_seconds=up.timeout_seconds)
+                return await client.call_tool(remote, args, read_timeout_seconds=up.timeout_seconds, progress_callback=ctx.progress)
         except TimeoutError:
             raise ToolError(timed_out(up.name, up.timeout_seconds)) from None
         except MCPError as exc:

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 
 import anyio
-from mcp.server.mcpserver import Image, MCPServer
+from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 
@@ -24,7 +24,8 @@ class Seen:
 
 def tracker(seen: Seen | None = None) -> MCPServer:
     """Tools: echo, delete_repo (limited by a condition in the tests), fail (an error result), hang (never answers),
-    greeting (from the env), picture (an image), crash (the process dies)."""
+    greeting (from the env), picture (an image), crash (the process dies), count (reports progress), and retire and
+    offer, which change the upstream's own tools and announce it (list_changed)."""
     server = MCPServer("tracker")
     seen = seen or Seen()
 
@@ -62,6 +63,27 @@ def tracker(seen: Seen | None = None) -> MCPServer:
     def picture() -> list:
         """A caption and a PNG (content other than text)."""
         return ["a red dot", Image(data=PNG, format="png")]
+
+    @server.tool()
+    async def count(steps: int, ctx: Context) -> str:
+        """Counts to `steps`, reporting progress at each step."""
+        for step in range(1, steps + 1):
+            await ctx.report_progress(step, steps, f"step {step} of {steps}")
+        return f"counted to {steps}"
+
+    @server.tool()
+    async def retire(tool: str, ctx: Context) -> str:
+        """Stop offering `tool`, and say so to listening clients."""
+        server.remove_tool(tool)
+        await ctx.notify_tools_changed()
+        return f"retired {tool}"
+
+    @server.tool()
+    async def offer(tool: str, ctx: Context) -> str:
+        """Offer one more tool named `tool`, and say so to listening clients."""
+        add_tool(server, tool)
+        await ctx.notify_tools_changed()
+        return f"offered {tool}"
 
     @server.tool()
     def crash() -> str:
