@@ -152,3 +152,80 @@ def test_catalogue_and_check_show_an_upstreams_tools_by_grants(sqlite_world, sub
     refused = cli(subprocess_env, "check", "user:bob", "tool:tracker.delete_repo", "--args", '{"repo": "prod/api"}', "--database", world.database_url)
     allowed = cli(subprocess_env, "check", "user:bob", "tool:tracker.delete_repo", "--args", '{"repo": "sandbox/x"}', "--database", world.database_url)
     assert (refused.returncode, allowed.returncode) == (1, 0)
+
+
+# Answers that are not MCP: a web page, a proxy's error page, JSON that does not parse.
+JUNK = {
+    "web page": (200, b"text/html", b"<html><body>Welcome to nginx!</body></html>"),
+    "error page": (502, b"text/html", b"<html><body>502 Bad Gateway</body></html>"),
+    "broken json": (200, b"application/json", b'{"jsonrpc": "2.0", "id": '),
+}
+
+
+def not_mcp(kind: str):
+    """An HTTP server that answers every request with the junk `kind`."""
+    status, content_type, body = JUNK[kind]
+
+    async def app(scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def junk_for_calls_to(app, tool: str, kind: str):
+    """`app`, except that a tools/call of `tool` is answered with the junk `kind` instead of MCP."""
+
+    async def wrapped(scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if b'"tools/call"' in body and f'"name":"{tool}"'.encode() in body.replace(b" ", b""):
+            return await not_mcp(kind)(scope, receive, send)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope, replay, send)
+
+    return wrapped
+
+
+@pytest.mark.parametrize("kind", sorted(JUNK))
+async def test_an_upstream_answering_junk_gives_one_sentence(sqlite_world, subprocess_env, kind):
+    """Junk from the start (the upstream is down, the gateway serves the rest) and junk for one call."""
+    world = sqlite_world
+    admin = PolicyAdmin(world.engine)
+    with (
+        LoopbackServer(not_mcp(kind)) as junk,
+        LoopbackServer(junk_for_calls_to(tracker().streamable_http_app(), "echo", kind), lifespan="on") as flaky,
+    ):
+        register(world, subprocess_env, "junk", "--url", f"{junk}/mcp", "--timeout", "2")
+        register(world, subprocess_env, "flaky", "--url", f"{flaky}/mcp", "--timeout", "2")
+        admin.add_grant("role:analyst", "tool:junk.*")
+        admin.add_grant("role:analyst", "tool:flaky.*")
+        gateway = world.gateway()
+        with serve(world, gateway) as live:
+            async with connect(live.mcp_url, world.token("alice")) as alice:
+                assert await tool_names(alice, "junk.") == set()
+                assert gateway.upstreams.connections["junk"].last_error
+                unknown = await alice.call_tool("junk.anything", {})
+                assert unknown.is_error and text_of(unknown).startswith("No tool named junk.anything")
+                # Listed fine, then a call answered with a web page: one sentence, no traceback, no hang.
+                assert "flaky.echo" in await tool_names(alice, "flaky.")
+                garbled = await alice.call_tool("flaky.echo", {"text": "hi"})
+                assert garbled.is_error and len(garbled.content) == 1
+                assert text_of(garbled) == 'the upstream "flaky" answered with something that is not MCP; try again later'
+                # Its other tools still answer.
+                assert text_of(await alice.call_tool("flaky.greeting", {})) == "unset"
