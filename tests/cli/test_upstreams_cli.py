@@ -34,12 +34,20 @@ def test_add_list_show_and_remove_an_http_and_a_command_upstream(cli, store_rows
         (("add", "tracker", "--url", "not a url"), "http:// or https://"),
         (("add", "tracker", "--url", "http://127.0.0.1:9/mcp", "--timeout", "0"), "above 0"),
         (("add", "tracker", "--command", "'unclosed"), "cannot be read as a command line"),
+        (("add", "tracker", "--command", "server", "--sse"), "--sse goes with --url"),
         (("remove", "nobody"), "upstream 'nobody' does not exist"),
         (("show", "nobody"), "upstream 'nobody' does not exist"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, args, says):
     assert says in cli.rejects("upstream", *args)
+
+
+def test_an_sse_upstream_is_added_with_its_transport(cli):
+    cli.ok("upstream", "add", "old", "--url", "http://127.0.0.1:9/sse", "--sse")
+    shown = json.loads(cli.ok("upstream", "show", "old"))
+    assert (shown["transport"], shown["url"]) == ("sse", "http://127.0.0.1:9/sse")
+    assert "sse" in cli.ok("upstream", "list")
 
 
 def test_a_taken_name_is_refused(cli):

@@ -157,34 +157,3 @@ async def test_an_upstream_on_the_legacy_sse_transport(sqlite_world, subprocess_
             assert text_of(await alice.call_tool("old.echo", {"text": "again"})) == "echo: again"
     shown = cli(subprocess_env, "upstream", "show", "old", "--database", world.database_url)
     assert '"transport": "sse"' in shown.stdout, shown.stdout
-
-
-def test_sse_is_stored_exported_and_imported_as_a_transport(sqlite_world, subprocess_env, tmp_path):
-    world = sqlite_world
-    db = ("--database", world.database_url)
-    register(world, subprocess_env, "old", "--url", "https://example.com/sse", "--sse")
-    register(world, subprocess_env, "new", "--url", "https://example.com/mcp")
-    exported = cli(subprocess_env, "policy", "export", *db)
-    assert exported.returncode == 0, exported.stderr
-    assert "transport: sse" in exported.stdout and exported.stdout.count("transport:") == 1
-    # Into a fresh database: the same transports come back.
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(exported.stdout)
-    other = f"sqlite:///{tmp_path / 'other.db'}"
-    assert cli(subprocess_env, "init", "--database", other).returncode == 0
-    imported = cli(subprocess_env, "policy", "import", str(policy), "--database", other)
-    assert imported.returncode == 0, imported.stderr
-    listed = cli(subprocess_env, "upstream", "list", "--json", "--database", other)
-    assert '"transport": "sse"' in listed.stdout and '"transport": "http"' in listed.stdout
-    # --sse without --url, and a transport that does not fit its entry, are refused in one line.
-    for done in (
-        cli(subprocess_env, "upstream", "add", "x", "--command", "server", "--sse", *db),
-        _import_text(subprocess_env, tmp_path, other, "upstreams:\n  - {name: y, command: [server], transport: sse}\n"),
-    ):
-        assert (done.returncode, done.stderr.startswith("error:"), done.stderr.strip().count("\n")) == (2, True, 0), done.stderr
-
-
-def _import_text(env, tmp_path, database: str, text: str):
-    path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    return cli(env, "policy", "import", str(path), "--database", database)
