@@ -72,7 +72,7 @@ class UpstreamConnection:
         client = await stack.enter_async_context(
             Client(server, cache=None, read_timeout_seconds=up.timeout_seconds, message_handler=change_listener(up.name, self._list_changed))
         )
-        await stack.enter_async_context(listening(client, up.name, self.broken))
+        await stack.enter_async_context(listening(client, up.name, self._list_changed, self.broken))
         return client
 
     def _list_changed(self) -> None:

@@ -85,6 +85,23 @@ async def test_a_new_tool_announced_by_an_upstream_is_read_but_withheld_until_ap
     assert "tracker.leak" not in gateway.catalogue.tools
 
 
+async def test_changes_are_still_heard_after_the_upstream_closes_its_listen_stream(sqlite_world, subprocess_env, upstream_url):
+    world = sqlite_world
+    register(world, subprocess_env, "tracker", "--url", upstream_url)
+    PolicyAdmin(world.engine).add_grant("role:analyst", "tool:tracker.echo")
+    heard: list[str] = []
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice"), message_handler=_recorder(heard)) as alice:
+            assert await tool_names(alice, "tracker.") == {"tracker.echo"}
+            await get_stream_open(live, _session_of(world, "alice"))
+            async with Client(upstream_url) as direct:
+                # The upstream ends the gateway's stream gracefully; a change after that still arrives.
+                await direct.call_tool("end_streams", {})
+                await direct.call_tool("retire", {"tool": "echo"})
+            await wait_for(lambda: heard)
+            assert await tool_names(alice, "tracker.") == set()
+
+
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_progress_of_a_forwarded_call_reaches_the_caller_who_asked(sqlite_world, subprocess_env, upstream_url, mode):
     world = sqlite_world

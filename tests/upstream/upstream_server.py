@@ -24,8 +24,8 @@ class Seen:
 
 def tracker(seen: Seen | None = None) -> MCPServer:
     """Tools: echo, delete_repo (limited by a condition in the tests), fail (an error result), hang (never answers),
-    greeting (from the env), picture (an image), crash (the process dies), count (reports progress), and retire and
-    offer, which change the upstream's own tools and announce it (list_changed)."""
+    greeting (from the env), picture (an image), crash (the process dies), count (reports progress), retire and
+    offer, which change the upstream's own tools and announce it (list_changed), and end_streams (closes listen streams)."""
     server = MCPServer("tracker")
     seen = seen or Seen()
 
@@ -84,6 +84,13 @@ def tracker(seen: Seen | None = None) -> MCPServer:
         add_tool(server, tool)
         await ctx.notify_tools_changed()
         return f"offered {tool}"
+
+    @server.tool()
+    def end_streams() -> str:
+        """Close every subscriptions/listen stream gracefully, as a server that bounds how long one lives does."""
+        # Test-only peek into the SDK's private state (mcp 2.x): the listen handler MCPServer registered.
+        server._lowlevel_server._request_handlers["subscriptions/listen"].handler.close()
+        return "ended"
 
     @server.tool()
     def crash() -> str:
