@@ -16,7 +16,7 @@ import pytest
 from auth.support import LoopbackServer  # tests/auth/support.py
 from gateway.harness import World, cli, connect, serve, sqlite_world, text_of, wait_for  # noqa: F401 (fixture)
 from mcp_acl.store import PolicyAdmin
-from tests.upstream.upstream_server import PNG, Seen, tracker
+from tests.upstream.upstream_server import PNG, Seen, replaying, tracker
 
 SERVER_SCRIPT = Path(__file__).with_name("upstream_server.py")
 
@@ -188,16 +188,7 @@ def junk_for_calls_to(app, tool: str, kind: str):
             more = message.get("more_body", False)
         if b'"tools/call"' in body and f'"name":"{tool}"'.encode() in body.replace(b" ", b""):
             return await not_mcp(kind)(scope, receive, send)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await app(scope, replay, send)
+        await app(scope, replaying(body, receive), send)
 
     return wrapped
 

@@ -10,12 +10,13 @@ from collections.abc import Iterator
 import anyio
 import pytest
 from mcp import Client
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from auth.support import LoopbackServer  # tests/auth/support.py
 from gateway.harness import cli, connect, get_stream_open, serve, sqlite_world, text_of, wait_for  # noqa: F401 (fixture)
 from gateway.test_notifier import _recorder, _session_of
 from mcp_acl.store import PolicyAdmin
-from tests.upstream.upstream_server import Seen, tracker
+from tests.upstream.upstream_server import Seen, legacy_only, tracker
 from tests.upstream.test_gateway_upstreams import register, tool_names
 
 
@@ -100,6 +101,27 @@ async def test_changes_are_still_heard_after_the_upstream_closes_its_listen_stre
                 await direct.call_tool("retire", {"tool": "echo"})
             await wait_for(lambda: heard)
             assert await tool_names(alice, "tracker.") == set()
+
+
+async def test_a_handshake_era_upstream_announcing_a_change_is_followed_too(sqlite_world, subprocess_env, seen):
+    """An upstream of the 2025-11-25 era sends list_changed on its session, unasked (no listen stream)."""
+    world = sqlite_world
+    admin = PolicyAdmin(world.engine)
+    admin.add_grant("role:analyst", "tool:tracker.echo")
+    admin.add_grant("role:analyst", "tool:tracker.retire")
+    heard: list[str] = []
+    with LoopbackServer(legacy_only(tracker(seen).streamable_http_app()), lifespan="on") as base:
+        register(world, subprocess_env, "tracker", "--url", f"{base}/mcp")
+        gateway = world.gateway()
+        with serve(world, gateway) as live:
+            async with connect(live.mcp_url, world.token("alice"), message_handler=_recorder(heard)) as alice:
+                assert gateway.upstreams.connections["tracker"].client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS
+                assert await tool_names(alice, "tracker.") == {"tracker.echo", "tracker.retire"}
+                await get_stream_open(live, _session_of(world, "alice"))
+                # Through mcp-acl: the upstream drops echo and says so on the gateway's own session.
+                assert text_of(await alice.call_tool("tracker.retire", {"tool": "echo"})) == "retired echo"
+                await wait_for(lambda: heard)
+                assert await tool_names(alice, "tracker.") == {"tracker.retire"}
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])

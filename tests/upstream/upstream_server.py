@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import anyio
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 
 @dataclass
@@ -73,16 +74,16 @@ def tracker(seen: Seen | None = None) -> MCPServer:
 
     @server.tool()
     async def retire(tool: str, ctx: Context) -> str:
-        """Stop offering `tool`, and say so to listening clients."""
+        """Stop offering `tool`, and say so (list_changed)."""
         server.remove_tool(tool)
-        await ctx.notify_tools_changed()
+        await announce(ctx)
         return f"retired {tool}"
 
     @server.tool()
     async def offer(tool: str, ctx: Context) -> str:
-        """Offer one more tool named `tool`, and say so to listening clients."""
+        """Offer one more tool named `tool`, and say so (list_changed)."""
         add_tool(server, tool)
-        await ctx.notify_tools_changed()
+        await announce(ctx)
         return f"offered {tool}"
 
     @server.tool()
@@ -98,6 +99,48 @@ def tracker(seen: Seen | None = None) -> MCPServer:
         os._exit(3)
 
     return server
+
+
+async def announce(ctx: Context) -> None:
+    """tools/list_changed: to every listen stream (2026-07-28), or to the calling session (a 2025-11-25 handshake)."""
+    if ctx.request_context.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        await ctx.notify_tools_changed()
+    else:
+        await ctx.request_context.session.send_tool_list_changed()
+
+
+def legacy_only(app):
+    """`app`, refusing the 2026-07-28 `server/discover` probe (404, as a server of the handshake era does)."""
+
+    async def wrapped(scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if b'"server/discover"' in body:
+            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"Not Found"})
+            return
+        await app(scope, replaying(body, receive), send)
+
+    return wrapped
+
+
+def replaying(body: bytes, receive):
+    """An ASGI receive that hands out `body` (already read) first, then defers to `receive`."""
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def reword_echo(server: MCPServer, description: str) -> None:
