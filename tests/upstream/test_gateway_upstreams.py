@@ -16,7 +16,7 @@ import pytest
 from auth.support import LoopbackServer  # tests/auth/support.py
 from gateway.harness import World, cli, connect, serve, sqlite_world, text_of, wait_for  # noqa: F401 (fixture)
 from mcp_acl.store import PolicyAdmin
-from tests.upstream.upstream_server import PNG, Seen, replaying, tracker
+from tests.upstream.upstream_server import PNG, Seen, legacy_only, replaying, tracker
 
 SERVER_SCRIPT = Path(__file__).with_name("upstream_server.py")
 
@@ -220,3 +220,47 @@ async def test_an_upstream_answering_junk_gives_one_sentence(sqlite_world, subpr
                 assert text_of(garbled) == 'the upstream "flaky" answered with something that is not MCP; try again later'
                 # Its other tools still answer.
                 assert text_of(await alice.call_tool("flaky.greeting", {})) == "unset"
+
+
+class Forgetful:
+    """`app` (a handshake-era server) that can forget every session so far, as a restarted server does: 404 for their ids."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.seen: set[bytes] = set()
+        self.forgotten: set[bytes] = set()
+
+    def forget(self) -> None:
+        self.forgotten |= self.seen
+
+    async def __call__(self, scope, receive, send) -> None:
+        session = dict(scope.get("headers", ())).get(b"mcp-session-id")
+        if session in self.forgotten:
+            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"Session not found"})
+            return
+        if session is not None:
+            self.seen.add(session)
+        await self.app(scope, receive, send)
+
+
+async def test_an_upstream_that_forgot_the_session_is_reconnected(sqlite_world, subprocess_env):
+    world = sqlite_world
+    PolicyAdmin(world.engine).add_grant("role:analyst", "tool:tracker.echo")
+    upstream = Forgetful(legacy_only(tracker().streamable_http_app()))
+    with LoopbackServer(upstream, lifespan="on") as base:
+        register(world, subprocess_env, "tracker", "--url", f"{base}/mcp")
+        with serve(world) as live:
+            async with connect(live.mcp_url, world.token("alice")) as alice:
+                assert text_of(await alice.call_tool("tracker.echo", {"text": "hi"})) == "echo: hi"
+                upstream.forget()
+                lost = await alice.call_tool("tracker.echo", {"text": "hi"})
+                assert (lost.is_error, text_of(lost)) == (True, 'the upstream "tracker" cannot be reached right now; try again later')
+
+                async def answers() -> bool:
+                    return not (await alice.call_tool("tracker.echo", {"text": "back"})).is_error
+
+                # The gateway opened a new session, without a restart of its own.
+                with anyio.fail_after(30):
+                    while not await answers():
+                        await anyio.sleep(0.2)
