@@ -80,7 +80,9 @@ async def _listen(
         except Exception as exc:
             if first:
                 # Serving its tools matters more than hearing of changes: go on without.
-                log.warning("upstream %s: cannot listen for list changes (%s); they are read on refresh", name, exc.__class__.__name__)
+                log.warning(
+                    "upstream %s: cannot listen for list changes (%s); they are read on refresh", name, exc.__class__.__name__
+                )
                 task_status.started()
             else:
                 log.warning("upstream %s: its change stream was lost (%s)", name, exc.__class__.__name__)

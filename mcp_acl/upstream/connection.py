@@ -69,8 +69,9 @@ class UpstreamConnection:
         # No response cache: every listing and call goes to the upstream. The read
         # timeout bounds the handshake too (a cancel scope around entering the
         # client cannot be used: the client's task groups outlive it).
+        heard = change_listener(up.name, self._list_changed)
         client = await stack.enter_async_context(
-            Client(server, cache=None, read_timeout_seconds=up.timeout_seconds, message_handler=change_listener(up.name, self._list_changed))
+            Client(server, cache=None, read_timeout_seconds=up.timeout_seconds, message_handler=heard)
         )
         await stack.enter_async_context(listening(client, up.name, self._list_changed, self.broken))
         return client
