@@ -7,6 +7,7 @@ import base64
 import json
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -264,3 +265,29 @@ async def test_an_upstream_that_forgot_the_session_is_reconnected(sqlite_world, 
                 with anyio.fail_after(30):
                     while not await answers():
                         await anyio.sleep(0.2)
+
+
+async def test_an_upstream_that_hangs_from_the_start_does_not_hold_the_gateway(sqlite_world, subprocess_env):
+    """It accepts connections and never answers: the handshake gives up and the gateway serves the rest."""
+    world = sqlite_world
+    done = threading.Event()
+
+    async def silent(scope, receive, send) -> None:
+        while scope["type"] == "http" and not done.is_set():
+            await anyio.sleep(0.05)
+
+    PolicyAdmin(world.engine).add_grant("role:analyst", "tool:silent.*")
+    with LoopbackServer(silent) as base:
+        register(world, subprocess_env, "silent", "--url", f"{base}/mcp", "--timeout", "1")
+        gateway = world.gateway()
+        try:
+            with serve(world, gateway) as live:
+                async with connect(live.mcp_url, world.token("alice")) as alice:
+                    assert await tool_names(alice, "silent.") == set()
+                    why = gateway.upstreams.connections["silent"].last_error
+                    assert "timed out" in why or why == "it did not answer in time", why
+                    unknown = await alice.call_tool("silent.anything", {})
+                    assert unknown.is_error and text_of(unknown).startswith("No tool named silent.anything")
+                    assert not (await alice.call_tool("files.list", {"path": "reports"})).is_error
+        finally:
+            done.set()
