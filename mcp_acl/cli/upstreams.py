@@ -60,6 +60,9 @@ def _health_row(up: Upstream, status: UpstreamStatus | None) -> list:
 def upstream_add(
     name: Annotated[str, typer.Argument(help="The namespace its tools get: NAME.tool (grant them as tool:NAME.*).")],
     url: Annotated[str | None, typer.Option("--url", help="A Streamable HTTP MCP endpoint, e.g. https://host/mcp.")] = None,
+    sse: Annotated[
+        bool, typer.Option("--sse", help="The --url speaks the legacy HTTP+SSE transport (its SSE endpoint, e.g. https://host/sse).")
+    ] = False,
     command: Annotated[
         str | None, typer.Option("--command", help="A stdio MCP server to start, as one quoted command line.")
     ] = None,
@@ -109,6 +112,8 @@ def upstream_add(
     """
     if (url is None) == (command is None):
         fail("give exactly one of --url URL or --command 'CMD ARGS…'")
+    if sse and url is None:
+        fail("--sse goes with --url (the upstream's SSE endpoint)")
     try:
         argv = shlex.split(command) if command is not None else []
     except ValueError as exc:
@@ -117,7 +122,7 @@ def upstream_add(
         fail("--command needs the program to run, e.g. --command 'python server.py'")
     with policy_admin(database) as admin:
         up = Upstream(
-            name=name, transport="http" if url is not None else "stdio", url=url,
+            name=name, transport=("sse" if sse else "http") if url is not None else "stdio", url=url,
             command=argv[0] if argv else None, args=tuple(argv[1:]),
             env=parse_pairs(env or [], "--env"), headers=parse_pairs(header or [], "--header"), timeout_seconds=timeout,
             oauth=oauth_from_options(

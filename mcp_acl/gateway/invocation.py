@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
+import anyio
 import anyio.to_thread
 import mcp_types as types
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST
@@ -31,7 +32,7 @@ from mcp_acl.gateway.arguments import ArgumentCheck
 from mcp_acl.gateway.outcomes import OutcomeWriter
 from mcp_acl.gateway.sessions import session_error
 from mcp_acl.gateway.slots import ToolSlots
-from mcp_acl.gateway.specs import CallContext, ToolError
+from mcp_acl.gateway.specs import CallContext, Progress, ToolError
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
 from mcp_acl.prompting import ACCESS_POLICY, access_policy_text, refusal_text, unknown_tool_text
@@ -207,9 +208,13 @@ class Invoker:
 
     async def call_tool(
         self, identity: Identity, session_id: str | None, name: str, arguments: dict[str, Any] | None,
-        session_check: SessionCheck | None = None,
+        session_check: SessionCheck | None = None, progress: Progress | None = None,
     ) -> types.CallToolResult:
-        """tools/call: the tool's result, or a tool error saying what was refused and why."""
+        """tools/call: the tool's result, or a tool error saying what was refused and why.
+
+        `progress` reports progress to the caller (it asked for it); a call the
+        caller cancels stops the tool and gets the outcome `error`.
+        """
         spec = self.catalogue.tools.get(name)
         args = arguments if arguments is not None else {}
         admission, policy = await self.admit(
@@ -225,7 +230,13 @@ class Invoker:
             await self._outcome(admission, "error", session_id)
             return _tool_error(f"Invalid arguments for {name}: {problem}")
         try:
-            result = await _run(self.slots, spec.handler, args, CallContext(identity=identity, session_id=session_id))
+            context = CallContext(identity=identity, session_id=session_id, progress=progress)
+            result = await _run(self.slots, spec.handler, args, context)
+        except anyio.get_cancelled_exc_class():
+            # The caller cancelled (notifications/cancelled) or went away: the call did not complete.
+            with anyio.CancelScope(shield=True):
+                await self._outcome(admission, "error", session_id)
+            raise
         except ToolError as exc:
             await self._outcome(admission, "error", session_id)
             return _tool_error(str(exc))

@@ -25,7 +25,9 @@ from mcp_acl.store import tables as t
 from mcp_acl.store.admin import AdminError, PolicyAdmin, utcnow
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
-TRANSPORTS = ("http", "stdio")
+# "http" is Streamable HTTP; "sse" the legacy HTTP+SSE transport (a URL too).
+TRANSPORTS = ("http", "sse", "stdio")
+URL_TRANSPORTS = ("http", "sse")
 # A namespace is one grant-safe word: `github` gives tools `github.create_issue`.
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _REFERENCE = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$")
@@ -87,13 +89,15 @@ class Upstream:
 
     def where(self) -> str:
         """The URL, or the command line, for listings."""
-        return self.url if self.transport == "http" else " ".join([self.command or "", *self.args])
+        return self.url if self.transport in URL_TRANSPORTS else " ".join([self.command or "", *self.args])
 
     def portable(self) -> dict:
         """The entry as `policy export` writes it (references only; no timestamps)."""
         entry: dict = {"name": self.name}
-        if self.transport == "http":
+        if self.transport in URL_TRANSPORTS:
             entry["url"] = self.url
+            if self.transport == "sse":
+                entry["transport"] = "sse"
         else:
             entry["command"] = [self.command, *self.args]
         if self.env:
@@ -112,7 +116,7 @@ def check_upstream(up: Upstream) -> None:
         raise AdminError(f"upstream name {up.name!r} must be lower-case letters, digits, '-' or '_', starting with a letter")
     if up.name in builtin_namespaces():
         raise AdminError(f"upstream name {up.name!r} collides with the built-in tools {up.name}.*; pick another name")
-    if up.transport == "http":
+    if up.transport in URL_TRANSPORTS:
         if up.command or up.args:
             raise AdminError("give either --url or --command, not both")
         parts = urlsplit(up.url or "")
@@ -257,7 +261,7 @@ def upstream_from_entry(value: object, path: str) -> Upstream:
     """An `upstreams:` entry of a policy file as an Upstream (checked); raises FileError naming `path`."""
     from mcp_acl.store._yaml_fields import FileError, mapping, sequence, text
 
-    entry = mapping(value, path, ("name", "url", "command", "env", "headers", "oauth", "timeout"), ("name",))
+    entry = mapping(value, path, ("name", "url", "transport", "command", "env", "headers", "oauth", "timeout"), ("name",))
     command = [text(v, f"{path}.command[{i}]") for i, v in enumerate(sequence(entry.get("command"), f"{path}.command"))]
     pairs = {}
     for key in ("env", "headers"):
@@ -269,8 +273,13 @@ def upstream_from_entry(value: object, path: str) -> Upstream:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise FileError(f"{path}.timeout: expected a number of seconds, not {timeout!r}")
     url = text(entry.get("url"), f"{path}.url", optional=True)
+    # Absent for Streamable HTTP and stdio (as exported before "sse" existed); "sse" for the legacy transport.
+    transport = text(entry.get("transport"), f"{path}.transport", optional=True)
+    if transport is not None and transport not in (URL_TRANSPORTS if url else ("stdio",)):
+        fits = " or ".join(URL_TRANSPORTS if url else ("stdio",))
+        raise FileError(f"{path}.transport: expected {fits} for an entry with {'a url' if url else 'a command'}, not {transport!r}")
     up = Upstream(
-        name=text(entry["name"], f"{path}.name"), transport="http" if url else ("stdio" if command else ""),
+        name=text(entry["name"], f"{path}.name"), transport=transport or ("http" if url else ("stdio" if command else "")),
         url=url, command=command[0] if command else None, args=tuple(command[1:]),
         env=pairs["env"], headers=pairs["headers"], timeout_seconds=float(timeout),
         oauth=_oauth_from_entry(entry.get("oauth"), f"{path}.oauth"),

@@ -16,6 +16,7 @@ from typing import TextIO
 import anyio
 
 from mcp_acl.store.upstreams import Upstream
+from mcp_acl.upstream.changes import change_listener, listening
 from mcp_acl.upstream.credentials import resolve_all
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class UpstreamConnection:
         self.on_reopen: Callable[[], None] | None = None
         # Where a command's stderr goes: None is the gateway's own; a one-off command keeps it to quote.
         self.errlog: TextIO | None = None
+        # Called when the open session says its tools, resources or prompts changed (list_changed).
+        self.on_list_changed: Callable[[], None] | None = None
 
     def broken(self) -> None:
         """Told by a call that the session failed: the supervisor closes it and opens a new one."""
@@ -69,6 +72,15 @@ class UpstreamConnection:
                 )
             )
             server = streamable_http_client(up.url, http_client=http)
+        elif up.transport == "sse":
+            from mcp.client.sse import sse_client
+
+            # No read timeout on the event stream: an idle upstream is not a broken one.
+            if self.auth is not None:
+                await self.auth.ready()
+            server = sse_client(
+                up.url, headers=resolve_all(up.headers), auth=self.auth, timeout=up.timeout_seconds, sse_read_timeout=None,
+            )
         else:
             from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -78,7 +90,16 @@ class UpstreamConnection:
         # No response cache: every listing and call goes to the upstream. The read
         # timeout bounds the handshake too (a cancel scope around entering the
         # client cannot be used: the client's task groups outlive it).
-        return await stack.enter_async_context(Client(server, cache=None, read_timeout_seconds=up.timeout_seconds))
+        heard = change_listener(up.name, self._list_changed)
+        client = await stack.enter_async_context(
+            Client(server, cache=None, read_timeout_seconds=up.timeout_seconds, message_handler=heard)
+        )
+        await stack.enter_async_context(listening(client, up.name, self._list_changed, self.broken))
+        return client
+
+    def _list_changed(self) -> None:
+        if self.on_list_changed is not None:
+            self.on_list_changed()
 
     async def supervise(self) -> None:
         """Keep the session open until cancelled; `settled` is set after the first attempt, open or not."""

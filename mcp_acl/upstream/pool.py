@@ -48,7 +48,7 @@ class UpstreamPool:
 
     def _connection(self, up: Upstream) -> UpstreamConnection:
         conn = self.connections[up.name] = UpstreamConnection(up)
-        conn.on_reopen = lambda name=up.name: self._request(name)
+        conn.on_reopen = conn.on_list_changed = lambda name=up.name: self._request(name)
         return conn
 
     @classmethod

@@ -48,6 +48,7 @@ def test_add_list_show_and_remove_an_http_and_a_command_upstream(cli, store_rows
           "--oauth-token-exchange"), "--oauth-token-exchange needs --oauth-token-url"),
         (("add", "vault", "--url", "http://127.0.0.1:9/mcp", "--oauth-client-id", "gw", "--oauth-client-secret", "env:S",
           "--header", "Authorization=env:T"), "either an Authorization --header or --oauth-client-id"),
+        (("add", "tracker", "--command", "server", "--sse"), "--sse goes with --url"),
         (("remove", "nobody"), "upstream 'nobody' does not exist"),
         (("show", "nobody"), "upstream 'nobody' does not exist"),
     ],
@@ -66,6 +67,11 @@ def test_oauth_settings_are_shown_as_references(cli):
         "client_id": "gateway", "client_secret": "file:/run/secrets/vault", "token_url": "https://id.example/token",
         "scope": "vault.read vault.write", "audience": "vault", "token_exchange": True,
     }
+def test_an_sse_upstream_is_added_with_its_transport(cli):
+    cli.ok("upstream", "add", "old", "--url", "http://127.0.0.1:9/sse", "--sse", "--no-connect")
+    shown = json.loads(cli.ok("upstream", "show", "old"))
+    assert (shown["transport"], shown["url"]) == ("sse", "http://127.0.0.1:9/sse")
+    assert "sse" in cli.ok("upstream", "list")
 
 
 def test_a_taken_name_is_refused(cli):
