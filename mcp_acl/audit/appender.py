@@ -15,6 +15,13 @@ transaction is the same:
       commit and then reads the head it wrote; SQLite: BEGIN IMMEDIATE
       takes the database write lock (waiting up to busy_timeout) and the
       head is read inside it
+    for an allow decided at revision R (`append(..., revision=R)`): read
+      the policy revision again, under the lock; if another process
+      committed a change since the decision read it, roll back and raise
+      PolicyMoved, so the caller decides again on the new policy. No allow
+      decided on an older policy is committed after a revocation, on any
+      replica (a separate statement on PostgreSQL: it takes a fresh
+      snapshot after the wait for the lock, the head's read does not)
     insert the rows, numbered from the head's id + 1 (so an id is never
       handed out twice, even when the newest rows were deleted), each
       naming the previous hash, and move the head to the last of them
@@ -44,6 +51,15 @@ class ChainError(ValueError):
     """A row could not join the chain (e.g. an outcome for a row that is no decision)."""
 
 
+class PolicyMoved(Exception):
+    """The policy revision moved after the decision read it; nothing was written, decide again."""
+
+    def __init__(self, decided: int, current: int) -> None:
+        super().__init__(f"decided at policy revision {decided}, now {current}")
+        self.decided = decided
+        self.current = current
+
+
 class Appender:
     """Appends rows to the chain in one transaction per batch, on a pooled DBAPI connection."""
 
@@ -56,6 +72,7 @@ class Appender:
         self._insert = f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES "
         self._move_head = f"UPDATE audit_head SET last_id = {mark}, last_hash = {mark} WHERE id = 1"
         self._head = "SELECT last_id, last_hash FROM audit_head WHERE id = 1" + (" FOR UPDATE" if self._postgres else "")
+        self._revision = "SELECT revision FROM policy_revision WHERE id = 1"
         self._ref = f"SELECT kind, session_id, {', '.join(_COPIED)} FROM audit_events WHERE id = {mark}"
         processors: list[tuple[int, Callable[[Any], Any]]] = []
         for i, column in enumerate(t.audit_events.c):
@@ -64,20 +81,30 @@ class Appender:
                 processors.append((i, process))
         self._processors = tuple(processors)
 
-    def append(self, batch: list[dict[str, Any]]) -> list[int]:
-        """Commit `batch` (column values without id, at, hashes) as the next rows; return their ids."""
+    def append(self, batch: list[dict[str, Any]], revision: int | None = None) -> list[int]:
+        """Commit `batch` (column values without id, at, hashes) as the next rows; return their ids.
+
+        With `revision`, raise PolicyMoved (nothing written) unless the
+        policy revision is still `revision` inside the append's lock.
+        """
         with pooled(self.engine) as driver:
             restore = self._begin(driver)
             try:
-                ids = self._write(driver, batch)
+                ids = self._write(driver, batch, revision)
                 driver.commit()
-                return ids
+            except PolicyMoved as moved:
+                # Not a failure of the connection: it stays in use (pooled() would drop it).
+                driver.rollback()
+                ids = moved
             except BaseException:
                 driver.rollback()
                 raise
             finally:
                 if restore is not None:
                     driver.isolation_level = restore
+        if isinstance(ids, PolicyMoved):
+            raise ids
+        return ids
 
     def _begin(self, driver) -> Any:
         if not self._postgres:
@@ -98,7 +125,7 @@ class Appender:
         driver.isolation_level = IsolationLevel.READ_COMMITTED
         return saved
 
-    def _write(self, driver, batch: list[dict[str, Any]]) -> list[int]:
+    def _write(self, driver, batch: list[dict[str, Any]], revision: int | None) -> list[int]:
         cur = driver.cursor()
         try:
             if not self._postgres:
@@ -108,6 +135,11 @@ class Appender:
             if head is None:
                 raise ChainError("the audit head record is missing, so no row can be numbered; run `mcp-acl audit verify`")
             last_id, last_hash = int(head[0]), head[1]
+            if revision is not None:
+                cur.execute(self._revision)
+                current = cur.fetchone()
+                if current is None or int(current[0]) != revision:
+                    raise PolicyMoved(revision, int(current[0]) if current else 0)
             rows: list[list[Any]] = []
             for values in batch:
                 if values["kind"] == "outcome":
