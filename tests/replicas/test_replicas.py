@@ -1,0 +1,134 @@
+"""Three `mcp-acl serve` replicas on one PostgreSQL: one policy, sessions, one audit trail.
+
+Each test makes its own users, so the tests share the replicas (started
+once for the module) without seeing each other's changes.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+import anyio
+import httpx2
+import pytest
+from mcp.server.subscriptions import ToolsListChanged
+from mcp.shared.exceptions import MCPError
+from sqlalchemy import text
+
+from gateway.harness import HEADERS, INIT, connect, text_of
+from mcp_acl.gateway.sessions import KILLED_MESSAGE, SessionStore
+from mcp_acl.store import PolicyAdmin
+
+from .harness import cli, listen_backends, recorder
+
+pytestmark = pytest.mark.postgres
+
+REFUSED_LIST = "No tool named files.list is available to you."
+
+
+def _user_with_list(world, name: str) -> int:
+    """A new user allowed files.list alone; the grant's id."""
+    admin = PolicyAdmin(world.engine)
+    admin.add_user(name)
+    return admin.add_grant(f"user:{name}", "tool:files.list")
+
+
+async def _calls_then_revoke(world, env, replicas, user: str, grant: int) -> tuple[list, list[list[str]], object]:
+    """A 2025-11-25 session on each replica and a 2026-07-28 listen stream on the last; revoke on the CLI.
+
+    Returns each replica's answer to the next call, what each session heard, and the listen stream's event.
+    """
+    token = world.token(user)
+    heard: list[list[str]] = [[] for _ in replicas]
+    async with AsyncExitStack() as stack:
+        sessions = [
+            await stack.enter_async_context(connect(r.url, token, message_handler=recorder(heard[i])))
+            for i, r in enumerate(replicas)
+        ]
+        stateless = await stack.enter_async_context(connect(replicas[-1].url, token, mode="auto"))
+        stream = await stack.enter_async_context(stateless.listen(tools_list_changed=True))
+        for session in sessions:
+            assert not (await session.call_tool("files.list", {})).is_error
+        assert not (await stateless.call_tool("files.list", {})).is_error
+        cli(env, "revoke", str(grant), "--database", world.database_url)
+        # The revoke has committed: no replica may allow the next call.
+        after = [await s.call_tool("files.list", {}) for s in sessions]
+        after.append(await stateless.call_tool("files.list", {}))
+        with anyio.fail_after(30):
+            while not all(heard):
+                await anyio.sleep(0.02)
+            event = await anext(aiter(stream))
+    return after, heard, event
+
+
+async def test_a_revoke_refuses_the_next_call_on_every_replica_and_tells_every_session(pg_world, env, three):
+    grant = _user_with_list(pg_world, "carol")
+    after, heard, event = await _calls_then_revoke(pg_world, env, three, "carol", grant)
+    assert all(r.is_error and text_of(r).startswith(REFUSED_LIST) for r in after)
+    assert heard == [["notifications/tools/list_changed"]] * len(three)
+    assert isinstance(event, ToolsListChanged)
+
+
+async def test_a_replica_whose_listen_connection_was_cut_still_refuses_and_hears(pg_world, env, three):
+    cut = three[1]
+    before = listen_backends(pg_world.engine)
+    assert set(before) == {r.pid for r in three}
+    with pg_world.engine.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": before[cut.pid]}).scalar()
+    # The revoke's NOTIFY cannot reach the cut replica: its admission (which reads the
+    # revision) refuses anyway, and its notifier's poll finds the change for list_changed.
+    grant = _user_with_list(pg_world, "dora")
+    after, heard, event = await _calls_then_revoke(pg_world, env, three, "dora", grant)
+    assert all(r.is_error and text_of(r).startswith(REFUSED_LIST) for r in after)
+    assert heard == [["notifications/tools/list_changed"]] * len(three)
+    # And it listens again, on a new connection.
+    with anyio.fail_after(30):
+        while listen_backends(pg_world.engine).get(cut.pid) in (None, before[cut.pid]):
+            await anyio.sleep(0.1)
+
+
+async def test_a_session_killed_on_the_cli_is_refused_wherever_it_lands(pg_world, env, three):
+    _user_with_list(pg_world, "erin")
+    home, other = three[0], three[1]
+    token = pg_world.token("erin")
+
+    async def on(replica, session_id: str) -> httpx2.Response:
+        async with httpx2.AsyncClient(headers={**HEADERS, "Authorization": f"Bearer {token}"}) as http:
+            return await http.post(replica.url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                                   headers={"Mcp-Session-Id": session_id, "Mcp-Protocol-Version": "2025-11-25"})
+
+    async with connect(home.url, token) as erin:
+        assert not (await erin.call_tool("files.list", {})).is_error
+        session_id = next(r.id for r in SessionStore(pg_world.engine).live() if r.subject == "erin")
+        # A replica that does not hold the session gives the protocol's unknown-session answer.
+        assert (await on(other, session_id)).status_code == 404
+        cli(env, "sessions", "kill", session_id, "--database", pg_world.database_url)
+        with pytest.raises(MCPError) as refused:
+            await erin.call_tool("files.list", {})
+    assert (await on(other, session_id)).status_code == 404
+    answer = await on(home, session_id)
+    assert answer.status_code == 404 and KILLED_MESSAGE in answer.text
+    assert KILLED_MESSAGE in str(refused.value)
+    assert [r.decision for r in pg_world.audit_rows(kind="decision", subject="erin")] == ["allow"]
+
+
+async def test_a_session_is_never_another_callers_on_another_replica(pg_world, three):
+    first, second = three[0], three[1]
+    async with httpx2.AsyncClient(headers={**HEADERS, "Authorization": f"Bearer {pg_world.token('alice')}"}) as alice:
+        opened = await alice.post(first.url, json=INIT)
+        session_id = opened.headers["mcp-session-id"]
+    async with httpx2.AsyncClient(headers={**HEADERS, "Authorization": f"Bearer {pg_world.token('bob')}"}) as bob:
+        for replica in (first, second):
+            answer = await bob.post(replica.url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                                    headers={"Mcp-Session-Id": session_id, "Mcp-Protocol-Version": "2025-11-25"})
+            assert answer.status_code == 404
+
+
+async def test_stateless_requests_work_on_any_replica(pg_world, three):
+    _user_with_list(pg_world, "fred")
+    token = pg_world.token("fred")
+    for replica in three:
+        async with connect(replica.url, token, mode="auto") as fred:
+            assert fred.protocol_version == "2026-07-28"
+            assert [t.name for t in (await fred.list_tools()).tools] == ["files.list"]
+            assert not (await fred.call_tool("files.list", {})).is_error
