@@ -44,5 +44,5 @@ def env(pg_world) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def three(pg_world, env) -> Iterator[list[Replica]]:
     """Three replicas serving `pg_world`'s database."""
-    with replicas(env, pg_world.database_url, 3) as started:
+    with replicas(env, pg_world.database_url, 3, pg_world.home.parent / "logs") as started:
         yield started

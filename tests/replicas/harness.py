@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx2
 import mcp_types as types
@@ -32,11 +35,11 @@ LIST_CHANGED = (
 
 @dataclass
 class Replica:
-    """One `mcp-acl serve` process."""
+    """One `mcp-acl serve` process, its output going to a file (a pipe nobody reads would fill and stall it)."""
 
     proc: subprocess.Popen
+    log: Path
     url: str = ""
-    output: list[str] = field(default_factory=list)
 
     @property
     def pid(self) -> int:
@@ -48,28 +51,26 @@ class Replica:
         """http://127.0.0.1:PORT"""
         return self.url.removesuffix("/mcp")
 
+    def output(self) -> str:
+        """What the process printed so far."""
+        return self.log.read_text(errors="replace")
 
-def _start(env: dict[str, str], database_url: str) -> Replica:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mcp_acl", "serve", "--port", "0", "--database", database_url],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    return Replica(proc)
+
+def _start(env: dict[str, str], database_url: str, log: Path) -> Replica:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mcp_acl", "serve", "--port", "0", "--database", database_url],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    return Replica(proc, log)
 
 
 def _wait_serving(replica: Replica, timeout: float = 60) -> None:
-    # Raw reads of the child's output until the banner shows (no buffer can hide it).
-    selector = selectors.DefaultSelector()
-    selector.register(replica.proc.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
-    try:
-        while not (found := re.search(r"mcp-acl serving (http://\S+/mcp)", "".join(replica.output))):
-            if replica.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"a replica did not start: {''.join(replica.output)!r}")
-            if selector.select(timeout=0.5):
-                replica.output.append(os.read(replica.proc.stdout.fileno(), 65536).decode())
-    finally:
-        selector.close()
+    while not (found := re.search(r"mcp-acl serving (http://\S+/mcp)", replica.output())):
+        if replica.proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"a replica did not start: {replica.output()!r}")
+        time.sleep(0.05)
     replica.url = found.group(1)
     # uvicorn answers only once the lifespan (notifier, LISTEN, reaper) has started.
     while httpx2.get(replica.base + "/healthz", timeout=30).status_code != 200:
@@ -79,9 +80,10 @@ def _wait_serving(replica: Replica, timeout: float = 60) -> None:
 
 
 @contextmanager
-def replicas(env: dict[str, str], database_url: str, count: int) -> Iterator[list[Replica]]:
-    """`count` replicas on `database_url`, started side by side, stopped (by their handles) at the end."""
-    started = [_start(env, database_url) for _ in range(count)]
+def replicas(env: dict[str, str], database_url: str, count: int, logs: Path) -> Iterator[list[Replica]]:
+    """`count` replicas on `database_url`, started side by side (output in `logs`), stopped by their handles at the end."""
+    logs.mkdir(parents=True, exist_ok=True)
+    started = [_start(env, database_url, logs / f"replica-{n}.log") for n in range(count)]
     try:
         for replica in started:
             _wait_serving(replica)
@@ -91,10 +93,10 @@ def replicas(env: dict[str, str], database_url: str, count: int) -> Iterator[lis
             replica.proc.terminate()
         for replica in started:
             try:
-                replica.proc.communicate(timeout=30)
+                replica.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 replica.proc.kill()
-                replica.proc.communicate()
+                replica.proc.wait()
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -121,3 +123,54 @@ def recorder(heard: list[str]):
             heard.append(message.method)
 
     return handle
+
+
+class OwnCluster:
+    """A throwaway PostgreSQL cluster of one test's own (.ci/pg-cluster), to stop and start at will.
+
+    The shared cluster of the other tests is never restarted.
+    """
+
+    def __init__(self, script: str, port: int) -> None:
+        self.script = script
+        self.port = port
+        # Under /tmp, readable by the `postgres` user the cluster runs as (as in .ci/run).
+        self.dir = tempfile.mkdtemp(prefix="mcp-acl-replicas-pg.")
+        os.chmod(self.dir, 0o755)
+
+    def _run(self, *args: str) -> str:
+        done = subprocess.run([self.script, *args], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"pg-cluster {args[0]} failed: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    def start(self) -> str:
+        """Make and start the cluster; its admin URL."""
+        return self._run("start", self.dir, str(self.port))
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: open connections are cut)."""
+        self._run("stop", self.dir)
+
+    def resume(self) -> None:
+        """Start the stopped server again, with its data."""
+        self._run("resume", self.dir, str(self.port))
+
+    def remove(self) -> None:
+        """Stop it and delete its files."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def free_port(start: int = 55500) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on, from `start` up."""
+    for port in range(start, start + 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port for a PostgreSQL cluster")

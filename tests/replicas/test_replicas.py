@@ -132,3 +132,50 @@ async def test_stateless_requests_work_on_any_replica(pg_world, three):
             assert fred.protocol_version == "2026-07-28"
             assert [t.name for t in (await fred.list_tools()).tools] == ["files.list"]
             assert not (await fred.call_tool("files.list", {})).is_error
+
+
+async def test_concurrent_calls_on_every_replica_while_a_revoke_commits(pg_world, env, three):
+    grant = _user_with_list(pg_world, "gina")
+    token = pg_world.token("gina")
+    revoked = anyio.Event()
+    # Per call: whether it started after the revoke's CLI had returned, and whether it was allowed.
+    calls: list[tuple[bool, bool]] = []
+
+    async def caller(replica, mode: str) -> None:
+        async with connect(replica.url, token, mode=mode) as client:
+            after_revoke = 0
+            while after_revoke < 3:
+                started_after = revoked.is_set()
+                result = await client.call_tool("files.list", {})
+                calls.append((started_after, not result.is_error))
+                after_revoke += started_after
+
+    async def revoke_midway() -> None:
+        while len(calls) < 120:
+            await anyio.sleep(0.01)
+        await anyio.to_thread.run_sync(cli, env, "revoke", str(grant), "--database", pg_world.database_url)
+        revoked.set()
+
+    async with anyio.create_task_group() as tg:
+        for replica in three:
+            for mode in ("auto", "auto", "legacy", "legacy"):
+                tg.start_soon(caller, replica, mode)
+        tg.start_soon(revoke_midway)
+
+    allowed = sum(ok for _, ok in calls)
+    assert allowed >= 120
+    # Not one call that started after the revoke committed was allowed, on any replica.
+    assert not [ok for started_after, ok in calls if started_after and ok]
+    verified = cli(env, "audit", "verify", "--database", pg_world.database_url)
+    assert "audit log intact" in verified.stdout
+    decisions = pg_world.audit_rows(kind="decision", subject="gina")
+    revision = PolicyAdmin(pg_world.engine).revision()
+    # Every allowed call has its decision row, each decided before the revoke's revision.
+    assert sum(r.decision == "allow" for r in decisions) == allowed
+    assert all(r.revision < revision for r in decisions if r.decision == "allow")
+    assert len(decisions) == len(calls)
+    # ...and its outcome (written in batches just after the answers).
+    with anyio.fail_after(30):
+        while len(pg_world.audit_rows(kind="outcome", subject="gina")) < allowed:
+            await anyio.sleep(0.1)
+    assert len(pg_world.audit_rows(kind="outcome", subject="gina", outcome="ok")) == allowed
