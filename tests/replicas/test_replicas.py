@@ -33,8 +33,12 @@ def _user_with_list(world, name: str) -> int:
     return admin.add_grant(f"user:{name}", "tool:files.list")
 
 
-async def _calls_then_revoke(world, env, replicas, user: str, grant: int) -> tuple[list, list[list[str]], object]:
-    """A 2025-11-25 session on each replica and a 2026-07-28 listen stream on the last; revoke on the CLI.
+def _revoke_on_cli(world, env, grant: int) -> None:
+    cli(env, "revoke", str(grant), "--database", world.database_url)
+
+
+async def _calls_then_revoke(world, replicas, user: str, revoke) -> tuple[list, list[list[str]], object]:
+    """A 2025-11-25 session on each replica and a 2026-07-28 listen stream on the last; then `revoke()`.
 
     Returns each replica's answer to the next call, what each session heard, and the listen stream's event.
     """
@@ -50,7 +54,7 @@ async def _calls_then_revoke(world, env, replicas, user: str, grant: int) -> tup
         for session in sessions:
             assert not (await session.call_tool("files.list", {})).is_error
         assert not (await stateless.call_tool("files.list", {})).is_error
-        cli(env, "revoke", str(grant), "--database", world.database_url)
+        revoke()
         # The revoke has committed: no replica may allow the next call.
         after = [await s.call_tool("files.list", {}) for s in sessions]
         after.append(await stateless.call_tool("files.list", {}))
@@ -63,22 +67,28 @@ async def _calls_then_revoke(world, env, replicas, user: str, grant: int) -> tup
 
 async def test_a_revoke_refuses_the_next_call_on_every_replica_and_tells_every_session(pg_world, env, three):
     grant = _user_with_list(pg_world, "carol")
-    after, heard, event = await _calls_then_revoke(pg_world, env, three, "carol", grant)
+    after, heard, event = await _calls_then_revoke(pg_world, three, "carol", lambda: _revoke_on_cli(pg_world, env, grant))
     assert all(r.is_error and text_of(r).startswith(REFUSED_LIST) for r in after)
     assert heard == [["notifications/tools/list_changed"]] * len(three)
     assert isinstance(event, ToolsListChanged)
 
 
-async def test_a_replica_whose_listen_connection_was_cut_still_refuses_and_hears(pg_world, env, three):
+async def test_a_replica_whose_listen_connection_was_cut_still_refuses_and_hears(pg_world, three):
     cut = three[1]
     before = listen_backends(pg_world.engine)
     assert set(before) == {r.pid for r in three}
-    with pg_world.engine.connect() as conn:
-        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": before[cut.pid]}).scalar()
-    # The revoke's NOTIFY cannot reach the cut replica: its admission (which reads the
-    # revision) refuses anyway, and its notifier's poll finds the change for list_changed.
     grant = _user_with_list(pg_world, "dora")
-    after, heard, event = await _calls_then_revoke(pg_world, env, three, "dora", grant)
+
+    def cut_then_revoke() -> None:
+        with pg_world.engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": before[cut.pid]}).scalar()
+        # Committed at once, before the cut replica listens again (it waits a second first):
+        # the NOTIFY cannot reach it.
+        PolicyAdmin(pg_world.engine).revoke(grant)
+
+    after, heard, event = await _calls_then_revoke(pg_world, three, "dora", cut_then_revoke)
+    # Its admission reads the revision, so it refuses anyway; its notifier's own look
+    # at the revision finds the change, so its session hears list_changed too.
     assert all(r.is_error and text_of(r).startswith(REFUSED_LIST) for r in after)
     assert heard == [["notifications/tools/list_changed"]] * len(three)
     # And it listens again, on a new connection.
