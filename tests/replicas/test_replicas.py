@@ -161,19 +161,19 @@ async def test_concurrent_calls_on_every_replica_while_a_revoke_commits(pg_world
                 after_revoke += started_after
 
     async def revoke_midway() -> None:
-        while len(calls) < 120:
+        while len(calls) < 60:
             await anyio.sleep(0.01)
         await anyio.to_thread.run_sync(cli, env, "revoke", str(grant), "--database", pg_world.database_url)
         revoked.set()
 
     async with anyio.create_task_group() as tg:
         for replica in three:
-            for mode in ("auto", "auto", "legacy", "legacy"):
+            for mode in ("auto", "legacy"):
                 tg.start_soon(caller, replica, mode)
         tg.start_soon(revoke_midway)
 
     allowed = sum(ok for _, ok in calls)
-    assert allowed >= 120
+    assert allowed >= 60
     # Not one call that started after the revoke committed was allowed, on any replica.
     assert not [ok for started_after, ok in calls if started_after and ok]
     verified = cli(env, "audit", "verify", "--database", pg_world.database_url)
