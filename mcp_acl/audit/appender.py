@@ -20,8 +20,10 @@ transaction is the same:
       committed a change since the decision read it, roll back and raise
       PolicyMoved, so the caller decides again on the new policy. No allow
       decided on an older policy is committed after a revocation, on any
-      replica (a separate statement on PostgreSQL: it takes a fresh
-      snapshot after the wait for the lock, the head's read does not)
+      replica. (PostgreSQL: in the statement that inserts and moves the
+      head, whose snapshot is taken after the wait for the lock, so no
+      round trip is added; the head's own read would not do, its snapshot
+      predates the wait. SQLite: a read inside the write lock.)
     insert the rows, numbered from the head's id + 1 (so an id is never
       handed out twice, even when the newest rows were deleted), each
       naming the previous hash, and move the head to the last of them
@@ -135,11 +137,8 @@ class Appender:
             if head is None:
                 raise ChainError("the audit head record is missing, so no row can be numbered; run `mcp-acl audit verify`")
             last_id, last_hash = int(head[0]), head[1]
-            if revision is not None:
-                cur.execute(self._revision)
-                current = cur.fetchone()
-                if current is None or int(current[0]) != revision:
-                    raise PolicyMoved(revision, int(current[0]) if current else 0)
+            if revision is not None and not self._postgres:
+                self._require_revision(cur, revision)
             rows: list[list[Any]] = []
             for values in batch:
                 if values["kind"] == "outcome":
@@ -154,7 +153,10 @@ class Appender:
                 rows.append(params)
                 last_id, last_hash = row["id"], row["hash"]
             if self._postgres:
-                self._insert_postgres(cur, rows, last_id, last_hash)
+                if not self._insert_postgres(cur, rows, last_id, last_hash, revision):
+                    self._require_revision(cur, revision)
+                    # The revision held, so the head row itself went (deleted meanwhile).
+                    raise ChainError("the audit head record is missing, so no row can be numbered; run `mcp-acl audit verify`")
             else:
                 for params in rows:
                     cur.execute(self._insert + self._values, params)
@@ -163,17 +165,31 @@ class Appender:
         finally:
             cur.close()
 
-    def _insert_postgres(self, cur, rows: list[list[Any]], last_id: int, last_hash: str) -> None:
+    def _insert_postgres(self, cur, rows: list[list[Any]], last_id: int, last_hash: str, revision: int | None) -> bool:
         # The last INSERT carries the head's update in the same statement:
-        # no round trip of its own.
+        # no round trip of its own. With `revision`, the head moves only if
+        # the policy is still at it; False when it did not (the caller rolls back).
         chunks = [rows[i:i + _PG_ROWS_PER_INSERT] for i in range(0, len(rows), _PG_ROWS_PER_INSERT)]
         for n, chunk in enumerate(chunks):
             insert = self._insert + ", ".join([self._values] * len(chunk))
             params = [value for row in chunk for value in row]
-            if n == len(chunks) - 1:
+            if n < len(chunks) - 1:
+                cur.execute(insert, params)
+            elif revision is None:
                 cur.execute(f"WITH added AS ({insert}) {self._move_head}", [*params, last_id, last_hash])
             else:
-                cur.execute(insert, params)
+                cur.execute(
+                    f"WITH added AS ({insert}) {self._move_head} AND ({self._revision}) = %s",
+                    [*params, last_id, last_hash, revision],
+                )
+                return cur.rowcount == 1
+        return True
+
+    def _require_revision(self, cur, revision: int) -> None:
+        cur.execute(self._revision)
+        current = cur.fetchone()
+        if current is None or int(current[0]) != revision:
+            raise PolicyMoved(revision, int(current[0]) if current else 0)
 
     def _with_decision(self, cur, values: dict[str, Any]) -> dict[str, Any]:
         cur.execute(self._ref, (values["ref_id"],))
