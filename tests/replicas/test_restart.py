@@ -17,11 +17,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gateway.harness import connect, make_world
+from mcp_acl.audit import AuditLog
 from mcp_acl.store import PolicyAdmin
 from tests.conftest import POSTGRES_ADMIN_URL, REPO_ROOT, REQUIRE_POSTGRES
 
 from .conftest import child_env
-from .harness import OwnCluster, cli, free_port, replicas
+from .harness import OwnCluster, free_port, replicas
 
 pytestmark = pytest.mark.postgres
 
@@ -116,8 +117,8 @@ async def test_postgres_restarted_under_load(own_cluster, tmp_path):
     # Fail closed: not one call made while the database was down was allowed, on either replica.
     assert not [c for c in calls if c.started == c.ended == "down" and c.allowed]
     allowed = sum(c.allowed for c in calls)
-    verified = cli(env, "audit", "verify", "--database", world.database_url)
-    assert "audit log intact" in verified.stdout
+    # What `mcp-acl audit verify` runs (the CLI itself is run by the three-replica test).
+    assert AuditLog(world.engine).verify().ok
     # Every allowed call has its decision row and its outcome: none lost in the restart.
     decided = len(world.audit_rows(kind="decision", subject="hana", decision="allow"))
     ended = len(world.audit_rows(kind="outcome", subject="hana", outcome="ok"))
