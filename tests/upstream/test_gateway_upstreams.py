@@ -205,7 +205,7 @@ async def test_an_upstream_answering_junk_gives_one_sentence(sqlite_world, subpr
         LoopbackServer(not_mcp(kind)) as junk,
         LoopbackServer(junk_for_calls_to(tracker().streamable_http_app(), "echo", kind), lifespan="on") as flaky,
     ):
-        register(world, subprocess_env, "junk", "--url", f"{junk}/mcp", "--timeout", "2")
+        register(world, subprocess_env, "junk", "--url", f"{junk}/mcp", "--timeout", "2", "--no-connect")
         register(world, subprocess_env, "flaky", "--url", f"{flaky}/mcp", "--timeout", "2")
         admin.add_grant("role:analyst", "tool:junk.*")
         admin.add_grant("role:analyst", "tool:flaky.*")
