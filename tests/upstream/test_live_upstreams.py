@@ -84,7 +84,7 @@ async def test_upstream_list_shows_down_connected_and_stopped(sqlite_world, subp
     assert {name: u["state"] for name, u in before.items()} == {"down": "no gateway has reported", "local": "no gateway has reported"}
     assert (before["down"]["pinned_tools"], before["local"]["pinned_tools"]) == (0, 7)
     table = cli(subprocess_env, "upstream", "list", "--database", world.database_url)
-    assert "no gateway has reported" in table.stdout
+    assert "no gateway has reported" in table.stdout and "7 pinned" in table.stdout
     with serve(world):
         await wait_for(lambda: state_of(world, "down") == "down" and state_of(world, "local") == "connected", timeout=30)
         now = listed(world, subprocess_env)
