@@ -7,6 +7,7 @@ import socket
 import sys
 from collections.abc import Iterator
 
+import anyio
 import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
@@ -19,9 +20,11 @@ from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
 from mcp_acl.store.pins import add_pinned, pin_first_use
 from mcp_acl.store.upstreams import Upstream, add_upstream
+from tests.upstream.upstream_server import tracker
 from tests.upstream.test_gateway_upstreams import SERVER_SCRIPT, _closed_port, http_upstream, seen  # noqa: F401 (fixtures)
 
-TRACKER_TOOLS = {"echo", "delete_repo", "fail", "hang", "greeting", "picture", "crash"}
+# What the test upstream offers, asked of it (other tests add tools to it).
+TRACKER_TOOLS = {tool.name for tool in anyio.run(tracker().list_tools)}
 
 
 def stored(world) -> dict:
@@ -42,7 +45,7 @@ def test_adding_an_http_upstream_connects_and_pins_its_tools(sqlite_world, subpr
     world = sqlite_world
     done = add(world, subprocess_env, "tracker", "--url", http_upstream, "--timeout", "5")
     assert done.returncode == 0, done.stderr
-    assert "found 7 tools and pinned their definitions" in done.stdout
+    assert f"found {len(TRACKER_TOOLS)} tools and pinned their definitions" in done.stdout
     assert stored(world)["upstreams"] == [("tracker", True)]
     assert {tool for _, tool in stored(world)["pins"]} == TRACKER_TOOLS
     with world.engine.connect() as conn:
@@ -53,7 +56,7 @@ def test_adding_a_stdio_upstream_connects_and_pins_its_tools(sqlite_world, subpr
     world = sqlite_world
     done = add(world, subprocess_env, "local", "--command", f"{sys.executable} {SERVER_SCRIPT}")
     assert done.returncode == 0, done.stderr
-    assert "found 7 tools" in done.stdout
+    assert f"found {len(TRACKER_TOOLS)} tools" in done.stdout
     assert {tool for _, tool in stored(world)["pins"]} == TRACKER_TOOLS
 
 

@@ -280,7 +280,7 @@ async def test_an_upstream_that_hangs_from_the_start_does_not_hold_the_gateway(s
 
     PolicyAdmin(world.engine).add_grant("role:analyst", "tool:silent.*")
     with LoopbackServer(silent) as base:
-        register(world, subprocess_env, "silent", "--url", f"{base}/mcp", "--timeout", "1")
+        register(world, subprocess_env, "silent", "--url", f"{base}/mcp", "--timeout", "1", "--no-connect")
         gateway = world.gateway()
         try:
             with serve(world, gateway) as live:

@@ -15,9 +15,13 @@ from mcp_acl.store import PolicyAdmin
 from mcp_acl.store.upstream_status import read_statuses
 from tests.upstream.test_gateway_upstreams import SERVER_SCRIPT, _closed_port, http_upstream, seen, tool_names  # noqa: F401 (fixtures)
 from tests.upstream.test_pinning import live_upstream  # noqa: F401 (fixture)
+from tests.upstream.test_add_probe import TRACKER_TOOLS
 from tests.upstream.upstream_server import add_tool
 
 LIST_CHANGED = "notifications/tools/list_changed"
+
+# How many tools the test upstream offers (other tests add tools to it).
+N = len(TRACKER_TOOLS)
 
 
 def listed(world, env) -> dict[str, dict]:
@@ -57,7 +61,7 @@ async def test_an_upstream_added_and_removed_while_serving_joins_and_leaves(sqli
             # Its health, as the serving gateway reported it, seen by the CLI in another process.
             await wait_for(lambda: state_of(world, "tracker") == "connected")
             health = listed(world, subprocess_env)["tracker"]
-            assert (health["state"], health["tools_listed"], health["tools_withheld"], health["pinned_tools"]) == ("connected", 7, 0, 7)
+            assert (health["state"], health["tools_listed"], health["tools_withheld"], health["pinned_tools"]) == ("connected", N, 0, N)
             assert health["last_error"] is None and health["last_seen"] and health["reported_by"]
             # Removed in another process: its tools leave, alice is told, calls stop being forwarded.
             connection = gateway.upstreams.connections["tracker"]
@@ -86,19 +90,19 @@ async def test_upstream_list_shows_down_connected_and_stopped(sqlite_world, subp
     # Before any gateway ran: said plainly.
     before = listed(world, subprocess_env)
     assert {name: u["state"] for name, u in before.items()} == {"down": "no gateway has reported", "local": "no gateway has reported"}
-    assert (before["down"]["pinned_tools"], before["local"]["pinned_tools"]) == (0, 7)
+    assert (before["down"]["pinned_tools"], before["local"]["pinned_tools"]) == (0, N)
     table = cli(subprocess_env, "upstream", "list", "--database", world.database_url)
-    assert "no gateway has reported" in table.stdout and "7 pinned" in table.stdout
+    assert "no gateway has reported" in table.stdout and f"{N} pinned" in table.stdout
     with serve(world):
         await wait_for(lambda: state_of(world, "down") == "down" and state_of(world, "local") == "connected", timeout=30)
         now = listed(world, subprocess_env)
         assert now["down"]["state"] == "down" and "ConnectError" in now["down"]["last_error"]
         assert now["down"]["last_seen"] is None
-        assert (now["local"]["tools_listed"], now["local"]["tools_withheld"]) == (7, 0)
+        assert (now["local"]["tools_listed"], now["local"]["tools_withheld"]) == (N, 0)
         shown = cli(subprocess_env, "upstream", "show", "down", "--database", world.database_url)
         assert shown.returncode == 0 and json.loads(shown.stdout)["state"] == "down"
         table = cli(subprocess_env, "upstream", "list", "--database", world.database_url)
-        assert "connected" in table.stdout and "7 listed, 0 withheld" in table.stdout and "ConnectError" in table.stdout
+        assert "connected" in table.stdout and f"{N} listed, 0 withheld" in table.stdout and "ConnectError" in table.stdout
     # The gateway stopped: its reports say so rather than a state nobody keeps up to date.
     after = listed(world, subprocess_env)
     assert (after["down"]["state"], after["local"]["state"]) == ("stopped", "stopped")
@@ -114,7 +118,7 @@ async def test_a_withheld_tool_is_counted_in_the_health_report(sqlite_world, sub
     with serve(world):
         await wait_for(lambda: state_of(world, "tracker") == "connected", timeout=30)
         health = listed(world, subprocess_env)["tracker"]
-        assert (health["tools_listed"], health["tools_withheld"], health["pinned_tools"]) == (7, 1, 7)
+        assert (health["tools_listed"], health["tools_withheld"], health["pinned_tools"]) == (N, 1, N)
 
 
 def _children_running(script) -> int:
