@@ -33,12 +33,14 @@ from mcp_acl.gateway.sessions import session_error
 from mcp_acl.gateway.slots import ToolSlots
 from mcp_acl.gateway.specs import CallContext, ToolError
 from mcp_acl.gateway.views import CatalogueViews
+from mcp_acl.observe.tracing import span
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
 from mcp_acl.prompting import ACCESS_POLICY, access_policy_text, refusal_text, unknown_tool_text
 from mcp_acl.store.lookup import StandingConnection, WouldWait
 
 if TYPE_CHECKING:
     from mcp_acl.gateway.catalogue import Catalogue
+    from mcp_acl.observe.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,8 @@ class Invoker:
         # that admissions and listings use (see slots.py).
         self.slots = slots if slots is not None else ToolSlots()
         self.outcomes = OutcomeWriter(audit)
+        # Set by `serve --metrics` (observe/metrics.py); None costs the admission one check.
+        self.metrics: Metrics | None = None
 
     # -- admission: decide + audit (both touch the database), on the loop
     # when that needs no waiting, else in one worker thread
@@ -145,15 +149,16 @@ class Invoker:
         started = time.perf_counter()
         policy = None
         try:
-            policy = self.policies.current()
-            now = self.clock()
-            if not exists:
-                decision = Decision(False, f"{target} does not exist", None, policy.revision)
-                known = False
-            else:
-                decision = decide(policy, identity, target, args, now)
-                # decide() allowing implies visible(); only a refusal needs the check.
-                known = decision.allowed or visible(policy, identity, target, now)
+            with span("mcp_acl.decide"):
+                policy = self.policies.current()
+                now = self.clock()
+                if not exists:
+                    decision = Decision(False, f"{target} does not exist", None, policy.revision)
+                    known = False
+                else:
+                    decision = decide(policy, identity, target, args, now)
+                    # decide() allowing implies visible(); only a refusal needs the check.
+                    known = decision.allowed or visible(policy, identity, target, now)
         except WouldWait:
             raise
         except Exception as exc:
@@ -163,17 +168,23 @@ class Invoker:
             # same refusal, so an outage tells no one which tools exist.
             known = True
             policy = None
-        latency_ms = (time.perf_counter() - started) * 1000.0
+        audit_started = time.perf_counter()
+        latency_ms = (audit_started - started) * 1000.0
         try:
-            audit_id = self.audit.record_decision(
-                session_id=session_id, identity=identity, action=action, target=target,
-                args=args, decision=decision, latency_ms=latency_ms,
-            )
+            with span("mcp_acl.audit.write"):
+                audit_id = self.audit.record_decision(
+                    session_id=session_id, identity=identity, action=action, target=target,
+                    args=args, decision=decision, latency_ms=latency_ms,
+                )
         except WouldWait:
             raise
         except Exception as exc:
             log.warning("refusing %s %s: the audit write failed (%s)", action, target, exc.__class__.__name__)
+            if self.metrics is not None:
+                self.metrics.admitted(action, "unaudited", latency_ms / 1000.0, None)
             return Admission(Decision(False, UNAUDITED, decision.grant, decision.revision), known, None), None
+        if self.metrics is not None:
+            self.metrics.admitted(action, _result(decision, known), latency_ms / 1000.0, time.perf_counter() - audit_started)
         return Admission(decision, known, audit_id), policy
 
     async def admit(
@@ -225,7 +236,9 @@ class Invoker:
             await self._outcome(admission, "error", session_id)
             return _tool_error(f"Invalid arguments for {name}: {problem}")
         try:
-            result = await _run(self.slots, spec.handler, args, CallContext(identity=identity, session_id=session_id))
+            # The name is the catalogue's here (spec was found); a forwarded call's client span nests below.
+            with span("mcp_acl.tool.run", {"mcp_acl.tool": name}):
+                result = await _run(self.slots, spec.handler, args, CallContext(identity=identity, session_id=session_id))
         except ToolError as exc:
             await self._outcome(admission, "error", session_id)
             return _tool_error(str(exc))
@@ -253,7 +266,8 @@ class Invoker:
         if not admission.decision.allowed:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
         try:
-            text = await _run(self.slots, found.reader, uri, CallContext(identity=identity, session_id=session_id))
+            with span("mcp_acl.resource.read"):
+                text = await _run(self.slots, found.reader, uri, CallContext(identity=identity, session_id=session_id))
         except ToolError as exc:
             await self._outcome(admission, "error", session_id)
             raise MCPError(INVALID_REQUEST, str(exc)) from None
@@ -291,6 +305,15 @@ class Invoker:
             # MCP prompts have no system role; the description says to use it as one.
             messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
         )
+
+
+def _result(decision: Decision, known: bool) -> str:
+    # A closed set of words: the metrics label decisions with it.
+    if decision.allowed:
+        return "allowed"
+    if decision.reason == UNAVAILABLE:
+        return "unavailable"
+    return "refused" if known else "unknown"
 
 
 def _tool_error(text: str) -> types.CallToolResult:
