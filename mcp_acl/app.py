@@ -29,7 +29,7 @@ from mcp_acl.auth.metadata import auth_routes
 from mcp_acl.auth.middleware import protect
 from mcp_acl.auth.setup import build_verifier, signing_keys
 from mcp_acl.config import Settings
-from mcp_acl.gateway.drain import RefuseWhileDraining, end_streams
+from mcp_acl.gateway.drain import RefuseWhileDraining, end_listen_streams, end_sessions
 from mcp_acl.gateway.edge import HttpEdge
 from mcp_acl.gateway.refusals import RefusalLog
 from mcp_acl.gateway.runtime import Gateway, build_gateway
@@ -113,8 +113,9 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
         routes.append(Route("/metrics", endpoint=metrics_endpoint(gateway, manager), methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
-    # For a graceful shutdown (cli/serve.py): once the calls are done, end what stays open.
-    app.state.end_streams = partial(end_streams, manager, server)
+    # For a graceful shutdown (cli/shutdown.py): what stays open is ended, listen streams first.
+    app.state.end_listen_streams = partial(end_listen_streams, server)
+    app.state.end_sessions = partial(end_sessions, manager)
     app.state.session_manager = manager
     app.state.sign_in_limits = sign_in_limits
     return app

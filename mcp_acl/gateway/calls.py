@@ -26,8 +26,15 @@ class CallLedger:
 
     def __init__(self) -> None:
         self.count = 0
+        # POST requests to /mcp being answered (drain.py): a call's answer is
+        # written after its handler returns, so the drain waits for these too.
+        self.requests = 0
         self.draining = False
         self.metrics: Metrics | None = None
+
+    def idle(self) -> bool:
+        """True when no call runs and no answer is being written."""
+        return self.count == 0 and self.requests == 0
 
     def running(self, action: str, label: str) -> _Running:
         """A context manager around one call; `label` is a catalogue name or OTHER."""

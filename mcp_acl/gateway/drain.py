@@ -3,14 +3,16 @@
 While the gateway drains (`CallLedger.draining`, set by `serve` on SIGTERM
 or SIGINT), a new request to /mcp gets 503 and `Retry-After`, so a load
 balancer or client goes elsewhere; a DELETE that ends a session is still
-served. Once the running calls are done, `end_streams` closes every session
-(its row marked closed, its GET stream ended) and every listen stream, so
-the server is not left waiting for connections that would stay open.
+served. The POST requests being answered are counted, since a call's answer
+is still being written after its handler returned. `end_listen_streams`
+ends the 2026-07-28 listen streams as the drain starts (they are POSTs that
+would never finish); once the calls are done, `end_sessions` closes every
+session (its row marked closed, its GET stream ended), so the server is
+not left waiting for connections that would stay open.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -45,13 +47,24 @@ class RefuseWhileDraining:
             })
             await send({"type": "http.response.body", "body": SHUTTING_DOWN})
             return
-        await self.app(scope, receive, send)
+        if scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        self.calls.requests += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.calls.requests -= 1
 
 
-async def end_streams(manager: GatewaySessionManager, server: GatewayServer) -> None:
-    """Close every open session and listen stream of this process."""
+def end_listen_streams(server: GatewayServer) -> None:
+    """End every 2026-07-28 listen stream gracefully (the client is told the stream ended, and may listen elsewhere)."""
     if server.listen_streams is not None:
         server.listen_streams.close()
+
+
+async def end_sessions(manager: GatewaySessionManager) -> None:
+    """Close every session open in this process."""
     ended = await manager.close_all()
     if ended:
         log.info("closed %d open session(s) for shutdown", ended)
