@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import socket
 import sys
@@ -177,7 +178,11 @@ def serve(
     url = listen_url(sock)
     out.print(f"mcp-acl serving {url}", highlight=False)
     if note := port_note(settings, url):
-        err.print(note, highlight=False)
+        if log_format is LogFormat.json:
+            # Every line on stderr is then one JSON object.
+            logging.getLogger(__name__).warning(note)
+        else:
+            err.print(note, highlight=False)
     run_app(app, sock, grace=shutdown_grace, log_format=log_format.value)
 
 
