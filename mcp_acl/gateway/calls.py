@@ -49,6 +49,7 @@ class _Running:
         self.action = action
         self.label = label
         self.error = False
+        self.started = 0.0
 
     def failed(self) -> None:
         """The call ended in an error the caller sees (a refusal included)."""
@@ -63,6 +64,6 @@ class _Running:
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
         self.ledger.count -= 1
         metrics = self.ledger.metrics
-        if metrics is not None:
+        if metrics is not None and self.started:
             outcome = "error" if (self.error or kind is not None) else "ok"
             metrics.called(self.action, self.label, outcome, time.perf_counter() - self.started)
