@@ -19,6 +19,7 @@ _tracer: Any = None
 
 # Where the SDK's own spans (tools/call NAME) find the span of the HTTP request they belong to.
 TRACE_CONTEXT_KEY = "mcp_acl.trace_context"
+_PROPAGATED = (b"traceparent", b"tracestate")
 
 
 class TracingConfigError(Exception):
@@ -38,13 +39,14 @@ def span(name: str, attributes: dict[str, Any] | None = None) -> AbstractContext
 
 
 @contextmanager
-def _traced(name: str, attributes: dict[str, Any] | None, kind: Any = None) -> Iterator[Any]:
+def _traced(name: str, attributes: dict[str, Any] | None, kind: Any = None, parent: Any = None) -> Iterator[Any]:
     from opentelemetry.trace import SpanKind, StatusCode
 
     # Not the SDK's exception recording: an exception's message may quote a
     # tool's arguments or a token claim. The class name says enough.
     with _tracer.start_as_current_span(
-        name, kind=kind or SpanKind.INTERNAL, attributes=attributes, record_exception=False, set_status_on_exception=False,
+        name, context=parent, kind=kind or SpanKind.INTERNAL, attributes=attributes,
+        record_exception=False, set_status_on_exception=False,
     ) as current:
         try:
             yield current
@@ -127,12 +129,16 @@ class TracedHttp:
         if _tracer is None or scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from opentelemetry import context
+        from opentelemetry import context, propagate
         from opentelemetry.trace import SpanKind
 
         method = scope.get("method", "")
         method = method if method in ("GET", "POST", "DELETE") else "OTHER"
-        with _traced(f"{method} {self.path}", {"http.request.method": method, "url.path": self.path}, SpanKind.SERVER) as current:
+        # A caller's W3C `traceparent` header makes this request part of its trace.
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ()) if k in _PROPAGATED}
+        parent = propagate.extract(carrier) if carrier else None
+        attributes = {"http.request.method": method, "url.path": self.path}
+        with _traced(f"{method} {self.path}", attributes, SpanKind.SERVER, parent) as current:
 
             async def send_noting_status(message: Any) -> None:
                 if message["type"] == "http.response.start":

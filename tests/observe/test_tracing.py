@@ -107,6 +107,21 @@ async def test_a_call_is_one_trace_from_the_token_to_the_tool(sqlite_world, span
     _assert_no_secrets(finished, token)
 
 
+async def test_a_traceparent_header_puts_the_request_in_the_callers_trace(sqlite_world, spans):
+    import httpx2
+
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    headers = {"Authorization": f"Bearer {sqlite_world.token('alice')}", "traceparent": f"00-{caller_trace}-{caller_span}-01", **MODERN}
+    app = create_app(sqlite_world.settings, sqlite_world.engine, gateway=sqlite_world.gateway())
+    with LiveServer(app) as live:
+        async with httpx2.AsyncClient(headers=headers) as http:
+            answer = await http.post(live.mcp_url, json=CALL)
+    assert answer.status_code == 200
+    [http_span] = _by_name(spans.get_finished_spans())["POST /mcp"]
+    assert (http_span.context.trace_id, http_span.parent.span_id) == (int(caller_trace, 16), int(caller_span, 16))
+    assert {s.context.trace_id for s in spans.get_finished_spans()} == {int(caller_trace, 16)}
+
+
 async def test_a_caller_that_sends_its_trace_context_gets_the_call_in_its_own_trace(sqlite_world, spans):
     token = sqlite_world.token("alice")
     app = create_app(sqlite_world.settings, sqlite_world.engine, gateway=sqlite_world.gateway())
