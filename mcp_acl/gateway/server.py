@@ -102,8 +102,12 @@ def build_server(
     async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
         # Only catalogue names label the metrics: a made-up name must not grow their label sets.
         label = params.name if params.name in invoker.catalogue.tools else OTHER
+        # Only when the caller asked for progress: a forwarded call then asks its upstream for it too.
+        progress = ctx.session.report_progress if ctx.meta and ctx.meta.get("progress_token") is not None else None
         with ledger.running("tools/call", label) as call:
-            result = await invoker.call_tool(caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get())
+            result = await invoker.call_tool(
+                caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get(), progress=progress
+            )
             if result.is_error:
                 call.failed()
             return result
