@@ -6,7 +6,7 @@ from alembic import command
 from sqlalchemy import inspect
 
 from mcp_acl.store import make_engine, upgrade
-from mcp_acl.store.migrate import alembic_config, current_heads
+from mcp_acl.store.migrate import alembic_config, current_heads, script_heads
 
 
 def test_0006_adds_and_removes_the_pins_table_and_the_generation_column(database_url):
@@ -20,6 +20,6 @@ def test_0006_adds_and_removes_the_pins_table_and_the_generation_column(database
         assert "upstream_tools" not in inspect(engine).get_table_names()
         assert "generation" not in {c["name"] for c in inspect(engine).get_columns("upstreams")}
         upgrade(engine)
-        assert current_heads(engine) == {"0006"}
+        assert current_heads(engine) == script_heads(engine)
     finally:
         engine.dispose()
