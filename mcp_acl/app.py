@@ -71,7 +71,8 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
         security_settings=transport_security(settings),
     )
     verifier = build_verifier(settings, engine)
-    endpoint = protect(McpEndpoint(manager), verifier, settings, on_refused=refusals.on_refused)
+    revoked = gateway.revoked.is_revoked if gateway.revoked is not None else None
+    endpoint = protect(McpEndpoint(manager), verifier, settings, on_refused=refusals.on_refused, revoked=revoked)
 
     async def healthz(request: Request) -> JSONResponse:
         def revision() -> int:

@@ -18,6 +18,7 @@ from mcp_acl.gateway.guard import SessionGuard
 from mcp_acl.gateway.invocation import Invoker
 from mcp_acl.gateway.notifier import Notifier
 from mcp_acl.gateway.outbox import Outboxes
+from mcp_acl.gateway.revoked import RevokedTokens
 from mcp_acl.gateway.server import GatewayServer, build_server
 from mcp_acl.gateway.sessions import SessionStore
 from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules, tool_config_from_env, tool_slots_from_env
@@ -41,6 +42,8 @@ class Gateway:
     outboxes: Outboxes
     # Upstream MCP servers whose tools join the catalogue when the background starts.
     upstreams: UpstreamPool = field(default_factory=lambda: UpstreamPool(()))
+    # The access-token deny-list, checked at the door (HTTP) and in every admission.
+    revoked: RevokedTokens | None = None
 
     async def run_background(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The notifier, the sessions' outboxes and the outcome writer, until cancelled (run in the serving task group)."""
@@ -71,7 +74,7 @@ class Gateway:
         """An MCP server for one transport, and the session guard it runs every request through."""
         outboxes = self.outboxes if edge.transport == "http" else None
         guard = SessionGuard(edge, self.sessions, self.notifier, outboxes)
-        return build_server(self.invoker, edge, guard, self.notifier), guard
+        return build_server(self.invoker, edge, guard, self.notifier, self.revoked), guard
 
 
 def load_catalogue(settings: Settings) -> Catalogue:
@@ -102,4 +105,5 @@ def build_gateway(settings: Settings, engine: Engine, catalogue: Catalogue | Non
         notifier=Notifier(policies, views),
         outboxes=Outboxes(),
         upstreams=UpstreamPool.from_store(engine),
+        revoked=RevokedTokens(engine, invoker.standing),
     )

@@ -28,6 +28,7 @@ from mcp_acl.gateway.guard import SessionGuard, pending_check
 from mcp_acl.gateway.invocation import Invoker
 from mcp_acl.gateway.listen import IdentityBus
 from mcp_acl.gateway.notifier import Notifier
+from mcp_acl.gateway.revoked import RevokedTokens
 from mcp_acl.gateway.views import Listing
 from mcp_acl.policy import Identity
 
@@ -56,8 +57,15 @@ class GatewayServer(Server[Any]):
         )
 
 
-def build_server(invoker: Invoker, edge: CallerEdge, guard: SessionGuard, notifier: Notifier) -> GatewayServer:
-    """The MCP server for one transport; `edge` says how callers and sessions are found."""
+def build_server(
+    invoker: Invoker, edge: CallerEdge, guard: SessionGuard, notifier: Notifier, revoked: RevokedTokens | None = None,
+) -> GatewayServer:
+    """The MCP server for one transport; `edge` says how callers and sessions are found, `revoked` which tokens are."""
+
+    def admission_check(ctx: ServerRequestContext):
+        # The deny-list lookup joins the session check at the head of the admission.
+        session_check = pending_check.get()
+        return session_check if revoked is None else revoked.admission_check(edge.token_id(ctx), session_check)
 
     def caller(ctx: ServerRequestContext) -> Identity:
         try:
@@ -94,13 +102,13 @@ def build_server(invoker: Invoker, edge: CallerEdge, guard: SessionGuard, notifi
         return types.ListPromptsResult(prompts=list((await listing(caller(ctx))).prompts))
 
     async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
-        return await invoker.call_tool(caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get())
+        return await invoker.call_tool(caller(ctx), edge.session_id(ctx), params.name, params.arguments, admission_check(ctx))
 
     async def read_resource(ctx: ServerRequestContext, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-        return await invoker.read_resource(caller(ctx), edge.session_id(ctx), params.uri, pending_check.get())
+        return await invoker.read_resource(caller(ctx), edge.session_id(ctx), params.uri, admission_check(ctx))
 
     async def get_prompt(ctx: ServerRequestContext, params: types.GetPromptRequestParams) -> types.GetPromptResult:
-        return await invoker.get_prompt(caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get())
+        return await invoker.get_prompt(caller(ctx), edge.session_id(ctx), params.name, params.arguments, admission_check(ctx))
 
     server = GatewayServer(
         "mcp-acl",
