@@ -9,6 +9,8 @@ its code or refresh token was claimed gets invalid_grant, never a token.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from authlib.oauth2.rfc6749 import InvalidGrantError, scope_to_list
 
 from mcp_acl.auth.keys import SigningKeys
@@ -26,8 +28,10 @@ class TokenIssuer:
         self.keys = keys
         self.options = options
         self.refresh_tokens = refresh_tokens
-        # Between recording a token and handing it out (tests pause here to revoke in the gap).
-        self.before_commit = lambda: None
+        # Called at "signed" (the grant claimed, nothing stored), "recorded"
+        # (rows inserted, not checked) and "checked" (not yet committed): the
+        # tests revoke there to pin each order of a race.
+        self.pause: Callable[[str], None] = lambda stage: None
 
     def issue(
         self, *, client: OAuthClient, user_name: str | None, scope: str, resource: str, family_id: str | None,
@@ -46,6 +50,7 @@ class TokenIssuer:
         )
         token = {"access_token": access_token, "token_type": "Bearer", "expires_in": int(ttl.total_seconds()), "scope": scope}
         family = family_id if user_name is not None else None
+        self.pause("signed")
         try:
             with self.refresh_tokens.engine.begin() as conn:
                 insert_issued(conn, issued_token(access_token), family_id=family)
@@ -54,8 +59,9 @@ class TokenIssuer:
                         family_id=family, client_id=client.client_id, user_name=user_name, scope=scope,
                         resource=resource, conn=conn,
                     )
-                self.before_commit()
+                self.pause("recorded")
                 refuse_if_revoked(conn, user=user_name, client=client.client_id, family=family)
+                self.pause("checked")
         except IssueRefused as exc:
             # Rolled back: the token was never recorded nor handed out.
             raise InvalidGrantError(f"The grant was revoked: {exc}.") from None
