@@ -9,6 +9,7 @@ be read refuses.
 
 from __future__ import annotations
 
+import getpass
 import json
 
 import httpx2
@@ -101,7 +102,7 @@ async def test_disabling_the_user_or_removing_the_client_revokes_their_tokens(wo
         mcp_acl(world, "client", "remove", "ollama-agent")
         assert_revoked_answer(await post_initialize(live.mcp_url, bob_agent))
     rows = world.audit_rows(kind="revocation")
-    assert [(r.target, r.subject) for r in rows] == [("user:alice", "ops"), ("client:ollama-agent", None)]
+    assert [(r.target, r.subject) for r in rows] == [("user:alice", "ops"), ("client:ollama-agent", getpass.getuser())]
     assert "the user was disabled: 1 live access token revoked" in rows[0].reason
 
 
