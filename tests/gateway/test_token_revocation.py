@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from dataclasses import replace
 
 import httpx2
 import pytest
@@ -134,3 +135,19 @@ def test_a_deny_list_that_cannot_be_read_refuses(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'not-initialised.db'}")
     with pytest.raises(StoreError):
         RevokedTokens(engine).check("some-jti")
+
+
+async def test_a_revocation_holds_on_every_replica_of_the_database(world):
+    # Two gateways, each with its own engine and caches, as two `mcp-acl serve` processes would have.
+    token = cli_token(world, "alice")
+    other = make_engine(world.database_url)
+    replica = replace(world, engine=other)
+    try:
+        with serve(world) as first, serve(replica) as second:
+            for live in (first, second):
+                assert (await post_initialize(live.mcp_url, token)).status_code == 200
+            mcp_acl(world, "token", "revoke", jti_of(token))
+            for live in (first, second):
+                assert_revoked_answer(await post_initialize(live.mcp_url, token))
+    finally:
+        other.dispose()
