@@ -50,10 +50,3 @@ def current_heads(engine: Engine) -> set[str]:
         if not inspect(conn).has_table(VERSION_TABLE):
             return set()
         return set(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
-
-
-def script_heads(engine: Engine) -> set[str]:
-    """The newest revisions in the migrations folder: what `upgrade` brings a database to."""
-    from alembic.script import ScriptDirectory
-
-    return set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())

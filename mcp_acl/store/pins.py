@@ -1,11 +1,14 @@
 """Pinned upstream tool definitions: what an administrator trusts each upstream's tools to be.
 
 A definition is a plain dict (name, description, input schema, annotations)
-stored as canonical JSON. The gateway pins an upstream's tools the first
-time it reads them (nothing pinned yet: trust on first use); from then on a
-tool whose current definition differs from its pin, or that has no pin, is
-withheld from every catalogue until `mcp-acl upstream approve` pins the
-current definitions.
+stored as canonical JSON. `upstream add` connects and pins an upstream's
+tools as it registers it; one added with `--no-connect` (or imported) is
+pinned the first time a gateway reads it (trust on first use). From then on
+a tool whose current definition differs from its pin, or that has no pin,
+is withheld from every catalogue until `mcp-acl upstream approve` pins the
+current definitions. `upstreams.pinned_at` says whether definitions were
+recorded, so an upstream recorded with no tools still has its later tools
+withheld.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mcp_acl.store import tables as t
 from mcp_acl.store.admin import AdminError, PolicyAdmin, utcnow
-from mcp_acl.store.upstreams import unknown_upstream
+from mcp_acl.store.upstreams import Upstream, add_upstream, unknown_upstream
 
 Definitions = Mapping[str, dict]
 
@@ -51,14 +54,27 @@ def pin_first_use(engine: Engine, upstream: str, current: Definitions) -> dict[s
     try:
         with engine.begin() as conn:
             pinned = pinned_definitions(conn, upstream)
-            if pinned or not current:
+            if pinned or not current or _recorded(conn, upstream):
                 return pinned
             conn.execute(insert(t.upstream_tools), _rows(upstream, current, "first use"))
+            _mark_recorded(conn, upstream)
             return {tool: json.loads(canonical(d)) for tool, d in current.items()}
     except IntegrityError:
         # Raced another gateway (same rows), or the upstream was removed meanwhile.
         with engine.connect() as conn:
             return pinned_definitions(conn, upstream)
+
+
+def add_pinned(admin: PolicyAdmin, up: Upstream, current: Definitions) -> None:
+    """Store `up` with `current` as its pinned definitions (read from it just now), in one transaction.
+
+    Raises AdminError (nothing written) as `add_upstream` does.
+    """
+    with admin.change() as conn:
+        add_upstream(admin, up, conn)
+        if current:
+            conn.execute(insert(t.upstream_tools), _rows(up.name, current, admin.actor))
+        _mark_recorded(conn, up.name)
 
 
 def approve_definitions(admin: PolicyAdmin, upstream: str, current: Definitions) -> None:
@@ -69,6 +85,7 @@ def approve_definitions(admin: PolicyAdmin, upstream: str, current: Definitions)
         conn.execute(delete(t.upstream_tools).where(t.upstream_tools.c.upstream == upstream))
         if current:
             conn.execute(insert(t.upstream_tools), _rows(upstream, current, admin.actor))
+        _mark_recorded(conn, upstream)
         _raise_generation(conn, upstream)
 
 
@@ -82,6 +99,16 @@ def request_reread(admin: PolicyAdmin, upstream: str) -> None:
 def generations(conn: Connection) -> dict[str, int]:
     """Each upstream's generation: a gateway re-reads an upstream whose generation moved."""
     return {r.name: r.generation for r in conn.execute(select(t.upstreams.c.name, t.upstreams.c.generation))}
+
+
+def _recorded(conn: Connection, upstream: str) -> bool:
+    """Whether definitions were recorded for `upstream` (or it is gone): then first use pins nothing."""
+    row = conn.execute(select(t.upstreams.c.pinned_at).where(t.upstreams.c.name == upstream)).first()
+    return row is None or row.pinned_at is not None
+
+
+def _mark_recorded(conn: Connection, upstream: str) -> None:
+    conn.execute(update(t.upstreams).where(t.upstreams.c.name == upstream).values(pinned_at=utcnow()))
 
 
 def _raise_generation(conn: Connection, upstream: str) -> bool:

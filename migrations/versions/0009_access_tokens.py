@@ -7,7 +7,7 @@ jti; `revoked_at` set means the gateway refuses the token.
 token exists.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-06
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from mcp_acl.store.tables import UTCDateTime
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

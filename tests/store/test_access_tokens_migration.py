@@ -6,7 +6,8 @@ from alembic import command
 from sqlalchemy import inspect
 
 from mcp_acl.store import make_engine, upgrade
-from mcp_acl.store.migrate import alembic_config, current_heads, script_heads
+from mcp_acl.store.migrate import alembic_config, current_heads
+from tests.store.heads import script_heads
 
 
 def test_0009_adds_and_removes_the_ledger_and_the_codes_mark(database_url):
@@ -15,8 +16,8 @@ def test_0009_adds_and_removes_the_ledger_and_the_codes_mark(database_url):
         upgrade(engine)
         assert "access_tokens" in inspect(engine).get_table_names()
         assert "revoked_at" in {c["name"] for c in inspect(engine).get_columns("oauth_codes")}
-        command.downgrade(alembic_config(engine), "0006")
-        assert current_heads(engine) == {"0006"}
+        command.downgrade(alembic_config(engine), "0008")
+        assert current_heads(engine) == {"0008"}
         assert "access_tokens" not in inspect(engine).get_table_names()
         assert "revoked_at" not in {c["name"] for c in inspect(engine).get_columns("oauth_codes")}
         upgrade(engine)

@@ -11,7 +11,8 @@ from mcp_acl.audit import GENESIS_HASH, AuditLog
 from mcp_acl.audit.chain import row_hash, timestamp
 from mcp_acl.policy import Decision, Identity
 from mcp_acl.store import make_engine, upgrade
-from mcp_acl.store.migrate import alembic_config, current_heads, script_heads
+from mcp_acl.store.migrate import alembic_config, current_heads
+from tests.store.heads import script_heads
 from mcp_acl.store.tables import audit_events as ev
 
 

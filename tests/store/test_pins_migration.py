@@ -6,7 +6,8 @@ from alembic import command
 from sqlalchemy import inspect
 
 from mcp_acl.store import make_engine, upgrade
-from mcp_acl.store.migrate import alembic_config, current_heads, script_heads
+from mcp_acl.store.migrate import alembic_config, current_heads
+from tests.store.heads import script_heads
 
 
 def test_0006_adds_and_removes_the_pins_table_and_the_generation_column(database_url):
