@@ -81,7 +81,8 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
     reaper = KilledReaper(manager, gateway.sessions)
     gateway.commit_listeners.append(reaper.wake)
     verifier = build_verifier(settings, engine)
-    endpoint = protect(McpEndpoint(manager), verifier, settings, on_refused=refusals.on_refused)
+    revoked = gateway.revoked.is_revoked if gateway.revoked is not None else None
+    endpoint = protect(McpEndpoint(manager), verifier, settings, on_refused=refusals.on_refused, revoked=revoked)
     endpoint = RefuseWhileDraining(endpoint, gateway.calls)
     if tracing.enabled():
         endpoint = TracedHttp(endpoint, "/mcp")

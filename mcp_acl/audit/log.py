@@ -116,6 +116,13 @@ class AuditLog:
             "target": redact_tokens(target), "decision": "allow", "reason": redact_tokens(reason), "revision": revision,
         })
 
+    def record_revocation(self, *, target: str, reason: str, subject: str | None = None) -> int:
+        """Append an administrator's revocation of access tokens (target `token:JTI`, `user:NAME`, `client:ID`)."""
+        return self._append({
+            "kind": "revocation", "subject": subject, "client_id": "mcp-acl-cli", "action": "revoke",
+            "target": redact_tokens(target), "decision": "deny", "reason": redact_tokens(reason),
+        })
+
     def _append(self, values: dict[str, Any]) -> int:
         return self._append_all([values])[-1]
 

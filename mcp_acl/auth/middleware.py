@@ -9,8 +9,12 @@ https://www.rfc-editor.org/rfc/rfc6750, https://www.rfc-editor.org/rfc/rfc9728#s
   error="invalid_token", error_description="…", scope="mcp",
   resource_metadata="…"`; a token without the required scope: 403
   `error="insufficient_scope"`. The wrapped app is not reached.
+- A revoked token (its `jti` on the deny-list, see gateway/revoked.py): 401
+  `error="invalid_token"` saying so; if the deny-list cannot be read, 503
+  with `Retry-After` (never let through).
 - A good token: the app sees `scope["user"]` (the SDK's AuthenticatedUser),
-  `scope["auth"]`, `scope["mcp_acl.identity"]` (an Identity), and the SDK's
+  `scope["auth"]`, `scope["mcp_acl.identity"]` (an Identity),
+  `scope["mcp_acl.token_id"]` (its jti, or None), and the SDK's
   `get_access_token()` works inside handlers (its `token` is a placeholder:
   the caller's token is kept apart, in auth/caller_token.py, for an
   upstream's token exchange only).
@@ -21,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
 from mcp.server.auth.middleware.auth_context import auth_context_var
@@ -42,7 +46,12 @@ from mcp_acl.printable import printable
 logger = logging.getLogger(__name__)
 
 IDENTITY_KEY = "mcp_acl.identity"
+TOKEN_ID_KEY = "mcp_acl.token_id"
 RefusalHook = Callable[[str, dict], None]
+# Answers whether a jti is revoked; raises when it cannot tell.
+RevokedCheck = Callable[[str], Awaitable[bool]]
+REVOKED = "the access token was revoked; sign in again"
+UNCHECKABLE = "the access token could not be checked against the revocation list; try again shortly"
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E (no quote, no backslash).
@@ -54,9 +63,10 @@ def protect(
     verifier: AccessTokenVerifier,
     settings: Settings,
     on_refused: RefusalHook | None = None,
+    revoked: RevokedCheck | None = None,
 ) -> ASGIApp:
-    """`app` behind bearer-token verification; `on_refused(reason, info)` hears of each refusal."""
-    return BearerGuard(app, verifier, settings, on_refused)
+    """`app` behind bearer-token verification; `on_refused(reason, info)` hears of each refusal; `revoked(jti)` is the deny-list."""
+    return BearerGuard(app, verifier, settings, on_refused, revoked)
 
 
 def bearer_token(scope: Scope) -> str:
@@ -102,11 +112,15 @@ def unverified_names(scope: Scope) -> dict:
 class BearerGuard:
     """The ASGI wrapper `protect` returns."""
 
-    def __init__(self, app: ASGIApp, verifier: AccessTokenVerifier, settings: Settings, on_refused: RefusalHook | None) -> None:
+    def __init__(
+        self, app: ASGIApp, verifier: AccessTokenVerifier, settings: Settings, on_refused: RefusalHook | None,
+        revoked: RevokedCheck | None = None,
+    ) -> None:
         self.app = app
         self.verifier = verifier
         self.settings = settings
         self.on_refused = on_refused
+        self.revoked = revoked
         self.metadata_url = resource_metadata_url(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -117,6 +131,7 @@ class BearerGuard:
             token = bearer_token(scope)
             with span("mcp_acl.token.verify"):
                 verified = await self.verifier.verify(token)
+            jti = await self._not_revoked(verified)
         except TokenRejected as refusal:
             await self._refuse(scope, send, refusal)
             return
@@ -124,7 +139,7 @@ class BearerGuard:
         # Handlers see the token's claims but not the token: only an upstream's
         # token exchange reads it, from its own context variable (caller_token).
         user = AuthenticatedUser(self.verifier.access_token(caller_token.WITHHELD, verified))
-        inner = {**scope, "user": user, "auth": credentials, IDENTITY_KEY: identity}
+        inner = {**scope, "user": user, "auth": credentials, IDENTITY_KEY: identity, TOKEN_ID_KEY: jti}
         # As the SDK's AuthContextMiddleware does: handlers call get_access_token().
         context = auth_context_var.set(user)
         held = caller_token.bind(caller_token.CallerToken(token, verified.expires_at.timestamp()))
@@ -133,6 +148,25 @@ class BearerGuard:
         finally:
             caller_token.unbind(held)
             auth_context_var.reset(context)
+
+    async def _not_revoked(self, verified: VerifiedToken) -> str | None:
+        # On every request, never cached: a revocation counts from its commit.
+        jti = verified.claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            return None
+        if self.revoked is None:
+            return jti
+        try:
+            revoked = await self.revoked(jti)
+        except Exception as exc:
+            logger.warning("refusing a request: the token deny-list could not be read (%s)", exc.__class__.__name__)
+            refusal = TokenRejected(503, "temporarily_unavailable", UNCHECKABLE)
+        else:
+            if not revoked:
+                return jti
+            refusal = invalid_token(REVOKED)
+        refusal.signed = True
+        raise refusal
 
     def _derive(self, verified: VerifiedToken) -> tuple[AuthCredentials, Identity]:
         # Once per verified token (its memo lives as long as the verifier caches it).
@@ -173,16 +207,15 @@ class BearerGuard:
             await send({"type": "websocket.close", "code": 1008})
             return
         body = json.dumps({"error": refusal.error, "error_description": refusal.description}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": refusal.status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"no-store"),
-                    (b"www-authenticate", self.www_authenticate(refusal).encode()),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+        ]
+        if refusal.status == 503:
+            # Not the token's fault: no challenge, so the client keeps its token and retries.
+            headers.append((b"retry-after", b"1"))
+        else:
+            headers.append((b"www-authenticate", self.www_authenticate(refusal).encode()))
+        await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -14,10 +14,12 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
+from mcp_acl.auth.compact import decode_json_object
 from mcp_acl.auth.errors import SigningError
 from mcp_acl.auth.keys import SigningKeys
+from mcp_acl.store.token_ledger import IssuedToken
 
 ACCESS_TOKEN_TYPE = "at+jwt"
 REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "client_id", "scope", "iat", "nbf", "exp", "jti"})
@@ -75,3 +77,16 @@ def mint_access_token(
         "jti": secrets.token_urlsafe(16),
     }
     return keys.sign(claims, typ=ACCESS_TOKEN_TYPE)
+
+
+def issued_token(token: str) -> IssuedToken:
+    """What the token ledger records of a token `mint_access_token` just returned (its own claims, unverified)."""
+    claims = decode_json_object(token.split(".")[1], "not a minted token")
+    return IssuedToken(
+        jti=claims["jti"],
+        # A service token carries its client in `sub` (RFC 9068 §2.2); the ledger's subject is the user.
+        subject=None if claims["sub"] == claims["client_id"] else claims["sub"],
+        client_id=claims["client_id"],
+        issued_at=datetime.fromtimestamp(claims["iat"], timezone.utc),
+        expires_at=datetime.fromtimestamp(claims["exp"], timezone.utc),
+    )

@@ -116,11 +116,14 @@ def user_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
 
 @user_app.command("remove")
 def user_remove(name: Annotated[str, typer.Argument(help="The user to remove.")], database: DatabaseOpt = None) -> None:
-    """Remove a user, its role memberships and the grants naming it.
+    """Remove a user, its role memberships and the grants naming it; its live access tokens are revoked.
 
     Example: mcp-acl user remove alice
     """
+    from mcp_acl.cli.tokens import admin_name
+
     with policy_admin(database) as admin:
+        admin.actor = admin_name()  # named in the audit row if live tokens are revoked
         gone = admin.remove_user(name)
     out.print(_gone(f"user {name}", gone), highlight=False)
 
@@ -272,11 +275,14 @@ def client_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
 
 @client_app.command("remove")
 def client_remove(client_id: Annotated[str, typer.Argument(help="The client to remove.")], database: DatabaseOpt = None) -> None:
-    """Remove a client and the grants naming it.
+    """Remove a client and the grants naming it; its live access tokens are revoked.
 
     Example: mcp-acl client remove report-agent
     """
+    from mcp_acl.cli.tokens import admin_name
+
     with policy_admin(database) as admin:
+        admin.actor = admin_name()  # named in the audit row if live tokens are revoked
         gone = admin.remove_client(client_id)
     out.print(_gone(f"client {client_id}", gone), highlight=False)
 

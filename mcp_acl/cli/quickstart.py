@@ -109,8 +109,9 @@ def run_demo(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: Po
     Example: mcp-acl run-demo --port 8000
     """
     from mcp_acl.auth.keys import SigningKeys
-    from mcp_acl.auth.tokens import mint_access_token
+    from mcp_acl.auth.tokens import issued_token, mint_access_token
     from mcp_acl.cli.tokens import DEFAULT_CLI_CLIENT
+    from mcp_acl.store.token_ledger import insert_issued
     from mcp_acl.demo import DemoError, seed_demo
     from mcp_acl.store import StoreError, upgrade
 
@@ -136,6 +137,10 @@ def run_demo(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: Po
         )
         for user, _, _ in USERS
     }
+    with engine.begin() as conn:
+        # In the ledger, so `mcp-acl token revoke --user alice` finds them.
+        for token in tokens.values():
+            insert_issued(conn, issued_token(token))
     app = build_app(settings, engine)
     sock = bind(host, port)
     url = listen_url(sock)

@@ -200,11 +200,11 @@ def stdio(database: DatabaseOpt = None) -> None:
     from mcp_acl.auth import AuthConfigError
 
     try:
-        identity, expires_at = anyio.run(verify_stdio_token, settings, engine, os.environ.get(TOKEN_ENV))
+        identity, expires_at, token_id = anyio.run(verify_stdio_token, settings, engine, os.environ.get(TOKEN_ENV))
     except (StdioRefused, AuthConfigError) as exc:
         fail(str(exc))
     gateway = _gateway(settings, engine)
-    anyio.run(serve_stdio, gateway, identity, expires_at)
+    anyio.run(serve_stdio, gateway, identity, expires_at, token_id)
 
 
 def catalogue(

@@ -1,7 +1,8 @@
-"""`mcp-acl token` and `mcp-acl keys list|rotate`: the embedded issuer from the command line."""
+"""`mcp-acl token` (mint), `mcp-acl token revoke` and `mcp-acl keys list|rotate`: the embedded issuer from the command line."""
 
 from __future__ import annotations
 
+import getpass
 import sys
 from datetime import timedelta
 from typing import Annotated
@@ -43,12 +44,12 @@ def _embedded_settings(database: str | None) -> Settings:
     return settings
 
 
-def _check_user(engine: Engine, name: str) -> None:
+def _check_user(engine: Engine, name: str, allow_disabled: bool = False) -> None:
     with engine.connect() as conn:
         row = conn.execute(select(t.users.c.disabled).where(t.users.c.name == name)).first()
     if row is None:
         fail(unknown_name("user", name))
-    if row.disabled:
+    if row.disabled and not allow_disabled:
         fail(f"user {name!r} is disabled")
 
 
@@ -59,7 +60,14 @@ def _check_client(engine: Engine, client_id: str) -> None:
         fail(unknown_name("client", client_id))
 
 
+# A group whose own options mint, so `mcp-acl token --user alice` stays what
+# it always was beside `mcp-acl token revoke`; its help is the callback's.
+token_app = typer.Typer(invoke_without_command=True)
+
+
+@token_app.callback()
 def token(
+    ctx: typer.Context,
     user: Annotated[str | None, typer.Option("--user", help="The user the token speaks for (must exist and be enabled).")] = None,
     client: Annotated[
         str | None,
@@ -68,10 +76,10 @@ def token(
     scope: Annotated[
         list[str] | None, typer.Option("--scope", help="A scope to grant; repeat for more. Default: the required scope (mcp).")
     ] = None,
-    ttl: Annotated[str, typer.Option("--ttl", help="Lifetime with a unit: 90s, 30m, 1h, 1d (at most 1d).")] = "1h",
+    ttl: Annotated[str | None, typer.Option("--ttl", help="Lifetime with a unit: 90s, 30m, 1h, 1d (at most 1d). Default: 1h.")] = None,
     database: DatabaseOpt = None,
 ) -> None:
-    """Mint an access token from the embedded issuer; prints only the token.
+    """Mint an access token from the embedded issuer; prints only the token. `revoke` takes tokens back.
 
     A user token (alice through the default client mcp-acl-cli, or a registered one):
 
@@ -81,18 +89,93 @@ def token(
     A service token (the client on its own, no user):
 
       mcp-acl token --client ollama-agent
+
+    Revoking: mcp-acl token revoke JTI, or every live token of a user or client (see `mcp-acl token revoke --help`).
     """
     from mcp_acl.auth.keys import DEFAULT_MAX_TOKEN_TTL, describe_duration
 
+    if ctx.invoked_subcommand is not None:
+        # `mcp-acl token --user alice revoke X` would read as minting and revoking at once.
+        given = ("user", "client", "scope", "ttl", "database")
+        # By name: Typer carries its own copy of Click and its ParameterSource.
+        if any(getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE" for name in given):
+            fail(f"put options after `{ctx.invoked_subcommand}`: `mcp-acl token {ctx.invoked_subcommand} --help` lists them")
+        return
     if user is None and client is None:
-        fail("say who the token is for: --user NAME and/or --client ID")
+        fail("say who the token is for: --user NAME and/or --client ID (or revoke one: mcp-acl token revoke JTI)")
     try:
-        lifetime = parse_duration(ttl)
+        lifetime = parse_duration(ttl or "1h")
     except ValueError as exc:
         fail(str(exc))
     if lifetime > DEFAULT_MAX_TOKEN_TTL:
         fail(f"--ttl {ttl} is longer than the longest token lifetime ({describe_duration(DEFAULT_MAX_TOKEN_TTL)})")
     sys.stdout.write(mint_checked(database, user=user, client=client, scopes=scope, ttl=lifetime) + "\n")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    jti: Annotated[str | None, typer.Argument(help="The token's jti claim (e.g. from `mcp-acl audit` or the token itself).")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Instead: every live token and sign-in (refresh tokens) of this user.")
+    ] = None,
+    client: Annotated[
+        str | None, typer.Option("--client", help="Instead: every live token and sign-in (refresh tokens) of this client.")
+    ] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Revoke access tokens now: the next request with one is refused (401) on every gateway on this database.
+
+    One token by its jti (an external issuer's too, if its tokens carry one):
+
+      mcp-acl token revoke 3q2-7Xk1y0Vd9sQm8pLr2w
+
+    Every live token of a user or a client, with its sign-ins (refresh
+    tokens): the user must sign in again.
+
+      mcp-acl token revoke --user alice
+      mcp-acl token revoke --client ollama-agent
+    """
+    if [jti, user, client].count(None) != 2:
+        fail("name one of: a JTI, --user NAME or --client ID")
+    if jti is not None and (not jti.strip() or len(jti) > 255 or not jti.isprintable()):
+        fail("not a jti: it is a short printable string (the token's jti claim)")
+    from mcp_acl.audit import AuditError, AuditLog
+    from mcp_acl.store.token_ledger import revoke_jti, revoke_party
+
+    actor = admin_name()
+    with engine_for(database) as engine:
+        if jti is not None:
+            done = revoke_jti(engine, jti, actor)
+            target = f"token:{jti}"
+            if done.already:
+                said = f"token {jti} was already revoked"
+            elif done.known:
+                whose = done.subject or f"service {done.client_id}"
+                said = f"revoked token {jti} ({whose} via {done.client_id}, valid until {done.expires_at.isoformat(timespec='seconds')})"
+            else:
+                said = f"revoked token {jti} (not minted here: refused until {done.expires_at.date().isoformat()})"
+        else:
+            if user is not None:
+                _check_user(engine, user, allow_disabled=True)
+            else:
+                _check_client(engine, client)
+            with engine.begin() as conn:
+                count = revoke_party(conn, user=user, client=client, actor=actor)
+            target = f"user:{user}" if user is not None else f"client:{client}"
+            said = f"revoked {count} live access token{'s' if count != 1 else ''} and the sign-ins of {target}"
+        try:
+            AuditLog(engine).record_revocation(target=target, reason=said, subject=actor)
+        except AuditError as exc:
+            fail(f"{said}, but the audit row could not be written: {exc}", code=1)
+    out.print(said, highlight=False, markup=False, soft_wrap=True)
+
+
+def admin_name() -> str | None:
+    """Who runs the command (the operating-system user), for the audit row."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
 
 
 def mint_checked(
@@ -104,7 +187,8 @@ def mint_checked(
     registered (left out, the token names DEFAULT_CLI_CLIENT).
     """
     from mcp_acl.auth.keys import SigningKeys
-    from mcp_acl.auth.tokens import mint_access_token
+    from mcp_acl.auth.tokens import issued_token, mint_access_token
+    from mcp_acl.store.token_ledger import IssueRefused, record_issued
 
     settings = _embedded_settings(database)
     with engine_for(database) as engine:
@@ -113,7 +197,7 @@ def mint_checked(
         if client is not None:
             _check_client(engine, client)
         try:
-            return mint_access_token(
+            token = mint_access_token(
                 SigningKeys(engine),
                 issuer=settings.embedded_issuer_url,
                 audience=settings.resource_url,
@@ -124,6 +208,13 @@ def mint_checked(
             )
         except SigningError as exc:
             fail(str(exc))
+        try:
+            # Recorded (so revoking the user or client finds it) before it is printed.
+            with engine.begin() as conn:
+                record_issued(conn, issued_token(token), registered_client=client is not None)
+        except IssueRefused as exc:
+            fail(f"no token: {exc} (changed while it was being minted)")
+        return token
 
 
 keys_app = typer.Typer(help="The embedded issuer's signing keys.", no_args_is_help=True)
@@ -182,6 +273,6 @@ def keys_rotate(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `token` and the `keys` group to the CLI."""
-    app.command()(token)
+    """Add the `token` and `keys` groups to the CLI."""
+    app.add_typer(token_app, name="token")
     app.add_typer(keys_app, name="keys")

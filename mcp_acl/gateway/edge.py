@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 
-from mcp_acl.auth.middleware import IDENTITY_KEY
+from mcp_acl.auth.middleware import IDENTITY_KEY, TOKEN_ID_KEY
 from mcp_acl.config import Settings
 from mcp_acl.policy import Identity
 
@@ -37,6 +37,10 @@ class CallerEdge(Protocol):
 
     def session_id(self, ctx: Any) -> str | None:
         """The MCP session the request belongs to, if any (2026-07-28 requests have none)."""
+        ...
+
+    def token_id(self, ctx: Any) -> str | None:
+        """The `jti` of the caller's access token, for the deny-list check (None if it has none)."""
         ...
 
 
@@ -67,6 +71,12 @@ class HttpEdge:
         headers = getattr(request, "headers", None)
         return headers.get(SESSION_HEADER) if headers is not None else None
 
+    def token_id(self, ctx: Any) -> str | None:
+        """The jti the auth middleware found in the request's token."""
+        scope = getattr(getattr(ctx, "request", None), "scope", None)
+        found = scope.get(TOKEN_ID_KEY) if scope is not None else None
+        return found if isinstance(found, str) else None
+
 
 class FixedEdge:
     """The caller of a stdio server: one identity and one session, while the token it came from lasts."""
@@ -75,12 +85,13 @@ class FixedEdge:
 
     def __init__(
         self, identity: Identity, session_id: str, expires_at: datetime,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), token_id: str | None = None,
     ) -> None:
         self._identity = identity
         self._session_id = session_id
         self._expires_at = expires_at
         self._clock = clock
+        self._token_id = token_id
 
     def identity(self, ctx: Any = None) -> Identity:
         """The identity verified at start; CallerUnknown once its token has expired (as HTTP would refuse it)."""
@@ -91,3 +102,7 @@ class FixedEdge:
     def session_id(self, ctx: Any) -> str | None:
         """The process's one session."""
         return self._session_id
+
+    def token_id(self, ctx: Any) -> str | None:
+        """The jti of the token the process started with."""
+        return self._token_id

@@ -21,6 +21,7 @@ from mcp_acl.gateway.guard import SessionGuard
 from mcp_acl.gateway.invocation import Invoker
 from mcp_acl.gateway.notifier import Notifier
 from mcp_acl.gateway.outbox import Outboxes
+from mcp_acl.gateway.revoked import RevokedTokens
 from mcp_acl.gateway.server import GatewayServer, build_server
 from mcp_acl.gateway.sessions import SessionStore
 from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules, tool_config_from_env, tool_slots_from_env
@@ -55,6 +56,8 @@ class Gateway:
     listening: bool | None = None
     # Counts the commit signals when `serve --metrics` (observe/metrics.py).
     metrics: Metrics | None = None
+    # The access-token deny-list, checked at the door (HTTP) and in every admission.
+    revoked: RevokedTokens | None = None
 
     async def run_background(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The notifier, the sessions' outboxes and the outcome writer, until cancelled (run in the serving task group)."""
@@ -92,7 +95,7 @@ class Gateway:
         """An MCP server for one transport, and the session guard it runs every request through."""
         outboxes = self.outboxes if edge.transport == "http" else None
         guard = SessionGuard(edge, self.sessions, self.notifier, outboxes)
-        return build_server(self.invoker, edge, guard, self.notifier, self.calls), guard
+        return build_server(self.invoker, edge, guard, self.notifier, self.calls, self.revoked), guard
 
 
 def load_catalogue(settings: Settings) -> Catalogue:
@@ -123,4 +126,5 @@ def build_gateway(settings: Settings, engine: Engine, catalogue: Catalogue | Non
         notifier=Notifier(policies, views),
         outboxes=Outboxes(),
         upstreams=UpstreamPool.from_store(engine),
+        revoked=RevokedTokens(engine, invoker.standing),
     )

@@ -29,6 +29,7 @@ from mcp_acl.gateway.guard import SessionGuard, pending_check
 from mcp_acl.gateway.invocation import Invoker
 from mcp_acl.gateway.listen import IdentityBus
 from mcp_acl.gateway.notifier import Notifier
+from mcp_acl.gateway.revoked import RevokedTokens
 from mcp_acl.gateway.views import Listing
 from mcp_acl.policy import Identity
 
@@ -61,9 +62,15 @@ class GatewayServer(Server[Any]):
 
 def build_server(
     invoker: Invoker, edge: CallerEdge, guard: SessionGuard, notifier: Notifier, calls: CallLedger | None = None,
+    revoked: RevokedTokens | None = None,
 ) -> GatewayServer:
-    """The MCP server for one transport; `edge` says how callers and sessions are found, `calls` counts the calls."""
+    """The MCP server for one transport; `edge` says how callers and sessions are found, `calls` counts the calls, `revoked` which tokens are."""
     ledger = calls if calls is not None else CallLedger()
+
+    def admission_check(ctx: ServerRequestContext):
+        # The deny-list lookup joins the session check at the head of the admission.
+        session_check = pending_check.get()
+        return session_check if revoked is None else revoked.admission_check(edge.token_id(ctx), session_check)
 
     def caller(ctx: ServerRequestContext) -> Identity:
         try:
@@ -106,7 +113,7 @@ def build_server(
         progress = ctx.session.report_progress if ctx.meta and ctx.meta.get("progress_token") is not None else None
         with ledger.running("tools/call", label) as call:
             result = await invoker.call_tool(
-                caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get(), progress=progress
+                caller(ctx), edge.session_id(ctx), params.name, params.arguments, admission_check(ctx), progress=progress
             )
             if result.is_error:
                 call.failed()
@@ -114,11 +121,11 @@ def build_server(
 
     async def read_resource(ctx: ServerRequestContext, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         with ledger.running("resources/read", OTHER):
-            return await invoker.read_resource(caller(ctx), edge.session_id(ctx), params.uri, pending_check.get())
+            return await invoker.read_resource(caller(ctx), edge.session_id(ctx), params.uri, admission_check(ctx))
 
     async def get_prompt(ctx: ServerRequestContext, params: types.GetPromptRequestParams) -> types.GetPromptResult:
         with ledger.running("prompts/get", OTHER):
-            return await invoker.get_prompt(caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get())
+            return await invoker.get_prompt(caller(ctx), edge.session_id(ctx), params.name, params.arguments, admission_check(ctx))
 
     listen = ListenHandler(IdentityBus(edge, notifier))
     server = GatewayServer(

@@ -22,10 +22,12 @@ from sqlalchemy import Engine
 from mcp_acl.audit import AuditLog
 from mcp_acl.auth import caller_token
 from mcp_acl.auth.identity import identity_from_claims
+from mcp_acl.auth.middleware import REVOKED
 from mcp_acl.auth.setup import build_verifier
 from mcp_acl.auth.verifier import TokenRejected
 from mcp_acl.config import Settings
 from mcp_acl.gateway.edge import FixedEdge
+from mcp_acl.gateway.revoked import RevokedTokens
 from mcp_acl.gateway.runtime import Gateway
 from mcp_acl.gateway.sessions import CLOSED
 from mcp_acl.policy import Identity
@@ -37,8 +39,11 @@ class StdioRefused(Exception):
     """The stdio server will not start for this caller; the message says why, in one line."""
 
 
-async def verify_stdio_token(settings: Settings, engine: Engine, token: str | None) -> tuple[Identity, datetime]:
-    """The identity of `token` and when the token expires, verified as on HTTP; raises StdioRefused (and audits it) otherwise."""
+async def verify_stdio_token(settings: Settings, engine: Engine, token: str | None) -> tuple[Identity, datetime, str | None]:
+    """The identity of `token`, when it expires and its jti, verified as on HTTP; raises StdioRefused (and audits it) otherwise.
+
+    A revoked token is refused here too; one revoked later is refused at its next call.
+    """
     if not token:
         AuditLog(engine).record_authentication(reason=f"no token in {TOKEN_ENV} (stdio)")
         raise StdioRefused(f"set {TOKEN_ENV} to an access token (mint one with `mcp-acl token --user NAME`)")
@@ -48,13 +53,22 @@ async def verify_stdio_token(settings: Settings, engine: Engine, token: str | No
     except TokenRejected as exc:
         AuditLog(engine).record_authentication(reason=f"{exc.error}: {exc.description} (stdio)")
         raise StdioRefused(f"the token in {TOKEN_ENV} was refused: {exc.description}") from None
-    return identity_from_claims(verified.claims, settings), verified.expires_at
+    jti = verified.claims.get("jti") if isinstance(verified.claims.get("jti"), str) else None
+    if jti is not None:
+        try:
+            revoked = await RevokedTokens(engine).is_revoked(jti)
+        except Exception as exc:
+            raise StdioRefused(f"the token in {TOKEN_ENV} could not be checked against the revocation list ({exc})") from None
+        if revoked:
+            AuditLog(engine).record_authentication(reason=f"invalid_token: {REVOKED} (stdio)")
+            raise StdioRefused(f"the token in {TOKEN_ENV} was refused: {REVOKED}")
+    return identity_from_claims(verified.claims, settings), verified.expires_at, jti
 
 
-async def serve_stdio(gateway: Gateway, identity: Identity, expires_at: datetime) -> None:
-    """Serve one session for `identity` on stdin/stdout until the client closes it (refusing requests after `expires_at`)."""
+async def serve_stdio(gateway: Gateway, identity: Identity, expires_at: datetime, token_id: str | None = None) -> None:
+    """Serve one session for `identity` on stdin/stdout until the client closes it (refusing requests after `expires_at`, or once `token_id` is revoked)."""
     session_id = uuid.uuid4().hex
-    server, guard = gateway.server(FixedEdge(identity, session_id, expires_at))
+    server, guard = gateway.server(FixedEdge(identity, session_id, expires_at, token_id=token_id))
     await anyio.to_thread.run_sync(gateway.sessions.open, session_id, identity, "stdio")
     # The verified token is the caller's for the process's life: an upstream's token exchange presents it.
     token = os.environ.get(TOKEN_ENV)

@@ -87,7 +87,8 @@ class CodeStore:
             self.refresh_tokens.revoke_family(row.family_id)
             return None
         # Checked after the claim, so a wrong-client or late attempt burns the code too.
-        if row.client_id != client_id or row.expires_at <= now:
+        # A code whose family was revoked (its user's grants revoked) is spent.
+        if row.client_id != client_id or row.expires_at <= now or row.revoked_at is not None:
             return None
         return AuthorizationCode(
             client_id=row.client_id, user_name=row.user_name, redirect_uri=row.redirect_uri, scope=row.scope,

@@ -50,7 +50,7 @@ def _issue_for_user(grant, bound, user: SignedInUser, scope: str, with_refresh: 
     # resource and the refresh-token family.
     return grant.server.tokens.issue(
         client=grant.client, user_name=user.name, scope=scope, resource=bound.resource,
-        family_id=bound.family_id if with_refresh else None,
+        family_id=bound.family_id, refresh=with_refresh,
     )
 
 

@@ -4,19 +4,22 @@ Each code exchange starts a family; each refresh uses up the presented token
 and issues the next one in the same family (OAuth 2.0 Security BCP, RFC 9700
 §4.14.2). A token presented after it was used means two parties hold the
 family, one of them a thief, and the server cannot tell which: the whole
-family is revoked and both must sign in again.
+family is revoked and both must sign in again. Revoking a family also
+revokes the access tokens minted from it (store/token_ledger.py).
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from authlib.oauth2.rfc6749 import TokenMixin
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from mcp_acl.oauth._digest import digest, new_token
 from mcp_acl.store import tables as t
+from mcp_acl.store.token_ledger import revoke_party
 
 _KEEP_EXPIRED_FOR = timedelta(days=1)
 
@@ -59,15 +62,17 @@ class RefreshTokenStore:
         self.engine = engine
         self.ttl = ttl
 
-    def issue(self, *, family_id: str, client_id: str, user_name: str, scope: str, resource: str) -> str:
-        """Store a new refresh token in `family_id` (as its digest) and return it."""
+    def issue(
+        self, *, family_id: str, client_id: str, user_name: str, scope: str, resource: str, conn: Connection | None = None,
+    ) -> str:
+        """Store a new refresh token in `family_id` (as its digest) and return it; in `conn`'s transaction if given."""
         token = new_token()
         now = datetime.now(timezone.utc)
         rt = t.oauth_refresh_tokens
-        with self.engine.begin() as conn:
+        with nullcontext(conn) if conn is not None else self.engine.begin() as c:
             # Tokens a day past expiry go: used ones no longer need to catch a replay.
-            conn.execute(delete(rt).where(rt.c.expires_at < now - _KEEP_EXPIRED_FOR))
-            conn.execute(
+            c.execute(delete(rt).where(rt.c.expires_at < now - _KEEP_EXPIRED_FOR))
+            c.execute(
                 insert(rt).values(
                     token_hash=digest(token), family_id=family_id, client_id=client_id, user_name=user_name,
                     scope=scope, resource=resource, created_at=now, expires_at=now + self.ttl,
@@ -109,10 +114,10 @@ class RefreshTokenStore:
             row = conn.execute(select(rt).where(rt.c.token_hash == digest(token), rt.c.revoked_at.is_(None))).first()
         return _token(row) if row is not None else None
 
-    def revoke_family(self, family_id: str) -> int:
-        """Revoke every token of a family; return how many were still live."""
+    def revoke_family(self, family_id: str) -> None:
+        """Revoke every refresh token of a family, its code and the live access tokens minted from it."""
         with self.engine.begin() as conn:
-            return self._revoke_family(conn, family_id, datetime.now(timezone.utc))
+            self._revoke_family(conn, family_id, datetime.now(timezone.utc))
 
     def family_revoked(self, family_id: str) -> bool:
         """Whether no token of the family can be used any more."""
@@ -124,8 +129,6 @@ class RefreshTokenStore:
         return live is None
 
     @staticmethod
-    def _revoke_family(conn, family_id: str, now: datetime) -> int:
-        rt = t.oauth_refresh_tokens
-        return conn.execute(
-            update(rt).where(rt.c.family_id == family_id, rt.c.revoked_at.is_(None)).values(revoked_at=now)
-        ).rowcount
+    def _revoke_family(conn, family_id: str, now: datetime) -> None:
+        # With the family's code and the access tokens minted from it (token_ledger.revoke_party).
+        revoke_party(conn, family=family_id, actor="oauth:family-revoked", now=now)

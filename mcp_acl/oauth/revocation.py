@@ -1,10 +1,10 @@
 """OAuth 2.0 Token Revocation, RFC 7009 <https://www.rfc-editor.org/rfc/rfc7009>.
 
-A refresh token is revoked with its whole family (the access tokens minted
-from it are self-contained JWTs and stay valid until they expire, at most
-the access-token lifetime). Any other token gets the 200 that RFC 7009 §2.2
-prescribes for tokens the server does not know, so a client learns nothing
-from the answer.
+A refresh token is revoked with its whole family, and the access tokens
+minted from that family go on the deny-list with it (store/token_ledger.py).
+Any other token, an access token included (revoke one with `mcp-acl token
+revoke`), gets the 200 that RFC 7009 §2.2 prescribes for tokens the server
+does not know, so a client learns nothing from the answer.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ class EmbeddedAuthorizationServer(AuthorizationServer):
         return self.clients.get(client_id)
 
     def save_token(self, token: dict, request) -> None:
-        # Access tokens are self-contained JWTs; refresh tokens were stored when issued.
+        # Both were stored when issued (TokenIssuer): the access token's jti in the ledger, the refresh token's digest.
         pass
 
     def validate_requested_scope(self, scope: str | None) -> None:

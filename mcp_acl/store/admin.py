@@ -7,6 +7,7 @@ neither. Bad input raises AdminError before anything is written.
 
 from __future__ import annotations
 
+import logging
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,9 @@ from mcp_acl.store import tables as t
 from mcp_acl.store.commits import notify_policy_changed
 from mcp_acl.store.engine import StoreError
 from mcp_acl.store.loader import grant_from_row, read_revision
+from mcp_acl.store.token_ledger import revoke_party
+
+log = logging.getLogger(__name__)
 
 
 class AdminError(ValueError):
@@ -91,19 +95,28 @@ class PolicyAdmin:
                 c.execute(insert(t.role_members).values(user_name=name, role_name=role))
 
     def remove_user(self, name: str) -> int:
-        """Delete a user, its memberships and its grants; return how many grants went."""
+        """Delete a user, its memberships and its grants, and revoke its live tokens; return how many grants went."""
         with self.change() as c:
             self._require_user(c, name)
             gone = c.execute(delete(t.grants).where(t.grants.c.principal == f"user:{name}")).rowcount
             c.execute(delete(t.role_members).where(t.role_members.c.user_name == name))
             c.execute(delete(t.users).where(t.users.c.name == name))
-            return gone
+            # After the delete, whose lock a token being issued to the user waits on (token_ledger).
+            tokens = revoke_party(c, user=name, actor=self.actor)
+        self._audit_revoked(tokens, f"user:{name}", "the user was removed")
+        return gone
 
     def set_user_disabled(self, name: str, disabled: bool, conn: Connection | None = None) -> None:
-        """Disable (or enable) a user: a disabled user is denied everything."""
+        """Disable (or enable) a user: a disabled user is denied everything and its live tokens are revoked."""
+        tokens = 0
         with self.joined_change(conn) as c:
             self._require_user(c, name)
             c.execute(update(t.users).where(t.users.c.name == name).values(disabled=disabled))
+            if disabled:
+                tokens = revoke_party(c, user=name, actor=self.actor)
+        if conn is None:
+            # Inside a bigger change (an import) the row would wait on that change's own lock.
+            self._audit_revoked(tokens, f"user:{name}", "the user was disabled")
 
     def list_users(self) -> list[UserRow]:
         """All users with their roles, by name."""
@@ -171,12 +184,14 @@ class PolicyAdmin:
             c.execute(insert(t.clients).values(client_id=client_id, name=name, restricted=restricted, created_at=utcnow()))
 
     def remove_client(self, client_id: str) -> int:
-        """Delete a client and its grants; return how many grants went."""
+        """Delete a client and its grants, and revoke its live tokens; return how many grants went."""
         with self.change() as c:
             self._require_client(c, client_id)
             gone = c.execute(delete(t.grants).where(t.grants.c.principal == f"client:{client_id}")).rowcount
             c.execute(delete(t.clients).where(t.clients.c.client_id == client_id))
-            return gone
+            tokens = revoke_party(c, client=client_id, actor=self.actor)
+        self._audit_revoked(tokens, f"client:{client_id}", "the client was removed")
+        return gone
 
     def list_clients(self) -> list[tuple[str, str | None, bool]]:
         """Each client: id, display name, restricted."""
@@ -259,6 +274,19 @@ class PolicyAdmin:
         return who
 
     # helpers -------------------------------------------------------------
+
+    def _audit_revoked(self, tokens: int, whose: str, why: str) -> None:
+        # After the commit: the revocation stands even if its audit row cannot be written.
+        if not tokens:
+            return
+        from mcp_acl.audit import AuditError, AuditLog  # the audit package imports the store
+
+        try:
+            AuditLog(self.engine).record_revocation(
+                target=whose, reason=f"{why}: {tokens} live access token{'s' if tokens != 1 else ''} revoked", subject=self.actor,
+            )
+        except AuditError as exc:
+            log.warning("revoked the access tokens of %s, but the audit row could not be written: %s", whose, exc)
 
     @contextmanager
     def joined_change(self, conn: Connection | None) -> Iterator[Connection]:

@@ -198,7 +198,8 @@ audit_events = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", UTCDateTime, nullable=False),
     # "decision", "outcome" (of an earlier decision, see ref_id), "authentication",
-    # or "approval" (an administrator approved, e.g., an upstream's tool definitions).
+    # or "approval" (an administrator approved, e.g., an upstream's tool definitions),
+    # or "revocation" (an administrator revoked access tokens).
     Column("kind", String(16), nullable=False),
     Column("ref_id", Integer, nullable=True),
     Column("session_id", String(128), nullable=True),
@@ -281,10 +282,13 @@ oauth_codes = Table(
     Column("code_challenge", String(128), nullable=False),
     Column("code_challenge_method", String(8), nullable=False),
     # The refresh-token family this code starts; revoked if the code is replayed.
-    Column("family_id", String(64), nullable=False),
+    Column("family_id", String(64), nullable=False, index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime, nullable=True),
+    # Set when the code's family is revoked (migration 0009): it marks the
+    # family before any refresh token of it exists.
+    Column("revoked_at", UTCDateTime, nullable=True),
 )
 
 oauth_refresh_tokens = Table(
@@ -302,4 +306,24 @@ oauth_refresh_tokens = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# --- access tokens and their revocation (migration 0009) ------------------
+# One row per access token the embedded issuer minted (by its `jti`), kept
+# until a day after it expires, so that revoking a user, a client or a
+# refresh-token family can find that party's live tokens; plus a row for
+# any other token revoked by its `jti` (an external issuer's). A row with
+# `revoked_at` set is the deny-list entry the gateway looks up, by primary
+# key, on every request.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("jti", String(255), primary_key=True),
+    Column("subject", String(255), nullable=True, index=True),  # the user; None for a service token
+    Column("client_id", String(255), nullable=True, index=True),
+    Column("family_id", String(64), nullable=True, index=True),  # the refresh-token family it came from
+    Column("issued_at", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("revoked_by", String(255), nullable=True),
 )

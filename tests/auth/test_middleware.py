@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -20,7 +21,9 @@ from starlette.routing import Route
 from mcp_acl.auth import SigningKeys, auth_routes, build_verifier, caller_token, protect
 from mcp_acl.auth.middleware import IDENTITY_KEY
 from mcp_acl.config import Settings
+from mcp_acl.gateway.revoked import RevokedTokens
 from mcp_acl.store import make_engine, upgrade
+from mcp_acl.store.token_ledger import revoke_jti
 from tests.auth.support import RESOURCE, b64, b64json, claims_for, mint, sign_with
 
 METADATA = "http://127.0.0.1:8000/.well-known/oauth-protected-resource/mcp"
@@ -283,3 +286,46 @@ def test_lowercase_bearer_scheme_is_accepted(guarded):
 
 def _claims(guarded: Guarded, **overrides) -> dict:
     return claims_for(guarded.settings.embedded_issuer_url, RESOURCE, **overrides)
+
+
+@pytest.fixture
+def guarded_deny_list(sqlite_url, serve):
+    """The guarded echo endpoint with the real deny-list on SQLite; `state.broken` makes the lookup fail."""
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    settings = Settings(database_url=engine.url.render_as_string(hide_password=False), resource_url=RESOURCE)
+    state = Guarded(url="", settings=settings, keys=SigningKeys(engine))
+    deny_list = RevokedTokens(engine)
+    broken: list[bool] = []
+
+    async def revoked(jti: str) -> bool:
+        if broken:
+            raise RuntimeError("the database is down")
+        return await deny_list.is_revoked(jti)
+
+    state.broken = broken  # type: ignore[attr-defined]
+    guard = protect(echo_app(state.calls), build_verifier(settings, engine), settings, revoked=revoked)
+    state.url = serve(Starlette(routes=[Route("/mcp", guard, methods=["GET", "POST"])]))
+    state.engine = engine  # type: ignore[attr-defined]
+    yield state
+    engine.dispose()
+
+
+def test_a_revoked_jti_is_refused_with_invalid_token_and_an_unreadable_deny_list_with_503(guarded_deny_list):
+    guarded = guarded_deny_list
+    token = guarded.mint()
+    assert guarded.get(token).status_code == 200
+    revoke_jti(guarded.engine, json.loads(b64decode_part(token))["jti"], "ops")
+    guarded.calls.clear()
+    assert_refused(guarded.get(token), guarded, 401, "invalid_token", "the access token was revoked; sign in again")
+    guarded.broken.append(True)
+    other = guarded.get(guarded.mint())
+    assert other.status_code == 503 and other.headers["retry-after"] == "1"
+    assert "www-authenticate" not in other.headers  # the token is fine: no challenge, the client retries
+    assert other.json()["error"] == "temporarily_unavailable" and guarded.calls == []
+
+
+def b64decode_part(token: str) -> bytes:
+    """The token's payload, undecoded JSON."""
+    part = token.split(".")[1]
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))

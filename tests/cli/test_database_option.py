@@ -27,6 +27,7 @@ ARGS = {
     ("revoke",): ["1"],
     ("check",): ["user:alice", "tool:files.read"],
     ("token",): ["--user", "alice"],
+    ("token", "revoke"): ["some-jti"],
     ("catalogue",): ["--user", "alice"],
     ("register",): ["vscode", "--stdio", "--user", "alice"],
     ("user", "add"): ["alice"],
@@ -59,7 +60,9 @@ def opening_commands() -> list[tuple[str, ...]]:
         command = root
         for name in path:
             command = command.commands[name]
-        if isinstance(getattr(command, "commands", None), dict) or path in CREATING:
+        # A group counts when it also runs on its own (`token --user alice` mints).
+        is_group = isinstance(getattr(command, "commands", None), dict)
+        if (is_group and not getattr(command, "invoke_without_command", False)) or path in CREATING:
             continue
         if any("--database" in p.opts for p in command.params):
             found.append(path)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import subprocess
 import sys
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from mcp_acl.audit import AuditLog
 from mcp_acl.auth import SigningKeys, build_verifier
+from mcp_acl.auth.tokens import issued_token
 from mcp_acl.cli import app
 from mcp_acl.cli.tokens import DEFAULT_CLI_CLIENT, parse_duration
 from mcp_acl.config import Settings
 from mcp_acl.store import PolicyAdmin
+from mcp_acl.store import tables as t
+from mcp_acl.store.token_ledger import is_revoked
 
 runner = CliRunner()
 
@@ -120,3 +126,79 @@ async def test_token_in_a_subprocess_prints_only_the_token(engine, url, subproce
     assert done.returncode == 0, done.stderr
     [token] = done.stdout.splitlines()
     assert (await verify(engine, url, token)).subject == "alice"
+
+
+# --- `mcp-acl token revoke` beside `mcp-acl token --user` (one group whose own options mint) ----------
+
+
+def revoke_cli(url: str, *args: str, env: dict | None = None):
+    return runner.invoke(app, ["token", "revoke", *args, "--database", url], env=env)
+
+
+def test_minting_is_unchanged_and_the_minted_token_is_recorded_for_revocation(engine, url):
+    token = token_cli(url, "--user", "alice").stdout.strip()
+    jti = issued_token(token).jti
+    result = revoke_cli(url, jti)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"revoked token {jti} (alice via {DEFAULT_CLI_CLIENT}, valid until ")
+    with engine.connect() as conn:
+        assert is_revoked(conn, jti)
+    [row] = AuditLog(engine).tail(1)
+    assert (row["kind"], row["action"], row["target"]) == ("revocation", "revoke", f"token:{jti}")
+    assert row["subject"] == getpass.getuser()
+    assert revoke_cli(url, jti).stdout.startswith(f"token {jti} was already revoked")
+
+
+def test_revoking_a_user_or_a_client_counts_their_live_tokens(engine, url):
+    for args in (["--user", "alice"], ["--user", "alice", "--client", "ollama-agent"], ["--client", "ollama-agent"]):
+        assert token_cli(url, *args).exit_code == 0
+    assert revoke_cli(url, "--user", "alice").stdout.startswith("revoked 2 live access tokens and the sign-ins of user:alice")
+    assert revoke_cli(url, "--client", "ollama-agent").stdout.startswith("revoked 1 live access token and the sign-ins of client:ollama-agent")
+    # A disabled user's tokens can still be revoked (carol is disabled).
+    assert revoke_cli(url, "--user", "carol").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ([], "name one of: a JTI, --user NAME or --client ID"),
+        (["some-jti", "--user", "alice"], "name one of"),
+        (["--user", "alice", "--client", "ollama-agent"], "name one of"),
+        (["--user", "mallory"], "user 'mallory' does not exist"),
+        (["--client", "nobody"], "client 'nobody' does not exist"),
+        (["bad\tjti"], "not a jti"),
+    ],
+)
+def test_bad_revocations_exit_2_and_revoke_nothing(engine, url, args, says):
+    result = revoke_cli(url, *args)
+    assert result.exit_code == 2 and says in " ".join(result.stderr.split())
+    with engine.connect() as conn:
+        assert conn.execute(select(t.access_tokens)).first() is None
+
+
+def test_minting_options_before_revoke_are_refused_not_ignored(url):
+    result = runner.invoke(app, ["token", "--user", "alice", "revoke", "some-jti", "--database", url])
+    assert result.exit_code == 2 and "put options after `revoke`" in result.stderr
+
+
+def test_the_database_from_the_environment_does_not_count_as_an_option_before_revoke(url):
+    result = runner.invoke(app, ["token", "revoke", "some-jti"], env={"MCP_ACL_DATABASE_URL": url})
+    assert result.exit_code == 0, result.stderr
+    assert "not minted here" in result.stdout
+
+
+def test_token_help_shows_minting_and_the_revoke_command():
+    result = runner.invoke(app, ["token", "--help"])
+    assert result.exit_code == 0
+    assert "--user" in result.stdout and "revoke" in result.stdout
+
+
+async def test_both_forms_in_a_subprocess(engine, url, subprocess_env):
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mcp_acl", "token", *args, "--database", url],
+                              env=subprocess_env, capture_output=True, text=True, timeout=120)
+
+    minted = run("--user", "alice")
+    assert minted.returncode == 0, minted.stderr
+    revoked = run("revoke", issued_token(minted.stdout.strip()).jti)
+    assert revoked.returncode == 0 and revoked.stdout.startswith("revoked token "), revoked.stderr

@@ -12,6 +12,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
+from mcp_acl.auth.tokens import issued_token
 from mcp_acl.gateway.edge import CallerUnknown, FixedEdge
 from mcp_acl.gateway.sessions import SessionStore
 from mcp_acl.policy import Identity
@@ -104,3 +105,18 @@ def test_a_stdio_caller_is_unknown_once_its_token_has_expired():
     now[0] += timedelta(minutes=5)
     with pytest.raises(CallerUnknown, match="expired"):
         edge.identity()
+
+
+async def test_a_stdio_token_revoked_while_serving_is_refused_at_the_next_call_and_at_start(sqlite_world, subprocess_env):
+    token = sqlite_world.token("alice")
+    jti = issued_token(token).jti
+    async with stdio_client(sqlite_world, subprocess_env, token) as alice:
+        assert not (await alice.call_tool("files.read", {"path": "reports/q3.md"})).is_error
+        assert cli(subprocess_env, "token", "revoke", jti, "--database", sqlite_world.database_url).returncode == 0
+        with pytest.raises(MCPError, match="revoked"):
+            await alice.call_tool("files.read", {"path": "reports/q3.md"})
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_acl", "stdio", "--database", sqlite_world.database_url],
+        env={**subprocess_env, "MCP_ACL_TOKEN": token}, input="", capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2 and "revoked" in done.stderr and done.stdout == ""

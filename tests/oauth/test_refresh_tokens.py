@@ -61,7 +61,7 @@ def test_an_expired_token_is_refused(engine, store, expire):
 def test_revoking_a_family_ends_its_live_tokens(store):
     token = _issue(store)
     assert store.find(token) is not None
-    assert store.revoke_family("f1") == 1
+    store.revoke_family("f1")
     assert store.find(token) is None and store.use(token, "app") is None
 
 
