@@ -12,23 +12,14 @@ policy revision) are read then, costing the call path nothing.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-
-ENV = "MCP_ACL_METRICS"
 
 # Admissions take tens of microseconds to a few milliseconds; calls may run for seconds.
 _FAST = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 _CALLS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _RELOADS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-def wanted_from_env(environ: dict[str, str] | None = None) -> bool:
-    """True when MCP_ACL_METRICS asks for /metrics (1, true, yes, on)."""
-    env = os.environ if environ is None else environ
-    return env.get(ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 class Metrics:
