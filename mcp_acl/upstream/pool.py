@@ -10,12 +10,11 @@ import anyio.to_thread
 from anyio.abc import TaskStatus
 from sqlalchemy import Engine
 
-from mcp_acl.gateway.catalogue import Catalogue
-from mcp_acl.gateway.specs import ToolSpec
-from mcp_acl.store.pins import generations, pin_first_use, trusted
+from mcp_acl.gateway.catalogue import Catalogue, NamespaceEntries
+from mcp_acl.store.pins import generations, pin_first_use
 from mcp_acl.store.upstreams import Upstream, list_upstreams
 from mcp_acl.upstream.connection import UpstreamConnection
-from mcp_acl.upstream.tools import definition, read_tools, to_spec
+from mcp_acl.upstream.offer import entries, read_offer
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ class UpstreamPool:
         if specs is None:
             return
         catalogue.replace_namespace(name, specs)
-        log.info("upstream %s re-read: %d tools", name, len(specs))
+        log.info("upstream %s re-read: %s", name, specs.summary())
         if on_change is not None:
             on_change()
 
@@ -125,34 +124,25 @@ class UpstreamPool:
         if specs is None:
             return
         # Before the first request is served, so no cached view has seen the catalogue yet.
-        catalogue.tools.update(specs)
-        log.info("upstream %s: %d tools", name, len(specs))
+        catalogue.replace_namespace(name, specs)
+        log.info("upstream %s: %s", name, specs.summary())
 
-    async def trusted_specs(self, conn: UpstreamConnection) -> dict[str, ToolSpec] | None:
-        """The upstream's tools whose definitions match their pins, as catalogue entries; None when they cannot be listed.
+    async def trusted_specs(self, conn: UpstreamConnection) -> NamespaceEntries | None:
+        """What the upstream offers, its tools only as pinned, as catalogue entries; None when it cannot be listed.
 
         The first read of an upstream with nothing pinned pins what it offers
         (trust on first use). A changed or new tool is withheld and logged.
         """
         name = conn.upstream.name
         try:
-            tools = await read_tools(conn)
+            offer = await read_offer(conn)
         except Exception as exc:
             log.warning("upstream %s: its tools could not be listed (%s)", name, exc.__class__.__name__)
             conn.broken()
             return None
-        current = {tool.name: definition(tool) for tool in tools}
+        current = offer.tool_definitions()
         pinned = current if self.engine is None else await anyio.to_thread.run_sync(pin_first_use, self.engine, name, current)
-        specs: dict[str, ToolSpec] = {}
-        for tool in tools:
-            if not trusted(pinned, tool.name, current[tool.name]):
-                why = "changed since it was pinned" if tool.name in pinned else "is new"
-                log.warning("upstream %s: tool %r %s; withheld until `mcp-acl upstream approve %s`", name, tool.name, why, name)
-                continue
-            spec = to_spec(conn, tool)
-            if spec is not None:
-                specs[spec.name] = spec
-        return specs
+        return entries(conn, offer, pinned, None)
 
 
 def _read_generations(engine: Engine) -> dict[str, int]:

@@ -24,7 +24,8 @@ class Seen:
 
 def tracker(seen: Seen | None = None) -> MCPServer:
     """Tools: echo, delete_repo (limited by a condition in the tests), fail (an error result), hang (never answers),
-    greeting (from the env), picture (an image), crash (the process dies)."""
+    greeting (from the env), picture (an image), crash (the process dies); and resources, a template and prompts
+    (see add_documents)."""
     server = MCPServer("tracker")
     seen = seen or Seen()
 
@@ -68,7 +69,47 @@ def tracker(seen: Seen | None = None) -> MCPServer:
         """Ends the server's process mid-call (an upstream that dies)."""
         os._exit(3)
 
+    add_documents(server)
     return server
+
+
+def add_documents(server: MCPServer) -> None:
+    """Resources note://alpha and note://secret, the template note://{id}, and the prompts review, plan and broken."""
+
+    @server.resource("note://alpha", name="alpha", description="The alpha note.", mime_type="text/plain")
+    def alpha() -> str:
+        return "alpha text"
+
+    @server.resource("note://secret", name="secret", description="The secret note.", mime_type="text/plain")
+    def secret() -> str:
+        return "secret text"
+
+    @server.resource("note://{id}", name="note", description="Any note by its id.", mime_type="text/plain")
+    def note(id: str) -> str:
+        if id == "missing":
+            raise ValueError("there is no note missing")
+        return f"note {id}"
+
+    @server.resource("blob://dot", name="dot", description="A PNG.", mime_type="image/png")
+    def dot() -> bytes:
+        return PNG
+
+    @server.resource("slow://forever", name="forever", description="Never answers.")
+    async def forever() -> str:
+        await anyio.sleep_forever()
+        return "never"
+
+    @server.prompt(description="Ask for a review of one topic.")
+    def review(topic: str) -> str:
+        return f"Please review {topic}."
+
+    @server.prompt(description="Plan the day.")
+    def plan() -> str:
+        return "Plan the day."
+
+    @server.prompt(description="Always fails.")
+    def broken() -> str:
+        raise ValueError("the prompt store is offline")
 
 
 def reword_echo(server: MCPServer, description: str) -> None:
