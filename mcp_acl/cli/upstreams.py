@@ -108,13 +108,13 @@ def upstream_remove(name: Annotated[str, typer.Argument(help="The upstream to re
 
 @upstream_app.command("approve")
 def upstream_approve(
-    name: Annotated[str, typer.Argument(help="The upstream whose current tool definitions to trust.")],
+    name: Annotated[str, typer.Argument(help="The upstream whose current tool and prompt definitions to trust.")],
     yes: Annotated[bool, typer.Option("--yes", help="Approve without asking (needed when there is no terminal).")] = False,
     database: DatabaseOpt = None,
 ) -> None:
-    """Show how an upstream's tools differ from what was pinned, then pin them as they are now.
+    """Show how an upstream's tools and prompts differ from what was pinned, then pin them as they are now.
 
-    Changed and new tools of an upstream are withheld from every catalogue until approved. Approving
+    Changed and new tools and prompts of an upstream are withheld from every catalogue until approved. Approving
     bumps the policy revision (serving gateways show the tools at once) and writes an audit row.
 
     Example: mcp-acl upstream approve github --yes
@@ -129,20 +129,20 @@ def upstream_approve(
         current = anyio.run(read_current, up)
         diff = difference(pinned, current)
         if not diff:
-            out.print(f"upstream {name}: its {len(current)} tools are as pinned; nothing to approve", highlight=False)
+            out.print(f"upstream {name}: its {len(current.tools)} tools and {len(current.prompts)} prompts are as pinned; nothing to approve", highlight=False)
             return
         for line in readable_diff(name, pinned, current):
             out.print(line, highlight=False, markup=False, soft_wrap=True)
         if not yes:
             if not sys.stdin.isatty():
                 fail("no terminal to confirm on; run again with --yes to approve")
-            if not typer.confirm(f"Approve these tool definitions of {name}?", default=False):
+            if not typer.confirm(f"Approve these definitions of {name}?", default=False):
                 fail("not approved; nothing changed", code=1)
         admin = PolicyAdmin(engine)
         approve_definitions(admin, name, current)
         try:
             AuditLog(engine).record_approval(
-                target=f"upstream:{name}", reason=f"tool definitions approved: {diff.summary()}",
+                target=f"upstream:{name}", reason=f"definitions approved: {diff.summary()}",
                 subject=_os_user(), revision=admin.revision(),
             )
         except AuditError as exc:

@@ -10,7 +10,7 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
 from mcp_acl.gateway.catalogue import NamespaceEntries
-from mcp_acl.store.pins import trusted
+from mcp_acl.store.pins import Pins, trusted
 from mcp_acl.upstream import prompts as prompt_entries
 from mcp_acl.upstream import tools as tool_entries
 from mcp_acl.upstream.connection import UpstreamConnection
@@ -28,13 +28,12 @@ class Offer:
     templates: list[types.ResourceTemplate] = field(default_factory=list)
     prompts: list[types.Prompt] = field(default_factory=list)
 
-    def tool_definitions(self) -> dict[str, dict]:
-        """The tools' definitions by the upstream's tool name (what is pinned)."""
-        return {tool.name: tool_entries.definition(tool) for tool in self.tools}
-
-    def prompt_definitions(self) -> dict[str, dict]:
-        """The prompts' definitions by the upstream's prompt name (what is pinned)."""
-        return {prompt.name: prompt_entries.definition(prompt) for prompt in self.prompts}
+    def definitions(self) -> Pins:
+        """The tools' and prompts' definitions by the upstream's own names (what is pinned)."""
+        return Pins(
+            tools={tool.name: tool_entries.definition(tool) for tool in self.tools},
+            prompts={prompt.name: prompt_entries.definition(prompt) for prompt in self.prompts},
+        )
 
 
 async def read_offer(conn: UpstreamConnection) -> Offer:
@@ -65,25 +64,27 @@ def _withheld(name: str, kind: str, item: str, pinned: Mapping[str, dict]) -> No
     log.warning("upstream %s: %s %r %s; withheld until `mcp-acl upstream approve %s`", name, kind, item, why, name)
 
 
-def entries(
-    conn: UpstreamConnection, offer: Offer, tool_pins: Mapping[str, dict] | None, prompt_pins: Mapping[str, dict] | None,
-) -> NamespaceEntries:
-    """The catalogue entries of `offer`: tools and prompts only as pinned (None: trust each), resources and templates as listed."""
+def entries(conn: UpstreamConnection, offer: Offer, pinned: Pins) -> NamespaceEntries:
+    """The catalogue entries of `offer`: tools and prompts only as `pinned`, resources and templates as listed.
+
+    Resources and templates are not pinned: what a resource holds is data
+    that comes and goes, read only by a decided resources/read, like a tool's
+    result (see docs/upstreams.md).
+    """
     name = conn.upstream.name
+    current = offer.definitions()
     tools = {}
-    current = offer.tool_definitions()
     for tool in offer.tools:
-        if tool_pins is not None and not trusted(tool_pins, tool.name, current[tool.name]):
-            _withheld(name, "tool", tool.name, tool_pins)
+        if not trusted(pinned.tools, tool.name, current.tools[tool.name]):
+            _withheld(name, "tool", tool.name, pinned.tools)
             continue
         spec = tool_entries.to_spec(conn, tool)
         if spec is not None:
             tools[spec.name] = spec
     prompts = {}
-    current = offer.prompt_definitions()
     for prompt in offer.prompts:
-        if prompt_pins is not None and not trusted(prompt_pins, prompt.name, current[prompt.name]):
-            _withheld(name, "prompt", prompt.name, prompt_pins)
+        if not trusted(pinned.prompts, prompt.name, current.prompts[prompt.name]):
+            _withheld(name, "prompt", prompt.name, pinned.prompts)
             continue
         spec = prompt_entries.to_spec(conn, prompt)
         if spec is not None:

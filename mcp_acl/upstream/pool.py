@@ -128,10 +128,10 @@ class UpstreamPool:
         log.info("upstream %s: %s", name, specs.summary())
 
     async def trusted_specs(self, conn: UpstreamConnection) -> NamespaceEntries | None:
-        """What the upstream offers, its tools only as pinned, as catalogue entries; None when it cannot be listed.
+        """What the upstream offers, its tools and prompts only as pinned, as catalogue entries; None when it cannot be listed.
 
         The first read of an upstream with nothing pinned pins what it offers
-        (trust on first use). A changed or new tool is withheld and logged.
+        (trust on first use). A changed or new tool or prompt is withheld and logged.
         """
         name = conn.upstream.name
         try:
@@ -140,9 +140,9 @@ class UpstreamPool:
             log.warning("upstream %s: its tools could not be listed (%s)", name, exc.__class__.__name__)
             conn.broken()
             return None
-        current = offer.tool_definitions()
+        current = offer.definitions()
         pinned = current if self.engine is None else await anyio.to_thread.run_sync(pin_first_use, self.engine, name, current)
-        return entries(conn, offer, pinned, None)
+        return entries(conn, offer, pinned)
 
 
 def _read_generations(engine: Engine) -> dict[str, int]:
