@@ -11,7 +11,8 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from auth.support import LoopbackServer  # tests/auth/support.py
-from gateway.harness import cli, connect, serve, sqlite_world  # noqa: F401 (fixture)
+from gateway.harness import cli, connect, get_stream_open, serve, sqlite_world, wait_for  # noqa: F401 (fixture)
+from gateway.test_notifier import _recorder, _session_of
 from mcp_acl.policy import Effect
 from mcp_acl.store import PolicyAdmin
 from tests.upstream.test_gateway_upstreams import register
@@ -22,8 +23,10 @@ NOTES = "upstream://tracker/note://"
 
 @pytest.fixture
 def upstream() -> Iterator[LoopbackServer]:
-    """The tracker upstream over Streamable HTTP on loopback; the test may stop it early."""
-    server = LoopbackServer(tracker().streamable_http_app(), lifespan="on")
+    """The tracker upstream over Streamable HTTP on loopback (its MCPServer as `.mcp`); the test may stop it early."""
+    mcp = tracker()
+    server = LoopbackServer(mcp.streamable_http_app(), lifespan="on")
+    server.mcp = mcp
     server.url = f"{server.__enter__()}/mcp"
     yield server
     server.__exit__(None, None, None)
@@ -151,3 +154,25 @@ def test_catalogue_check_and_policy_test_know_them(sqlite_world, subprocess_env,
     )
     tested = cli(subprocess_env, "policy", "test", str(cases), *database)
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+async def test_a_refresh_brings_new_resources_and_tells_the_sessions_that_see_them(sqlite_world, subprocess_env, upstream):
+    world = sqlite_world
+    register(world, subprocess_env, "tracker", "--url", upstream.url)
+    grant_documents(PolicyAdmin(world.engine))
+    heard: list[str] = []
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice"), message_handler=_recorder(heard)) as alice:
+            assert f"{NOTES}beta" not in await uris(alice)
+            await get_stream_open(live, _session_of(world, "alice"))
+
+            @upstream.mcp.resource("note://beta", name="beta", description="The beta note.")
+            def beta() -> str:
+                return "beta text"
+
+            done = cli(subprocess_env, "upstream", "refresh", "tracker", "--database", world.database_url)
+            assert done.returncode == 0, done.stderr
+            await wait_for(lambda: heard)
+            assert heard == ["notifications/resources/list_changed"]
+            assert f"{NOTES}beta" in await uris(alice)
+            assert (await alice.read_resource(f"{NOTES}beta")).contents[0].text == "beta text"
