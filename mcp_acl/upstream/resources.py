@@ -33,7 +33,9 @@ def reader(conn: UpstreamConnection):
         result = await forward(conn, f"read {own}", lambda client: client.read_resource(own))
         # Every content the upstream returns is one of its own URIs: offer it under the gateway's form.
         contents = [c.model_copy(update={"uri": prefix + c.uri}) for c in result.contents]
-        return result.model_copy(update={"contents": contents})
+        # A new result, not a copy: the upstream's cache hints (ttl, scope) must not let a client
+        # keep serving a read that the next decision might refuse.
+        return types.ReadResourceResult(contents=contents)
 
     return read
 
