@@ -11,6 +11,8 @@ back under the gateway's URIs.
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import unquote
 
 import anyio
 import mcp_types as types
@@ -38,6 +40,12 @@ def reader(conn: UpstreamConnection):
         return types.ReadResourceResult(contents=contents)
 
     return read
+
+
+def _dot_segments(uri: str) -> bool:
+    # `note://public/../secret` must not reach an upstream that would resolve it to a URI
+    # a grant denies: a templated read with `.` or `..` segments (encoded or not) is unknown.
+    return any(segment in (".", "..") for segment in re.split(r"[/\\]", unquote(uri)))
 
 
 def _grantable(conn: UpstreamConnection, what: str, uri: str) -> bool:
@@ -75,7 +83,8 @@ def template_specs(conn: UpstreamConnection, templates: list[types.ResourceTempl
             continue
 
         def matches(uri: str, parsed: UriTemplate = parsed) -> bool:
-            return uri.startswith(prefix) and parsed.match(uri.removeprefix(prefix)) is not None
+            own = uri.removeprefix(prefix)
+            return uri.startswith(prefix) and not _dot_segments(own) and parsed.match(own) is not None
 
         found.append(ResourceTemplateSpec(
             uri_template=uri_template, name=tmpl.name, reader=read, matches=matches,

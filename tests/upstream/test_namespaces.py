@@ -24,7 +24,7 @@ def offered(name: str) -> NamespaceEntries:
     prompt = to_spec(conn, types.Prompt(name="review", arguments=[types.PromptArgument(name="topic", required=True)]))
     return NamespaceEntries(
         resources=resource_specs(conn, [types.Resource(uri="note://alpha", name="alpha")]),
-        templates=template_specs(conn, [types.ResourceTemplate(uri_template="note://{id}", name="note")]),
+        templates=template_specs(conn, [types.ResourceTemplate(uri_template="note://{+path}", name="note")]),
         prompts={prompt.name: prompt},
     )
 
@@ -38,14 +38,17 @@ def test_upstream_uris_embed_the_name_and_never_collide():
     assert set(catalogue.list_resources()) == {"file:///reports/q3.md", "upstream://note/note://alpha", "upstream://notes/note://alpha"}
     assert set(catalogue.prompts) == {"note.review", "notes.review"}
     # A URI under one upstream's template is that upstream's, and only URIs its template matches.
-    assert catalogue.resource("upstream://notes/note://7").uri_template == "upstream://notes/note://{id}"
-    assert catalogue.resource("upstream://note/note://7").uri_template == "upstream://note/note://{id}"
+    assert catalogue.resource("upstream://notes/note://7").uri_template == "upstream://notes/note://{+path}"
+    assert catalogue.resource("upstream://note/note://7").uri_template == "upstream://note/note://{+path}"
     assert catalogue.resource("upstream://notes/other://7") is None
     assert catalogue.resource("upstream://nobody/note://7") is None
+    # A dot segment could reach a URI a grant denies once the upstream resolves it: never forwarded.
+    for dodge in ("upstream://notes/note://x/../secret", "upstream://notes/note://%2e%2e/secret", "upstream://notes/note://./7"):
+        assert catalogue.resource(dodge) is None, dodge
     # Re-reading one upstream (here: it now offers nothing) leaves the others and the built-ins alone.
     catalogue.replace_namespace("note", NamespaceEntries())
     assert set(catalogue.list_resources()) == {"file:///reports/q3.md", "upstream://notes/note://alpha"}
-    assert [t.uri_template for t in catalogue.templates] == ["upstream://notes/note://{id}"]
+    assert [t.uri_template for t in catalogue.templates] == ["upstream://notes/note://{+path}"]
     assert set(catalogue.prompts) == {"notes.review"}
 
 
