@@ -104,6 +104,11 @@ async def test_an_upstreams_resources_templates_and_prompts_are_governed(sqlite_
             assert await refusal(bob.get_prompt("tracker.review", {"topic": "q3"})) == "Unknown prompt: tracker.review"
             assert (await bob.get_prompt("tracker.plan")).messages[0].content.text == "Plan the day."
             assert (await refusal(alice.get_prompt("tracker.broken"))).startswith('the upstream "tracker" refused the request:')
+            # The same on the sessionless 2026-07-28 protocol.
+            async with connect(live.mcp_url, world.token("alice"), mode="auto") as modern:
+                assert await uris(modern) == await uris(alice)
+                assert (await modern.read_resource(f"{NOTES}x8")).contents[0].text == "note x8"
+                assert (await modern.get_prompt("tracker.review", {"topic": "q4"})).messages[0].content.text == "Please review q4."
 
             # The upstream goes down: one sentence, never anything else read in its place.
             stop(upstream)
@@ -117,7 +122,8 @@ async def test_an_upstreams_resources_templates_and_prompts_are_governed(sqlite_
     assert [r.outcome for r in alpha if r.outcome] == ["ok", "error"]
     assert [r.decision for r in world.audit_rows(target=f"resource:{NOTES}x7") if r.decision] == ["allow"]
     review = world.audit_rows(target="prompt:tracker.review", action="prompts/get")
-    assert [(r.subject, r.decision) for r in review if r.decision] == [("alice", "allow"), ("alice", "deny"), ("bob", "deny"), ("alice", "allow")]
+    assert [(r.subject, r.decision) for r in review if r.decision] == [("alice", "allow"), ("alice", "deny"), ("bob", "deny")] + [("alice", "allow")] * 2
+    assert [r.outcome for r in review if r.outcome] == ["ok", "ok", "error"]
     assert [r.outcome for r in world.audit_rows(target="prompt:tracker.broken") if r.outcome] == ["error"]
 
 
