@@ -253,7 +253,7 @@ class Invoker:
         if not admission.decision.allowed:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
         try:
-            text = await _run(self.slots, found.reader, uri, CallContext(identity=identity, session_id=session_id), passed=types.ReadResourceResult)
+            read = await _run(self.slots, found.reader, uri, CallContext(identity=identity, session_id=session_id), passed=types.ReadResourceResult)
         except ToolError as exc:
             await self._outcome(admission, "error", session_id)
             raise MCPError(INVALID_REQUEST, str(exc)) from None
@@ -262,9 +262,9 @@ class Invoker:
             await self._outcome(admission, "error", session_id)
             raise MCPError(INVALID_REQUEST, f"Reading {uri} failed with an internal error.") from None
         await self._outcome(admission, "ok", session_id)
-        if isinstance(text, types.ReadResourceResult):
-            return text  # an upstream's contents, already under the gateway's URIs
-        contents = types.TextResourceContents(uri=uri, mime_type=found.mime_type, text=text)
+        if isinstance(read, types.ReadResourceResult):
+            return read  # an upstream's contents, already under the gateway's URIs
+        contents = types.TextResourceContents(uri=uri, mime_type=found.mime_type, text=read)
         return types.ReadResourceResult(contents=[contents])
 
     async def get_prompt(
@@ -297,7 +297,6 @@ class Invoker:
             # MCP prompts have no system role; the description says to use it as one.
             messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
         )
-
 
     async def _forward_prompt(
         self, admission: Admission, getter: PromptGetter, args: dict[str, str], identity: Identity, session_id: str | None,
