@@ -66,7 +66,10 @@ def upstream_add(
             env=parse_pairs(env or [], "--env"), headers=parse_pairs(header or [], "--header"), timeout_seconds=timeout,
         )
         add_upstream(admin, up)
-    out.print(f"added upstream {name} ({up.where()}); its tools are {name}.* once a gateway starts", highlight=False, soft_wrap=True)
+    out.print(
+        f"added upstream {name} ({up.where()}); once a gateway starts, its tools and prompts are {name}.*, "
+        f"its resources upstream://{name}/*", highlight=False, soft_wrap=True,
+    )
 
 
 @upstream_app.command("list")
