@@ -33,7 +33,7 @@ from mcp_acl.gateway.edge import HttpEdge
 from mcp_acl.gateway.refusals import RefusalLog
 from mcp_acl.gateway.runtime import Gateway, build_gateway
 from mcp_acl.gateway.sessions import CLOSED
-from mcp_acl.gateway.transport import GatewaySessionManager, McpEndpoint, reap_killed
+from mcp_acl.gateway.transport import GatewaySessionManager, KilledReaper, McpEndpoint
 from mcp_acl.oauth import oauth_routes
 from mcp_acl.oauth.pages import AccessSummary
 from mcp_acl.oauth.signin_limits import SignInLimits
@@ -70,6 +70,8 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
         server, on_ended=on_ended, on_get_stream=gateway.outboxes.stream_changed,
         security_settings=transport_security(settings),
     )
+    reaper = KilledReaper(manager, gateway.sessions)
+    gateway.commit_listeners.append(reaper.wake)
     verifier = build_verifier(settings, engine)
     endpoint = protect(McpEndpoint(manager), verifier, settings, on_refused=refusals.on_refused)
 
@@ -87,7 +89,7 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
         async with manager.run(), anyio.create_task_group() as tg:
             await tg.start(gateway.run_background)
             await tg.start(refusals.run)
-            tg.start_soon(reap_killed, manager, gateway.sessions)
+            tg.start_soon(reaper.run)
             try:
                 yield
             finally:

@@ -15,6 +15,15 @@ transaction is the same:
       commit and then reads the head it wrote; SQLite: BEGIN IMMEDIATE
       takes the database write lock (waiting up to busy_timeout) and the
       head is read inside it
+    for an allow decided at revision R (`append(..., revision=R)`): read
+      the policy revision again, under the lock; if another process
+      committed a change since the decision read it, roll back and raise
+      PolicyMoved, so the caller decides again on the new policy. No allow
+      decided on an older policy is committed after a revocation, on any
+      replica. (PostgreSQL: in the statement that inserts and moves the
+      head, whose snapshot is taken after the wait for the lock, so no
+      round trip is added; the head's own read would not do, its snapshot
+      predates the wait. SQLite: a read inside the write lock.)
     insert the rows, numbered from the head's id + 1 (so an id is never
       handed out twice, even when the newest rows were deleted), each
       naming the previous hash, and move the head to the last of them
@@ -44,6 +53,15 @@ class ChainError(ValueError):
     """A row could not join the chain (e.g. an outcome for a row that is no decision)."""
 
 
+class PolicyMoved(Exception):
+    """The policy revision moved after the decision read it; nothing was written, decide again."""
+
+    def __init__(self, decided: int, current: int) -> None:
+        super().__init__(f"decided at policy revision {decided}, now {current}")
+        self.decided = decided
+        self.current = current
+
+
 class Appender:
     """Appends rows to the chain in one transaction per batch, on a pooled DBAPI connection."""
 
@@ -56,6 +74,7 @@ class Appender:
         self._insert = f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES "
         self._move_head = f"UPDATE audit_head SET last_id = {mark}, last_hash = {mark} WHERE id = 1"
         self._head = "SELECT last_id, last_hash FROM audit_head WHERE id = 1" + (" FOR UPDATE" if self._postgres else "")
+        self._revision = "SELECT revision FROM policy_revision WHERE id = 1"
         self._ref = f"SELECT kind, session_id, {', '.join(_COPIED)} FROM audit_events WHERE id = {mark}"
         processors: list[tuple[int, Callable[[Any], Any]]] = []
         for i, column in enumerate(t.audit_events.c):
@@ -64,20 +83,30 @@ class Appender:
                 processors.append((i, process))
         self._processors = tuple(processors)
 
-    def append(self, batch: list[dict[str, Any]]) -> list[int]:
-        """Commit `batch` (column values without id, at, hashes) as the next rows; return their ids."""
+    def append(self, batch: list[dict[str, Any]], revision: int | None = None) -> list[int]:
+        """Commit `batch` (column values without id, at, hashes) as the next rows; return their ids.
+
+        With `revision`, raise PolicyMoved (nothing written) unless the
+        policy revision is still `revision` inside the append's lock.
+        """
         with pooled(self.engine) as driver:
             restore = self._begin(driver)
             try:
-                ids = self._write(driver, batch)
+                ids = self._write(driver, batch, revision)
                 driver.commit()
-                return ids
+            except PolicyMoved as moved:
+                # Not a failure of the connection: it stays in use (pooled() would drop it).
+                driver.rollback()
+                ids = moved
             except BaseException:
                 driver.rollback()
                 raise
             finally:
                 if restore is not None:
                     driver.isolation_level = restore
+        if isinstance(ids, PolicyMoved):
+            raise ids
+        return ids
 
     def _begin(self, driver) -> Any:
         if not self._postgres:
@@ -98,7 +127,7 @@ class Appender:
         driver.isolation_level = IsolationLevel.READ_COMMITTED
         return saved
 
-    def _write(self, driver, batch: list[dict[str, Any]]) -> list[int]:
+    def _write(self, driver, batch: list[dict[str, Any]], revision: int | None) -> list[int]:
         cur = driver.cursor()
         try:
             if not self._postgres:
@@ -108,6 +137,8 @@ class Appender:
             if head is None:
                 raise ChainError("the audit head record is missing, so no row can be numbered; run `mcp-acl audit verify`")
             last_id, last_hash = int(head[0]), head[1]
+            if revision is not None and not self._postgres:
+                self._require_revision(cur, revision)
             rows: list[list[Any]] = []
             for values in batch:
                 if values["kind"] == "outcome":
@@ -122,7 +153,10 @@ class Appender:
                 rows.append(params)
                 last_id, last_hash = row["id"], row["hash"]
             if self._postgres:
-                self._insert_postgres(cur, rows, last_id, last_hash)
+                if not self._insert_postgres(cur, rows, last_id, last_hash, revision):
+                    self._require_revision(cur, revision)
+                    # The revision held, so the head row itself went (deleted meanwhile).
+                    raise ChainError("the audit head record is missing, so no row can be numbered; run `mcp-acl audit verify`")
             else:
                 for params in rows:
                     cur.execute(self._insert + self._values, params)
@@ -131,17 +165,31 @@ class Appender:
         finally:
             cur.close()
 
-    def _insert_postgres(self, cur, rows: list[list[Any]], last_id: int, last_hash: str) -> None:
+    def _insert_postgres(self, cur, rows: list[list[Any]], last_id: int, last_hash: str, revision: int | None) -> bool:
         # The last INSERT carries the head's update in the same statement:
-        # no round trip of its own.
+        # no round trip of its own. With `revision`, the head moves only if
+        # the policy is still at it; False when it did not (the caller rolls back).
         chunks = [rows[i:i + _PG_ROWS_PER_INSERT] for i in range(0, len(rows), _PG_ROWS_PER_INSERT)]
         for n, chunk in enumerate(chunks):
             insert = self._insert + ", ".join([self._values] * len(chunk))
             params = [value for row in chunk for value in row]
-            if n == len(chunks) - 1:
+            if n < len(chunks) - 1:
+                cur.execute(insert, params)
+            elif revision is None:
                 cur.execute(f"WITH added AS ({insert}) {self._move_head}", [*params, last_id, last_hash])
             else:
-                cur.execute(insert, params)
+                cur.execute(
+                    f"WITH added AS ({insert}) {self._move_head} AND ({self._revision}) = %s",
+                    [*params, last_id, last_hash, revision],
+                )
+                return cur.rowcount == 1
+        return True
+
+    def _require_revision(self, cur, revision: int) -> None:
+        cur.execute(self._revision)
+        current = cur.fetchone()
+        if current is None or int(current[0]) != revision:
+            raise PolicyMoved(revision, int(current[0]) if current else 0)
 
     def _with_decision(self, cur, values: dict[str, Any]) -> dict[str, Any]:
         cur.execute(self._ref, (values["ref_id"],))

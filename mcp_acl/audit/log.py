@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from sqlalchemy import Engine, select
 
-from mcp_acl.audit.appender import Appender, ChainError
+from mcp_acl.audit.appender import Appender, ChainError, PolicyMoved
 from mcp_acl.audit.chain import args_digest, canonical_json, redact_tokens, timestamp
 from mcp_acl.audit.verify import Anchor, VerifyResult, check_anchor, check_head, verify_chain
 from mcp_acl.policy import Decision, Identity
@@ -60,8 +60,13 @@ class AuditLog:
         args: dict | None,
         decision: Decision,
         latency_ms: float,
+        still_current: bool = False,
     ) -> int:
-        """Append one decision (allowed or refused) and return its row id, committed."""
+        """Append one decision (allowed or refused) and return its row id, committed.
+
+        With `still_current`, an allow is written only while the policy is
+        still at `decision.revision`; else PolicyMoved is raised (nothing written).
+        """
         try:
             values = {
                 "kind": "decision", "session_id": session_id, "issuer": identity.issuer,
@@ -73,7 +78,8 @@ class AuditLog:
             }
         except Exception as exc:
             raise AuditError(f"the audit row could not be made: {exc.__class__.__name__}: {exc}") from exc
-        return self._append(values)
+        revision = decision.revision if still_current and decision.allowed else None
+        return self._append_all([values], revision)[-1]
 
     def record_outcome(self, decision_id: int, outcome: str, *, session_id: str | None = None) -> None:
         """Append how an allowed call ended ("ok" or "error"), pointing at its decision row."""
@@ -113,18 +119,18 @@ class AuditLog:
     def _append(self, values: dict[str, Any]) -> int:
         return self._append_all([values])[-1]
 
-    def _append_all(self, batch: list[dict[str, Any]]) -> list[int]:
+    def _append_all(self, batch: list[dict[str, Any]], revision: int | None = None) -> list[int]:
         for values in batch:
             for name, width in _WIDTHS.items():
                 value = values.get(name)
                 if value is not None and (not isinstance(value, str) or len(value) > width):
                     raise AuditError(f"the audit row's {name} is not text of at most {width} characters")
         try:
-            return self._appender.append(batch)
+            return self._appender.append(batch, revision)
         except ChainError as exc:
             raise AuditError(str(exc)) from exc
-        except WouldWait:
-            raise  # nothing was written; the caller appends where it may wait
+        except (WouldWait, PolicyMoved):
+            raise  # nothing was written; the caller appends where it may wait, or decides again
         except Exception as exc:
             detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             raise AuditError(f"the audit row could not be written: {exc.__class__.__name__}: {detail[0] if detail else ''}") from exc

@@ -11,7 +11,9 @@ https://www.rfc-editor.org/rfc/rfc6750, https://www.rfc-editor.org/rfc/rfc9728#s
   `error="insufficient_scope"`. The wrapped app is not reached.
 - A good token: the app sees `scope["user"]` (the SDK's AuthenticatedUser),
   `scope["auth"]`, `scope["mcp_acl.identity"]` (an Identity), and the SDK's
-  `get_access_token()` works inside handlers.
+  `get_access_token()` works inside handlers (its `token` is a placeholder:
+  the caller's token is kept apart, in auth/caller_token.py, for an
+  upstream's token exchange only).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mcp_acl.auth import caller_token
 from mcp_acl.auth.compact import MalformedToken, decode_json_object
 from mcp_acl.auth.identity import client_id_of, identity_from_claims
 from mcp_acl.auth.metadata import resource_metadata_url
@@ -116,15 +119,17 @@ class BearerGuard:
             await self._refuse(scope, send, refusal)
             return
         credentials, identity = self._derive(verified)
-        # Made per request: the SDK's AccessToken holds the token itself,
-        # which is kept no longer than the request.
-        user = AuthenticatedUser(self.verifier.access_token(token, verified))
+        # Handlers see the token's claims but not the token: only an upstream's
+        # token exchange reads it, from its own context variable (caller_token).
+        user = AuthenticatedUser(self.verifier.access_token(caller_token.WITHHELD, verified))
         inner = {**scope, "user": user, "auth": credentials, IDENTITY_KEY: identity}
         # As the SDK's AuthContextMiddleware does: handlers call get_access_token().
         context = auth_context_var.set(user)
+        held = caller_token.bind(caller_token.CallerToken(token, verified.expires_at.timestamp()))
         try:
             await self.app(inner, receive, send)
         finally:
+            caller_token.unbind(held)
             auth_context_var.reset(context)
 
     def _derive(self, verified: VerifiedToken) -> tuple[AuthCredentials, Identity]:

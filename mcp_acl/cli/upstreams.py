@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import shlex
 import sys
+from functools import partial
 from typing import Annotated
 
 import anyio
@@ -14,24 +15,58 @@ from mcp_acl.audit import AuditLog
 from mcp_acl.audit.log import AuditError
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, fail, out, policy_admin, print_json, table, user_errors
 from mcp_acl.store import PolicyAdmin
-from mcp_acl.store.pins import approve_definitions, pinned_definitions, request_reread
-from mcp_acl.store.upstreams import DEFAULT_TIMEOUT_SECONDS, Upstream, add_upstream, get_upstream, list_upstreams, parse_pairs, remove_upstream
+from mcp_acl.store.pins import add_pinned, approve_definitions, pinned_definitions, request_reread
+from mcp_acl.store.upstream_status import UNREPORTED, UpstreamStatus, pinned_counts, read_statuses
+from mcp_acl.store.upstreams import (
+    DEFAULT_TIMEOUT_SECONDS, Upstream, add_upstream, check_new_upstream, get_upstream, list_upstreams, oauth_from_options, parse_pairs,
+    remove_upstream,
+)
 
 upstream_app = typer.Typer(help="Register, list, approve, refresh and remove upstream MCP servers whose tools mcp-acl governs.", no_args_is_help=True)
 
 
-def _as_json(up: Upstream) -> dict:
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _when(at) -> str | None:
+    return at.isoformat() if at else None
+
+
+def _as_json(up: Upstream, status: UpstreamStatus | None, pinned: int) -> dict:
+    health = {
+        "state": status.state if status else UNREPORTED,
+        "tools_listed": status.tools_listed if status else None,
+        "tools_withheld": status.tools_withheld if status else None,
+        "last_error": status.last_error if status else None,
+        "last_seen": _when(status.last_seen_at) if status else None,
+        "reported_by": status.reported_by if status else None,
+        "reported_at": _when(status.reported_at) if status else None,
+    }
     return {
         "name": up.name, "transport": up.transport, "url": up.url, "command": up.command, "args": list(up.args),
-        "env": dict(up.env), "headers": dict(up.headers), "timeout": up.timeout_seconds,
-        "created_by": up.created_by, "created_at": up.created_at.isoformat() if up.created_at else None,
+        "env": dict(up.env), "headers": dict(up.headers), "oauth": up.oauth.portable() if up.oauth else None,
+        "timeout": up.timeout_seconds,
+        "created_by": up.created_by, "created_at": _when(up.created_at), "pinned_tools": pinned, **health,
     }
+
+
+def _health_row(up: Upstream, status: UpstreamStatus | None) -> list:
+    """upstream, where, state, tools (listed, withheld), last seen, last error."""
+    if status is None:
+        return cells(up.name, up.where(), UNREPORTED, "-", "-", "-")
+    tools = "-" if status.tools_listed is None else f"{status.tools_listed} listed, {status.tools_withheld} withheld"
+    seen = status.last_seen_at.strftime("%Y-%m-%d %H:%M:%S") if status.last_seen_at else "-"
+    return cells(up.name, up.where(), status.state, tools, seen, status.last_error or "-")
 
 
 @upstream_app.command("add")
 def upstream_add(
     name: Annotated[str, typer.Argument(help="The namespace its tools get: NAME.tool (grant them as tool:NAME.*).")],
     url: Annotated[str | None, typer.Option("--url", help="A Streamable HTTP MCP endpoint, e.g. https://host/mcp.")] = None,
+    sse: Annotated[
+        bool, typer.Option("--sse", help="The --url speaks the legacy HTTP+SSE transport (its SSE endpoint, e.g. https://host/sse).")
+    ] = False,
     command: Annotated[
         str | None, typer.Option("--command", help="A stdio MCP server to start, as one quoted command line.")
     ] = None,
@@ -42,17 +77,47 @@ def upstream_add(
         list[str] | None, typer.Option("--header", help="K=env:VAR or K=file:/path sent to the URL (repeatable).")
     ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds a call may take before it is given up.")] = DEFAULT_TIMEOUT_SECONDS,
+    no_connect: Annotated[
+        bool, typer.Option("--no-connect", help="Register without connecting (not reachable yet): its tools are pinned when a gateway first reads them.")
+    ] = False,
     database: DatabaseOpt = None,
+    oauth_client_id: Annotated[
+        str | None, typer.Option("--oauth-client-id", help="Get bearer tokens from the upstream's authorization server as this client.")
+    ] = None,
+    oauth_client_secret: Annotated[
+        str | None, typer.Option("--oauth-client-secret", help="The client's secret as env:VAR or file:/path (never a value).")
+    ] = None,
+    oauth_token_url: Annotated[
+        str | None, typer.Option("--oauth-token-url", help="The token endpoint; without it, discovered from the upstream (RFC 9728, RFC 8414).")
+    ] = None,
+    oauth_scope: Annotated[str | None, typer.Option("--oauth-scope", help="The scope to ask for (space-separated).")] = None,
+    oauth_resource: Annotated[
+        str | None, typer.Option("--oauth-resource", help="The RFC 8707 resource to ask a token for (default: the --url).")
+    ] = None,
+    oauth_audience: Annotated[str | None, typer.Option("--oauth-audience", help="The audience to ask a token for.")] = None,
+    oauth_token_exchange: Annotated[
+        bool, typer.Option("--oauth-token-exchange", help="Exchange each caller's token (RFC 8693) for one towards the upstream.")
+    ] = False,
 ) -> None:
-    """Register an upstream MCP server; its tools join the catalogue as NAME.tool when a gateway starts.
+    """Register an upstream MCP server: connect to it once, pin its tools' definitions, and store it.
 
-    Credentials are references, resolved by the gateway when it connects: `env:VAR` (an environment
-    variable) or `file:/path` (a file's contents); values are never stored.
+    Its tools join the catalogue as NAME.tool, in serving gateways too, without a restart. The connection
+    is bounded by --timeout; an upstream that cannot be read as an MCP server is refused and nothing is
+    written, unless --no-connect registers it as it is.
+
+    Credentials are references, resolved when connecting: `env:VAR` (an environment variable) or
+    `file:/path` (a file's contents); values are never stored.
+
+    With --oauth-client-id and --oauth-client-secret the gateway gets its bearer tokens from the
+    upstream's authorization server (client credentials), or with --oauth-token-exchange exchanges
+    each caller's token for one towards the upstream; see docs/upstreams.md.
 
     Example: mcp-acl upstream add github --url https://example.com/mcp --header 'Authorization=env:GITHUB_TOKEN'
     """
     if (url is None) == (command is None):
         fail("give exactly one of --url URL or --command 'CMD ARGS…'")
+    if sse and url is None:
+        fail("--sse goes with --url (the upstream's SSE endpoint)")
     try:
         argv = shlex.split(command) if command is not None else []
     except ValueError as exc:
@@ -61,14 +126,34 @@ def upstream_add(
         fail("--command needs the program to run, e.g. --command 'python server.py'")
     with policy_admin(database) as admin:
         up = Upstream(
-            name=name, transport="http" if url is not None else "stdio", url=url,
+            name=name, transport=("sse" if sse else "http") if url is not None else "stdio", url=url,
             command=argv[0] if argv else None, args=tuple(argv[1:]),
             env=parse_pairs(env or [], "--env"), headers=parse_pairs(header or [], "--header"), timeout_seconds=timeout,
+            oauth=oauth_from_options(
+                client_id=oauth_client_id, client_secret=oauth_client_secret, token_url=oauth_token_url, scope=oauth_scope,
+                resource=oauth_resource, audience=oauth_audience, token_exchange=oauth_token_exchange,
+            ),
         )
-        add_upstream(admin, up)
+        if no_connect:
+            add_upstream(admin, up)
+            out.print(
+                f"added upstream {name} ({up.where()}) without connecting: its tools and prompts ({name}.*) are pinned when a gateway "
+                f"first reads them; run `mcp-acl upstream approve {name}` once it is reachable to review them first",
+                highlight=False, soft_wrap=True,
+            )
+            return
+        with admin.engine.connect() as conn:
+            check_new_upstream(conn, up)  # before connecting: a bad name costs no connection
+        # Connecting loads the MCP SDK: only when it is needed (see tests/cli/test_startup.py).
+        from mcp_acl.upstream.review import read_current
+
+        current = anyio.run(partial(read_current, up, nothing="nothing was written (--no-connect registers it as it is)"))
+        add_pinned(admin, up, current)
     out.print(
-        f"added upstream {name} ({up.where()}); once a gateway starts, its tools and prompts are {name}.*, "
-        f"its resources upstream://{name}/*", highlight=False, soft_wrap=True,
+        f"added upstream {name} ({up.where()}): found {_count(len(current.tools), 'tool')} and {_count(len(current.prompts), 'prompt')} "
+        f"and pinned their definitions; they are {name}.* in the catalogue (grant them as tool:{name}.*, prompt:{name}.*), "
+        f"its resources upstream://{name}/*",
+        highlight=False, soft_wrap=True,
     )
 
 
@@ -80,27 +165,30 @@ def upstream_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> Non
     """
     with engine_for(database) as engine, user_errors(), engine.connect() as conn:
         found = list_upstreams(conn)
+        statuses, pinned = read_statuses(conn), pinned_counts(conn)
     if as_json:
-        print_json([_as_json(up) for up in found])
+        print_json([_as_json(up, statuses.get(up.name), pinned.get(up.name, 0)) for up in found])
         return
-    rows = [cells(up.name, up.transport, up.where(), f"{up.timeout_seconds:g} s") for up in found]
-    out.print(table("upstream", "transport", "where", "timeout", rows=rows, wrap=("where",)))
+    rows = [_health_row(up, statuses.get(up.name)) for up in found]
+    out.print(table("upstream", "where", "state", "tools", "last seen", "last error", rows=rows, wrap=("where", "last error")))
 
 
 @upstream_app.command("show")
 def upstream_show(name: Annotated[str, typer.Argument(help="The upstream to show.")], database: DatabaseOpt = None) -> None:
-    """Show one upstream: where it is, its credential references and timeout.
+    """Show one upstream: where it is, its credential references, timeout, and its health as a serving gateway last reported it.
 
     Example: mcp-acl upstream show github
     """
     with engine_for(database) as engine, user_errors(), engine.connect() as conn:
         up = get_upstream(conn, name)
-    print_json(_as_json(up))
+        status = read_statuses(conn, [name]).get(name)
+        pinned = pinned_counts(conn).get(name, 0)
+    print_json(_as_json(up, status, pinned))
 
 
 @upstream_app.command("remove")
 def upstream_remove(name: Annotated[str, typer.Argument(help="The upstream to remove.")], database: DatabaseOpt = None) -> None:
-    """Remove an upstream; its tools leave the catalogue when the gateway next starts.
+    """Remove an upstream; its tools leave serving gateways' catalogues and their connections close.
 
     Example: mcp-acl upstream remove github
     """

@@ -22,20 +22,22 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
+import anyio
 import anyio.to_thread
 import mcp_types as types
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST
 from mcp.shared.exceptions import MCPError
 
+from mcp_acl.audit.appender import PolicyMoved
 from mcp_acl.gateway.arguments import ArgumentCheck
 from mcp_acl.gateway.outcomes import OutcomeWriter
 from mcp_acl.gateway.sessions import session_error
 from mcp_acl.gateway.slots import ToolSlots
-from mcp_acl.gateway.specs import CallContext, PromptGetter, ToolError
+from mcp_acl.gateway.specs import CallContext, Progress, PromptGetter, ToolError
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
 from mcp_acl.prompting import ACCESS_POLICY, access_policy_text, refusal_text, unknown_tool_text
-from mcp_acl.store.lookup import StandingConnection, WouldWait
+from mcp_acl.store.lookup import StandingConnection, WouldWait, must_not_wait
 
 if TYPE_CHECKING:
     from mcp_acl.gateway.catalogue import Catalogue
@@ -44,6 +46,10 @@ log = logging.getLogger(__name__)
 
 UNAVAILABLE = "the access policy could not be checked, so nothing is allowed until it can"
 UNAUDITED = "the decision could not be written to the audit log, and nothing runs unaudited"
+UNSETTLED = "the access policy kept changing while the call was being decided; try again"
+# An allow is committed only while its policy revision is still current
+# (PolicyMoved otherwise): decide at most this often before refusing.
+DECIDE_ATTEMPTS = 3
 
 
 class PolicySource(Protocol):
@@ -59,9 +65,13 @@ class DecisionAudit(Protocol):
 
     def record_decision(
         self, *, session_id: str | None, identity: Identity, action: str, target: str,
-        args: dict[str, Any] | None, decision: Decision, latency_ms: float,
+        args: dict[str, Any] | None, decision: Decision, latency_ms: float, still_current: bool = False,
     ) -> int:
-        """Commit one decision row and return its id; raises when it cannot."""
+        """Commit one decision row and return its id; raises when it cannot.
+
+        With `still_current`, an allow whose revision is no longer the
+        committed one raises PolicyMoved instead (nothing written).
+        """
         ...
 
     def record_outcomes(self, outcomes: Sequence[tuple[int, str, str | None]]) -> None:
@@ -142,39 +152,51 @@ class Invoker:
                 raise
             except Exception as exc:
                 raise _SessionFailed(exc) from exc
-        started = time.perf_counter()
+        for attempt in range(1, DECIDE_ATTEMPTS + 1):
+            started = time.perf_counter()
+            decision, known, policy = self._decide(identity, action, target, args, exists)
+            if attempt == DECIDE_ATTEMPTS and decision.allowed:
+                # The policy changed under each attempt: refuse rather than allow on one already gone.
+                decision, policy = Decision(False, UNSETTLED, None, decision.revision), None
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            try:
+                audit_id = self.audit.record_decision(
+                    session_id=session_id, identity=identity, action=action, target=target,
+                    args=args, decision=decision, latency_ms=latency_ms, still_current=True,
+                )
+            except PolicyMoved:
+                # Another process committed a policy change after this decision read the
+                # revision: nothing was written; decide again on the new policy (in a
+                # worker thread when on the loop: the block's memo still holds the old revision).
+                must_not_wait("deciding again on a policy that moved")
+                continue
+            except WouldWait:
+                raise
+            except Exception as exc:
+                log.warning("refusing %s %s: the audit write failed (%s)", action, target, exc.__class__.__name__)
+                return Admission(Decision(False, UNAUDITED, decision.grant, decision.revision), known, None), None
+            break
+        return Admission(decision, known, audit_id), policy
+
+    def _decide(
+        self, identity: Identity, action: str, target: str, args: dict[str, Any] | None, exists: bool,
+    ) -> tuple[Decision, bool, CompiledPolicy | None]:
         policy = None
         try:
             policy = self.policies.current()
             now = self.clock()
             if not exists:
-                decision = Decision(False, f"{target} does not exist", None, policy.revision)
-                known = False
-            else:
-                decision = decide(policy, identity, target, args, now)
-                # decide() allowing implies visible(); only a refusal needs the check.
-                known = decision.allowed or visible(policy, identity, target, now)
+                return Decision(False, f"{target} does not exist", None, policy.revision), False, policy
+            decision = decide(policy, identity, target, args, now)
+            # decide() allowing implies visible(); only a refusal needs the check.
+            return decision, decision.allowed or visible(policy, identity, target, now), policy
         except WouldWait:
             raise
         except Exception as exc:
             log.warning("refusing %s %s: the policy could not be read (%s)", action, target, exc.__class__.__name__)
-            decision = Decision(False, UNAVAILABLE, None, policy.revision if policy else 0)
             # Without a policy, visibility is unknown: every name gets this
             # same refusal, so an outage tells no one which tools exist.
-            known = True
-            policy = None
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        try:
-            audit_id = self.audit.record_decision(
-                session_id=session_id, identity=identity, action=action, target=target,
-                args=args, decision=decision, latency_ms=latency_ms,
-            )
-        except WouldWait:
-            raise
-        except Exception as exc:
-            log.warning("refusing %s %s: the audit write failed (%s)", action, target, exc.__class__.__name__)
-            return Admission(Decision(False, UNAUDITED, decision.grant, decision.revision), known, None), None
-        return Admission(decision, known, audit_id), policy
+            return Decision(False, UNAVAILABLE, None, policy.revision if policy else 0), True, None
 
     async def admit(
         self, identity: Identity, session_id: str | None, action: str, target: str,
@@ -207,9 +229,13 @@ class Invoker:
 
     async def call_tool(
         self, identity: Identity, session_id: str | None, name: str, arguments: dict[str, Any] | None,
-        session_check: SessionCheck | None = None,
+        session_check: SessionCheck | None = None, progress: Progress | None = None,
     ) -> types.CallToolResult:
-        """tools/call: the tool's result, or a tool error saying what was refused and why."""
+        """tools/call: the tool's result, or a tool error saying what was refused and why.
+
+        `progress` reports progress to the caller (it asked for it); a call the
+        caller cancels stops the tool and gets the outcome `error`.
+        """
         spec = self.catalogue.tools.get(name)
         args = arguments if arguments is not None else {}
         admission, policy = await self.admit(
@@ -225,7 +251,13 @@ class Invoker:
             await self._outcome(admission, "error", session_id)
             return _tool_error(f"Invalid arguments for {name}: {problem}")
         try:
-            result = await _run(self.slots, spec.handler, args, CallContext(identity=identity, session_id=session_id))
+            context = CallContext(identity=identity, session_id=session_id, progress=progress)
+            result = await _run(self.slots, spec.handler, args, context)
+        except anyio.get_cancelled_exc_class():
+            # The caller cancelled (notifications/cancelled) or went away: the call did not complete.
+            with anyio.CancelScope(shield=True):
+                await self._outcome(admission, "error", session_id)
+            raise
         except ToolError as exc:
             await self._outcome(admission, "error", session_id)
             return _tool_error(str(exc))
@@ -254,6 +286,11 @@ class Invoker:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
         try:
             read = await _run(self.slots, found.reader, uri, CallContext(identity=identity, session_id=session_id), passed=types.ReadResourceResult)
+        except anyio.get_cancelled_exc_class():
+            # Cancelled (the caller went away, or cancelled): the read did not complete.
+            with anyio.CancelScope(shield=True):
+                await self._outcome(admission, "error", session_id)
+            raise
         except ToolError as exc:
             await self._outcome(admission, "error", session_id)
             raise MCPError(INVALID_REQUEST, str(exc)) from None
@@ -304,6 +341,11 @@ class Invoker:
         # An upstream's prompt: its result reaches the caller unchanged; a failure is one sentence.
         try:
             result = await getter(args, CallContext(identity=identity, session_id=session_id))
+        except anyio.get_cancelled_exc_class():
+            # Cancelled (the caller went away, or cancelled): the get did not complete.
+            with anyio.CancelScope(shield=True):
+                await self._outcome(admission, "error", session_id)
+            raise
         except ToolError as exc:
             await self._outcome(admission, "error", session_id)
             raise MCPError(INVALID_REQUEST, str(exc)) from None

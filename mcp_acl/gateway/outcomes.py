@@ -8,7 +8,9 @@ batch instead of one per call, which keeps the outcome rows from competing
 with the next call's decision. When the queue is full or the task is not
 running, an outcome is written at once instead; on shutdown the queue is
 drained. A crash loses at most the last batch's outcome rows, never a
-decision row.
+decision row. While the database cannot be reached (a restart, a
+fail-over), the batch is kept and tried again until it is written, so an
+outage on the database's side loses no outcome either.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ CAPACITY = 10_000
 DRAIN_SECONDS = 10
 BATCH_SECONDS = 0.05
 MAX_BATCH = 500
+# Waits between tries of a batch while the database is unreachable.
+RETRY_SECONDS = (0.2, 0.5, 1, 2, 5)
 
 _Item = tuple[int, str, "str | None"]
 
@@ -61,8 +65,9 @@ class OutcomeWriter:
                     with anyio.move_on_after(BATCH_SECONDS):
                         while len(batch) < MAX_BATCH:
                             batch.append(await receive.receive())
-                    written, batch = batch, []
-                    await self._write(written)
+                    await self._write_when_reachable(batch)
+                    # Cleared only once written: a shutdown meanwhile drains it below.
+                    batch = []
             finally:
                 self._queue = None
                 with anyio.CancelScope(shield=True), anyio.move_on_after(DRAIN_SECONDS):
@@ -72,6 +77,20 @@ class OutcomeWriter:
                         except (anyio.WouldBlock, anyio.EndOfStream):
                             break
                     await self._write(batch)
+
+    async def _write_when_reachable(self, batch: list[_Item]) -> None:
+        failures = 0
+        while True:
+            try:
+                await anyio.to_thread.run_sync(self.audit.record_outcomes, batch)
+                return
+            except Exception as exc:
+                if not _unreachable(exc):
+                    break
+                log.warning("the database is unreachable; %d outcome rows wait (%s)", len(batch), exc.__class__.__name__)
+            await anyio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+            failures += 1
+        await self._write(batch)
 
     async def _write(self, batch: list[_Item]) -> None:
         if not batch:
@@ -86,3 +105,15 @@ class OutcomeWriter:
                 return
         for item in batch:  # one bad row must not cost the others theirs
             await self._write([item])
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """True when `exc` comes from the database connection (DBAPI OperationalError/InterfaceError), not from a row."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if type(seen).__name__ in ("OperationalError", "InterfaceError"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

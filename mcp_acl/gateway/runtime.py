@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -41,6 +42,8 @@ class Gateway:
     outboxes: Outboxes
     # Upstream MCP servers whose tools join the catalogue when the background starts.
     upstreams: UpstreamPool = field(default_factory=lambda: UpstreamPool(()))
+    # More to wake when a commit is heard (the HTTP app's killed-session reaper).
+    commit_listeners: list[Callable[[], None]] = field(default_factory=list)
 
     async def run_background(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The notifier, the sessions' outboxes and the outcome writer, until cancelled (run in the serving task group)."""
@@ -60,6 +63,8 @@ class Gateway:
         # A commit may be a policy change (the notifier) or a request to re-read an upstream (the pool).
         self.notifier.wake()
         self.upstreams.wake()
+        for wake in self.commit_listeners:
+            wake()
 
     def _catalogue_changed(self) -> None:
         # An upstream was re-read: no cached listing may outlive the old catalogue,

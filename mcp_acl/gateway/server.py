@@ -94,7 +94,11 @@ def build_server(invoker: Invoker, edge: CallerEdge, guard: SessionGuard, notifi
         return types.ListPromptsResult(prompts=list((await listing(caller(ctx))).prompts))
 
     async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
-        return await invoker.call_tool(caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get())
+        # Only when the caller asked for progress: a forwarded call then asks its upstream for it too.
+        progress = ctx.session.report_progress if ctx.meta and ctx.meta.get("progress_token") is not None else None
+        return await invoker.call_tool(
+            caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get(), progress=progress
+        )
 
     async def read_resource(ctx: ServerRequestContext, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         return await invoker.read_resource(caller(ctx), edge.session_id(ctx), params.uri, pending_check.get())

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mcp_acl.policy import Identity
 from mcp_acl.store import tables as t
+from mcp_acl.store.commits import notify_policy_changed
 from mcp_acl.store.engine import StoreError
 from mcp_acl.store.lookup import Lookup, must_not_wait
 
@@ -146,6 +147,9 @@ class SessionStore:
                 .where(t.sessions.c.id == session_id, t.sessions.c.ended_at.is_(None))
                 .values(ended_at=_now(), end_reason=reason)
             )
+            if reason == KILLED:
+                # Every replica hears it at commit and ends the session if it holds it (transport.py).
+                notify_policy_changed(conn)
         return result.rowcount == 1
 
     def live(self) -> list[SessionRow]:

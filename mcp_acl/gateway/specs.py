@@ -43,12 +43,19 @@ class ToolConfig:
     sql_timeout_seconds: float = DEFAULT_SQL_TIMEOUT_SECONDS
 
 
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+"""Reports progress of the call being handled: (progress so far, total if known, a message)."""
+
+
 @dataclass(frozen=True)
 class CallContext:
     """What a handler may know about the call: who (never the token) and which session."""
 
     identity: Identity
     session_id: str | None = None
+    # Set when the caller asked for progress (a progressToken): `await progress(done, total, message)`
+    # sends it notifications/progress; a forwarded upstream call hands its progress on through it.
+    progress: Progress | None = None
 
 
 ToolHandler = Callable[[dict[str, Any], CallContext], Awaitable[str] | str]

@@ -10,6 +10,7 @@ is served (the caller never sees a catalogue).
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import datetime
 
@@ -19,6 +20,7 @@ from mcp.server.stdio import stdio_server
 from sqlalchemy import Engine
 
 from mcp_acl.audit import AuditLog
+from mcp_acl.auth import caller_token
 from mcp_acl.auth.identity import identity_from_claims
 from mcp_acl.auth.setup import build_verifier
 from mcp_acl.auth.verifier import TokenRejected
@@ -54,12 +56,17 @@ async def serve_stdio(gateway: Gateway, identity: Identity, expires_at: datetime
     session_id = uuid.uuid4().hex
     server, guard = gateway.server(FixedEdge(identity, session_id, expires_at))
     await anyio.to_thread.run_sync(gateway.sessions.open, session_id, identity, "stdio")
+    # The verified token is the caller's for the process's life: an upstream's token exchange presents it.
+    token = os.environ.get(TOKEN_ENV)
+    held = caller_token.bind(caller_token.CallerToken(token, expires_at.timestamp())) if token else None
     try:
         async with stdio_server() as (read_stream, write_stream), anyio.create_task_group() as tg:
             await tg.start(gateway.run_background)
             await server.run(read_stream, write_stream, server.create_initialization_options())
             tg.cancel_scope.cancel()
     finally:
+        if held is not None:
+            caller_token.unbind(held)
         guard.forget(session_id)
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(gateway.sessions.end, session_id, CLOSED)

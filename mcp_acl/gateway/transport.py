@@ -109,18 +109,43 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def reap_killed(manager: GatewaySessionManager, store: SessionStore, interval: float = REAP_INTERVAL) -> None:
-    """Poll for sessions killed from any process and end those open here."""
-    while True:
-        await anyio.sleep(interval)
-        ids = manager.session_ids()
+class KilledReaper:
+    """Ends the sessions open here that were killed from any process.
+
+    Looks when woken (a commit was heard: `sessions kill` sends the same
+    PostgreSQL NOTIFY as a policy change) and every `interval` in any case,
+    so a lost notification costs at most `interval`.
+    """
+
+    def __init__(self, manager: GatewaySessionManager, store: SessionStore, interval: float = REAP_INTERVAL) -> None:
+        self.manager = manager
+        self.store = store
+        self.interval = interval
+        self._woken: anyio.Event | None = None
+
+    def wake(self) -> None:
+        """Look now rather than at the next interval (called on the event loop)."""
+        if self._woken is not None:
+            self._woken.set()
+
+    async def run(self) -> None:
+        """Reap until cancelled."""
+        while True:
+            self._woken = woken = anyio.Event()
+            with anyio.move_on_after(self.interval):
+                await woken.wait()
+            await self.reap()
+
+    async def reap(self) -> None:
+        """End the sessions open here whose rows say they were killed."""
+        ids = self.manager.session_ids()
         if not ids:
-            continue
+            return
         try:
-            ended = await anyio.to_thread.run_sync(store.ended_among, ids)
+            ended = await anyio.to_thread.run_sync(self.store.ended_among, ids)
         except Exception as exc:
             log.warning("could not check for killed sessions: %s", exc.__class__.__name__)
-            continue
+            return
         for session_id, reason in ended.items():
             if reason == KILLED:
-                await manager.kill(session_id)
+                await self.manager.kill(session_id)

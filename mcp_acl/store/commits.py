@@ -17,6 +17,7 @@ A lost signal costs only time: the notifier still polls as well.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -38,6 +39,11 @@ BURST_MS = 100
 # server (or a test's server) waits for the watcher.
 STOP_MS = 200
 RETRY_SECONDS = (1, 2, 5, 10, 30)
+# TCP keepalives on the LISTEN connection: a server that vanished without
+# closing it (a network cut, a host gone) is noticed within about
+# idle + interval * count seconds, and the listener reconnects. A server
+# that ends it (a restart, pg_terminate_backend) is noticed at once.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 
 
 def notify_policy_changed(conn: Connection) -> None:
@@ -99,7 +105,10 @@ async def _listen_postgres(engine: Engine, on_commit: Callable[[], None], task_s
     failures = 0
     while True:
         try:
-            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            async with await psycopg.AsyncConnection.connect(
+                # Named for pg_stat_activity: which process listens (docs/deploy.md).
+                conninfo, autocommit=True, application_name=f"mcp-acl listen {os.getpid()}", **KEEPALIVES,
+            ) as conn:
                 await conn.execute(f"LISTEN {CHANNEL}")
                 failures = 0
                 if started:

@@ -58,8 +58,10 @@ def pooled(engine: Engine) -> Iterator[Any]:
         raw = engine.raw_connection()
         try:
             yield raw.driver_connection
-        finally:
-            raw.close()
+        except BaseException:
+            _release(raw)
+            raise
+        raw.close()
         return
     if _held.raw is None:
         # In a StandingConnection block whose connection a failed statement
@@ -76,8 +78,19 @@ def pooled(engine: Engine) -> Iterator[Any]:
         # A failed statement may have left the connection unusable: the
         # next use in this block checks out another.
         raw, _held.raw = _held.raw, None
-        raw.close()
+        _release(raw)
         raise
+
+
+def _release(raw: Any) -> None:
+    # A connection the server dropped (PostgreSQL restarted, the backend
+    # was terminated) is discarded, not handed back to the pool, whose
+    # reset would fail on it and log a traceback for each one.
+    driver = raw.driver_connection
+    if getattr(driver, "broken", False) or getattr(driver, "closed", False):
+        raw.invalidate()
+    else:
+        raw.close()
 
 
 class Lookup:

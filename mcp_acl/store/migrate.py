@@ -50,10 +50,3 @@ def current_heads(engine: Engine) -> set[str]:
         if not inspect(conn).has_table(VERSION_TABLE):
             return set()
         return set(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
-
-
-def newest_revision() -> str:
-    """The head revision of the migration scripts (what `upgrade` brings a database to)."""
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory(str(migrations_dir())).get_current_head()

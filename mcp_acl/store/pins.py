@@ -2,11 +2,14 @@
 
 A definition is a plain dict (a tool's name, description, input schema,
 annotations; a prompt's name, title, description, arguments) stored as
-canonical JSON. The gateway pins an upstream's tools and prompts the first
-time it reads them (nothing pinned yet: trust on first use); from then on a
-tool or prompt whose current definition differs from its pin, or that has no
-pin, is withheld from every catalogue until `mcp-acl upstream approve` pins
-the current definitions.
+canonical JSON. `upstream add` connects and pins an upstream's tools and
+prompts as it registers it; one added with `--no-connect` (or imported) is
+pinned the first time a gateway reads it (trust on first use). From then on
+a tool or prompt whose current definition differs from its pin, or that has
+no pin, is withheld from every catalogue until `mcp-acl upstream approve`
+pins the current definitions. `upstreams.pinned_at` says whether definitions
+were recorded, so an upstream recorded with no tools or prompts still has its
+later ones withheld.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mcp_acl.store import tables as t
 from mcp_acl.store.admin import AdminError, PolicyAdmin, utcnow
-from mcp_acl.store.upstreams import unknown_upstream
+from mcp_acl.store.upstreams import Upstream, add_upstream, unknown_upstream
 
 Definitions = Mapping[str, dict]
 
@@ -76,14 +79,26 @@ def pin_first_use(engine: Engine, upstream: str, current: Pins) -> Pins:
     try:
         with engine.begin() as conn:
             pinned = pinned_definitions(conn, upstream)
-            if pinned or not current:
+            if pinned or not current or _recorded(conn, upstream):
                 return pinned
             _insert(conn, upstream, current, "first use")
+            _mark_recorded(conn, upstream)
             return Pins(*({name: json.loads(canonical(d)) for name, d in getattr(current, kind).items()} for kind, _, _ in _KINDS))
     except IntegrityError:
         # Raced another gateway (same rows), or the upstream was removed meanwhile.
         with engine.connect() as conn:
             return pinned_definitions(conn, upstream)
+
+
+def add_pinned(admin: PolicyAdmin, up: Upstream, current: Pins) -> None:
+    """Store `up` with `current` as its pinned definitions (read from it just now), in one transaction.
+
+    Raises AdminError (nothing written) as `add_upstream` does.
+    """
+    with admin.change() as conn:
+        add_upstream(admin, up, conn)
+        _insert(conn, up.name, current, admin.actor)
+        _mark_recorded(conn, up.name)
 
 
 def approve_definitions(admin: PolicyAdmin, upstream: str, current: Pins) -> None:
@@ -94,6 +109,7 @@ def approve_definitions(admin: PolicyAdmin, upstream: str, current: Pins) -> Non
         for _, table, _ in _KINDS:
             conn.execute(delete(table).where(table.c.upstream == upstream))
         _insert(conn, upstream, current, admin.actor)
+        _mark_recorded(conn, upstream)
         _raise_generation(conn, upstream)
 
 
@@ -107,6 +123,16 @@ def request_reread(admin: PolicyAdmin, upstream: str) -> None:
 def generations(conn: Connection) -> dict[str, int]:
     """Each upstream's generation: a gateway re-reads an upstream whose generation moved."""
     return {r.name: r.generation for r in conn.execute(select(t.upstreams.c.name, t.upstreams.c.generation))}
+
+
+def _recorded(conn: Connection, upstream: str) -> bool:
+    """Whether definitions were recorded for `upstream` (or it is gone): then first use pins nothing."""
+    row = conn.execute(select(t.upstreams.c.pinned_at).where(t.upstreams.c.name == upstream)).first()
+    return row is None or row.pinned_at is not None
+
+
+def _mark_recorded(conn: Connection, upstream: str) -> None:
+    conn.execute(update(t.upstreams).where(t.upstreams.c.name == upstream).values(pinned_at=utcnow()))
 
 
 def _raise_generation(conn: Connection, upstream: str) -> bool:

@@ -17,6 +17,7 @@ The format (every section optional; `effect` defaults to allow):
         expires: "2026-12-31T00:00:00+00:00"
     upstreams:
       - {name: github, url: "https://example.com/mcp", headers: {Authorization: "env:GITHUB_TOKEN"}, timeout: 30}
+      - {name: wiki, url: "https://wiki.example.com/sse", transport: sse, timeout: 30}
 
 Import adds everything in the file to what is stored, in one transaction:
 a name that already exists, a principal that exists neither in the file nor

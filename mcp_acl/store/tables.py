@@ -136,6 +136,10 @@ upstreams = Table(
     Column("timeout_seconds", Float, nullable=False, default=30.0),
     # Raised to make serving gateways re-read the upstream's tools (refresh, approve).
     Column("generation", Integer, nullable=False, default=0, server_default="0"),
+    # When its tool definitions were recorded (add, approve); NULL: pinned on a gateway's first read.
+    Column("pinned_at", UTCDateTime, nullable=True),
+    # OAuth towards the upstream's authorization server (JSON; the secret as a reference), or NULL.
+    Column("oauth", Text, nullable=True),
     Column("created_by", String(255), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
 )
@@ -163,6 +167,22 @@ upstream_prompts = Table(
     Column("definition", Text, nullable=False),
     Column("pinned_by", String(255), nullable=True),
     Column("pinned_at", UTCDateTime, nullable=False),
+)
+
+# Each upstream's health as the serving gateway last reported it (state
+# `connected`, `down` or `stopped`; tool counts; the last error, scrubbed of
+# credential values). Written when a connection opens, fails or is re-read.
+upstream_status = Table(
+    "upstream_status",
+    metadata,
+    Column("upstream", String(255), ForeignKey("upstreams.name", ondelete="CASCADE"), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("tools_listed", Integer, nullable=True),
+    Column("tools_withheld", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_seen_at", UTCDateTime, nullable=True),
+    Column("reported_by", String(255), nullable=False),
+    Column("reported_at", UTCDateTime, nullable=False),
 )
 
 # --- gateway: sessions, audit, the embedded issuer's signing keys ---------

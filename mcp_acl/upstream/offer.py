@@ -64,6 +64,11 @@ def _withheld(name: str, kind: str, item: str, pinned: Mapping[str, dict]) -> No
     log.warning("upstream %s: %s %r %s; withheld until `mcp-acl upstream approve %s`", name, kind, item, why, name)
 
 
+def withheld_tools(offer: Offer, pinned: Pins) -> int:
+    """How many of `offer`'s tools are withheld (not as pinned), for the upstream's health report."""
+    return sum(not trusted(pinned.tools, name, d) for name, d in offer.definitions().tools.items())
+
+
 def entries(conn: UpstreamConnection, offer: Offer, pinned: Pins) -> NamespaceEntries:
     """The catalogue entries of `offer`: tools and prompts only as `pinned`, resources and templates as listed.
 

@@ -19,7 +19,7 @@ def getter(conn: UpstreamConnection, remote: str):
     """A getter that asks the upstream for prompt `remote` and hands its result back unchanged."""
 
     async def get(arguments: dict[str, str], ctx: CallContext) -> types.GetPromptResult:
-        return await forward(conn, f"get prompt {remote}", lambda client: client.get_prompt(remote, arguments or None))
+        return await forward(conn, ctx, f"get prompt {remote}", lambda client: client.get_prompt(remote, arguments or None))
 
     return get
 

@@ -32,7 +32,7 @@ def reader(conn: UpstreamConnection):
 
     async def read(uri: str, ctx: CallContext) -> types.ReadResourceResult:
         own = uri.removeprefix(prefix)
-        result = await forward(conn, f"read {own}", lambda client: client.read_resource(own))
+        result = await forward(conn, ctx, f"read {own}", lambda client: client.read_resource(own))
         # Every content the upstream returns is one of its own URIs: offer it under the gateway's form.
         contents = [c.model_copy(update={"uri": prefix + c.uri}) for c in result.contents]
         # A new result, not a copy: the upstream's cache hints (ttl, scope) must not let a client

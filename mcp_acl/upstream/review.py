@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import anyio
@@ -12,26 +16,62 @@ from mcp_acl.store.admin import AdminError
 from mcp_acl.store.pins import Pins, canonical
 from mcp_acl.store.upstreams import Upstream
 from mcp_acl.upstream.connection import UpstreamConnection
+from mcp_acl.upstream.health import redact
 from mcp_acl.upstream.offer import read_offer
 
 
-async def read_current(up: Upstream) -> Pins:
-    """Connect to `up` once and return its tool and prompt definitions; raises AdminError (one sentence) when it cannot be read."""
+async def read_current(up: Upstream, *, nothing: str = "nothing was approved") -> Pins:
+    """Connect to `up` once and return its tool and prompt definitions.
+
+    Raises AdminError (one sentence ending in `nothing`) when it cannot be
+    read: not reachable, not an MCP server, or a command that ended at once
+    (then with the last line it wrote to stderr, scrubbed of credentials).
+    """
     conn = UpstreamConnection(up, log_failures=False)
     found: Pins | None = None
     why = None
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(conn.supervise)
-        await conn.settled.wait()
-        try:
-            if conn.client is not None:
-                found = (await read_offer(conn)).definitions()
-        except Exception as exc:
-            why = f"its tools could not be listed ({exc.__class__.__name__})"
-        tg.cancel_scope.cancel()
-    if found is None:
-        raise AdminError(f'the upstream "{up.name}" cannot be reached: {why or conn.last_error}; nothing was approved')
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog, _quiet_sdk():
+        if up.transport == "stdio":
+            conn.errlog = errlog
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(conn.supervise)
+            # The SDK's handshake may wait longer than the timeout (its own probe of the protocol
+            # era has a fixed 10 s): this bounds the whole attempt, and the cancel below ends it.
+            with anyio.move_on_after(up.timeout_seconds):
+                await conn.settled.wait()
+            if not conn.settled.is_set():
+                why = f"it did not answer within {up.timeout_seconds:g} s"
+            try:
+                if conn.client is not None:
+                    found = (await read_offer(conn)).definitions()
+            except Exception as exc:
+                why = f"its tools could not be listed ({exc.__class__.__name__})"
+            tg.cancel_scope.cancel()
+        if found is None:
+            why = why or conn.last_error or "unknown"
+            if up.transport == "stdio":
+                errlog.seek(0)
+                said = [line.strip() for line in errlog.read().splitlines() if line.strip()]
+                if why.endswith("Connection closed"):
+                    why = "the command ended before it answered"
+                if said:
+                    why += f" (its last words: {said[-1][:200]})"
+            raise AdminError(f'the upstream "{up.name}" cannot be reached as an MCP server: {redact(why, up)}; {nothing}')
     return found
+
+
+@contextmanager
+def _quiet_sdk() -> Iterator[None]:
+    # The SDK logs what it then raises (e.g. an HTML page's content type); a command
+    # without logging set up would print that as a second line. Kept only from the
+    # last-resort handler: a configured handler above still gets it.
+    sdk = logging.getLogger("mcp")
+    quiet = logging.NullHandler()
+    sdk.addHandler(quiet)
+    try:
+        yield
+    finally:
+        sdk.removeHandler(quiet)
 
 
 @dataclass(frozen=True)

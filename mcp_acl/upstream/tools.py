@@ -7,54 +7,27 @@ from typing import Any
 
 import anyio
 import mcp_types as types
-from mcp.shared.exceptions import MCPError
-from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
-from mcp_acl.gateway.specs import CallContext, ToolError, ToolSpec
+from mcp_acl.gateway.specs import CallContext, ToolSpec
 from mcp_acl.policy import PolicyError, parse_target
 from mcp_acl.upstream.connection import UpstreamConnection
+from mcp_acl.upstream.forwarding import forward
 
 log = logging.getLogger(__name__)
-
-
-def timed_out(name: str, seconds: float) -> str:
-    """The sentence a caller gets when an upstream is too slow."""
-    return f'the upstream "{name}" did not answer within {seconds:g} s; try again later'
-
-
-def unreachable(name: str) -> str:
-    """The sentence a caller gets when an upstream is down."""
-    return f'the upstream "{name}" cannot be reached right now; try again later'
 
 
 def forwarder(conn: UpstreamConnection, remote: str):
     """A handler that calls `remote` on the upstream and hands its result back unchanged."""
     up = conn.upstream
 
-    async def forward(args: dict[str, Any], ctx: CallContext) -> types.CallToolResult:
-        client = conn.client
-        if client is None:
-            raise ToolError(unreachable(up.name))
-        try:
-            # The SDK's read timeout answers first; the cancel scope is a backstop so nothing hangs.
-            with anyio.fail_after(up.timeout_seconds * 2):
-                return await client.call_tool(remote, args, read_timeout_seconds=up.timeout_seconds)
-        except TimeoutError:
-            raise ToolError(timed_out(up.name, up.timeout_seconds)) from None
-        except MCPError as exc:
-            if exc.error.code == REQUEST_TIMEOUT:
-                raise ToolError(timed_out(up.name, up.timeout_seconds)) from None
-            if exc.error.code == CONNECTION_CLOSED:
-                conn.broken()
-                raise ToolError(unreachable(up.name)) from None
-            # The upstream answered with a protocol error (e.g. bad arguments): a clear refusal, not a failure of ours.
-            raise ToolError(f'the upstream "{up.name}" refused the call: {exc.error.message}') from None
-        except Exception as exc:
-            log.warning("upstream %s: call to %s failed: %s", up.name, remote, exc.__class__.__name__)
-            conn.broken()
-            raise ToolError(unreachable(up.name)) from None
+    async def call(args: dict[str, Any], ctx: CallContext) -> types.CallToolResult:
+        return await forward(
+            conn, ctx, f"call to {remote}",
+            lambda client: client.call_tool(remote, args, read_timeout_seconds=up.timeout_seconds, progress_callback=ctx.progress),
+            refused="call",
+        )
 
-    return forward
+    return call
 
 
 async def read_tools(conn: UpstreamConnection) -> list[types.Tool]:

@@ -11,7 +11,7 @@ from alembic import op
 from mcp_acl.store.tables import UTCDateTime
 
 revision = "0012"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

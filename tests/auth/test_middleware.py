@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mcp_acl.auth import SigningKeys, auth_routes, build_verifier, protect
+from mcp_acl.auth import SigningKeys, auth_routes, build_verifier, caller_token, protect
 from mcp_acl.auth.middleware import IDENTITY_KEY
 from mcp_acl.config import Settings
 from mcp_acl.store import make_engine, upgrade
@@ -63,6 +63,9 @@ def echo_app(calls: list):
             "user": scope["user"].username,
             "context_subject": token.subject if token else None,
             "context_claims_sub": (token.claims or {}).get("sub") if token else None,
+            # The token itself is kept from handlers; only an upstream's token exchange reads it.
+            "context_token": token.token if token else None,
+            "caller_token_held": caller_token.current() is not None,
         }
         await JSONResponse(body)(scope, receive, send)
 
@@ -118,6 +121,8 @@ def test_valid_token_reaches_the_handler_with_its_identity(guarded):
         "user": "agent",
         "context_subject": "alice",
         "context_claims_sub": "alice",
+        "context_token": "withheld",
+        "caller_token_held": True,
     }
     assert guarded.calls == ["/mcp"]
 

@@ -55,7 +55,8 @@ def demo_url(tmp_path, run_process) -> str:
         ["grant", "user:bob", "tool:files.read", "--when", 'args.path.startsWith("tmp/")'],
         ["grants"],
         ["user", "list"],
-        ["upstream", "add", "tracker", "--url", "http://127.0.0.1:9/mcp", "--header", "Authorization=env:TRACKER_TOKEN"],
+        # Without connecting: `add` that connects (the default) needs the SDK, like `approve`.
+        ["upstream", "add", "tracker", "--url", "http://127.0.0.1:9/mcp", "--header", "Authorization=env:TRACKER_TOKEN", "--no-connect"],
         ["upstream", "list"],
     ],
     ids=lambda c: " ".join(c[:2]) if c[0] in ("user", "upstream") else c[0],

@@ -6,6 +6,7 @@ import textwrap
 import threading
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 from sqlalchemy import text
@@ -17,7 +18,7 @@ from mcp_acl.policy import Identity
 from mcp_acl.prompting import unknown_tool_text
 from mcp_acl.store import PolicyAdmin
 
-from .harness import connect, serve, text_of
+from .harness import connect, serve, text_of, wait_for
 
 # A tool that looks, from its own database connection, for the committed
 # audit row deciding the very call it is running.
@@ -188,3 +189,71 @@ async def test_a_prompt_that_fails_after_being_allowed_records_an_error_outcome(
     assert sqlite_world.audit_rows(kind="decision")[-1].decision == "allow"
     assert [r.outcome for r in sqlite_world.audit_rows(kind="outcome")] == ["error"]
     gateway.invoker.close()
+
+
+# An async tool that waits until cancelled (leaving a file when it starts and
+# one when it is cancelled), and one that reports progress when asked for it.
+SLOW = '''
+from pathlib import Path
+import anyio
+from mcp_acl.gateway.specs import ToolSpec
+
+def load(config):
+    marks = Path(config.extra["marks"])
+
+    async def wait(args, ctx):
+        (marks / "started").touch()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            (marks / "ended").touch()
+
+    async def steps(args, ctx):
+        if ctx.progress is None:
+            return "no progress asked for"
+        for step in (1, 2):
+            await ctx.progress(step, 2, f"step {step}")
+        return "stepped"
+
+    schema = {"type": "object", "properties": {}}
+    return [ToolSpec(name="slow.wait", description="Waits until cancelled.", input_schema=schema, handler=wait),
+            ToolSpec(name="slow.steps", description="Reports progress.", input_schema=schema, handler=steps)]
+'''
+
+
+def _gateway_with_slow_tools(world, tmp_path):
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    (folder / "slow.py").write_text(textwrap.dedent(SLOW))
+    base = world.tool_config()
+    config = ToolConfig(files_root=base.files_root, sql_url=base.sql_url, extra={"marks": str(tmp_path)})
+    PolicyAdmin(world.engine).add_grant("user:alice", "tool:slow.*")
+    return build_gateway(world.settings, world.engine, load_tool_modules([builtin_tools_dir(), folder], config))
+
+
+async def test_a_cancelled_call_stops_the_tool_and_records_an_error_outcome(sqlite_world, tmp_path):
+    with serve(sqlite_world, _gateway_with_slow_tools(sqlite_world, tmp_path)) as live:
+        async with connect(live.mcp_url, sqlite_world.token("alice")) as alice:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(alice.call_tool, "slow.wait", {})
+                await wait_for((tmp_path / "started").exists)
+                tg.cancel_scope.cancel()
+            await wait_for((tmp_path / "ended").exists)
+            assert not (await alice.call_tool("files.list", {})).is_error
+    rows = sqlite_world.audit_rows(target="tool:slow.wait")
+    assert [r.decision for r in rows if r.decision] == ["allow"]
+    assert [r.outcome for r in rows if r.outcome] == ["error"]
+
+
+async def test_a_tool_reports_progress_to_a_caller_who_asked(sqlite_world, tmp_path):
+    got: list[tuple] = []
+
+    async def progress(done, total, message) -> None:
+        got.append((done, total, message))
+
+    with serve(sqlite_world, _gateway_with_slow_tools(sqlite_world, tmp_path)) as live:
+        async with connect(live.mcp_url, sqlite_world.token("alice")) as alice:
+            assert text_of(await alice.call_tool("slow.steps", {}, progress_callback=progress)) == "stepped"
+            await wait_for(lambda: len(got) == 2)
+            assert text_of(await alice.call_tool("slow.steps", {})) == "no progress asked for"
+    assert got == [(1, 2, "step 1"), (2, 2, "step 2")]

@@ -6,7 +6,8 @@ from alembic import command
 from sqlalchemy import inspect
 
 from mcp_acl.store import make_engine, upgrade
-from mcp_acl.store.migrate import alembic_config, current_heads, newest_revision
+from mcp_acl.store.migrate import alembic_config, current_heads
+from tests.store.heads import script_heads
 
 
 def test_0006_adds_and_removes_the_pins_table_and_the_generation_column(database_url):
@@ -20,7 +21,7 @@ def test_0006_adds_and_removes_the_pins_table_and_the_generation_column(database
         assert "upstream_tools" not in inspect(engine).get_table_names()
         assert "generation" not in {c["name"] for c in inspect(engine).get_columns("upstreams")}
         upgrade(engine)
-        assert current_heads(engine) == {newest_revision()}
+        assert current_heads(engine) == script_heads(engine)
     finally:
         engine.dispose()
 
@@ -30,7 +31,7 @@ def test_0012_adds_and_removes_the_prompt_pins_table(database_url):
     try:
         upgrade(engine)
         assert "upstream_prompts" in inspect(engine).get_table_names()
-        command.downgrade(alembic_config(engine), "0006")
+        command.downgrade(alembic_config(engine), "0008")
         assert "upstream_prompts" not in inspect(engine).get_table_names()
         assert "upstream_tools" in inspect(engine).get_table_names()
         upgrade(engine)

@@ -7,6 +7,7 @@ import base64
 import json
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from auth.support import LoopbackServer  # tests/auth/support.py
 from gateway.harness import World, cli, connect, serve, sqlite_world, text_of, wait_for  # noqa: F401 (fixture)
 from mcp_acl.store import PolicyAdmin
-from tests.upstream.upstream_server import PNG, Seen, tracker
+from tests.upstream.upstream_server import PNG, Seen, legacy_only, replaying, tracker
 
 SERVER_SCRIPT = Path(__file__).with_name("upstream_server.py")
 
@@ -85,7 +86,9 @@ async def test_an_http_upstream_is_governed_per_identity_per_call(sqlite_world, 
 async def test_a_stdio_upstream_gets_its_env_from_references(sqlite_world, subprocess_env, monkeypatch):
     world = sqlite_world
     monkeypatch.setenv("TEST_UPSTREAM_GREETING", "hello from a reference")
-    register(world, subprocess_env, "local", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", "GREETING=env:TEST_UPSTREAM_GREETING")
+    # `add` connects, so it resolves the reference in its own environment too.
+    admin_env = {**subprocess_env, "TEST_UPSTREAM_GREETING": "hello from a reference"}
+    register(world, admin_env, "local", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", "GREETING=env:TEST_UPSTREAM_GREETING")
     for tool in ("greeting", "picture", "crash"):
         PolicyAdmin(world.engine).add_grant("role:intern", f"tool:local.{tool}")
     with serve(world) as live:
@@ -122,9 +125,9 @@ async def test_upstreams_down_at_start_do_not_stop_the_gateway(sqlite_world, sub
     """A refused URL, a command that exits at once and a missing credential: the gateway serves the rest."""
     world = sqlite_world
     monkeypatch.delenv("TEST_UPSTREAM_UNSET", raising=False)
-    register(world, subprocess_env, "down", "--url", f"http://127.0.0.1:{_closed_port()}/mcp", "--timeout", "2")
-    register(world, subprocess_env, "gone", "--command", f"{sys.executable} -c pass", "--timeout", "2")
-    register(world, subprocess_env, "nokey", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", "K=env:TEST_UPSTREAM_UNSET")
+    register(world, subprocess_env, "down", "--url", f"http://127.0.0.1:{_closed_port()}/mcp", "--timeout", "2", "--no-connect")
+    register(world, subprocess_env, "gone", "--command", f"{sys.executable} -c pass", "--timeout", "2", "--no-connect")
+    register(world, subprocess_env, "nokey", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", "K=env:TEST_UPSTREAM_UNSET", "--no-connect")
     for name in ("down", "gone", "nokey"):
         PolicyAdmin(world.engine).add_grant("role:analyst", f"tool:{name}.*")
     gateway = world.gateway()
@@ -154,15 +157,139 @@ def test_catalogue_and_check_show_an_upstreams_tools_by_grants(sqlite_world, sub
     assert (refused.returncode, allowed.returncode) == (1, 0)
 
 
-async def test_a_callers_cancellation_reaches_the_upstream(sqlite_world, subprocess_env, http_upstream, seen):
+# Answers that are not MCP: a web page, a proxy's error page, JSON that does not parse.
+JUNK = {
+    "web page": (200, b"text/html", b"<html><body>Welcome to nginx!</body></html>"),
+    "error page": (502, b"text/html", b"<html><body>502 Bad Gateway</body></html>"),
+    "broken json": (200, b"application/json", b'{"jsonrpc": "2.0", "id": '),
+}
+
+
+def not_mcp(kind: str):
+    """An HTTP server that answers every request with the junk `kind`."""
+    status, content_type, body = JUNK[kind]
+
+    async def app(scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def junk_for_calls_to(app, tool: str, kind: str):
+    """`app`, except that a tools/call of `tool` is answered with the junk `kind` instead of MCP."""
+
+    async def wrapped(scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if b'"tools/call"' in body and f'"name":"{tool}"'.encode() in body.replace(b" ", b""):
+            return await not_mcp(kind)(scope, receive, send)
+        await app(scope, replaying(body, receive), send)
+
+    return wrapped
+
+
+@pytest.mark.parametrize("kind", sorted(JUNK))
+async def test_an_upstream_answering_junk_gives_one_sentence(sqlite_world, subprocess_env, kind):
+    """Junk from the start (the upstream is down, the gateway serves the rest) and junk for one call."""
     world = sqlite_world
-    register(world, subprocess_env, "tracker", "--url", http_upstream)
-    PolicyAdmin(world.engine).add_grant("role:analyst", "tool:tracker.hang")
-    with serve(world) as live:
-        async with connect(live.mcp_url, world.token("alice")) as alice:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(alice.call_tool, "tracker.hang", {})
-                await wait_for(seen.hang_started.is_set)
-                tg.cancel_scope.cancel()
-            # The client's cancel went to the gateway, which cancelled its forwarded call upstream.
-            await wait_for(seen.hang_ended.is_set)
+    admin = PolicyAdmin(world.engine)
+    with (
+        LoopbackServer(not_mcp(kind)) as junk,
+        LoopbackServer(junk_for_calls_to(tracker().streamable_http_app(), "echo", kind), lifespan="on") as flaky,
+    ):
+        register(world, subprocess_env, "junk", "--url", f"{junk}/mcp", "--timeout", "2")
+        register(world, subprocess_env, "flaky", "--url", f"{flaky}/mcp", "--timeout", "2")
+        admin.add_grant("role:analyst", "tool:junk.*")
+        admin.add_grant("role:analyst", "tool:flaky.*")
+        gateway = world.gateway()
+        with serve(world, gateway) as live:
+            async with connect(live.mcp_url, world.token("alice")) as alice:
+                assert await tool_names(alice, "junk.") == set()
+                assert gateway.upstreams.connections["junk"].last_error
+                unknown = await alice.call_tool("junk.anything", {})
+                assert unknown.is_error and text_of(unknown).startswith("No tool named junk.anything")
+                # Listed fine, then a call answered with a web page: one sentence, no traceback, no hang.
+                assert "flaky.echo" in await tool_names(alice, "flaky.")
+                garbled = await alice.call_tool("flaky.echo", {"text": "hi"})
+                assert garbled.is_error and len(garbled.content) == 1
+                assert text_of(garbled) == 'the upstream "flaky" answered with something that is not MCP; try again later'
+                # Its other tools still answer.
+                assert text_of(await alice.call_tool("flaky.greeting", {})) == "unset"
+
+
+class Forgetful:
+    """`app` (a handshake-era server) that can forget every session so far, as a restarted server does: 404 for their ids."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.seen: set[bytes] = set()
+        self.forgotten: set[bytes] = set()
+
+    def forget(self) -> None:
+        self.forgotten |= self.seen
+
+    async def __call__(self, scope, receive, send) -> None:
+        session = dict(scope.get("headers", ())).get(b"mcp-session-id")
+        if session in self.forgotten:
+            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"Session not found"})
+            return
+        if session is not None:
+            self.seen.add(session)
+        await self.app(scope, receive, send)
+
+
+async def test_an_upstream_that_forgot_the_session_is_reconnected(sqlite_world, subprocess_env):
+    world = sqlite_world
+    PolicyAdmin(world.engine).add_grant("role:analyst", "tool:tracker.echo")
+    upstream = Forgetful(legacy_only(tracker().streamable_http_app()))
+    with LoopbackServer(upstream, lifespan="on") as base:
+        register(world, subprocess_env, "tracker", "--url", f"{base}/mcp")
+        with serve(world) as live:
+            async with connect(live.mcp_url, world.token("alice")) as alice:
+                assert text_of(await alice.call_tool("tracker.echo", {"text": "hi"})) == "echo: hi"
+                upstream.forget()
+                lost = await alice.call_tool("tracker.echo", {"text": "hi"})
+                assert (lost.is_error, text_of(lost)) == (True, 'the upstream "tracker" cannot be reached right now; try again later')
+
+                async def answers() -> bool:
+                    return not (await alice.call_tool("tracker.echo", {"text": "back"})).is_error
+
+                # The gateway opened a new session, without a restart of its own.
+                with anyio.fail_after(30):
+                    while not await answers():
+                        await anyio.sleep(0.2)
+
+
+async def test_an_upstream_that_hangs_from_the_start_does_not_hold_the_gateway(sqlite_world, subprocess_env):
+    """It accepts connections and never answers: the handshake gives up and the gateway serves the rest."""
+    world = sqlite_world
+    done = threading.Event()
+
+    async def silent(scope, receive, send) -> None:
+        while scope["type"] == "http" and not done.is_set():
+            await anyio.sleep(0.05)
+
+    PolicyAdmin(world.engine).add_grant("role:analyst", "tool:silent.*")
+    with LoopbackServer(silent) as base:
+        register(world, subprocess_env, "silent", "--url", f"{base}/mcp", "--timeout", "1")
+        gateway = world.gateway()
+        try:
+            with serve(world, gateway) as live:
+                async with connect(live.mcp_url, world.token("alice")) as alice:
+                    assert await tool_names(alice, "silent.") == set()
+                    why = gateway.upstreams.connections["silent"].last_error
+                    assert "timed out" in why or why == "it did not answer in time", why
+                    unknown = await alice.call_tool("silent.anything", {})
+                    assert unknown.is_error and text_of(unknown).startswith("No tool named silent.anything")
+                    assert not (await alice.call_tool("files.list", {"path": "reports"})).is_error
+        finally:
+            done.set()

@@ -44,15 +44,15 @@ async def prompt_names(client) -> set[str]:
 async def test_a_changed_or_new_upstream_tool_is_withheld_until_approved(sqlite_world, subprocess_env, live_upstream):
     world = sqlite_world
     server, url = live_upstream
+    # `upstream add` connects and pins what the upstream offers.
     register(world, subprocess_env, "tracker", "--url", url)
     PolicyAdmin(world.engine).add_grant("role:analyst", "tool:tracker.*")
-    assert pinned(world, "tracker") == {}
-    # The gateway's first successful read pins what the upstream offers.
+    pins = pinned(world, "tracker")
+    assert "echo" in pins and "Say the text back." in pins["echo"]
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
             assert {"tracker.echo", "tracker.greeting"} <= await tool_names(alice, "tracker.")
-    pins = pinned(world, "tracker")
-    assert "echo" in pins and "Say the text back." in pins["echo"]
+    assert pinned(world, "tracker") == pins
     # The upstream rewords echo and offers a new tool.
     reword_echo(server, POISONED)
     add_tool(server, "leak")
@@ -121,7 +121,7 @@ async def test_approve_shows_the_difference_then_pins_and_audits(sqlite_world, s
 
 def test_approve_refuses_an_unknown_or_unreachable_upstream(sqlite_world, subprocess_env):
     world = sqlite_world
-    register(world, subprocess_env, "down", "--url", f"http://127.0.0.1:{_closed_port()}/mcp", "--timeout", "2")
+    register(world, subprocess_env, "down", "--url", f"http://127.0.0.1:{_closed_port()}/mcp", "--timeout", "2", "--no-connect")
     revision = PolicyAdmin(world.engine).revision()
     for name, words in (("nosuch", "does not exist"), ("down", "cannot be reached")):
         done = approve(world, subprocess_env, name, "--yes")
@@ -173,7 +173,7 @@ async def test_an_upstream_down_at_start_is_read_and_pinned_when_it_connects(sql
     """No restart: the supervisor's reconnect re-reads the upstream, pins it on first use, and sessions are told."""
     world = sqlite_world
     secret = tmp_path / "greeting"  # missing at start: the credential cannot be resolved, so the upstream is down
-    register(world, subprocess_env, "late", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", f"GREETING=file:{secret}")
+    register(world, subprocess_env, "late", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--env", f"GREETING=file:{secret}", "--no-connect")
     PolicyAdmin(world.engine).add_grant("role:analyst", "tool:late.*")
     heard: list[str] = []
     with serve(world) as live:

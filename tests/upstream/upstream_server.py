@@ -10,9 +10,10 @@ import threading
 from dataclasses import dataclass, field
 
 import anyio
-from mcp.server.mcpserver import Image, MCPServer
+from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.prompts import Prompt
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 
 @dataclass
@@ -25,8 +26,9 @@ class Seen:
 
 def tracker(seen: Seen | None = None) -> MCPServer:
     """Tools: echo, delete_repo (limited by a condition in the tests), fail (an error result), hang (never answers),
-    greeting (from the env), picture (an image), crash (the process dies); and resources, a template and prompts
-    (see add_documents)."""
+    greeting (from the env), picture (an image), crash (the process dies), count (reports progress), retire and
+    offer, which change the upstream's own tools and announce it (list_changed), and end_streams (closes listen streams);
+    and resources, a template and prompts (see add_documents)."""
     server = MCPServer("tracker")
     seen = seen or Seen()
 
@@ -64,6 +66,34 @@ def tracker(seen: Seen | None = None) -> MCPServer:
     def picture() -> list:
         """A caption and a PNG (content other than text)."""
         return ["a red dot", Image(data=PNG, format="png")]
+
+    @server.tool()
+    async def count(steps: int, ctx: Context) -> str:
+        """Counts to `steps`, reporting progress at each step."""
+        for step in range(1, steps + 1):
+            await ctx.report_progress(step, steps, f"step {step} of {steps}")
+        return f"counted to {steps}"
+
+    @server.tool()
+    async def retire(tool: str, ctx: Context) -> str:
+        """Stop offering `tool`, and say so (list_changed)."""
+        server.remove_tool(tool)
+        await announce(ctx)
+        return f"retired {tool}"
+
+    @server.tool()
+    async def offer(tool: str, ctx: Context) -> str:
+        """Offer one more tool named `tool`, and say so (list_changed)."""
+        add_tool(server, tool)
+        await announce(ctx)
+        return f"offered {tool}"
+
+    @server.tool()
+    def end_streams() -> str:
+        """Close every subscriptions/listen stream gracefully, as a server that bounds how long one lives does."""
+        # Test-only peek into the SDK's private state (mcp 2.x): the listen handler MCPServer registered.
+        server._lowlevel_server._request_handlers["subscriptions/listen"].handler.close()
+        return "ended"
 
     @server.tool()
     def crash() -> str:
@@ -111,6 +141,48 @@ def add_documents(server: MCPServer) -> None:
     @server.prompt(description="Always fails.")
     def broken() -> str:
         raise ValueError("the prompt store is offline")
+
+
+async def announce(ctx: Context) -> None:
+    """tools/list_changed: to every listen stream (2026-07-28), or to the calling session (a 2025-11-25 handshake)."""
+    if ctx.request_context.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        await ctx.notify_tools_changed()
+    else:
+        await ctx.request_context.session.send_tool_list_changed()
+
+
+def legacy_only(app):
+    """`app`, refusing the 2026-07-28 `server/discover` probe (404, as a server of the handshake era does)."""
+
+    async def wrapped(scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if b'"server/discover"' in body:
+            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"Not Found"})
+            return
+        await app(scope, replaying(body, receive), send)
+
+    return wrapped
+
+
+def replaying(body: bytes, receive):
+    """An ASGI receive that hands out `body` (already read) first, then defers to `receive`."""
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def reword_echo(server: MCPServer, description: str) -> None:
