@@ -20,7 +20,7 @@ from mcp_acl.store.pins import Pins, add_pinned, pin_first_use
 from mcp_acl.store.upstreams import Upstream, add_upstream
 from tests.upstream.test_gateway_upstreams import SERVER_SCRIPT, _closed_port, http_upstream, seen  # noqa: F401 (fixtures)
 
-TRACKER_TOOLS = {"echo", "delete_repo", "fail", "hang", "greeting", "picture", "crash"}
+TRACKER_TOOLS = {"echo", "delete_repo", "fail", "hang", "greeting", "picture", "crash", "count", "retire", "offer", "end_streams"}
 TRACKER_PROMPTS = {"review", "plan", "broken"}
 
 
@@ -43,7 +43,7 @@ def test_adding_an_http_upstream_connects_and_pins_its_tools_and_prompts(sqlite_
     world = sqlite_world
     done = add(world, subprocess_env, "tracker", "--url", http_upstream, "--timeout", "5")
     assert done.returncode == 0, done.stderr
-    assert "found 7 tools and 3 prompts and pinned their definitions" in done.stdout
+    assert "found 11 tools and 3 prompts and pinned their definitions" in done.stdout
     assert "upstream://tracker/*" in done.stdout
     assert stored(world)["upstreams"] == [("tracker", True)]
     assert {tool for _, tool in stored(world)["pins"]} == TRACKER_TOOLS
@@ -57,7 +57,7 @@ def test_adding_a_stdio_upstream_connects_and_pins_its_tools_and_prompts(sqlite_
     world = sqlite_world
     done = add(world, subprocess_env, "local", "--command", f"{sys.executable} {SERVER_SCRIPT}")
     assert done.returncode == 0, done.stderr
-    assert "found 7 tools and 3 prompts" in done.stdout
+    assert "found 11 tools and 3 prompts" in done.stdout
     assert {tool for _, tool in stored(world)["pins"]} == TRACKER_TOOLS
     assert {prompt for _, prompt in stored(world)["prompt_pins"]} == TRACKER_PROMPTS
 
