@@ -1,4 +1,4 @@
-"""The HTTP application: /mcp (Streamable HTTP, both protocol eras), /healthz, OAuth discovery.
+"""The HTTP application: /mcp (Streamable HTTP, both protocol eras), /healthz, /readyz, /metrics, OAuth discovery.
 
 Everything is wired here, in `create_app`, and nowhere at import time:
 the gateway (catalogue, policy, audit, sessions, notifier), the token
@@ -21,7 +21,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mcp_acl.auth.identity import identity_from_claims
@@ -29,6 +29,7 @@ from mcp_acl.auth.metadata import auth_routes
 from mcp_acl.auth.middleware import protect
 from mcp_acl.auth.setup import build_verifier, signing_keys
 from mcp_acl.config import Settings
+from mcp_acl.gateway.drain import RefuseWhileDraining, end_listen_streams, end_sessions
 from mcp_acl.gateway.edge import HttpEdge
 from mcp_acl.gateway.refusals import RefusalLog
 from mcp_acl.gateway.runtime import Gateway, build_gateway
@@ -37,8 +38,12 @@ from mcp_acl.gateway.transport import GatewaySessionManager, KilledReaper, McpEn
 from mcp_acl.oauth import oauth_routes
 from mcp_acl.oauth.pages import AccessSummary
 from mcp_acl.oauth.signin_limits import SignInLimits
+from mcp_acl.observe import logs, tracing
+from mcp_acl.observe.context import RequestScope
+from mcp_acl.observe.health import healthz, readiness_check
+from mcp_acl.observe.tracing import TracedHttp
 from mcp_acl.policy import limits
-from mcp_acl.store.loader import read_revision
+from mcp_acl.store import PolicyLoader
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +61,13 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
-def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = None) -> Starlette:
-    """The Starlette app serving mcp-acl over HTTP."""
+def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = None, metrics: bool = False) -> Starlette:
+    """The Starlette app serving mcp-acl over HTTP; `metrics` adds /metrics (observe/metrics.py)."""
     gateway = gateway if gateway is not None else build_gateway(settings, engine)
     server, guard = gateway.server(HttpEdge(settings, identity_from_claims))
+    if tracing.enabled() or logs.active():
+        # First, so the SDK's own span for the request nests in the HTTP request's trace.
+        server.middleware.insert(0, RequestScope())
     refusals = RefusalLog(gateway.invoker.audit)
 
     async def on_ended(session_id: str) -> None:
@@ -74,15 +82,9 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
     gateway.commit_listeners.append(reaper.wake)
     verifier = build_verifier(settings, engine)
     endpoint = protect(McpEndpoint(manager), verifier, settings, on_refused=refusals.on_refused)
-
-    async def healthz(request: Request) -> JSONResponse:
-        def revision() -> int:
-            with engine.connect() as conn:
-                return read_revision(conn)
-        try:
-            return JSONResponse({"status": "ok", "revision": await anyio.to_thread.run_sync(revision)})
-        except Exception as exc:
-            return JSONResponse({"status": "unavailable", "error": exc.__class__.__name__}, status_code=503)
+    endpoint = RefuseWhileDraining(endpoint, gateway.calls)
+    if tracing.enabled():
+        endpoint = TracedHttp(endpoint, "/mcp")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -102,14 +104,20 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
     routes = [
         Route("/mcp", endpoint=endpoint),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
+        Route("/readyz", endpoint=readiness_check(gateway), methods=["GET"]),
         *auth_routes(settings, keys),
         *oauth_routes(
             settings, engine, keys, limits=sign_in_limits, on_sign_in_refused=refusals.sign_in_refused,
             access=partial(consent_access, gateway, settings),
         ),
     ]
+    if metrics:
+        routes.append(Route("/metrics", endpoint=metrics_endpoint(gateway, manager), methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
+    # For a graceful shutdown (cli/shutdown.py): what stays open is ended, listen streams first.
+    app.state.end_listen_streams = partial(end_listen_streams, server)
+    app.state.end_sessions = partial(end_sessions, manager)
     app.state.session_manager = manager
     app.state.sign_in_limits = sign_in_limits
     return app
@@ -130,6 +138,27 @@ def consent_access(gateway: Gateway, settings: Settings, user: str, client_id: s
         client_restricted=policy.is_restricted(client_id),
         limits={t.name: tuple(limits(policy, identity, f"tool:{t.name}", now)) for t in listing.tools},
     )
+
+
+def metrics_endpoint(gateway: Gateway, manager: GatewaySessionManager):
+    """Turn the gateway's metrics on and return the /metrics endpoint."""
+    from mcp_acl.observe.metrics import Metrics
+
+    found = Metrics()
+    found.watch_sessions(lambda: len(manager.session_ids()))
+    found.watch_calls(lambda: gateway.calls.count)
+    gateway.metrics = gateway.invoker.metrics = gateway.calls.metrics = found
+    gateway.notifier.on_notified = found.notified
+    if isinstance(gateway.invoker.policies, PolicyLoader):
+        gateway.invoker.policies.on_reload = found.reloaded
+    # The notifier holds the policy this process serves, looked at four times a second.
+    found.watch_revision(lambda: gateway.notifier.policy.revision if gateway.notifier.policy is not None else 0)
+
+    async def serve_metrics(request: Request) -> Response:
+        body, content_type = found.exposition()
+        return Response(body, media_type=content_type)
+
+    return serve_metrics
 
 
 async def _close_open_sessions(gateway: Gateway, session_ids: list[str]) -> None:

@@ -12,16 +12,20 @@ def _world(tmp_path):
     return make_world(f"sqlite:///{tmp_path / 'mcp-acl.db'}", tmp_path / "home")
 
 
-async def test_healthz_reports_the_policy_revision(tmp_path):
+async def test_healthz_says_alive_and_readyz_says_whether_the_database_answers(tmp_path):
     world = _world(tmp_path)
     with serve(world) as live:
         async with httpx2.AsyncClient() as http:
-            ok = await http.get(f"{live.base}/healthz")
+            ready = await http.get(f"{live.base}/readyz")
             with world.engine.begin() as conn:
                 conn.execute(text("DROP TABLE policy_revision"))
-            down = await http.get(f"{live.base}/healthz")
-    assert ok.status_code == 200 and ok.json()["status"] == "ok" and ok.json()["revision"] > 0
+            alive = await http.get(f"{live.base}/healthz")
+            down = await http.get(f"{live.base}/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready" and ready.json()["revision"] > 0
+    # Liveness does no I/O: a database outage must not get the process restarted.
+    assert alive.status_code == 200 and alive.json() == {"status": "ok"}
     assert down.status_code == 503 and down.json()["status"] == "unavailable"
+    assert down.json()["reasons"] == ["database unreachable (OperationalError)"]
 
 
 async def test_discovery_documents_are_served(tmp_path):

@@ -35,6 +35,7 @@ from mcp_acl.auth.identity import client_id_of, identity_from_claims
 from mcp_acl.auth.metadata import resource_metadata_url
 from mcp_acl.auth.verifier import AccessTokenVerifier, TokenRejected, VerifiedToken, invalid_token
 from mcp_acl.config import Settings
+from mcp_acl.observe.tracing import span
 from mcp_acl.policy import Identity
 from mcp_acl.printable import printable
 
@@ -114,7 +115,8 @@ class BearerGuard:
             return
         try:
             token = bearer_token(scope)
-            verified = await self.verifier.verify(token)
+            with span("mcp_acl.token.verify"):
+                verified = await self.verifier.verify(token)
         except TokenRejected as refusal:
             await self._refuse(scope, send, refusal)
             return

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import socket
 import sys
+from enum import Enum
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -18,6 +20,31 @@ from mcp_acl.printable import printable
 
 HostOpt = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 PortOpt = Annotated[int, typer.Option("--port", help="TCP port to listen on (0 picks a free one).")]
+MetricsOpt = Annotated[
+    bool, typer.Option("--metrics", envvar="MCP_ACL_METRICS", help="Serve Prometheus metrics at /metrics (docs/operations.md)."),
+]
+
+
+class LogFormat(str, Enum):
+    """How `serve` writes its log lines."""
+
+    text = "text"
+    json = "json"
+
+
+LogFormatOpt = Annotated[
+    LogFormat,
+    typer.Option("--log-format", envvar="MCP_ACL_LOG_FORMAT", help="text, or json: one JSON object per log line."),
+]
+GraceOpt = Annotated[
+    float,
+    typer.Option(
+        "--shutdown-grace", min=0, help="On SIGTERM/SIGINT, seconds to let running calls finish before stopping.",
+    ),
+]
+DEFAULT_SHUTDOWN_GRACE = 10.0
+# After the drain, how long uvicorn waits for connections still open before cancelling them.
+CLOSE_TIMEOUT = 5
 
 
 def _gateway(settings: Settings, engine):
@@ -69,14 +96,28 @@ def port_note(settings: Settings, url: str) -> str | None:
     )
 
 
-def build_app(settings: Settings, engine):
+def build_app(settings: Settings, engine, *, metrics: bool = False):
     """The HTTP app, or a one-line error when the tools or the auth settings are wrong."""
     from mcp_acl.app import create_app
     from mcp_acl.auth import AuthConfigError
 
     try:
-        return create_app(settings, engine, gateway=_gateway(settings, engine))
+        return create_app(settings, engine, gateway=_gateway(settings, engine), metrics=metrics)
     except AuthConfigError as exc:
+        fail(str(exc))
+
+
+def start_observing(log_format: str) -> None:
+    """JSON log lines when asked, and traces when the OTEL_* variables ask; a one-line error for a bad exporter."""
+    from mcp_acl.observe import tracing
+
+    if log_format == "json":
+        from mcp_acl.observe.logs import use_json_lines
+
+        use_json_lines()
+    try:
+        tracing.configure_from_env()
+    except tracing.TracingConfigError as exc:
         fail(str(exc))
 
 
@@ -85,7 +126,9 @@ SERVE_LOOP = "uvloop"
 SERVE_HTTP = "httptools"
 
 
-def server_config(app, *, loop: str = SERVE_LOOP, http: str = SERVE_HTTP, log_level: str = "warning"):
+def server_config(
+    app, *, loop: str = SERVE_LOOP, http: str = SERVE_HTTP, log_level: str = "warning", log_format: str = "text",
+):
     """uvicorn's settings for `app`: uvloop and httptools, the faster pair (bench/serving_stack.py, docs/benchmarks.md)."""
     import uvicorn
 
@@ -95,33 +138,52 @@ def server_config(app, *, loop: str = SERVE_LOOP, http: str = SERVE_HTTP, log_le
     # loopback peer, so a local client could name any address it likes and
     # slip past the per-address sign-in back-off and refusal counting. The
     # address is the TCP peer (docs/oauth.md).
+    # JSON lines: uvicorn configures no handlers of its own and its records
+    # (access lines included, at info) reach the root logger's JSON handler.
+    extra = {"log_config": None, "access_log": True} if log_format == "json" else {}
+    if log_format == "json" and log_level == "warning":
+        log_level = "info"
     return uvicorn.Config(
         app, loop=loop, http=http, log_level=log_level, lifespan="on", ws="none", proxy_headers=False,
+        timeout_graceful_shutdown=CLOSE_TIMEOUT, **extra,
     )
 
 
-def run_app(app, sock: socket.socket) -> None:
-    """Serve `app` on `sock` under uvicorn until interrupted."""
-    import uvicorn
+def run_app(app, sock: socket.socket, *, grace: float = DEFAULT_SHUTDOWN_GRACE, log_format: str = "text") -> None:
+    """Serve `app` on `sock` under uvicorn until SIGTERM or SIGINT, then shut down gracefully (cli/shutdown.py)."""
+    from mcp_acl.cli.shutdown import DrainingServer
 
-    uvicorn.Server(server_config(app)).run(sockets=[sock])
+    DrainingServer(server_config(app, log_format=log_format), app, grace).run(sockets=[sock])
 
 
-def serve(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
-    """Serve MCP over HTTP at /mcp (OAuth-protected), with /healthz and the discovery documents.
+def serve(
+    database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8000,
+    metrics: MetricsOpt = False, log_format: LogFormatOpt = LogFormat.text, shutdown_grace: GraceOpt = DEFAULT_SHUTDOWN_GRACE,
+) -> None:
+    """Serve MCP over HTTP at /mcp (OAuth-protected), with /healthz, /readyz and the discovery documents.
+
+    On SIGTERM or SIGINT it stops taking new calls (503), lets the running
+    ones finish (up to --shutdown-grace seconds), closes the sessions and
+    exits 0; a second signal stops it at once. docs/operations.md says what
+    to watch.
 
     Example: mcp-acl serve --port 8000
     Then: mcp-acl token --user alice   (and send it as `Authorization: Bearer …`)
     """
     settings = Settings.from_env(database)
     engine = open_engine(database)
-    app = build_app(settings, engine)
+    start_observing(log_format.value)
+    app = build_app(settings, engine, metrics=metrics)
     sock = bind(host, port)
     url = listen_url(sock)
     out.print(f"mcp-acl serving {url}", highlight=False)
     if note := port_note(settings, url):
-        err.print(note, highlight=False)
-    run_app(app, sock)
+        if log_format is LogFormat.json:
+            # Every line on stderr is then one JSON object.
+            logging.getLogger(__name__).warning(note)
+        else:
+            err.print(note, highlight=False)
+    run_app(app, sock, grace=shutdown_grace, log_format=log_format.value)
 
 
 def stdio(database: DatabaseOpt = None) -> None:

@@ -51,10 +51,10 @@ def _as_json(up: Upstream, status: UpstreamStatus | None, pinned: int) -> dict:
     }
 
 
-def _health_row(up: Upstream, status: UpstreamStatus | None) -> list:
-    """upstream, where, state, tools (listed, withheld), last seen, last error."""
+def _health_row(up: Upstream, status: UpstreamStatus | None, pinned: int) -> list:
+    """upstream, where, state, tools (listed, withheld; or pinned, before any report), last seen, last error."""
     if status is None:
-        return cells(up.name, up.where(), UNREPORTED, "-", "-", "-")
+        return cells(up.name, up.where(), UNREPORTED, f"{pinned} pinned", "-", "-")
     tools = "-" if status.tools_listed is None else f"{status.tools_listed} listed, {status.tools_withheld} withheld"
     seen = status.last_seen_at.strftime("%Y-%m-%d %H:%M:%S") if status.last_seen_at else "-"
     return cells(up.name, up.where(), status.state, tools, seen, status.last_error or "-")
@@ -169,7 +169,7 @@ def upstream_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> Non
     if as_json:
         print_json([_as_json(up, statuses.get(up.name), pinned.get(up.name, 0)) for up in found])
         return
-    rows = [_health_row(up, statuses.get(up.name)) for up in found]
+    rows = [_health_row(up, statuses.get(up.name), pinned.get(up.name, 0)) for up in found]
     out.print(table("upstream", "where", "state", "tools", "last seen", "last error", rows=rows, wrap=("where", "last error")))
 
 

@@ -35,12 +35,14 @@ from mcp_acl.gateway.sessions import session_error
 from mcp_acl.gateway.slots import ToolSlots
 from mcp_acl.gateway.specs import CallContext, Progress, PromptGetter, ToolError
 from mcp_acl.gateway.views import CatalogueViews
+from mcp_acl.observe.tracing import span
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
 from mcp_acl.prompting import ACCESS_POLICY, access_policy_text, refusal_text, unknown_tool_text
 from mcp_acl.store.lookup import StandingConnection, WouldWait, must_not_wait
 
 if TYPE_CHECKING:
     from mcp_acl.gateway.catalogue import Catalogue
+    from mcp_acl.observe.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,8 @@ class Invoker:
         # that admissions and listings use (see slots.py).
         self.slots = slots if slots is not None else ToolSlots()
         self.outcomes = OutcomeWriter(audit)
+        # Set by `serve --metrics` (observe/metrics.py); None costs the admission one check.
+        self.metrics: Metrics | None = None
 
     # -- admission: decide + audit (both touch the database), on the loop
     # when that needs no waiting, else in one worker thread
@@ -154,16 +158,19 @@ class Invoker:
                 raise _SessionFailed(exc) from exc
         for attempt in range(1, DECIDE_ATTEMPTS + 1):
             started = time.perf_counter()
-            decision, known, policy = self._decide(identity, action, target, args, exists)
+            with span("mcp_acl.decide"):
+                decision, known, policy = self._decide(identity, action, target, args, exists)
             if attempt == DECIDE_ATTEMPTS and decision.allowed:
                 # The policy changed under each attempt: refuse rather than allow on one already gone.
                 decision, policy = Decision(False, UNSETTLED, None, decision.revision), None
-            latency_ms = (time.perf_counter() - started) * 1000.0
+            audit_started = time.perf_counter()
+            latency_ms = (audit_started - started) * 1000.0
             try:
-                audit_id = self.audit.record_decision(
-                    session_id=session_id, identity=identity, action=action, target=target,
-                    args=args, decision=decision, latency_ms=latency_ms, still_current=True,
-                )
+                with span("mcp_acl.audit.write"):
+                    audit_id = self.audit.record_decision(
+                        session_id=session_id, identity=identity, action=action, target=target,
+                        args=args, decision=decision, latency_ms=latency_ms, still_current=True,
+                    )
             except PolicyMoved:
                 # Another process committed a policy change after this decision read the
                 # revision: nothing was written; decide again on the new policy (in a
@@ -174,8 +181,12 @@ class Invoker:
                 raise
             except Exception as exc:
                 log.warning("refusing %s %s: the audit write failed (%s)", action, target, exc.__class__.__name__)
+                if self.metrics is not None:
+                    self.metrics.admitted(action, "unaudited", latency_ms / 1000.0, None)
                 return Admission(Decision(False, UNAUDITED, decision.grant, decision.revision), known, None), None
             break
+        if self.metrics is not None:
+            self.metrics.admitted(action, _result(decision, known), latency_ms / 1000.0, time.perf_counter() - audit_started)
         return Admission(decision, known, audit_id), policy
 
     def _decide(
@@ -252,7 +263,9 @@ class Invoker:
             return _tool_error(f"Invalid arguments for {name}: {problem}")
         try:
             context = CallContext(identity=identity, session_id=session_id, progress=progress)
-            result = await _run(self.slots, spec.handler, args, context)
+            # The name is the catalogue's here (spec was found); a forwarded call's client span nests below.
+            with span("mcp_acl.tool.run", {"mcp_acl.tool": name}):
+                result = await _run(self.slots, spec.handler, args, context)
         except anyio.get_cancelled_exc_class():
             # The caller cancelled (notifications/cancelled) or went away: the call did not complete.
             with anyio.CancelScope(shield=True):
@@ -285,7 +298,8 @@ class Invoker:
         if not admission.decision.allowed:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
         try:
-            read = await _run(self.slots, found.reader, uri, CallContext(identity=identity, session_id=session_id), passed=types.ReadResourceResult)
+            with span("mcp_acl.resource.read"):
+                read = await _run(self.slots, found.reader, uri, CallContext(identity=identity, session_id=session_id), passed=types.ReadResourceResult)
         except anyio.get_cancelled_exc_class():
             # Cancelled (the caller went away, or cancelled): the read did not complete.
             with anyio.CancelScope(shield=True):
@@ -340,7 +354,8 @@ class Invoker:
     ) -> types.GetPromptResult:
         # An upstream's prompt: its result reaches the caller unchanged; a failure is one sentence.
         try:
-            result = await getter(args, CallContext(identity=identity, session_id=session_id))
+            with span("mcp_acl.prompt.get"):
+                result = await getter(args, CallContext(identity=identity, session_id=session_id))
         except anyio.get_cancelled_exc_class():
             # Cancelled (the caller went away, or cancelled): the get did not complete.
             with anyio.CancelScope(shield=True):
@@ -355,6 +370,15 @@ class Invoker:
             raise MCPError(INVALID_REQUEST, "Getting the prompt failed with an internal error.") from None
         await self._outcome(admission, "ok", session_id)
         return result
+
+
+def _result(decision: Decision, known: bool) -> str:
+    # A closed set of words: the metrics label decisions with it.
+    if decision.allowed:
+        return "allowed"
+    if decision.reason == UNAVAILABLE:
+        return "unavailable"
+    return "refused" if known else "unknown"
 
 
 def _tool_error(text: str) -> types.CallToolResult:

@@ -15,6 +15,7 @@ Watchers are 2025-11-25 sessions (notified on their GET stream) and
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,6 +76,9 @@ class Notifier:
         self._watchers: dict[str, Watcher] = {}
         self._woken: anyio.Event | None = None  # made in run(), on the event loop
         self._catalogue_moved = False
+        # When the first wake since the last check came (perf_counter), and who hears how long the notices took.
+        self._woken_at: float | None = None
+        self.on_notified: Callable[[float], None] | None = None
 
     def watch(self, key: str, identity: Identity, notify: Notify) -> None:
         """Start watching on behalf of `identity` (no I/O, no filtering here: the next poll does it)."""
@@ -91,6 +95,7 @@ class Notifier:
 
     async def check(self) -> None:
         """One poll: re-evaluate watchers if the revision moved or one of their listings went stale."""
+        woken_at, self._woken_at = self._woken_at, None
         changes = await anyio.to_thread.run_sync(self._changes, list(self._watchers.values()))
         for watcher, kinds in changes:
             for kind in kinds:
@@ -99,6 +104,8 @@ class Notifier:
                 except Exception as exc:
                     # A broken stream must not stop the others from being told.
                     log.debug("could not notify %s of %s/list_changed: %s", watcher.key, kind, exc)
+        if changes and woken_at is not None and self.on_notified is not None:
+            self.on_notified(time.perf_counter() - woken_at)
 
     def _changes(self, watchers: list[Watcher]) -> list[tuple[Watcher, list[str]]]:
         # In a worker thread: a new revision can mean filtering the catalogue
@@ -129,6 +136,8 @@ class Notifier:
     def wake(self) -> None:
         """Look again now rather than at the next poll (called on the event loop when something committed)."""
         if self._woken is not None:
+            if self._woken_at is None:
+                self._woken_at = time.perf_counter()
             self._woken.set()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskStatus
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 
 from mcp_acl.audit import AuditLog
 from mcp_acl.config import Settings, data_home
+from mcp_acl.gateway.calls import CallLedger
 from mcp_acl.gateway.catalogue import Catalogue
 from mcp_acl.gateway.edge import CallerEdge
 from mcp_acl.gateway.guard import SessionGuard
@@ -27,6 +29,9 @@ from mcp_acl.store import PolicyLoader
 from mcp_acl.store.commits import watch_commits
 from mcp_acl.store.lookup import one_connection, standing_connection
 from mcp_acl.upstream import UpstreamPool
+
+if TYPE_CHECKING:
+    from mcp_acl.observe.metrics import Metrics
 
 
 @dataclass
@@ -44,6 +49,12 @@ class Gateway:
     upstreams: UpstreamPool = field(default_factory=lambda: UpstreamPool(()))
     # More to wake when a commit is heard (the HTTP app's killed-session reaper).
     commit_listeners: list[Callable[[], None]] = field(default_factory=list)
+    # The calls running (a graceful shutdown waits for them) and whether new ones are taken.
+    calls: CallLedger = field(default_factory=CallLedger)
+    # Whether commits are being heard (store/commits.py); None: nothing to listen to (an in-memory database).
+    listening: bool | None = None
+    # Counts the commit signals when `serve --metrics` (observe/metrics.py).
+    metrics: Metrics | None = None
 
     async def run_background(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The notifier, the sessions' outboxes and the outcome writer, until cancelled (run in the serving task group)."""
@@ -53,13 +64,18 @@ class Gateway:
                 await tg.start(partial(self.upstreams.run, self.catalogue, on_change=self._catalogue_changed))
                 await tg.start(self.outboxes.run)
                 await tg.start(self.notifier.run)
-                await tg.start(partial(watch_commits, self.engine, self._heard_commit))
+                await tg.start(partial(watch_commits, self.engine, self._heard_commit, on_listening=self._listening))
                 await tg.start(self.invoker.outcomes.run)
                 task_status.started()
         finally:
             self.invoker.close()
 
+    def _listening(self, listening: bool) -> None:
+        self.listening = listening
+
     def _heard_commit(self) -> None:
+        if self.metrics is not None:
+            self.metrics.heard_commit()
         # A commit may be a policy change (the notifier) or a request to re-read an upstream (the pool).
         self.notifier.wake()
         self.upstreams.wake()
@@ -76,7 +92,7 @@ class Gateway:
         """An MCP server for one transport, and the session guard it runs every request through."""
         outboxes = self.outboxes if edge.transport == "http" else None
         guard = SessionGuard(edge, self.sessions, self.notifier, outboxes)
-        return build_server(self.invoker, edge, guard, self.notifier), guard
+        return build_server(self.invoker, edge, guard, self.notifier, self.calls), guard
 
 
 def load_catalogue(settings: Settings) -> Catalogue:

@@ -23,6 +23,7 @@ from mcp.server.subscriptions import ListenHandler
 from mcp.shared.exceptions import MCPError
 
 import mcp_acl
+from mcp_acl.gateway.calls import OTHER, CallLedger
 from mcp_acl.gateway.edge import NO_IDENTITY, CallerEdge, CallerUnknown
 from mcp_acl.gateway.guard import SessionGuard, pending_check
 from mcp_acl.gateway.invocation import Invoker
@@ -43,6 +44,8 @@ INSTRUCTIONS = (
 class GatewayServer(Server[Any]):
     """The low-level server, announcing list_changed on the 2025-11-25 handshake."""
 
+    listen_streams: ListenHandler | None = None
+
     def create_initialization_options(
         self,
         notification_options: NotificationOptions | None = None,
@@ -56,8 +59,11 @@ class GatewayServer(Server[Any]):
         )
 
 
-def build_server(invoker: Invoker, edge: CallerEdge, guard: SessionGuard, notifier: Notifier) -> GatewayServer:
-    """The MCP server for one transport; `edge` says how callers and sessions are found."""
+def build_server(
+    invoker: Invoker, edge: CallerEdge, guard: SessionGuard, notifier: Notifier, calls: CallLedger | None = None,
+) -> GatewayServer:
+    """The MCP server for one transport; `edge` says how callers and sessions are found, `calls` counts the calls."""
+    ledger = calls if calls is not None else CallLedger()
 
     def caller(ctx: ServerRequestContext) -> Identity:
         try:
@@ -94,18 +100,27 @@ def build_server(invoker: Invoker, edge: CallerEdge, guard: SessionGuard, notifi
         return types.ListPromptsResult(prompts=list((await listing(caller(ctx))).prompts))
 
     async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
+        # Only catalogue names label the metrics: a made-up name must not grow their label sets.
+        label = params.name if params.name in invoker.catalogue.tools else OTHER
         # Only when the caller asked for progress: a forwarded call then asks its upstream for it too.
         progress = ctx.session.report_progress if ctx.meta and ctx.meta.get("progress_token") is not None else None
-        return await invoker.call_tool(
-            caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get(), progress=progress
-        )
+        with ledger.running("tools/call", label) as call:
+            result = await invoker.call_tool(
+                caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get(), progress=progress
+            )
+            if result.is_error:
+                call.failed()
+            return result
 
     async def read_resource(ctx: ServerRequestContext, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-        return await invoker.read_resource(caller(ctx), edge.session_id(ctx), params.uri, pending_check.get())
+        with ledger.running("resources/read", OTHER):
+            return await invoker.read_resource(caller(ctx), edge.session_id(ctx), params.uri, pending_check.get())
 
     async def get_prompt(ctx: ServerRequestContext, params: types.GetPromptRequestParams) -> types.GetPromptResult:
-        return await invoker.get_prompt(caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get())
+        with ledger.running("prompts/get", OTHER):
+            return await invoker.get_prompt(caller(ctx), edge.session_id(ctx), params.name, params.arguments, pending_check.get())
 
+    listen = ListenHandler(IdentityBus(edge, notifier))
     server = GatewayServer(
         "mcp-acl",
         version=mcp_acl.__version__,
@@ -121,7 +136,9 @@ def build_server(invoker: Invoker, edge: CallerEdge, guard: SessionGuard, notifi
         on_read_resource=read_resource,
         on_list_prompts=list_prompts,
         on_get_prompt=get_prompt,
-        on_subscriptions_listen=ListenHandler(IdentityBus(edge, notifier)),
+        on_subscriptions_listen=listen,
     )
+    # Kept so a graceful shutdown can end the listen streams (they last as long as the client keeps them).
+    server.listen_streams = listen
     server.middleware.append(guard)
     return server

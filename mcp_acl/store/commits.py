@@ -54,14 +54,19 @@ def notify_policy_changed(conn: Connection) -> None:
 
 async def watch_commits(
     engine: Engine, on_commit: Callable[[], None], *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    on_listening: Callable[[bool], None] = lambda listening: None,
 ) -> None:
-    """Call `on_commit` (on the event loop) soon after each commit to `engine`'s database, until cancelled."""
+    """Call `on_commit` (on the event loop) soon after each commit to `engine`'s database, until cancelled.
+
+    `on_listening(True/False)` hears when the watch starts and stops hearing commits (for /readyz);
+    it is never called where there is nothing to watch (an in-memory database).
+    """
     backend = engine.url.get_backend_name()
     database = _sqlite_file(engine.url) if backend == "sqlite" else None
     if database is not None:
-        await _watch_sqlite_files(database, on_commit, task_status)
+        await _watch_sqlite_files(database, on_commit, task_status, on_listening)
     elif backend == "postgresql":
-        await _listen_postgres(engine, on_commit, task_status)
+        await _listen_postgres(engine, on_commit, task_status, on_listening)
     else:
         task_status.started()
 
@@ -80,10 +85,13 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(name).expanduser().resolve()
 
 
-async def _watch_sqlite_files(database: Path, on_commit: Callable[[], None], task_status: TaskStatus[None]) -> None:
+async def _watch_sqlite_files(
+    database: Path, on_commit: Callable[[], None], task_status: TaskStatus[None], on_listening: Callable[[bool], None],
+) -> None:
     from watchfiles import awatch
 
     names = {database.name, f"{database.name}-wal", f"{database.name}-journal"}
+    on_listening(True)
     task_status.started()
     try:
         async for _changes in awatch(
@@ -95,9 +103,12 @@ async def _watch_sqlite_files(database: Path, on_commit: Callable[[], None], tas
         # E.g. the system's limit of inotify watches is reached, or watchfiles'
         # own internal error (a RuntimeError): serving goes on, found by the poll.
         log.warning("not watching %s for commits (%s); changes are found by polling", database.parent, exc)
+        on_listening(False)
 
 
-async def _listen_postgres(engine: Engine, on_commit: Callable[[], None], task_status: TaskStatus[None]) -> None:
+async def _listen_postgres(
+    engine: Engine, on_commit: Callable[[], None], task_status: TaskStatus[None], on_listening: Callable[[bool], None],
+) -> None:
     import psycopg
 
     conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -110,6 +121,7 @@ async def _listen_postgres(engine: Engine, on_commit: Callable[[], None], task_s
                 conninfo, autocommit=True, application_name=f"mcp-acl listen {os.getpid()}", **KEEPALIVES,
             ) as conn:
                 await conn.execute(f"LISTEN {CHANNEL}")
+                on_listening(True)
                 failures = 0
                 if started:
                     # A commit made while reconnecting was not heard: look once now.
@@ -121,6 +133,7 @@ async def _listen_postgres(engine: Engine, on_commit: Callable[[], None], task_s
                     on_commit()
         except (psycopg.Error, OSError) as exc:
             log.warning("not listening for policy changes (%s); retrying", exc.__class__.__name__)
+        on_listening(False)
         if not started:
             task_status.started()
             started = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import TypeVar
@@ -90,6 +91,8 @@ class PolicyLoader:
         self.engine = engine
         self._cached: CompiledPolicy | None = None
         self._lock = threading.Lock()
+        # Hears (revision, seconds) after each reload: `serve --metrics` (observe/metrics.py).
+        self.on_reload: Callable[[int, float], None] | None = None
         self._revision = Lookup(engine, "SELECT revision FROM policy_revision WHERE id = 1", "the policy could not be read", memo=True)
 
     def current(self) -> CompiledPolicy:
@@ -100,6 +103,7 @@ class PolicyLoader:
         if found is not None and cached is not None and cached.revision == int(found[0]):
             return cached
         must_not_wait("reloading the policy")
+        started = time.perf_counter()
         try:
             with self.engine.connect() as conn, self._lock:
                 (grants, members, clients, disabled), rev = consistent_read(conn, _read_all, "read")
@@ -107,4 +111,6 @@ class PolicyLoader:
             raise StoreError(f"the policy could not be read: {exc.__class__.__name__}") from exc
         policy = compile_policy(rev, grants, members, clients, disabled)
         self._cached = policy
+        if self.on_reload is not None:
+            self.on_reload(rev, time.perf_counter() - started)
         return policy

@@ -13,7 +13,11 @@ import sys
 import pytest
 
 # Packages only serving, connecting, signing in or running an agent needs.
-HEAVY = ("mcp", "mcp_types", "starlette", "uvicorn", "authlib", "ollama", "httpx", "httpx2", "alembic", "joserfc")
+HEAVY = (
+    "mcp", "mcp_types", "starlette", "uvicorn", "authlib", "ollama", "httpx", "httpx2", "alembic", "joserfc",
+    # Metrics and traces are for `serve` alone, and only when turned on.
+    "prometheus_client", "opentelemetry",
+)
 
 PROBE = """
 import json, sys
@@ -73,3 +77,26 @@ def test_revoke_does_not_load_server_packages_or_cel(demo_url, subprocess_env, r
     code, loaded = loaded_by(["revoke", grant_id, "--database", demo_url], subprocess_env)
     assert code == 0
     assert loaded.isdisjoint((*HEAVY, "cel")), sorted(loaded.intersection((*HEAVY, "cel")))
+
+
+SERVE_PROBE = """
+import json, sys
+from mcp_acl.cli.serve import build_app, start_observing
+from mcp_acl.config import Settings
+from mcp_acl.store import make_engine
+url, metrics = sys.argv[1], sys.argv[2] == "metrics"
+start_observing("text")
+build_app(Settings.from_env(url), make_engine(url), metrics=metrics)
+prefixes = ("prometheus_client", "opentelemetry.sdk", "opentelemetry.exporter")
+print(json.dumps(sorted({n.split(".")[0] if n.startswith("prom") else ".".join(n.split(".")[:2]) for n in sys.modules if n.startswith(prefixes)})))
+"""
+
+
+@pytest.mark.parametrize(("metrics", "expected"), [("off", []), ("metrics", ["prometheus_client"])])
+def test_serve_loads_metrics_and_tracing_packages_only_when_turned_on(demo_url, subprocess_env, metrics, expected):
+    env = {k: v for k, v in subprocess_env.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_PROBE, demo_url, metrics], env=env, capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == expected

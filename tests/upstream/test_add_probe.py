@@ -6,6 +6,7 @@ import socket
 import sys
 from collections.abc import Iterator
 
+import anyio
 import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
@@ -18,10 +19,12 @@ from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
 from mcp_acl.store.pins import Pins, add_pinned, pin_first_use
 from mcp_acl.store.upstreams import Upstream, add_upstream
+from tests.upstream.upstream_server import tracker
 from tests.upstream.test_gateway_upstreams import SERVER_SCRIPT, _closed_port, http_upstream, seen  # noqa: F401 (fixtures)
 
-TRACKER_TOOLS = {"echo", "delete_repo", "fail", "hang", "greeting", "picture", "crash", "count", "retire", "offer", "end_streams"}
-TRACKER_PROMPTS = {"review", "plan", "broken"}
+# What the test upstream offers, asked of it (other tests add tools to it).
+TRACKER_TOOLS = {tool.name for tool in anyio.run(tracker().list_tools)}
+TRACKER_PROMPTS = {prompt.name for prompt in anyio.run(tracker().list_prompts)}
 
 
 def stored(world) -> dict:
@@ -43,7 +46,7 @@ def test_adding_an_http_upstream_connects_and_pins_its_tools_and_prompts(sqlite_
     world = sqlite_world
     done = add(world, subprocess_env, "tracker", "--url", http_upstream, "--timeout", "5")
     assert done.returncode == 0, done.stderr
-    assert "found 11 tools and 3 prompts and pinned their definitions" in done.stdout
+    assert f"found {len(TRACKER_TOOLS)} tools and {len(TRACKER_PROMPTS)} prompts and pinned their definitions" in done.stdout
     assert "upstream://tracker/*" in done.stdout
     assert stored(world)["upstreams"] == [("tracker", True)]
     assert {tool for _, tool in stored(world)["pins"]} == TRACKER_TOOLS
@@ -57,7 +60,7 @@ def test_adding_a_stdio_upstream_connects_and_pins_its_tools_and_prompts(sqlite_
     world = sqlite_world
     done = add(world, subprocess_env, "local", "--command", f"{sys.executable} {SERVER_SCRIPT}")
     assert done.returncode == 0, done.stderr
-    assert "found 11 tools and 3 prompts" in done.stdout
+    assert f"found {len(TRACKER_TOOLS)} tools and {len(TRACKER_PROMPTS)} prompts" in done.stdout
     assert {tool for _, tool in stored(world)["pins"]} == TRACKER_TOOLS
     assert {prompt for _, prompt in stored(world)["prompt_pins"]} == TRACKER_PROMPTS
 

@@ -205,7 +205,7 @@ async def test_an_upstream_answering_junk_gives_one_sentence(sqlite_world, subpr
         LoopbackServer(not_mcp(kind)) as junk,
         LoopbackServer(junk_for_calls_to(tracker().streamable_http_app(), "echo", kind), lifespan="on") as flaky,
     ):
-        register(world, subprocess_env, "junk", "--url", f"{junk}/mcp", "--timeout", "2")
+        register(world, subprocess_env, "junk", "--url", f"{junk}/mcp", "--timeout", "2", "--no-connect")
         register(world, subprocess_env, "flaky", "--url", f"{flaky}/mcp", "--timeout", "2")
         admin.add_grant("role:analyst", "tool:junk.*")
         admin.add_grant("role:analyst", "tool:flaky.*")
@@ -280,7 +280,7 @@ async def test_an_upstream_that_hangs_from_the_start_does_not_hold_the_gateway(s
 
     PolicyAdmin(world.engine).add_grant("role:analyst", "tool:silent.*")
     with LoopbackServer(silent) as base:
-        register(world, subprocess_env, "silent", "--url", f"{base}/mcp", "--timeout", "1")
+        register(world, subprocess_env, "silent", "--url", f"{base}/mcp", "--timeout", "1", "--no-connect")
         gateway = world.gateway()
         try:
             with serve(world, gateway) as live:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
+
+import pytest
 
 from gateway.harness import cli, connect, get_stream_open, serve, sqlite_world, text_of, wait_for  # noqa: F401 (fixture)
 from gateway.test_notifier import _recorder, _session_of
@@ -11,9 +15,13 @@ from mcp_acl.store import PolicyAdmin
 from mcp_acl.store.upstream_status import read_statuses
 from tests.upstream.test_gateway_upstreams import SERVER_SCRIPT, _closed_port, http_upstream, seen, tool_names  # noqa: F401 (fixtures)
 from tests.upstream.test_pinning import live_upstream  # noqa: F401 (fixture)
+from tests.upstream.test_add_probe import TRACKER_TOOLS
 from tests.upstream.upstream_server import add_tool
 
 LIST_CHANGED = "notifications/tools/list_changed"
+
+# How many tools the test upstream offers (other tests add tools to it).
+N = len(TRACKER_TOOLS)
 
 
 def listed(world, env) -> dict[str, dict]:
@@ -53,7 +61,7 @@ async def test_an_upstream_added_and_removed_while_serving_joins_and_leaves(sqli
             # Its health, as the serving gateway reported it, seen by the CLI in another process.
             await wait_for(lambda: state_of(world, "tracker") == "connected")
             health = listed(world, subprocess_env)["tracker"]
-            assert (health["state"], health["tools_listed"], health["tools_withheld"], health["pinned_tools"]) == ("connected", 7, 0, 7)
+            assert (health["state"], health["tools_listed"], health["tools_withheld"], health["pinned_tools"]) == ("connected", N, 0, N)
             assert health["last_error"] is None and health["last_seen"] and health["reported_by"]
             # Removed in another process: its tools leave, alice is told, calls stop being forwarded.
             connection = gateway.upstreams.connections["tracker"]
@@ -82,19 +90,19 @@ async def test_upstream_list_shows_down_connected_and_stopped(sqlite_world, subp
     # Before any gateway ran: said plainly.
     before = listed(world, subprocess_env)
     assert {name: u["state"] for name, u in before.items()} == {"down": "no gateway has reported", "local": "no gateway has reported"}
-    assert (before["down"]["pinned_tools"], before["local"]["pinned_tools"]) == (0, 7)
+    assert (before["down"]["pinned_tools"], before["local"]["pinned_tools"]) == (0, N)
     table = cli(subprocess_env, "upstream", "list", "--database", world.database_url)
-    assert "no gateway has reported" in table.stdout
+    assert "no gateway has reported" in table.stdout and f"{N} pinned" in table.stdout
     with serve(world):
         await wait_for(lambda: state_of(world, "down") == "down" and state_of(world, "local") == "connected", timeout=30)
         now = listed(world, subprocess_env)
         assert now["down"]["state"] == "down" and "ConnectError" in now["down"]["last_error"]
         assert now["down"]["last_seen"] is None
-        assert (now["local"]["tools_listed"], now["local"]["tools_withheld"]) == (7, 0)
+        assert (now["local"]["tools_listed"], now["local"]["tools_withheld"]) == (N, 0)
         shown = cli(subprocess_env, "upstream", "show", "down", "--database", world.database_url)
         assert shown.returncode == 0 and json.loads(shown.stdout)["state"] == "down"
         table = cli(subprocess_env, "upstream", "list", "--database", world.database_url)
-        assert "connected" in table.stdout and "7 listed, 0 withheld" in table.stdout and "ConnectError" in table.stdout
+        assert "connected" in table.stdout and f"{N} listed, 0 withheld" in table.stdout and "ConnectError" in table.stdout
     # The gateway stopped: its reports say so rather than a state nobody keeps up to date.
     after = listed(world, subprocess_env)
     assert (after["down"]["state"], after["local"]["state"]) == ("stopped", "stopped")
@@ -110,4 +118,36 @@ async def test_a_withheld_tool_is_counted_in_the_health_report(sqlite_world, sub
     with serve(world):
         await wait_for(lambda: state_of(world, "tracker") == "connected", timeout=30)
         health = listed(world, subprocess_env)["tracker"]
-        assert (health["tools_listed"], health["tools_withheld"], health["pinned_tools"]) == (7, 1, 7)
+        assert (health["tools_listed"], health["tools_withheld"], health["pinned_tools"]) == (N, 1, N)
+
+
+def _children_running(script) -> int:
+    """How many child processes of this test process run `script` (the gateway serves in a thread of it)."""
+    count = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == os.getpid() and str(script).encode() in cmdline:
+            count += 1
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads child processes from /proc")
+async def test_removing_a_stdio_upstream_while_serving_stops_its_process(sqlite_world, subprocess_env):
+    world = sqlite_world
+    done = cli(subprocess_env, "upstream", "add", "local", "--command", f"{sys.executable} {SERVER_SCRIPT}", "--database", world.database_url)
+    assert done.returncode == 0, done.stderr
+    PolicyAdmin(world.engine).add_grant("role:intern", "tool:local.*")
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("bob")) as bob:
+            assert "local.greeting" in await tool_names(bob, "local.")
+            assert _children_running(SERVER_SCRIPT) == 1
+            removed = cli(subprocess_env, "upstream", "remove", "local", "--database", world.database_url)
+            assert removed.returncode == 0, removed.stderr
+            await wait_for(lambda: _children_running(SERVER_SCRIPT) == 0, timeout=30)
+            assert await tool_names(bob, "local.") == set()
+            refused = await bob.call_tool("local.greeting", {})
+            assert refused.is_error and text_of(refused).startswith("No tool named local.greeting is available to you")
