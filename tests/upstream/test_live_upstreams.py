@@ -164,6 +164,7 @@ async def test_an_upstream_added_while_serving_brings_its_resources_and_prompts_
     heard: list[str] = []
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("alice"), message_handler=_recorder(heard)) as alice:
+            assert [p.name for p in (await alice.list_prompts()).prompts if p.name.startswith("tracker.")] == []
             await get_stream_open(live, _session_of(world, "alice"))
             added = cli(subprocess_env, "upstream", "add", "tracker", "--url", http_upstream, "--database", world.database_url)
             assert added.returncode == 0, added.stderr
