@@ -29,8 +29,8 @@ _MAX_ECHOED_NAME = 80
 
 
 @dataclass(frozen=True)
-class PromptSpec:
-    """A prompt the gateway itself offers."""
+class GatewayPrompt:
+    """A prompt the gateway itself offers (an upstream's prompts are gateway.specs.PromptSpec)."""
 
     name: str
     title: str
@@ -42,14 +42,14 @@ class PromptSpec:
         return f"prompt:{self.name}"
 
 
-ACCESS_POLICY = PromptSpec(
+ACCESS_POLICY = GatewayPrompt(
     name="access-policy",
     title="Your access policy",
     description="What you may use through this server, within which limits, and what a refusal means. "
     "Use the text as your system message.",
 )
 
-PROMPTS: tuple[PromptSpec, ...] = (ACCESS_POLICY,)
+PROMPTS: tuple[GatewayPrompt, ...] = (ACCESS_POLICY,)
 
 
 def refusal_text(decision: Decision) -> str:

@@ -25,6 +25,10 @@ from mcp_acl.store.upstreams import (
 upstream_app = typer.Typer(help="Register, list, approve, refresh and remove upstream MCP servers whose tools mcp-acl governs.", no_args_is_help=True)
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def _when(at) -> str | None:
     return at.isoformat() if at else None
 
@@ -133,7 +137,7 @@ def upstream_add(
         if no_connect:
             add_upstream(admin, up)
             out.print(
-                f"added upstream {name} ({up.where()}) without connecting: its tools ({name}.*) are pinned when a gateway "
+                f"added upstream {name} ({up.where()}) without connecting: its tools and prompts ({name}.*) are pinned when a gateway "
                 f"first reads them; run `mcp-acl upstream approve {name}` once it is reachable to review them first",
                 highlight=False, soft_wrap=True,
             )
@@ -146,8 +150,9 @@ def upstream_add(
         current = anyio.run(partial(read_current, up, nothing="nothing was written (--no-connect registers it as it is)"))
         add_pinned(admin, up, current)
     out.print(
-        f"added upstream {name} ({up.where()}): found {len(current)} tools and pinned their definitions; "
-        f"they are {name}.* in the catalogue (grant them as tool:{name}.*)",
+        f"added upstream {name} ({up.where()}): found {_count(len(current.tools), 'tool')} and {_count(len(current.prompts), 'prompt')} "
+        f"and pinned their definitions; they are {name}.* in the catalogue (grant them as tool:{name}.*, prompt:{name}.*), "
+        f"its resources upstream://{name}/*",
         highlight=False, soft_wrap=True,
     )
 
@@ -194,13 +199,13 @@ def upstream_remove(name: Annotated[str, typer.Argument(help="The upstream to re
 
 @upstream_app.command("approve")
 def upstream_approve(
-    name: Annotated[str, typer.Argument(help="The upstream whose current tool definitions to trust.")],
+    name: Annotated[str, typer.Argument(help="The upstream whose current tool and prompt definitions to trust.")],
     yes: Annotated[bool, typer.Option("--yes", help="Approve without asking (needed when there is no terminal).")] = False,
     database: DatabaseOpt = None,
 ) -> None:
-    """Show how an upstream's tools differ from what was pinned, then pin them as they are now.
+    """Show how an upstream's tools and prompts differ from what was pinned, then pin them as they are now.
 
-    Changed and new tools of an upstream are withheld from every catalogue until approved. Approving
+    Changed and new tools and prompts of an upstream are withheld from every catalogue until approved. Approving
     bumps the policy revision (serving gateways show the tools at once) and writes an audit row.
 
     Example: mcp-acl upstream approve github --yes
@@ -215,20 +220,20 @@ def upstream_approve(
         current = anyio.run(read_current, up)
         diff = difference(pinned, current)
         if not diff:
-            out.print(f"upstream {name}: its {len(current)} tools are as pinned; nothing to approve", highlight=False)
+            out.print(f"upstream {name}: its {len(current.tools)} tools and {len(current.prompts)} prompts are as pinned; nothing to approve", highlight=False)
             return
         for line in readable_diff(name, pinned, current):
             out.print(line, highlight=False, markup=False, soft_wrap=True)
         if not yes:
             if not sys.stdin.isatty():
                 fail("no terminal to confirm on; run again with --yes to approve")
-            if not typer.confirm(f"Approve these tool definitions of {name}?", default=False):
+            if not typer.confirm(f"Approve these definitions of {name}?", default=False):
                 fail("not approved; nothing changed", code=1)
         admin = PolicyAdmin(engine)
         approve_definitions(admin, name, current)
         try:
             AuditLog(engine).record_approval(
-                target=f"upstream:{name}", reason=f"tool definitions approved: {diff.summary()}",
+                target=f"upstream:{name}", reason=f"definitions approved: {diff.summary()}",
                 subject=_os_user(), revision=admin.revision(),
             )
         except AuditError as exc:

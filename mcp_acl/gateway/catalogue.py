@@ -1,6 +1,9 @@
-"""Everything the gateway can offer: tools, resources and resource templates, by name.
+"""Everything the gateway can offer: tools, resources, resource templates and prompts, by name.
 
-Tools and templates are fixed once loaded. Resources are of two kinds:
+Tools and templates are fixed once loaded, but for an upstream's, which
+are swapped in one step when it is re-read (`replace_namespace`). The
+gateway's own prompt (`access-policy`) is not an entry here; upstreams'
+prompts are. Resources are of two kinds:
 fixed ones (`ResourceSpec` returned by a module's `load`) and listed ones
 (`ResourceListing`, e.g. the workspace files), which change while the
 server runs. `resources` is a snapshot taken at load time;
@@ -14,19 +17,36 @@ import logging
 from dataclasses import dataclass, field
 
 from mcp_acl.gateway.specs import (
+    PromptSpec,
     ResourceListing,
     ResourceReader,
     ResourceSpec,
     ResourceTemplateSpec,
     ToolSpec,
+    upstream_uri,
 )
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class NamespaceEntries:
+    """What one upstream adds: tools and prompts named NAME.*, resources and templates under upstream://NAME/."""
+
+    tools: dict[str, ToolSpec] = field(default_factory=dict)
+    resources: dict[str, ResourceSpec] = field(default_factory=dict)
+    templates: tuple[ResourceTemplateSpec, ...] = ()
+    prompts: dict[str, PromptSpec] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """E.g. `3 tools, 2 resources, 1 template, 1 prompt` (for the log)."""
+        counts = (len(self.tools), "tool"), (len(self.resources), "resource"), (len(self.templates), "template"), (len(self.prompts), "prompt")
+        return ", ".join(f"{n} {what}{'' if n == 1 else 's'}" for n, what in counts)
+
+
+@dataclass(frozen=True)
 class Catalogue:
-    """The loaded tools, resources and templates."""
+    """The loaded tools, resources, templates and (upstreams') prompts."""
 
     tools: dict[str, ToolSpec] = field(default_factory=dict)
     # Fixed resources plus what the listings held when the catalogue was built.
@@ -35,6 +55,7 @@ class Catalogue:
     # Fixed resources only; kept apart so a fresh listing can be merged in.
     fixed_resources: dict[str, ResourceSpec] = field(default_factory=dict)
     listings: tuple[ResourceListing, ...] = ()
+    prompts: dict[str, PromptSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Built by hand (e.g. in a test) with `resources` only: they are all fixed.
@@ -56,20 +77,34 @@ class Catalogue:
             fixed_resources=fixed_resources, listings=listings,
         )
 
-    def replace_namespace(self, namespace: str, specs: dict[str, ToolSpec]) -> None:
-        """Make `specs` the tools named `namespace.*` (an upstream re-read while serving).
+    def replace_namespace(self, namespace: str, entries: NamespaceEntries) -> None:
+        """Make `entries` all that `namespace` offers (an upstream read at start or re-read while serving).
 
-        A new dict replaces the old in one step: a request or a listing in
-        another thread sees the old tools or the new, never half of each.
+        New dicts replace the old ones, each in one step: a request or a
+        listing in another thread sees an old entry or a new one, never a
+        half-built dict.
         """
-        prefix = f"{namespace}."
+        prefix, uris = f"{namespace}.", upstream_uri(namespace)
         tools = {name: spec for name, spec in self.tools.items() if not name.startswith(prefix)}
-        tools.update(specs)
-        object.__setattr__(self, "tools", tools)
+        tools.update(entries.tools)
+        prompts = {name: spec for name, spec in self.prompts.items() if not name.startswith(prefix)}
+        prompts.update(entries.prompts)
+        templates = [spec for spec in self.templates if not spec.uri_template.startswith(uris)]
+        templates.extend(entries.templates)
+        fixed = {uri: spec for uri, spec in self.fixed_resources.items() if not uri.startswith(uris)}
+        fixed.update(entries.resources)
+        resources = {uri: spec for uri, spec in self.resources.items() if not uri.startswith(uris)}
+        resources.update(entries.resources)
+        for name, value in (("tools", tools), ("prompts", prompts), ("templates", templates), ("fixed_resources", fixed), ("resources", resources)):
+            object.__setattr__(self, name, value)
 
     def tool(self, name: str) -> ToolSpec | None:
         """The tool called `name`, or None."""
         return self.tools.get(name)
+
+    def prompt(self, name: str) -> PromptSpec | None:
+        """The (upstream's) prompt called `name`, or None."""
+        return self.prompts.get(name)
 
     def list_resources(self) -> dict[str, ResourceSpec]:
         """The resources as they are now: fixed ones, then each listing's, by URI.

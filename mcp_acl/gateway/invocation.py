@@ -33,7 +33,7 @@ from mcp_acl.gateway.arguments import ArgumentCheck
 from mcp_acl.gateway.outcomes import OutcomeWriter
 from mcp_acl.gateway.sessions import session_error
 from mcp_acl.gateway.slots import ToolSlots
-from mcp_acl.gateway.specs import CallContext, Progress, ToolError
+from mcp_acl.gateway.specs import CallContext, Progress, PromptGetter, ToolError
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.observe.tracing import span
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
@@ -299,7 +299,12 @@ class Invoker:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
         try:
             with span("mcp_acl.resource.read"):
-                text = await _run(self.slots, found.reader, uri, CallContext(identity=identity, session_id=session_id))
+                read = await _run(self.slots, found.reader, uri, CallContext(identity=identity, session_id=session_id), passed=types.ReadResourceResult)
+        except anyio.get_cancelled_exc_class():
+            # Cancelled (the caller went away, or cancelled): the read did not complete.
+            with anyio.CancelScope(shield=True):
+                await self._outcome(admission, "error", session_id)
+            raise
         except ToolError as exc:
             await self._outcome(admission, "error", session_id)
             raise MCPError(INVALID_REQUEST, str(exc)) from None
@@ -308,7 +313,9 @@ class Invoker:
             await self._outcome(admission, "error", session_id)
             raise MCPError(INVALID_REQUEST, f"Reading {uri} failed with an internal error.") from None
         await self._outcome(admission, "ok", session_id)
-        contents = types.TextResourceContents(uri=uri, mime_type=found.mime_type, text=text)
+        if isinstance(read, types.ReadResourceResult):
+            return read  # an upstream's contents, already under the gateway's URIs
+        contents = types.TextResourceContents(uri=uri, mime_type=found.mime_type, text=read)
         return types.ReadResourceResult(contents=[contents])
 
     async def get_prompt(
@@ -316,14 +323,18 @@ class Invoker:
         session_check: SessionCheck | None = None,
     ) -> types.GetPromptResult:
         """prompts/get: the prompt for this identity, or an MCPError for an unknown or refused prompt."""
-        exists = name == ACCESS_POLICY.name
+        forwarded = self.catalogue.prompt(name)
+        exists = name == ACCESS_POLICY.name or forwarded is not None
+        args = arguments or {}
         admission, policy = await self.admit(
-            identity, session_id, "prompts/get", f"prompt:{name}", arguments or {}, exists, session_check
+            identity, session_id, "prompts/get", f"prompt:{name}", args, exists, session_check
         )
         if not admission.known:
             raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name}")
         if not admission.decision.allowed or policy is None:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
+        if forwarded is not None:
+            return await self._forward_prompt(admission, forwarded.getter, args, identity, session_id)
         now = self.clock()
         try:
             text = access_policy_text(policy, identity, self.views.listing(policy, identity, now), now)
@@ -337,6 +348,28 @@ class Invoker:
             # MCP prompts have no system role; the description says to use it as one.
             messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
         )
+
+    async def _forward_prompt(
+        self, admission: Admission, getter: PromptGetter, args: dict[str, str], identity: Identity, session_id: str | None,
+    ) -> types.GetPromptResult:
+        # An upstream's prompt: its result reaches the caller unchanged; a failure is one sentence.
+        try:
+            with span("mcp_acl.prompt.get"):
+                result = await getter(args, CallContext(identity=identity, session_id=session_id))
+        except anyio.get_cancelled_exc_class():
+            # Cancelled (the caller went away, or cancelled): the get did not complete.
+            with anyio.CancelScope(shield=True):
+                await self._outcome(admission, "error", session_id)
+            raise
+        except ToolError as exc:
+            await self._outcome(admission, "error", session_id)
+            raise MCPError(INVALID_REQUEST, str(exc)) from None
+        except Exception:
+            log.exception("getting a prompt failed")
+            await self._outcome(admission, "error", session_id)
+            raise MCPError(INVALID_REQUEST, "Getting the prompt failed with an internal error.") from None
+        await self._outcome(admission, "ok", session_id)
+        return result
 
 
 def _result(decision: Decision, known: bool) -> str:
@@ -352,7 +385,9 @@ def _tool_error(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
 
 
-async def _run(slots: ToolSlots, handler: Callable[..., Any], *args: Any) -> str | types.CallToolResult:
+async def _run(
+    slots: ToolSlots, handler: Callable[..., Any], *args: Any, passed: type = types.CallToolResult,
+) -> str | types.CallToolResult | types.ReadResourceResult:
     # Coroutine handlers run on the loop; plain functions (file and SQL I/O)
     # run in a tool slot's worker thread so one slow tool does not stall
     # other sessions, and a full house of them does not stall admissions.
@@ -362,4 +397,5 @@ async def _run(slots: ToolSlots, handler: Callable[..., Any], *args: Any) -> str
         result = await slots.run_sync(handler, *args)
         if inspect.isawaitable(result):
             result = await result
-    return result if isinstance(result, types.CallToolResult) else str(result)
+    # A forwarded upstream result (`passed`) is handed on as it came; anything else is text.
+    return result if isinstance(result, passed) else str(result)

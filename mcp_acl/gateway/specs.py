@@ -3,11 +3,12 @@
 A tool module is a Python file loaded by path (never imported as a package
 named `tools`) that defines `load(config: ToolConfig) -> Iterable[Spec]`,
 where a Spec is a ToolSpec, ResourceSpec, ResourceTemplateSpec or
-ResourceListing.
+ResourceListing. Upstream MCP servers add the same specs, plus PromptSpecs.
 Handlers receive validated arguments and return text (or raise ToolError
 with a message the model can read); they never see tokens. A handler that
 forwards to an upstream MCP server may return the upstream's
-CallToolResult, which reaches the caller unchanged.
+CallToolResult (a reader its ReadResourceResult), which reaches the caller
+unchanged.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp_acl.policy import Identity
+
+if TYPE_CHECKING:
+    # Only for annotations: tool modules load without the MCP SDK.
+    import mcp_types as types
 
 
 class ToolError(Exception):
@@ -54,7 +59,21 @@ class CallContext:
 
 
 ToolHandler = Callable[[dict[str, Any], CallContext], Awaitable[str] | str]
-ResourceReader = Callable[[str, CallContext], Awaitable[str] | str]
+ResourceReader = Callable[[str, CallContext], "Awaitable[str | types.ReadResourceResult] | str"]
+PromptGetter = Callable[[dict[str, str], CallContext], "Awaitable[types.GetPromptResult]"]
+
+# Upstream resources are offered under URIs of this scheme that embed the
+# upstream's name (see upstream_uri), so two upstreams never collide.
+UPSTREAM_SCHEME = "upstream"
+
+
+def upstream_uri(namespace: str, uri: str = "") -> str:
+    """The gateway's URI (or template) for an upstream's own `uri`: `upstream://NAME/` + `uri`, unchanged.
+
+    >>> upstream_uri("notes", "note://alpha")
+    'upstream://notes/note://alpha'
+    """
+    return f"{UPSTREAM_SCHEME}://{namespace}/{uri}"
 
 
 @dataclass(frozen=True)
@@ -106,3 +125,18 @@ class ResourceListing:
 
     name: str
     list_resources: Callable[[], Iterable[ResourceSpec]]
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """A prompt from a source other than the gateway itself (an upstream's, named NAME.prompt); `getter` renders it."""
+
+    name: str
+    description: str | None
+    arguments: tuple[types.PromptArgument, ...]
+    getter: PromptGetter
+    title: str | None = None
+
+    @property
+    def target(self) -> str:
+        return f"prompt:{self.name}"

@@ -191,6 +191,10 @@ class CatalogueViews:
             types.Prompt(name=p.name, title=p.title, description=p.description)
             for p in PROMPTS
             if visible(policy, identity, p.target, now)
+        ) + tuple(
+            types.Prompt(name=spec.name, title=spec.title, description=spec.description, arguments=list(spec.arguments) or None)
+            for spec in sorted(cat.prompts.values(), key=lambda s: s.name)
+            if visible(policy, identity, spec.target, now)
         )
         return _PolicyPart(policy.revision, tools, templates, prompts, _next_expiry(policy, identity, now))
 

@@ -1,22 +1,24 @@
-"""Pinned upstream tool definitions: what an administrator trusts each upstream's tools to be.
+"""Pinned upstream tool and prompt definitions: what an administrator trusts each upstream's tools and prompts to be.
 
-A definition is a plain dict (name, description, input schema, annotations)
-stored as canonical JSON. `upstream add` connects and pins an upstream's
-tools as it registers it; one added with `--no-connect` (or imported) is
+A definition is a plain dict (a tool's name, description, input schema,
+annotations; a prompt's name, title, description, arguments) stored as
+canonical JSON. `upstream add` connects and pins an upstream's tools and
+prompts as it registers it; one added with `--no-connect` (or imported) is
 pinned the first time a gateway reads it (trust on first use). From then on
-a tool whose current definition differs from its pin, or that has no pin,
-is withheld from every catalogue until `mcp-acl upstream approve` pins the
-current definitions. `upstreams.pinned_at` says whether definitions were
-recorded, so an upstream recorded with no tools still has its later tools
-withheld.
+a tool or prompt whose current definition differs from its pin, or that has
+no pin, is withheld from every catalogue until `mcp-acl upstream approve`
+pins the current definitions. `upstreams.pinned_at` says whether definitions
+were recorded, so an upstream recorded with no tools or prompts still has its
+later ones withheld.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mcp_acl.store import tables as t
@@ -26,65 +28,87 @@ from mcp_acl.store.upstreams import Upstream, add_upstream, unknown_upstream
 Definitions = Mapping[str, dict]
 
 
+@dataclass(frozen=True)
+class Pins:
+    """One upstream's definitions, tools and prompts each by the upstream's own name."""
+
+    tools: dict[str, dict] = field(default_factory=dict)
+    prompts: dict[str, dict] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.tools or self.prompts)
+
+
+# Each kind's table and the column that names the tool or prompt.
+_KINDS: tuple[tuple[str, Table, str], ...] = (("tools", t.upstream_tools, "tool"), ("prompts", t.upstream_prompts, "prompt"))
+
+
 def canonical(definition: dict) -> str:
     """One spelling per definition, so equal definitions compare equal as text."""
     return json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def pinned_definitions(conn: Connection, upstream: str) -> dict[str, dict]:
-    """The pinned definitions of `upstream`'s tools, by remote tool name (empty when none are pinned)."""
-    rows = conn.execute(select(t.upstream_tools.c.tool, t.upstream_tools.c.definition).where(t.upstream_tools.c.upstream == upstream))
-    return {r.tool: json.loads(r.definition) for r in rows}
+def pinned_definitions(conn: Connection, upstream: str) -> Pins:
+    """The pinned definitions of `upstream`'s tools and prompts (empty when none are pinned)."""
+    found = {}
+    for kind, table, column in _KINDS:
+        rows = conn.execute(select(table.c[column], table.c.definition).where(table.c.upstream == upstream))
+        found[kind] = {row[0]: json.loads(row[1]) for row in rows}
+    return Pins(**found)
 
 
-def _rows(upstream: str, current: Definitions, actor: str | None) -> list[dict]:
+def _insert(conn: Connection, upstream: str, current: Pins, actor: str | None) -> None:
     now = utcnow()
-    return [
-        {"upstream": upstream, "tool": tool, "definition": canonical(d), "pinned_by": actor, "pinned_at": now}
-        for tool, d in current.items()
-    ]
+    for kind, table, column in _KINDS:
+        rows = [
+            {"upstream": upstream, column: name, "definition": canonical(d), "pinned_by": actor, "pinned_at": now}
+            for name, d in getattr(current, kind).items()
+        ]
+        if rows:
+            conn.execute(insert(table), rows)
 
 
-def pin_first_use(engine: Engine, upstream: str, current: Definitions) -> dict[str, dict]:
+def pin_first_use(engine: Engine, upstream: str, current: Pins) -> Pins:
     """Pin `current` when nothing is pinned for `upstream` yet; return the pins in force afterwards.
 
     Used by a gateway on its first successful read of an upstream. If another
-    gateway pinned at the same moment, its pins stand and are returned.
+    gateway pinned at the same moment, its pins stand and are returned. An
+    upstream pinned before prompts were pinned has its tools pinned and no
+    prompt: its prompts are new, withheld until approved.
     """
     try:
         with engine.begin() as conn:
             pinned = pinned_definitions(conn, upstream)
             if pinned or not current or _recorded(conn, upstream):
                 return pinned
-            conn.execute(insert(t.upstream_tools), _rows(upstream, current, "first use"))
+            _insert(conn, upstream, current, "first use")
             _mark_recorded(conn, upstream)
-            return {tool: json.loads(canonical(d)) for tool, d in current.items()}
+            return Pins(*({name: json.loads(canonical(d)) for name, d in getattr(current, kind).items()} for kind, _, _ in _KINDS))
     except IntegrityError:
         # Raced another gateway (same rows), or the upstream was removed meanwhile.
         with engine.connect() as conn:
             return pinned_definitions(conn, upstream)
 
 
-def add_pinned(admin: PolicyAdmin, up: Upstream, current: Definitions) -> None:
+def add_pinned(admin: PolicyAdmin, up: Upstream, current: Pins) -> None:
     """Store `up` with `current` as its pinned definitions (read from it just now), in one transaction.
 
     Raises AdminError (nothing written) as `add_upstream` does.
     """
     with admin.change() as conn:
         add_upstream(admin, up, conn)
-        if current:
-            conn.execute(insert(t.upstream_tools), _rows(up.name, current, admin.actor))
+        _insert(conn, up.name, current, admin.actor)
         _mark_recorded(conn, up.name)
 
 
-def approve_definitions(admin: PolicyAdmin, upstream: str, current: Definitions) -> None:
+def approve_definitions(admin: PolicyAdmin, upstream: str, current: Pins) -> None:
     """Replace `upstream`'s pins with `current` and bump the policy revision, in one transaction."""
     with admin.change() as conn:
         if conn.execute(select(t.upstreams.c.name).where(t.upstreams.c.name == upstream)).first() is None:
             raise AdminError(unknown_upstream(upstream))
-        conn.execute(delete(t.upstream_tools).where(t.upstream_tools.c.upstream == upstream))
-        if current:
-            conn.execute(insert(t.upstream_tools), _rows(upstream, current, admin.actor))
+        for _, table, _ in _KINDS:
+            conn.execute(delete(table).where(table.c.upstream == upstream))
+        _insert(conn, upstream, current, admin.actor)
         _mark_recorded(conn, upstream)
         _raise_generation(conn, upstream)
 
@@ -116,6 +140,6 @@ def _raise_generation(conn: Connection, upstream: str) -> bool:
     return done.rowcount > 0
 
 
-def trusted(pinned: Mapping[str, dict], tool: str, definition: dict) -> bool:
-    """Whether `definition` is exactly what is pinned for `tool`."""
-    return tool in pinned and canonical(pinned[tool]) == canonical(definition)
+def trusted(pinned: Definitions, name: str, definition: dict) -> bool:
+    """Whether `definition` is exactly what is pinned for the tool (or prompt) `name`."""
+    return name in pinned and canonical(pinned[name]) == canonical(definition)

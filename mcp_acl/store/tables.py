@@ -157,6 +157,18 @@ upstream_tools = Table(
     Column("pinned_at", UTCDateTime, nullable=False),
 )
 
+# The same for the upstreams' prompts (name, title, description, arguments):
+# a prompt's description and arguments are read by the model, as a tool's are.
+upstream_prompts = Table(
+    "upstream_prompts",
+    metadata,
+    Column("upstream", String(255), ForeignKey("upstreams.name", ondelete="CASCADE"), primary_key=True),
+    Column("prompt", String(255), primary_key=True),
+    Column("definition", Text, nullable=False),
+    Column("pinned_by", String(255), nullable=True),
+    Column("pinned_at", UTCDateTime, nullable=False),
+)
+
 # Each upstream's health as the serving gateway last reported it (state
 # `connected`, `down` or `stopped`; tool counts; the last error, scrubbed of
 # credential values). Written when a connection opens, fails or is re-read.

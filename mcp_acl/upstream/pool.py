@@ -15,13 +15,12 @@ import anyio.to_thread
 from anyio.abc import TaskGroup, TaskStatus
 from sqlalchemy import Engine
 
-from mcp_acl.gateway.catalogue import Catalogue
-from mcp_acl.gateway.specs import ToolSpec
-from mcp_acl.store.pins import generations, pin_first_use, trusted
+from mcp_acl.gateway.catalogue import Catalogue, NamespaceEntries
+from mcp_acl.store.pins import generations, pin_first_use
 from mcp_acl.store.upstreams import Upstream, list_upstreams
 from mcp_acl.upstream.connection import UpstreamConnection
 from mcp_acl.upstream.health import HealthReports
-from mcp_acl.upstream.tools import definition, read_tools, to_spec
+from mcp_acl.upstream.offer import entries, read_offer, withheld_tools
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +162,8 @@ class UpstreamPool:
         if name in self._left_out:
             self._left_out.discard(name)  # the namespace is a tool module's: its tools stay
         else:
-            catalogue.replace_namespace(name, {})
-        log.info("upstream %s removed: its tools left the catalogue", name)
+            catalogue.replace_namespace(name, NamespaceEntries())
+        log.info("upstream %s removed: its tools, resources and prompts left the catalogue", name)
 
     def _join(self, catalogue: Catalogue, up: Upstream) -> None:
         """`up` was added while serving: connect to it; its trusted tools join when it first opens."""
@@ -185,7 +184,7 @@ class UpstreamPool:
         if specs is None:
             return
         catalogue.replace_namespace(name, specs)
-        log.info("upstream %s re-read: %d tools", name, len(specs))
+        log.info("upstream %s re-read: %s", name, specs.summary())
         if on_change is not None:
             on_change()
 
@@ -206,39 +205,29 @@ class UpstreamPool:
         if specs is None:
             return
         # Before the first request is served, so no cached view has seen the catalogue yet.
-        catalogue.tools.update(specs)
-        log.info("upstream %s: %d tools", name, len(specs))
+        catalogue.replace_namespace(name, specs)
+        log.info("upstream %s: %s", name, specs.summary())
 
-    async def trusted_specs(self, conn: UpstreamConnection) -> dict[str, ToolSpec] | None:
-        """The upstream's tools whose definitions match their pins, as catalogue entries; None when they cannot be listed.
+    async def trusted_specs(self, conn: UpstreamConnection) -> NamespaceEntries | None:
+        """What the upstream offers, its tools and prompts only as pinned, as catalogue entries; None when it cannot be listed.
 
         The first read of an upstream with nothing pinned pins what it offers
-        (trust on first use). A changed or new tool is withheld and logged.
+        (trust on first use). A changed or new tool or prompt is withheld and logged.
         """
         name = conn.upstream.name
         if conn.client is None:
             return None  # down: nothing was read
         try:
-            tools = await read_tools(conn)
+            offer = await read_offer(conn)
         except Exception as exc:
             log.warning("upstream %s: its tools could not be listed (%s)", name, exc.__class__.__name__)
             conn.broken()
             return None
-        current = {tool.name: definition(tool) for tool in tools}
+        current = offer.definitions()
         pinned = current if self.engine is None else await anyio.to_thread.run_sync(pin_first_use, self.engine, name, current)
-        specs: dict[str, ToolSpec] = {}
-        withheld = 0
-        for tool in tools:
-            if not trusted(pinned, tool.name, current[tool.name]):
-                why = "changed since it was pinned" if tool.name in pinned else "is new"
-                log.warning("upstream %s: tool %r %s; withheld until `mcp-acl upstream approve %s`", name, tool.name, why, name)
-                withheld += 1
-                continue
-            spec = to_spec(conn, tool)
-            if spec is not None:
-                specs[spec.name] = spec
-        self.health.tools_read(name, len(specs), withheld)
-        return specs
+        found = entries(conn, offer, pinned)
+        self.health.tools_read(name, len(found.tools), withheld_tools(offer, pinned))
+        return found
 
 
 def _read_store(engine: Engine) -> tuple[list[Upstream], dict[str, int]]:

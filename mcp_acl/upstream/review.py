@@ -1,4 +1,4 @@
-"""What an administrator reviews before approving an upstream: its current tool definitions, and how they differ from the pins."""
+"""What an administrator reviews before approving an upstream: its current tool and prompt definitions, and how they differ from the pins."""
 
 from __future__ import annotations
 
@@ -13,22 +13,22 @@ from dataclasses import dataclass
 import anyio
 
 from mcp_acl.store.admin import AdminError
-from mcp_acl.store.pins import canonical
+from mcp_acl.store.pins import Pins, canonical
 from mcp_acl.store.upstreams import Upstream
 from mcp_acl.upstream.connection import UpstreamConnection
 from mcp_acl.upstream.health import redact
-from mcp_acl.upstream.tools import definition, read_tools
+from mcp_acl.upstream.offer import read_offer
 
 
-async def read_current(up: Upstream, *, nothing: str = "nothing was approved") -> dict[str, dict]:
-    """Connect to `up` once and return its tool definitions by name.
+async def read_current(up: Upstream, *, nothing: str = "nothing was approved") -> Pins:
+    """Connect to `up` once and return its tool and prompt definitions.
 
     Raises AdminError (one sentence ending in `nothing`) when it cannot be
     read: not reachable, not an MCP server, or a command that ended at once
     (then with the last line it wrote to stderr, scrubbed of credentials).
     """
     conn = UpstreamConnection(up, log_failures=False)
-    found: dict[str, dict] | None = None
+    found: Pins | None = None
     why = None
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog, _quiet_sdk():
         if up.transport == "stdio":
@@ -43,7 +43,7 @@ async def read_current(up: Upstream, *, nothing: str = "nothing was approved") -
                 why = f"it did not answer within {up.timeout_seconds:g} s"
             try:
                 if conn.client is not None:
-                    found = {tool.name: definition(tool) for tool in await read_tools(conn)}
+                    found = (await read_offer(conn)).definitions()
             except Exception as exc:
                 why = f"its tools could not be listed ({exc.__class__.__name__})"
             tg.cancel_scope.cancel()
@@ -76,7 +76,10 @@ def _quiet_sdk() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Difference:
-    """Tools added, changed and removed between the pins and what the upstream offers now."""
+    """Tools and prompts added, changed and removed between the pins and what the upstream offers now.
+
+    Each name is the tool's own, or `prompt NAME` for a prompt.
+    """
 
     added: tuple[str, ...]
     changed: tuple[str, ...]
@@ -86,18 +89,25 @@ class Difference:
         return bool(self.added or self.changed or self.removed)
 
     def summary(self) -> str:
-        """One line, e.g. `added leak; changed echo` (for the audit row)."""
+        """One line, e.g. `added leak, prompt plan; changed echo` (for the audit row)."""
         parts = [f"{what} {', '.join(names)}" for what, names in (("added", self.added), ("changed", self.changed), ("removed", self.removed)) if names]
         return "; ".join(parts) or "no change"
 
 
-def difference(pinned: dict[str, dict], current: dict[str, dict]) -> Difference:
-    """How `current` differs from `pinned`, by tool name."""
-    return Difference(
-        added=tuple(sorted(set(current) - set(pinned))),
-        changed=tuple(sorted(n for n in set(current) & set(pinned) if canonical(current[n]) != canonical(pinned[n]))),
-        removed=tuple(sorted(set(pinned) - set(current))),
+def _changes(before: dict[str, dict], after: dict[str, dict]) -> tuple[list[str], list[str], list[str]]:
+    return (
+        sorted(set(after) - set(before)),
+        sorted(n for n in set(after) & set(before) if canonical(after[n]) != canonical(before[n])),
+        sorted(set(before) - set(after)),
     )
+
+
+def difference(pinned: Pins, current: Pins) -> Difference:
+    """How `current` differs from `pinned`: tools by name, then prompts as `prompt NAME`."""
+    tools = _changes(pinned.tools, current.tools)
+    prompts = _changes(pinned.prompts, current.prompts)
+    added, changed, removed = (tuple(t) + tuple(f"prompt {n}" for n in p) for t, p in zip(tools, prompts))
+    return Difference(added, changed, removed)
 
 
 def _lines(d: dict) -> list[str]:
@@ -106,14 +116,18 @@ def _lines(d: dict) -> list[str]:
     return ["description:", *(d.get("description") or "").splitlines(), *json.dumps(rest, indent=2, sort_keys=True, ensure_ascii=False).splitlines()]
 
 
-def readable_diff(name: str, pinned: dict[str, dict], current: dict[str, dict]) -> list[str]:
-    """Every added, changed and removed tool of upstream `name`, with a unified diff of each definition."""
-    diff = difference(pinned, current)
+def readable_diff(name: str, pinned: Pins, current: Pins) -> list[str]:
+    """Every added, changed and removed tool and prompt of upstream `name`, with a unified diff of each definition.
+
+    A tool's heading is e.g. `changed: github.echo`, a prompt's `changed prompt: github.review`.
+    """
     out: list[str] = []
-    for tool in diff.added + diff.changed + diff.removed:
-        kind = "added" if tool in diff.added else "changed" if tool in diff.changed else "removed"
-        out.append(f"{kind}: {name}.{tool}")
-        before = _lines(pinned[tool]) if tool in pinned else []
-        after = _lines(current[tool]) if tool in current else []
-        out.extend(difflib.unified_diff(before, after, "pinned", "now", lineterm="", n=2))
+    for kind, before, after in (("", pinned.tools, current.tools), (" prompt", pinned.prompts, current.prompts)):
+        added, changed, removed = _changes(before, after)
+        for what, names in (("added", added), ("changed", changed), ("removed", removed)):
+            for item in names:
+                out.append(f"{what}{kind}: {name}.{item}")
+                old = _lines(before[item]) if item in before else []
+                new = _lines(after[item]) if item in after else []
+                out.extend(difflib.unified_diff(old, new, "pinned", "now", lineterm="", n=2))
     return out

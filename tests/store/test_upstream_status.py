@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mcp_acl.store import PolicyAdmin
-from mcp_acl.store.pins import add_pinned
+from mcp_acl.store.pins import Pins, add_pinned
 from mcp_acl.store.upstream_status import UpstreamStatus, mark_stopped, pinned_counts, read_statuses, report_status
 from mcp_acl.store.upstreams import Upstream, add_upstream, remove_upstream
 
@@ -13,7 +13,7 @@ LOCAL = Upstream("local", "stdio", command="server")
 
 def test_reports_are_upserted_marked_stopped_and_removed_with_their_upstream(engine):
     admin = PolicyAdmin(engine)
-    add_pinned(admin, TRACKER, {"echo": {"name": "echo"}, "hang": {"name": "hang"}})
+    add_pinned(admin, TRACKER, Pins(tools={"echo": {"name": "echo"}, "hang": {"name": "hang"}}))
     add_upstream(admin, LOCAL)
     revision = admin.revision()
     report_status(engine, "tracker", UpstreamStatus("down", last_error="ConnectError", reported_by="a:1"))

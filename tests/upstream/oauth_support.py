@@ -154,8 +154,16 @@ class IssuerTokens:
         )
 
 
+def _seen_caller() -> str:
+    """Who the upstream sees: subject, client and acting party (from the token the SDK verified)."""
+    token = get_access_token()
+    act = (token.claims or {}).get("act", {}).get("sub") if token else None
+    return f"{token.subject} via {token.client_id}" + (f" acting {act}" if act else "") if token else "nobody"
+
+
 def protected_upstream(issuer: Issuer, door: Door) -> Callable[[str], object]:
-    """An SDK upstream (MCPServer) behind the SDK's bearer check with `IssuerTokens`; `whoami` tells who called."""
+    """An SDK upstream (MCPServer) behind the SDK's bearer check with `IssuerTokens`; `whoami`, the resource
+    vault://me and the prompt `me` tell who called."""
 
     def make(base: str):
         resource = f"{base}/mcp"
@@ -167,9 +175,15 @@ def protected_upstream(issuer: Issuer, door: Door) -> Callable[[str], object]:
         @server.tool()
         def whoami() -> str:
             """Who the upstream sees: subject, client and acting party."""
-            token = get_access_token()
-            act = (token.claims or {}).get("act", {}).get("sub") if token else None
-            return f"{token.subject} via {token.client_id}" + (f" acting {act}" if act else "") if token else "nobody"
+            return _seen_caller()
+
+        @server.resource("vault://me", name="me", description="Who the upstream sees, as a resource.", mime_type="text/plain")
+        def me() -> str:
+            return _seen_caller()
+
+        @server.prompt(name="me", description="Who the upstream sees, as a prompt.")
+        def me_prompt() -> str:
+            return _seen_caller()
 
         return server.streamable_http_app(host="127.0.0.1")
 

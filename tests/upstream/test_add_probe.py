@@ -1,8 +1,7 @@
-"""`upstream add` connects once, pins the tools it finds, and refuses (one line, exit 2, nothing written) what is not an MCP server."""
+"""`upstream add` connects once, pins the tools and prompts it finds, and refuses (one line, exit 2, nothing written) what is not an MCP server."""
 
 from __future__ import annotations
 
-import json
 import socket
 import sys
 from collections.abc import Iterator
@@ -18,13 +17,14 @@ from auth.support import LoopbackServer  # tests/auth/support.py
 from gateway.harness import cli, sqlite_world  # noqa: F401 (fixture)
 from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
-from mcp_acl.store.pins import add_pinned, pin_first_use
+from mcp_acl.store.pins import Pins, add_pinned, pin_first_use
 from mcp_acl.store.upstreams import Upstream, add_upstream
 from tests.upstream.upstream_server import tracker
 from tests.upstream.test_gateway_upstreams import SERVER_SCRIPT, _closed_port, http_upstream, seen  # noqa: F401 (fixtures)
 
 # What the test upstream offers, asked of it (other tests add tools to it).
 TRACKER_TOOLS = {tool.name for tool in anyio.run(tracker().list_tools)}
+TRACKER_PROMPTS = {prompt.name for prompt in anyio.run(tracker().list_prompts)}
 
 
 def stored(world) -> dict:
@@ -33,6 +33,7 @@ def stored(world) -> dict:
         return {
             "upstreams": sorted((r.name, r.pinned_at is not None) for r in conn.execute(select(t.upstreams))),
             "pins": sorted((r.upstream, r.tool) for r in conn.execute(select(t.upstream_tools))),
+            "prompt_pins": sorted((r.upstream, r.prompt) for r in conn.execute(select(t.upstream_prompts))),
             "revision": PolicyAdmin(world.engine).revision(),
         }
 
@@ -41,23 +42,27 @@ def add(world, env, *args: str):
     return cli(env, "upstream", "add", *args, "--database", world.database_url)
 
 
-def test_adding_an_http_upstream_connects_and_pins_its_tools(sqlite_world, subprocess_env, http_upstream):
+def test_adding_an_http_upstream_connects_and_pins_its_tools_and_prompts(sqlite_world, subprocess_env, http_upstream):
     world = sqlite_world
     done = add(world, subprocess_env, "tracker", "--url", http_upstream, "--timeout", "5")
     assert done.returncode == 0, done.stderr
-    assert f"found {len(TRACKER_TOOLS)} tools and pinned their definitions" in done.stdout
+    assert f"found {len(TRACKER_TOOLS)} tools and {len(TRACKER_PROMPTS)} prompts and pinned their definitions" in done.stdout
+    assert "upstream://tracker/*" in done.stdout
     assert stored(world)["upstreams"] == [("tracker", True)]
     assert {tool for _, tool in stored(world)["pins"]} == TRACKER_TOOLS
+    assert {prompt for _, prompt in stored(world)["prompt_pins"]} == TRACKER_PROMPTS
     with world.engine.connect() as conn:
         assert "first use" not in {r.pinned_by for r in conn.execute(select(t.upstream_tools.c.pinned_by))}
+        assert "first use" not in {r.pinned_by for r in conn.execute(select(t.upstream_prompts.c.pinned_by))}
 
 
-def test_adding_a_stdio_upstream_connects_and_pins_its_tools(sqlite_world, subprocess_env):
+def test_adding_a_stdio_upstream_connects_and_pins_its_tools_and_prompts(sqlite_world, subprocess_env):
     world = sqlite_world
     done = add(world, subprocess_env, "local", "--command", f"{sys.executable} {SERVER_SCRIPT}")
     assert done.returncode == 0, done.stderr
-    assert f"found {len(TRACKER_TOOLS)} tools" in done.stdout
+    assert f"found {len(TRACKER_TOOLS)} tools and {len(TRACKER_PROMPTS)} prompts" in done.stdout
     assert {tool for _, tool in stored(world)["pins"]} == TRACKER_TOOLS
+    assert {prompt for _, prompt in stored(world)["prompt_pins"]} == TRACKER_PROMPTS
 
 
 @pytest.fixture
@@ -136,13 +141,13 @@ def test_an_unknown_upstream_name_is_one_line_exit_2(sqlite_world, subprocess_en
     assert stored(world) == before
 
 
-def test_an_upstream_recorded_with_no_tools_has_its_later_tools_withheld(sqlite_world):
-    """Recorded empty at add time is not "never pinned": a tool that appears later is new, so it waits for approval."""
+def test_an_upstream_recorded_with_no_tools_has_its_later_tools_and_prompts_withheld(sqlite_world):
+    """Recorded empty at add time is not "never pinned": a tool or prompt that appears later is new, so it waits for approval."""
     world = sqlite_world
-    add_pinned(PolicyAdmin(world.engine), Upstream("empty", "http", url="http://127.0.0.1:9/mcp"), {})
-    later = {"leak": {"name": "leak", "description": "appeared later"}}
-    assert pin_first_use(world.engine, "empty", later) == {}
+    add_pinned(PolicyAdmin(world.engine), Upstream("empty", "http", url="http://127.0.0.1:9/mcp"), Pins())
+    later = Pins(tools={"leak": {"name": "leak", "description": "appeared later"}}, prompts={"steer": {"name": "steer", "arguments": []}})
+    assert pin_first_use(world.engine, "empty", later) == Pins()
     # Not recorded (added with --no-connect): the first read pins, as before.
     add_upstream(PolicyAdmin(world.engine), Upstream("fresh", "http", url="http://127.0.0.1:9/mcp"))
-    assert pin_first_use(world.engine, "fresh", later) == json.loads(json.dumps(later))
+    assert pin_first_use(world.engine, "fresh", later) == later
     assert stored(world)["upstreams"] == [("empty", True), ("fresh", True)]

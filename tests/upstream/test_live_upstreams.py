@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from gateway.harness import cli, connect, get_stream_open, serve, sqlite_world, text_of, wait_for  # noqa: F401 (fixture)
 from gateway.test_notifier import _recorder, _session_of
@@ -151,3 +152,35 @@ async def test_removing_a_stdio_upstream_while_serving_stops_its_process(sqlite_
             assert await tool_names(bob, "local.") == set()
             refused = await bob.call_tool("local.greeting", {})
             assert refused.is_error and text_of(refused).startswith("No tool named local.greeting is available to you")
+
+
+async def test_an_upstream_added_while_serving_brings_its_resources_and_prompts_and_takes_them_when_removed(
+    sqlite_world, subprocess_env, http_upstream,
+):
+    world = sqlite_world
+    admin = PolicyAdmin(world.engine)
+    admin.add_grant("role:analyst", "resource:upstream://tracker/note://*")
+    admin.add_grant("role:analyst", "prompt:tracker.plan")
+    heard: list[str] = []
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice"), message_handler=_recorder(heard)) as alice:
+            assert [p.name for p in (await alice.list_prompts()).prompts if p.name.startswith("tracker.")] == []
+            await get_stream_open(live, _session_of(world, "alice"))
+            added = cli(subprocess_env, "upstream", "add", "tracker", "--url", http_upstream, "--database", world.database_url)
+            assert added.returncode == 0, added.stderr
+            # alice can see no tool of it: she is told of the resources and the prompt that joined.
+            await wait_for(lambda: len(heard) == 2, timeout=30)
+            assert sorted(heard) == ["notifications/prompts/list_changed", "notifications/resources/list_changed"]
+            assert (await alice.read_resource("upstream://tracker/note://alpha")).contents[0].text == "alpha text"
+            assert (await alice.read_resource("upstream://tracker/note://x1")).contents[0].text == "note x1"
+            assert (await alice.get_prompt("tracker.plan")).messages[0].content.text == "Plan the day."
+            removed = cli(subprocess_env, "upstream", "remove", "tracker", "--database", world.database_url)
+            assert removed.returncode == 0, removed.stderr
+            await wait_for(lambda: len(heard) == 4, timeout=30)
+            for request, refusal in (
+                (alice.read_resource("upstream://tracker/note://alpha"), "Unknown resource: upstream://tracker/note://alpha"),
+                (alice.get_prompt("tracker.plan"), "Unknown prompt: tracker.plan"),
+            ):
+                with pytest.raises(MCPError) as caught:
+                    await request
+                assert caught.value.error.message == refusal

@@ -13,6 +13,7 @@ import pytest
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from mcp.shared.exceptions import MCPError
 
 from gateway.harness import World, cli, connect, serve, sqlite_world, text_of  # noqa: F401 (fixture)
 from mcp_acl.auth.keys import SigningKeys
@@ -94,7 +95,7 @@ async def test_each_caller_reaches_the_upstream_as_itself_and_its_token_never_do
     assert len(set(door.presented)) == 3
     assert alice_token not in door.presented and bob_token not in door.presented
     # No token and no secret in the gateway's log, at any level (which did log the upstream).
-    assert "upstream vault: 1 tools" in caplog.text
+    assert "upstream vault: 1 tool, 1 resource, 0 templates, 1 prompt" in caplog.text
     for value in (alice_token, bob_token, *door.presented, SECRET):
         assert value not in caplog.text
 
@@ -113,6 +114,45 @@ async def test_a_refused_exchange_is_a_sentence_and_never_an_allow(exchanging, i
             # Tools were listed with the gateway's own token; the upstream never ran whoami for alice.
             assert [r["answer"] for r in issuer.requests] == ["token", "invalid_grant"]
     assert [r.outcome for r in world.audit_rows(target="tool:vault.whoami") if r.outcome] == ["error"]
+
+
+async def test_reads_and_prompt_gets_go_as_the_caller_too(exchanging, issuer, door):
+    world = exchanging
+    admin = PolicyAdmin(world.engine)
+    admin.add_grant("role:analyst", "resource:upstream://vault/*")
+    admin.add_grant("role:analyst", "prompt:vault.me")
+    alice_token = world.token("alice")
+    with serve(world) as live:
+        async with connect(live.mcp_url, alice_token) as alice:
+            read = await alice.read_resource("upstream://vault/vault://me")
+            assert [(c.uri, c.text) for c in read.contents] == [("upstream://vault/vault://me", "alice via gateway acting gateway")]
+            got = await alice.get_prompt("vault.me")
+            assert [m.content.text for m in got.messages] == ["alice via gateway acting gateway"]
+    # Listed with the gateway's own token; alice's exchanged once, for her session, read and get alike.
+    assert [(r["grant_type"], r.get("subject")) for r in issuer.token_requests()] == [
+        ("client_credentials", None), ("urn:ietf:params:oauth:grant-type:token-exchange", "alice"),
+    ]
+    assert alice_token not in door.presented
+
+
+async def test_a_refused_exchange_refuses_a_read_and_a_get_with_the_same_sentence(exchanging, issuer, door):
+    world = exchanging
+    admin = PolicyAdmin(world.engine)
+    admin.add_grant("role:analyst", "resource:upstream://vault/*")
+    admin.add_grant("role:analyst", "prompt:vault.me")
+    issuer.subject_of = lambda token: None
+    sentence = (
+        'the upstream "vault" cannot be used right now: the gateway could not get a token for it from its '
+        "authorization server; try again later, and tell an administrator if this persists"
+    )
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            for request in (alice.read_resource("upstream://vault/vault://me"), alice.get_prompt("vault.me")):
+                with pytest.raises(MCPError) as caught:
+                    await request
+                assert caught.value.error.message == sentence
+    assert [r.outcome for r in world.audit_rows(target="resource:upstream://vault/vault://me") if r.outcome] == ["error"]
+    assert [r.outcome for r in world.audit_rows(target="prompt:vault.me") if r.outcome] == ["error"]
 
 
 async def test_client_credentials_found_by_discovery_and_a_token_endpoint_that_goes_down(

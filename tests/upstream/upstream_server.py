@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import anyio
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.prompts import Prompt
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 
@@ -26,7 +27,8 @@ class Seen:
 def tracker(seen: Seen | None = None) -> MCPServer:
     """Tools: echo, delete_repo (limited by a condition in the tests), fail (an error result), hang (never answers),
     greeting (from the env), picture (an image), crash (the process dies), count (reports progress), retire and
-    offer, which change the upstream's own tools and announce it (list_changed), and end_streams (closes listen streams)."""
+    offer, which change the upstream's own tools and announce it (list_changed), and end_streams (closes listen streams);
+    and resources, a template and prompts (see add_documents)."""
     server = MCPServer("tracker")
     seen = seen or Seen()
 
@@ -98,7 +100,47 @@ def tracker(seen: Seen | None = None) -> MCPServer:
         """Ends the server's process mid-call (an upstream that dies)."""
         os._exit(3)
 
+    add_documents(server)
     return server
+
+
+def add_documents(server: MCPServer) -> None:
+    """Resources note://alpha and note://secret, the template note://{id}, and the prompts review, plan and broken."""
+
+    @server.resource("note://alpha", name="alpha", description="The alpha note.", mime_type="text/plain")
+    def alpha() -> str:
+        return "alpha text"
+
+    @server.resource("note://secret", name="secret", description="The secret note.", mime_type="text/plain")
+    def secret() -> str:
+        return "secret text"
+
+    @server.resource("note://{id}", name="note", description="Any note by its id.", mime_type="text/plain")
+    def note(id: str) -> str:
+        if id == "missing":
+            raise ValueError("there is no note missing")
+        return f"note {id}"
+
+    @server.resource("blob://dot", name="dot", description="A PNG.", mime_type="image/png")
+    def dot() -> bytes:
+        return PNG
+
+    @server.resource("slow://forever", name="forever", description="Never answers.")
+    async def forever() -> str:
+        await anyio.sleep_forever()
+        return "never"
+
+    @server.prompt(description="Ask for a review of one topic.")
+    def review(topic: str) -> str:
+        return f"Please review {topic}."
+
+    @server.prompt(description="Plan the day.")
+    def plan() -> str:
+        return "Plan the day."
+
+    @server.prompt(description="Always fails.")
+    def broken() -> str:
+        raise ValueError("the prompt store is offline")
 
 
 async def announce(ctx: Context) -> None:
@@ -160,6 +202,25 @@ def add_tool(server: MCPServer, name: str) -> None:
         return name
 
     server.add_tool(answer, name=name, description=f"The {name} tool.")
+
+
+def reword_review(server: MCPServer, description: str) -> None:
+    """Change the review prompt's description between two reads (a rug pull on a prompt)."""
+    server.remove_prompt("review")
+
+    def review(topic: str) -> str:
+        return f"Please review {topic}."
+
+    server.add_prompt(Prompt.from_function(review, description=description))
+
+
+def add_prompt(server: MCPServer, name: str) -> None:
+    """Offer one more prompt, `name`, whose text is its own name."""
+
+    def answer() -> str:
+        return name
+
+    server.add_prompt(Prompt.from_function(answer, name=name, description=f"The {name} prompt."))
 
 
 # The 8-byte PNG signature: enough to show bytes pass through untouched.

@@ -1,0 +1,100 @@
+"""Everything one upstream offers (tools, resources, templates, prompts), read in one go and turned into catalogue entries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import mcp_types as types
+from mcp.shared.exceptions import MCPError
+
+from mcp_acl.gateway.catalogue import NamespaceEntries
+from mcp_acl.store.pins import Pins, trusted
+from mcp_acl.upstream import prompts as prompt_entries
+from mcp_acl.upstream import tools as tool_entries
+from mcp_acl.upstream.connection import UpstreamConnection
+from mcp_acl.upstream.resources import read_resources, resource_specs, template_specs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What an upstream lists now, as the upstream names it."""
+
+    tools: list[types.Tool] = field(default_factory=list)
+    resources: list[types.Resource] = field(default_factory=list)
+    templates: list[types.ResourceTemplate] = field(default_factory=list)
+    prompts: list[types.Prompt] = field(default_factory=list)
+
+    def definitions(self) -> Pins:
+        """The tools' and prompts' definitions by the upstream's own names (what is pinned)."""
+        return Pins(
+            tools={tool.name: tool_entries.definition(tool) for tool in self.tools},
+            prompts={prompt.name: prompt_entries.definition(prompt) for prompt in self.prompts},
+        )
+
+
+async def read_offer(conn: UpstreamConnection) -> Offer:
+    """List the upstream's tools, then its resources, templates and prompts when it offers them.
+
+    Raises when the tools cannot be listed or the connection fails. An
+    upstream that answers resources/list or prompts/list with an error (it
+    announced them but will not list them) offers none of that kind, with a
+    warning, and keeps its tools.
+    """
+    tools = await tool_entries.read_tools(conn)
+    name = conn.upstream.name
+    try:
+        resources, templates = await read_resources(conn)
+    except MCPError as exc:
+        log.warning("upstream %s: its resources could not be listed: %s", name, exc.error.message)
+        resources, templates = [], []
+    try:
+        prompts = await prompt_entries.read_prompts(conn)
+    except MCPError as exc:
+        log.warning("upstream %s: its prompts could not be listed: %s", name, exc.error.message)
+        prompts = []
+    return Offer(tools, resources, templates, prompts)
+
+
+def _withheld(name: str, kind: str, item: str, pinned: Mapping[str, dict]) -> None:
+    why = "changed since it was pinned" if item in pinned else "is new"
+    log.warning("upstream %s: %s %r %s; withheld until `mcp-acl upstream approve %s`", name, kind, item, why, name)
+
+
+def withheld_tools(offer: Offer, pinned: Pins) -> int:
+    """How many of `offer`'s tools are withheld (not as pinned), for the upstream's health report."""
+    return sum(not trusted(pinned.tools, name, d) for name, d in offer.definitions().tools.items())
+
+
+def entries(conn: UpstreamConnection, offer: Offer, pinned: Pins) -> NamespaceEntries:
+    """The catalogue entries of `offer`: tools and prompts only as `pinned`, resources and templates as listed.
+
+    Resources and templates are not pinned: what a resource holds is data
+    that comes and goes, read only by a decided resources/read, like a tool's
+    result (see docs/upstreams.md).
+    """
+    name = conn.upstream.name
+    current = offer.definitions()
+    tools = {}
+    for tool in offer.tools:
+        if not trusted(pinned.tools, tool.name, current.tools[tool.name]):
+            _withheld(name, "tool", tool.name, pinned.tools)
+            continue
+        spec = tool_entries.to_spec(conn, tool)
+        if spec is not None:
+            tools[spec.name] = spec
+    prompts = {}
+    for prompt in offer.prompts:
+        if not trusted(pinned.prompts, prompt.name, current.prompts[prompt.name]):
+            _withheld(name, "prompt", prompt.name, pinned.prompts)
+            continue
+        spec = prompt_entries.to_spec(conn, prompt)
+        if spec is not None:
+            prompts[spec.name] = spec
+    return NamespaceEntries(
+        tools=tools, resources=resource_specs(conn, offer.resources),
+        templates=template_specs(conn, offer.templates), prompts=prompts,
+    )
