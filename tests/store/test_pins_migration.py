@@ -1,4 +1,4 @@
-"""Migrations 0006 (pinned upstream tools, upstream generations) and 0012 (pinned upstream prompts) go up and down cleanly."""
+"""Migrations 0006 (pinned upstream tools, upstream generations) and 0010 (pinned upstream prompts) go up and down cleanly."""
 
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ def test_0006_adds_and_removes_the_pins_table_and_the_generation_column(database
         engine.dispose()
 
 
-def test_0012_adds_and_removes_the_prompt_pins_table(database_url):
+def test_0010_adds_and_removes_the_prompt_pins_table(database_url):
     engine = make_engine(database_url)
     try:
         upgrade(engine)
         assert "upstream_prompts" in inspect(engine).get_table_names()
-        command.downgrade(alembic_config(engine), "0008")
+        command.downgrade(alembic_config(engine), "0009")
         assert "upstream_prompts" not in inspect(engine).get_table_names()
         assert "upstream_tools" in inspect(engine).get_table_names()
         upgrade(engine)

@@ -1,7 +1,7 @@
 """Pinned upstream prompt definitions: a changed or new upstream prompt is withheld until approved, like a tool.
 
-Revision ID: 0012
-Revises: 0006
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 from mcp_acl.store.tables import UTCDateTime
 
-revision = "0012"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
