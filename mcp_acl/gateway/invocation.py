@@ -297,22 +297,11 @@ class Invoker:
             raise MCPError(INVALID_PARAMS, f"Unknown resource: {uri}")
         if not admission.decision.allowed:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
-        try:
-            with span("mcp_acl.resource.read"):
-                read = await _run(self.slots, found.reader, uri, CallContext(identity=identity, session_id=session_id), passed=types.ReadResourceResult)
-        except anyio.get_cancelled_exc_class():
-            # Cancelled (the caller went away, or cancelled): the read did not complete.
-            with anyio.CancelScope(shield=True):
-                await self._outcome(admission, "error", session_id)
-            raise
-        except ToolError as exc:
-            await self._outcome(admission, "error", session_id)
-            raise MCPError(INVALID_REQUEST, str(exc)) from None
-        except Exception:
-            log.exception("reading %s failed", uri)
-            await self._outcome(admission, "error", session_id)
-            raise MCPError(INVALID_REQUEST, f"Reading {uri} failed with an internal error.") from None
-        await self._outcome(admission, "ok", session_id)
+        context = CallContext(identity=identity, session_id=session_id)
+        read = await self._serve(
+            admission, session_id, "mcp_acl.resource.read", f"Reading {uri} failed",
+            lambda: _run(self.slots, found.reader, uri, context, passed=types.ReadResourceResult),
+        )
         if isinstance(read, types.ReadResourceResult):
             return read  # an upstream's contents, already under the gateway's URIs
         contents = types.TextResourceContents(uri=uri, mime_type=found.mime_type, text=read)
@@ -353,11 +342,21 @@ class Invoker:
         self, admission: Admission, getter: PromptGetter, args: dict[str, str], identity: Identity, session_id: str | None,
     ) -> types.GetPromptResult:
         # An upstream's prompt: its result reaches the caller unchanged; a failure is one sentence.
+        context = CallContext(identity=identity, session_id=session_id)
+        return await self._serve(admission, session_id, "mcp_acl.prompt.get", "Getting the prompt failed", lambda: getter(args, context))
+
+    async def _serve(self, admission: Admission, session_id: str | None, span_name: str, failed: str, run):
+        """Run what an admission allowed (a read or a get) and record its outcome.
+
+        A ToolError is the caller's one sentence; anything else is logged and
+        becomes `failed` "with an internal error"; a cancellation is recorded
+        as an error and goes on.
+        """
         try:
-            with span("mcp_acl.prompt.get"):
-                result = await getter(args, CallContext(identity=identity, session_id=session_id))
+            with span(span_name):
+                result = await run()
         except anyio.get_cancelled_exc_class():
-            # Cancelled (the caller went away, or cancelled): the get did not complete.
+            # Cancelled (the caller went away, or cancelled): it did not complete.
             with anyio.CancelScope(shield=True):
                 await self._outcome(admission, "error", session_id)
             raise
@@ -365,9 +364,9 @@ class Invoker:
             await self._outcome(admission, "error", session_id)
             raise MCPError(INVALID_REQUEST, str(exc)) from None
         except Exception:
-            log.exception("getting a prompt failed")
+            log.exception("%s", failed)
             await self._outcome(admission, "error", session_id)
-            raise MCPError(INVALID_REQUEST, "Getting the prompt failed with an internal error.") from None
+            raise MCPError(INVALID_REQUEST, f"{failed} with an internal error.") from None
         await self._outcome(admission, "ok", session_id)
         return result
 

@@ -36,6 +36,18 @@ class Offer:
         )
 
 
+def pinned_offer(pinned: Pins) -> Offer:
+    """The offer an upstream made when it was pinned, rebuilt from the pins (its tools and prompts; resources are not pinned).
+
+    Listed while the upstream is down, so its callers still see what they may
+    use and get a clear "cannot be reached" instead of an unknown tool.
+    """
+    return Offer(
+        tools=[types.Tool.model_validate(d) for d in pinned.tools.values()],
+        prompts=[types.Prompt.model_validate(d) for d in pinned.prompts.values()],
+    )
+
+
 async def read_offer(conn: UpstreamConnection) -> Offer:
     """List the upstream's tools, then its resources, templates and prompts when it offers them.
 

@@ -16,11 +16,11 @@ from anyio.abc import TaskGroup, TaskStatus
 from sqlalchemy import Engine
 
 from mcp_acl.gateway.catalogue import Catalogue, NamespaceEntries
-from mcp_acl.store.pins import generations, pin_first_use
+from mcp_acl.store.pins import Pins, generations, pin_first_use, pinned_definitions
 from mcp_acl.store.upstreams import Upstream, list_upstreams
 from mcp_acl.upstream.connection import UpstreamConnection
 from mcp_acl.upstream.health import HealthReports
-from mcp_acl.upstream.offer import entries, read_offer, withheld_tools
+from mcp_acl.upstream.offer import entries, pinned_offer, read_offer, withheld_tools
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +178,14 @@ class UpstreamPool:
 
     async def _reread(self, catalogue: Catalogue, conn: UpstreamConnection, on_change: Callable[[], None] | None) -> None:
         name = conn.upstream.name
-        if conn.client is None:
-            return  # down: it is re-read when it reconnects
         specs = await self.trusted_specs(conn)
         if specs is None:
-            return
+            # Down: it is re-read when it reconnects. One that joined while down lists its pins meanwhile.
+            if any(tool.startswith(f"{name}.") for tool in catalogue.tools):
+                return
+            specs = await self._pinned_entries(conn)
+            if specs is None:
+                return
         catalogue.replace_namespace(name, specs)
         log.info("upstream %s re-read: %s", name, specs.summary())
         if on_change is not None:
@@ -202,6 +205,8 @@ class UpstreamPool:
             self._left_out.add(name)
             return
         specs = await self.trusted_specs(conn)
+        if specs is None:
+            specs = await self._pinned_entries(conn)
         if specs is None:
             return
         # Before the first request is served, so no cached view has seen the catalogue yet.
@@ -228,6 +233,30 @@ class UpstreamPool:
         found = entries(conn, offer, pinned)
         self.health.tools_read(name, len(found.tools), withheld_tools(offer, pinned))
         return found
+
+
+    async def _pinned_entries(self, conn: UpstreamConnection) -> NamespaceEntries | None:
+        """While `conn` is down: its pinned tools and prompts as entries whose calls are refused as unreachable; None when nothing is pinned."""
+        if self.engine is None:
+            return None
+        try:
+            pinned = await anyio.to_thread.run_sync(_read_pins, self.engine, conn.upstream.name)
+        except Exception as exc:
+            log.warning("upstream %s: its pinned definitions could not be read (%s)", conn.upstream.name, exc.__class__.__name__)
+            return None
+        if not pinned:
+            return None
+        found = entries(conn, pinned_offer(pinned), pinned)
+        log.warning(
+            "upstream %s is down: its pinned %s are listed, and calls are refused until it is back",
+            conn.upstream.name, found.summary(),
+        )
+        return found
+
+
+def _read_pins(engine: Engine, upstream: str) -> Pins:
+    with engine.connect() as conn:
+        return pinned_definitions(conn, upstream)
 
 
 def _read_store(engine: Engine) -> tuple[list[Upstream], dict[str, int]]:

@@ -142,6 +142,24 @@ async def test_upstreams_down_at_start_do_not_stop_the_gateway(sqlite_world, sub
             assert missing.is_error and "Traceback" not in text_of(missing)
 
 
+async def test_an_upstream_down_at_start_keeps_its_pinned_tools_listed_and_refuses_calls_clearly(sqlite_world, subprocess_env, seen):
+    """Pinned at add, then down when the gateway starts: its tools stay listed per grants, and a call says it cannot be reached."""
+    world = sqlite_world
+    with LoopbackServer(tracker(seen).streamable_http_app(), lifespan="on") as base:
+        register(world, subprocess_env, "tracker", "--url", f"{base}/mcp", "--timeout", "2")
+    PolicyAdmin(world.engine).add_grant("role:analyst", "tool:tracker.echo")
+    gateway = world.gateway()
+    with serve(world, gateway) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice, connect(live.mcp_url, world.token("bob")) as bob:
+            assert await tool_names(alice, "tracker.") == {"tracker.echo"}
+            assert await tool_names(bob, "tracker.") == set()
+            refused = await alice.call_tool("tracker.echo", {"text": "hi"})
+            assert refused.is_error
+            assert text_of(refused) == 'the upstream "tracker" cannot be reached right now; try again later'
+    rows = world.audit_rows(target="tool:tracker.echo")
+    assert [r.decision for r in rows if r.decision] == ["allow"] and [r.outcome for r in rows if r.outcome] == ["error"]
+
+
 def test_catalogue_and_check_show_an_upstreams_tools_by_grants(sqlite_world, subprocess_env, http_upstream):
     world = sqlite_world
     register(world, subprocess_env, "tracker", "--url", http_upstream)

@@ -18,7 +18,8 @@ from mcp.shared.exceptions import MCPError
 from gateway.harness import World, cli, connect, serve, sqlite_world, text_of  # noqa: F401 (fixture)
 from mcp_acl.auth.keys import SigningKeys
 from mcp_acl.store import PolicyAdmin
-from tests.upstream.oauth_support import Door, Issuer, protected_upstream, serving
+from tests.upstream.oauth_support import Issuer, serving
+from tests.upstream.test_upstream_oauth import door, vault  # noqa: F401 (fixtures: the vault uses this module's issuer)
 
 SECRET = "gateway-secret"
 
@@ -41,17 +42,6 @@ def issuer(sqlite_world) -> Iterator[Issuer]:
     state = Issuer(clients={"gateway": SECRET}, subject_of=subject_checker(sqlite_world))
     with serving(state.app):
         yield state
-
-
-@pytest.fixture
-def door() -> Door:
-    return Door()
-
-
-@pytest.fixture
-def vault(issuer, door) -> Iterator[str]:
-    with serving(protected_upstream(issuer, door)) as base:
-        yield f"{base}/mcp"
 
 
 @pytest.fixture
