@@ -338,7 +338,6 @@ async def throughput(stack: AsyncExitStack, replicas: list[Replica], url: str, t
     for s in sessions:  # warm up every session, pool and cache
         for _ in range(5):
             await s.call_tool(TOOL, {})
-    backends = await asyncio.to_thread(_backend_pids, url)
     counts = [0] * clients
 
     async def loop(i: int, until: float) -> None:
@@ -348,18 +347,22 @@ async def throughput(stack: AsyncExitStack, replicas: list[Replica], url: str, t
                 raise RuntimeError(f"a throughput call was refused: {result.content[0].text}")
             counts[i] += 1
 
-    cpu_before = _cpu_now(replicas, backends)
+    cpu_before = await _cpu_now(replicas, url)
     started = time.perf_counter()
     await asyncio.gather(*(loop(i, started + seconds) for i in range(clients)))
     wall = time.perf_counter() - started
-    cpu_after = _cpu_now(replicas, backends)
-    return Throughput(sum(counts) / wall, {k: cpu_after[k] - cpu_before[k] for k in cpu_before}, wall)
+    cpu_after = await _cpu_now(replicas, url)
+    cpu = {k: cpu_after[k] - cpu_before[k] for k in ("replicas", "clients")}
+    # Per backend: one that started during the run counts from zero; one gone by the end is lost (rare: pools keep theirs).
+    cpu["database"] = sum(after - cpu_before["backends"].get(pid, 0.0) for pid, after in cpu_after["backends"].items())
+    return Throughput(sum(counts) / wall, cpu, wall)
 
 
-def _cpu_now(replicas: list[Replica], backends: list[int]) -> dict[str, float]:
+async def _cpu_now(replicas: list[Replica], url: str) -> dict:
+    backends = await asyncio.to_thread(_backend_pids, url)
     return {
         "replicas": sum(r.cpu_seconds() for r in replicas),
-        "database": sum(_cpu_seconds(pid) for pid in backends),
+        "backends": {pid: _cpu_seconds(pid) for pid in backends},
         "clients": time.process_time(),
     }
 
