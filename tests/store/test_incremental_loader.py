@@ -190,3 +190,27 @@ def test_a_broken_grant_applied_incrementally_fails_like_a_full_compile(engine):
         loader.current()
     with pytest.raises(PolicyError):
         PolicyLoader(engine).current()
+
+
+def test_threads_asking_at_once_after_a_change_share_one_load(engine):
+    import threading
+
+    admin = PolicyAdmin(engine)
+    _seed(admin)
+    loader = PolicyLoader(engine)
+    loader.current()
+    admin.add_grant("user:u1", "tool:a.x")
+    start = threading.Barrier(4)
+    seen = []
+
+    def ask() -> None:
+        start.wait()
+        seen.append(loader.current())
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(policy) for policy in seen}) == 1
+    assert loader.loads == {"full": 1, "incremental": 1}
