@@ -320,16 +320,24 @@ class Throughput:
     wall_s: float
 
 
-def _backend_pids(url: str) -> list[int]:
-    from sqlalchemy import create_engine, text
+def _backend_cpu(engine, seen: dict[int, float]) -> None:
+    """Note the CPU seconds so far of every backend on the benchmark's database but this one."""
+    from sqlalchemy import text
 
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [int(p) for p in conn.execute(text(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalars()]
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        pids = conn.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalars()
+        for pid in pids:
+            seen[int(pid)] = max(seen.get(int(pid), 0.0), _cpu_seconds(int(pid)))
+
+
+async def _watch_backends(engine, seen: dict[int, float], stop: asyncio.Event) -> None:
+    # Sampled four times a second during the run: a replica's pool opens and
+    # closes overflow connections under load, and a backend gone before the
+    # last look would take its CPU time with it.
+    while not stop.is_set():
+        await asyncio.to_thread(_backend_cpu, engine, seen)
+        await asyncio.sleep(0.25)
 
 
 async def throughput(stack: AsyncExitStack, replicas: list[Replica], url: str, token: str, clients: int, seconds: float) -> Throughput:
@@ -347,24 +355,26 @@ async def throughput(stack: AsyncExitStack, replicas: list[Replica], url: str, t
                 raise RuntimeError(f"a throughput call was refused: {result.content[0].text}")
             counts[i] += 1
 
-    cpu_before = await _cpu_now(replicas, url)
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    before: dict[int, float] = {}
+    await asyncio.to_thread(_backend_cpu, engine, before)
+    seen = dict(before)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(_watch_backends(engine, seen, stop))
+    cpu_before = {"replicas": sum(r.cpu_seconds() for r in replicas), "clients": time.process_time()}
     started = time.perf_counter()
     await asyncio.gather(*(loop(i, started + seconds) for i in range(clients)))
     wall = time.perf_counter() - started
-    cpu_after = await _cpu_now(replicas, url)
-    cpu = {k: cpu_after[k] - cpu_before[k] for k in ("replicas", "clients")}
-    # Per backend: one that started during the run counts from zero; one gone by the end is lost (rare: pools keep theirs).
-    cpu["database"] = sum(after - cpu_before["backends"].get(pid, 0.0) for pid, after in cpu_after["backends"].items())
+    cpu = {"replicas": sum(r.cpu_seconds() for r in replicas) - cpu_before["replicas"],
+           "clients": time.process_time() - cpu_before["clients"]}
+    stop.set()
+    await watcher
+    engine.dispose()
+    # A backend that started during the run counts from zero.
+    cpu["database"] = sum(last - before.get(pid, 0.0) for pid, last in seen.items())
     return Throughput(sum(counts) / wall, cpu, wall)
-
-
-async def _cpu_now(replicas: list[Replica], url: str) -> dict:
-    backends = await asyncio.to_thread(_backend_pids, url)
-    return {
-        "replicas": sum(r.cpu_seconds() for r in replicas),
-        "backends": {pid: _cpu_seconds(pid) for pid in backends},
-        "clients": time.process_time(),
-    }
 
 
 # -- the run ------------------------------------------------------------------------
