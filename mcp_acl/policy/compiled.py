@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
+from bisect import insort
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
@@ -87,15 +88,20 @@ class CompiledPolicy:
         self._exact: dict[str, dict[str, list[CompiledGrant]]] = {}
         self._wild: dict[str, dict[str, list[CompiledGrant]]] = {}
         self._all: dict[str, list[CompiledGrant]] = {}
-        self._callers: dict[Identity, Caller] = {}
-        self._by_object: dict[int, Caller] = {}
-        self.grant_count = 0
+        self._by_id: dict[int, CompiledGrant] = {}
         for cg in sorted(grants, key=lambda g: g.id):
             principal = sys.intern(cg.grant.principal)
             index = self._exact if cg.pattern.exact else self._wild
             index.setdefault(cg.lead, {}).setdefault(principal, []).append(cg)
             self._all.setdefault(principal, []).append(cg)
-            self.grant_count += 1
+            self._by_id[cg.id] = cg
+        self._derive()
+
+    def _derive(self) -> None:
+        # What follows from the indexes; run again by `updated` on its copy.
+        self._callers: dict[Identity, Caller] = {}
+        self._by_object: dict[int, Caller] = {}
+        self.grant_count = len(self._by_id)
         # The lengths of the leads, shortest first, grouped by the lead's first
         # character: `t`ool, `r`esource and `p`rompt leads never share one, so
         # a decision only tries the lengths of its own kind.
@@ -106,6 +112,72 @@ class CompiledPolicy:
         # Read-only views for decisions (plain attributes: read on every one).
         self.exact_index: Mapping[str, Mapping[str, list[CompiledGrant]]] = self._exact
         self.wildcard_index: Mapping[str, Mapping[str, list[CompiledGrant]]] = self._wild
+
+    def updated(
+        self,
+        revision: int,
+        grants: Mapping[int, CompiledGrant | None] = {},  # noqa: B006 (read only)
+        memberships: Mapping[str, frozenset[str]] = {},  # noqa: B006
+        clients: Mapping[str, ClientInfo | None] = {},  # noqa: B006
+        disabled: Mapping[str, bool] = {},  # noqa: B006
+    ) -> "CompiledPolicy":
+        """A new policy at `revision`: this one with the given grants put (None: gone), users' roles
+        (empty: none), clients (None: gone) and disabled flags replaced.
+
+        This policy is left as it is (decisions in flight keep reading it):
+        the outer indexes are copied and only the lists a change touches are
+        rebuilt, so one change costs a copy of the indexes, not a recompile.
+        """
+        new = object.__new__(CompiledPolicy)
+        new.revision = revision
+        new.memberships = dict(self.memberships)
+        for user, roles in memberships.items():
+            if roles:
+                new.memberships[user] = roles
+            else:
+                new.memberships.pop(user, None)
+        new.clients = dict(self.clients)
+        for client_id, info in clients.items():
+            if info is None:
+                new.clients.pop(client_id, None)
+            else:
+                new.clients[client_id] = info
+        off = {u for u, d in disabled.items() if not d}
+        new.disabled_users = (self.disabled_users - off) | {u for u, d in disabled.items() if d}
+        new._exact, new._wild, new._all, new._by_id = dict(self._exact), dict(self._wild), dict(self._all), dict(self._by_id)
+        copied: set[int] = set()  # ids of the inner dicts and lists already copied for `new`
+        for grant_id, cg in grants.items():
+            old = new._by_id.pop(grant_id, None)
+            if old is not None:
+                new._place(old, copied, remove=True)
+            if cg is not None:
+                new._by_id[grant_id] = cg
+                new._place(cg, copied, remove=False)
+        new._derive()
+        return new
+
+    def _place(self, cg: CompiledGrant, copied: set[int], remove: bool) -> None:
+        # Put `cg` in (or take it out of) this copy's indexes, in id order,
+        # copying each shared inner dict or list before its first change.
+        principal = sys.intern(cg.grant.principal)
+        index = self._exact if cg.pattern.exact else self._wild
+        by_principal = index.get(cg.lead, {})
+        if id(by_principal) not in copied:
+            by_principal = index[cg.lead] = dict(by_principal)
+            copied.add(id(by_principal))
+        for table, key in ((by_principal, principal), (self._all, principal)):
+            listed = table.get(key, [])
+            if id(listed) not in copied:
+                listed = table[key] = list(listed)
+                copied.add(id(listed))
+            if remove:
+                listed.remove(cg)
+                if not listed:
+                    del table[key]
+            else:
+                insort(listed, cg, key=lambda g: g.id)
+        if not by_principal:
+            del index[cg.lead]
 
     def matching(self, principal: str, kind: str, name: str) -> Iterator[CompiledGrant]:
         """Grants of `principal` whose pattern covers the target `kind:name`."""

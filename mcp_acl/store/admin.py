@@ -27,6 +27,10 @@ from mcp_acl.store.token_ledger import revoke_party
 
 log = logging.getLogger(__name__)
 
+# Change-log rows older than this many revisions are pruned; a gateway that
+# far behind finds a gap and reloads the whole policy.
+KEEP_CHANGES = 1000
+
 
 class AdminError(ValueError):
     """A change that cannot be made as asked (nothing was written)."""
@@ -63,12 +67,20 @@ class PolicyAdmin:
         self.actor = actor
 
     @contextmanager
-    def change(self) -> Iterator[Connection]:
-        """One transaction that bumps the revision when it commits."""
+    def change(self, changed: list[tuple[str, str]] | None = None) -> Iterator[Connection]:
+        """One transaction that bumps the revision when it commits.
+
+        `changed` is filled inside by an operation that owns the whole
+        transaction with the (kind, key) pairs it touched, and logged for the
+        new revision (store/loader.py applies just those). Left empty, nothing
+        is logged and every gateway reloads the whole policy: the safe default
+        for any change that does not say exactly what it did.
+        """
         try:
             with self.engine.begin() as conn:
                 yield conn
-                bump_revision(conn)
+                revision = bump_revision(conn)
+                _log_changes(conn, revision, changed or ())
         except IntegrityError as exc:
             raise AdminError(f"the change conflicts with what is stored: {exc.orig}") from exc
         except SQLAlchemyError as exc:
@@ -84,7 +96,7 @@ class PolicyAdmin:
     def add_user(self, name: str, roles: list[str] | tuple[str, ...] = (), password_hash: str | None = None, conn: Connection | None = None) -> None:
         """Create a user, optionally with roles that already exist."""
         _check_plain_name(name, "user")
-        with self.joined_change(conn) as c:
+        with self.joined_change(conn, [("user", name)]) as c:
             if _exists(c, t.users.c.name, name):
                 raise AdminError(f"user {name!r} already exists")
             roles = list(dict.fromkeys(roles))  # `--role a --role a` means a once
@@ -109,7 +121,7 @@ class PolicyAdmin:
     def set_user_disabled(self, name: str, disabled: bool, conn: Connection | None = None) -> None:
         """Disable (or enable) a user: a disabled user is denied everything and its live tokens are revoked."""
         tokens = 0
-        with self.joined_change(conn) as c:
+        with self.joined_change(conn, [("user", name)]) as c:
             self._require_user(c, name)
             c.execute(update(t.users).where(t.users.c.name == name).values(disabled=disabled))
             if disabled:
@@ -134,7 +146,7 @@ class PolicyAdmin:
     def add_role(self, name: str, conn: Connection | None = None) -> None:
         """Create a role."""
         _check_plain_name(name, "role")
-        with self.joined_change(conn) as c:
+        with self.joined_change(conn, [("role", name)]) as c:
             if _exists(c, t.roles.c.name, name):
                 raise AdminError(f"role {name!r} already exists")
             c.execute(insert(t.roles).values(name=name, created_at=utcnow()))
@@ -156,7 +168,7 @@ class PolicyAdmin:
 
     def assign(self, user: str, role: str, conn: Connection | None = None) -> None:
         """Make `user` a member of `role`."""
-        with self.joined_change(conn) as c:
+        with self.joined_change(conn, [("user", user)]) as c:
             self._require_user(c, user)
             self._require_role(c, role)
             if c.execute(select(t.role_members).where(t.role_members.c.user_name == user, t.role_members.c.role_name == role)).first():
@@ -165,7 +177,7 @@ class PolicyAdmin:
 
     def unassign(self, user: str, role: str) -> None:
         """Take `role` away from `user`."""
-        with self.change() as c:
+        with self.change([("user", user)]) as c:
             # Named first, so a typo says "no such user", not "does not have the role".
             self._require_user(c, user)
             self._require_role(c, role)
@@ -178,7 +190,7 @@ class PolicyAdmin:
     def add_client(self, client_id: str, restricted: bool = False, name: str | None = None, conn: Connection | None = None) -> None:
         """Register a client (an agent or app); restricted clients cap their users."""
         _check_plain_name(client_id, "client")
-        with self.joined_change(conn) as c:
+        with self.joined_change(conn, [("client", client_id)]) as c:
             if _exists(c, t.clients.c.client_id, client_id):
                 raise AdminError(f"client {client_id!r} already exists")
             c.execute(insert(t.clients).values(client_id=client_id, name=name, restricted=restricted, created_at=utcnow()))
@@ -223,7 +235,8 @@ class PolicyAdmin:
             raise AdminError(str(exc)) from exc
         if expires_at is not None and expires_at.tzinfo is None:
             raise AdminError("the expiry needs a timezone")
-        with self.joined_change(conn) as c:
+        changed: list[tuple[str, str]] = []
+        with self.joined_change(conn, changed) as c:
             self._require_principal(c, who.kind, who.name)
             result = c.execute(
                 insert(t.grants).values(
@@ -232,14 +245,16 @@ class PolicyAdmin:
                     created_by=self.actor, created_at=utcnow(),
                 )
             )
-            return int(result.inserted_primary_key[0])
+            grant_id = int(result.inserted_primary_key[0])
+            changed.append(("grant", str(grant_id)))
+            return grant_id
 
     def revoke(self, grant_id: int) -> Grant:
         """Delete a grant; return what it was."""
         if not 0 < grant_id < 2**31:
             # Ids are 32-bit on PostgreSQL; asking it about a bigger one is an error, not a miss.
             raise AdminError(f"grant #{grant_id} does not exist (see `mcp-acl grants`)")
-        with self.change() as c:
+        with self.change([("grant", str(grant_id))]) as c:
             row = c.execute(select(t.grants).where(t.grants.c.id == grant_id)).first()
             if row is None:
                 raise AdminError(f"grant #{grant_id} does not exist (see `mcp-acl grants`)")
@@ -289,13 +304,14 @@ class PolicyAdmin:
             log.warning("revoked the access tokens of %s, but the audit row could not be written: %s", whose, exc)
 
     @contextmanager
-    def joined_change(self, conn: Connection | None) -> Iterator[Connection]:
-        """`conn` when inside a bigger change (the importer uses one transaction); else a new `change()`."""
+    def joined_change(self, conn: Connection | None, changed: list[tuple[str, str]] | None = None) -> Iterator[Connection]:
+        """`conn` when inside a bigger change (the importer uses one transaction); else a new `change(changed)`."""
         # Public so that store modules beside this one (upstreams) write within the same rules.
+        # Inside a bigger change `changed` is dropped: that change logs for the whole transaction or not at all.
         if conn is not None:
             yield conn
         else:
-            with self.change() as c:
+            with self.change(changed) as c:
                 yield c
 
     def _require_user(self, c: Connection, name: str) -> None:
@@ -317,6 +333,15 @@ class PolicyAdmin:
             self._require_role(c, name)
         else:
             self._require_client(c, name)
+
+
+def _log_changes(conn: Connection, revision: int, changed) -> None:
+    # Written before the commit, in the change's transaction: a reader that
+    # sees the new revision sees its rows too, or their absence (a full reload).
+    if changed:
+        conn.execute(insert(t.policy_changes), [{"revision": revision, "kind": k, "key": key} for k, key in dict.fromkeys(changed)])
+    if revision % 100 == 0:
+        conn.execute(delete(t.policy_changes).where(t.policy_changes.c.revision <= revision - KEEP_CHANGES))
 
 
 def unknown_name(kind: str, name: str) -> str:

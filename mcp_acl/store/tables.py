@@ -121,6 +121,18 @@ policy_revision = Table(
     Column("revision", BigInteger, nullable=False),
 )
 
+# What each policy revision changed (migration 0010), written in the change's
+# own transaction: gateways apply just these keys instead of reloading the
+# world (store/loader.py). A revision with no row means "reload everything".
+policy_changes = Table(
+    "policy_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("revision", BigInteger, nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(512), nullable=False),
+)
+
 # MCP servers whose tools join the catalogue under `name.`; credentials are
 # references (`env:VAR`, `file:/path`) kept as JSON text, never values.
 upstreams = Table(
