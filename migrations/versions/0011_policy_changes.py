@@ -5,16 +5,16 @@ transaction as the change: kind `grant` (key: the grant id), `user` (its
 memberships and disabled flag), `client`, `role`. A revision with no row
 changed something else; gateways then reload the whole policy.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
