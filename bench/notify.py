@@ -70,7 +70,7 @@ def _serve(database_url: str, tools_dir: str, ready_file: str, poll_only: bool) 
     from mcp_acl.store import make_engine
 
     if poll_only:
-        async def no_signal(engine, on_commit, *, task_status):
+        async def no_signal(engine, on_commit, *, task_status, on_listening=None):
             task_status.started()
 
         runtime.watch_commits = no_signal

@@ -74,7 +74,8 @@ def mint_access_token(
         "iat": now,
         "nbf": now,
         "exp": now + int(ttl.total_seconds()),
-        "jti": secrets.token_urlsafe(16),
+        # Hex, not base64url: an id that starts with "-" would read as an option to `token revoke`.
+        "jti": secrets.token_hex(16),
     }
     return keys.sign(claims, typ=ACCESS_TOKEN_TYPE)
 

@@ -114,7 +114,7 @@ def token(
 
 @token_app.command("revoke")
 def token_revoke(
-    jti: Annotated[str | None, typer.Argument(help="The token's jti claim (e.g. from `mcp-acl audit` or the token itself).")] = None,
+    jti: Annotated[str | None, typer.Argument(help="The token's jti claim (e.g. from `mcp-acl audit` or the token itself); one that starts with - goes after --: `token revoke -- -abc`.")] = None,
     user: Annotated[
         str | None, typer.Option("--user", help="Instead: every live token and sign-in (refresh tokens) of this user.")
     ] = None,

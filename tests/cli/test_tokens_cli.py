@@ -149,6 +149,16 @@ def test_minting_is_unchanged_and_the_minted_token_is_recorded_for_revocation(en
     assert revoke_cli(url, jti).stdout.startswith(f"token {jti} was already revoked")
 
 
+def test_minted_ids_never_read_as_options_and_one_that_does_is_revoked_after_a_double_dash(engine, url):
+    jtis = {issued_token(token_cli(url, "--user", "alice").stdout.strip()).jti for _ in range(20)}
+    assert not any(jti.startswith("-") for jti in jtis)
+    # An external issuer's id may start with "-": it goes after `--`.
+    result = runner.invoke(app, ["token", "revoke", "--database", url, "--", "-dash-jti"])
+    assert result.exit_code == 0, result.stderr
+    with engine.connect() as conn:
+        assert is_revoked(conn, "-dash-jti")
+
+
 def test_revoking_a_user_or_a_client_counts_their_live_tokens(engine, url):
     for args in (["--user", "alice"], ["--user", "alice", "--client", "ollama-agent"], ["--client", "ollama-agent"]):
         assert token_cli(url, *args).exit_code == 0
