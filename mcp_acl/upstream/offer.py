@@ -81,6 +81,19 @@ def withheld_tools(offer: Offer, pinned: Pins) -> int:
     return sum(not trusted(pinned.tools, name, d) for name, d in offer.definitions().tools.items())
 
 
+def _as_pinned(conn: UpstreamConnection, kind: str, items: list, current: Mapping[str, dict], pinned: Mapping[str, dict], to_spec) -> dict:
+    """Catalogue entries of the `items` (tools or prompts) whose current definitions match their pins; the rest withheld and logged."""
+    found = {}
+    for item in items:
+        if not trusted(pinned, item.name, current[item.name]):
+            _withheld(conn.upstream.name, kind, item.name, pinned)
+            continue
+        spec = to_spec(conn, item)
+        if spec is not None:
+            found[spec.name] = spec
+    return found
+
+
 def entries(conn: UpstreamConnection, offer: Offer, pinned: Pins) -> NamespaceEntries:
     """The catalogue entries of `offer`: tools and prompts only as `pinned`, resources and templates as listed.
 
@@ -88,24 +101,9 @@ def entries(conn: UpstreamConnection, offer: Offer, pinned: Pins) -> NamespaceEn
     that comes and goes, read only by a decided resources/read, like a tool's
     result (see docs/upstreams.md).
     """
-    name = conn.upstream.name
     current = offer.definitions()
-    tools = {}
-    for tool in offer.tools:
-        if not trusted(pinned.tools, tool.name, current.tools[tool.name]):
-            _withheld(name, "tool", tool.name, pinned.tools)
-            continue
-        spec = tool_entries.to_spec(conn, tool)
-        if spec is not None:
-            tools[spec.name] = spec
-    prompts = {}
-    for prompt in offer.prompts:
-        if not trusted(pinned.prompts, prompt.name, current.prompts[prompt.name]):
-            _withheld(name, "prompt", prompt.name, pinned.prompts)
-            continue
-        spec = prompt_entries.to_spec(conn, prompt)
-        if spec is not None:
-            prompts[spec.name] = spec
+    tools = _as_pinned(conn, "tool", offer.tools, current.tools, pinned.tools, tool_entries.to_spec)
+    prompts = _as_pinned(conn, "prompt", offer.prompts, current.prompts, pinned.prompts, prompt_entries.to_spec)
     return NamespaceEntries(
         tools=tools, resources=resource_specs(conn, offer.resources),
         templates=template_specs(conn, offer.templates), prompts=prompts,

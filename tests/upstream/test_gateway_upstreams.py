@@ -17,7 +17,7 @@ import pytest
 from auth.support import LoopbackServer  # tests/auth/support.py
 from gateway.harness import World, cli, connect, serve, sqlite_world, text_of, wait_for  # noqa: F401 (fixture)
 from mcp_acl.store import PolicyAdmin
-from tests.upstream.upstream_server import PNG, Seen, legacy_only, replaying, tracker
+from tests.upstream.upstream_server import PNG, Seen, legacy_only, read_body, replaying, tracker
 
 SERVER_SCRIPT = Path(__file__).with_name("upstream_server.py")
 
@@ -202,11 +202,7 @@ def junk_for_calls_to(app, tool: str, kind: str):
     async def wrapped(scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await app(scope, receive, send)
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await read_body(receive)
         if b'"tools/call"' in body and f'"name":"{tool}"'.encode() in body.replace(b" ", b""):
             return await not_mcp(kind)(scope, receive, send)
         await app(scope, replaying(body, receive), send)

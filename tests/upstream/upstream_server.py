@@ -151,17 +151,23 @@ async def announce(ctx: Context) -> None:
         await ctx.request_context.session.send_tool_list_changed()
 
 
+async def read_body(receive) -> bytes:
+    """The whole body of an ASGI request, read from `receive` (then handed on with `replaying`)."""
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
+
+
 def legacy_only(app):
     """`app`, refusing the 2026-07-28 `server/discover` probe (404, as a server of the handshake era does)."""
 
     async def wrapped(scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await app(scope, receive, send)
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await read_body(receive)
         if b'"server/discover"' in body:
             await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
             await send({"type": "http.response.body", "body": b"Not Found"})
