@@ -261,23 +261,15 @@ class Invoker:
         if problem is not None:
             await self._outcome(admission, "error", session_id)
             return _tool_error(f"Invalid arguments for {name}: {problem}")
+        context = CallContext(identity=identity, session_id=session_id, progress=progress)
         try:
-            context = CallContext(identity=identity, session_id=session_id, progress=progress)
             # The name is the catalogue's here (spec was found); a forwarded call's client span nests below.
-            with span("mcp_acl.tool.run", {"mcp_acl.tool": name}):
-                result = await _run(self.slots, spec.handler, args, context)
-        except anyio.get_cancelled_exc_class():
-            # The caller cancelled (notifications/cancelled) or went away: the call did not complete.
-            with anyio.CancelScope(shield=True):
-                await self._outcome(admission, "error", session_id)
-            raise
+            result = await self._run_admitted(
+                admission, session_id, ("mcp_acl.tool.run", {"mcp_acl.tool": name}), f"The tool {name} failed",
+                lambda: _run(self.slots, spec.handler, args, context), logged=f"tool {name} failed",
+            )
         except ToolError as exc:
-            await self._outcome(admission, "error", session_id)
             return _tool_error(str(exc))
-        except Exception:
-            log.exception("tool %s failed", name)
-            await self._outcome(admission, "error", session_id)
-            return _tool_error(f"The tool {name} failed with an internal error.")
         if isinstance(result, types.CallToolResult):
             # A forwarded upstream result: handed back as it came, an error result staying one.
             await self._outcome(admission, "error" if result.is_error else "ok", session_id)
@@ -299,7 +291,7 @@ class Invoker:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
         context = CallContext(identity=identity, session_id=session_id)
         read = await self._serve(
-            admission, session_id, "mcp_acl.resource.read", f"Reading {uri} failed",
+            admission, session_id, ("mcp_acl.resource.read", None), f"Reading {uri} failed",
             lambda: _run(self.slots, found.reader, uri, context, passed=types.ReadResourceResult),
         )
         if isinstance(read, types.ReadResourceResult):
@@ -343,32 +335,43 @@ class Invoker:
     ) -> types.GetPromptResult:
         # An upstream's prompt: its result reaches the caller unchanged; a failure is one sentence.
         context = CallContext(identity=identity, session_id=session_id)
-        return await self._serve(admission, session_id, "mcp_acl.prompt.get", "Getting the prompt failed", lambda: getter(args, context))
+        return await self._serve(
+            admission, session_id, ("mcp_acl.prompt.get", None), "Getting the prompt failed", lambda: getter(args, context),
+        )
 
-    async def _serve(self, admission: Admission, session_id: str | None, span_name: str, failed: str, run):
-        """Run what an admission allowed (a read or a get) and record its outcome.
+    async def _serve(self, admission: Admission, session_id: str | None, span_of: tuple, failed: str, run):
+        """A read or a get the admission allowed: its result with outcome ok, or an MCPError with the one sentence."""
+        try:
+            result = await self._run_admitted(admission, session_id, span_of, failed, run)
+        except ToolError as exc:
+            raise MCPError(INVALID_REQUEST, str(exc)) from None
+        await self._outcome(admission, "ok", session_id)
+        return result
 
-        A ToolError is the caller's one sentence; anything else is logged and
+    async def _run_admitted(
+        self, admission: Admission, session_id: str | None, span_of: tuple, failed: str, run, *, logged: str | None = None,
+    ):
+        """Run what an admission allowed; on failure record outcome error and raise ToolError with the caller's sentence.
+
+        A ToolError keeps its own sentence; anything else is logged and
         becomes `failed` "with an internal error"; a cancellation is recorded
-        as an error and goes on.
+        and goes on. The outcome of a success is the caller's to record.
         """
         try:
-            with span(span_name):
-                result = await run()
+            with span(*span_of):
+                return await run()
         except anyio.get_cancelled_exc_class():
-            # Cancelled (the caller went away, or cancelled): it did not complete.
+            # The caller cancelled (notifications/cancelled) or went away: it did not complete.
             with anyio.CancelScope(shield=True):
                 await self._outcome(admission, "error", session_id)
             raise
-        except ToolError as exc:
+        except ToolError:
             await self._outcome(admission, "error", session_id)
-            raise MCPError(INVALID_REQUEST, str(exc)) from None
+            raise
         except Exception:
-            log.exception("%s", failed)
+            log.exception("%s", logged or failed)
             await self._outcome(admission, "error", session_id)
-            raise MCPError(INVALID_REQUEST, f"{failed} with an internal error.") from None
-        await self._outcome(admission, "ok", session_id)
-        return result
+            raise ToolError(f"{failed} with an internal error.") from None
 
 
 def _result(decision: Decision, known: bool) -> str:
