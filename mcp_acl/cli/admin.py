@@ -229,7 +229,7 @@ def client_add(
         registration = Registration.for_admin(redirect_uri or [], confidential)
     except ClientError as exc:
         fail(str(exc))
-    with policy_admin(database) as admin, admin.change() as conn:
+    with policy_admin(database) as admin, admin.change([("client", client_id)]) as conn:
         admin.add_client(client_id, restricted, name, conn=conn)
         secret = ClientRegistry(admin.engine).attach(conn, client_id, registration) if registration else None
     if as_json:

@@ -108,9 +108,10 @@ class PolicyAdmin:
 
     def remove_user(self, name: str) -> int:
         """Delete a user, its memberships and its grants, and revoke its live tokens; return how many grants went."""
-        with self.change() as c:
+        changed: list[tuple[str, str]] = [("user", name)]
+        with self.change(changed) as c:
             self._require_user(c, name)
-            gone = c.execute(delete(t.grants).where(t.grants.c.principal == f"user:{name}")).rowcount
+            gone = _delete_grants_of(c, f"user:{name}", changed)
             c.execute(delete(t.role_members).where(t.role_members.c.user_name == name))
             c.execute(delete(t.users).where(t.users.c.name == name))
             # After the delete, whose lock a token being issued to the user waits on (token_ledger).
@@ -153,9 +154,14 @@ class PolicyAdmin:
 
     def remove_role(self, name: str) -> int:
         """Delete a role, its memberships and its grants; return how many grants went."""
-        with self.change() as c:
+        changed: list[tuple[str, str]] = []
+        with self.change(changed) as c:
             self._require_role(c, name)
-            gone = c.execute(delete(t.grants).where(t.grants.c.principal == f"role:{name}")).rowcount
+            gone = _delete_grants_of(c, f"role:{name}", changed)
+            # Its members' role sets change; an unheld role with no grants changes nothing compiled.
+            members = c.execute(select(t.role_members.c.user_name).where(t.role_members.c.role_name == name)).scalars()
+            changed.extend(("user", user) for user in members)
+            changed.append(("role", name))
             c.execute(delete(t.role_members).where(t.role_members.c.role_name == name))
             c.execute(delete(t.roles).where(t.roles.c.name == name))
             return gone
@@ -197,9 +203,10 @@ class PolicyAdmin:
 
     def remove_client(self, client_id: str) -> int:
         """Delete a client and its grants, and revoke its live tokens; return how many grants went."""
-        with self.change() as c:
+        changed: list[tuple[str, str]] = [("client", client_id)]
+        with self.change(changed) as c:
             self._require_client(c, client_id)
-            gone = c.execute(delete(t.grants).where(t.grants.c.principal == f"client:{client_id}")).rowcount
+            gone = _delete_grants_of(c, f"client:{client_id}", changed)
             c.execute(delete(t.clients).where(t.clients.c.client_id == client_id))
             tokens = revoke_party(c, client=client_id, actor=self.actor)
         self._audit_revoked(tokens, f"client:{client_id}", "the client was removed")
@@ -333,6 +340,15 @@ class PolicyAdmin:
             self._require_role(c, name)
         else:
             self._require_client(c, name)
+
+
+def _delete_grants_of(c: Connection, principal: str, changed: list[tuple[str, str]]) -> int:
+    """Delete every grant of `principal`, naming each in `changed` so gateways drop just those."""
+    ids = list(c.execute(select(t.grants.c.id).where(t.grants.c.principal == principal)).scalars())
+    if ids:
+        c.execute(delete(t.grants).where(t.grants.c.id.in_(ids)))
+    changed.extend(("grant", str(gid)) for gid in ids)
+    return len(ids)
 
 
 def _log_changes(conn: Connection, revision: int, changed) -> None:

@@ -83,7 +83,7 @@ def _read_all(conn: Connection) -> tuple[list[Grant], dict[str, set[str]], list[
 # Past this many revisions behind, a gateway reloads the whole policy rather than the log.
 MAX_INCREMENTAL = 200
 # The kinds of change the loader applies by key; any other kind means a full reload.
-INCREMENTAL_KINDS = frozenset({"grant", "user", "client", "role"})
+INCREMENTAL_KINDS = frozenset({"grant", "user", "client", "role", "upstream"})
 
 
 @dataclass
@@ -130,6 +130,7 @@ def _read_delta(conn: Connection, since: int) -> tuple[int, Delta | None]:
         for cid, restricted in conn.execute(select(t.clients.c.client_id, t.clients.c.restricted).where(t.clients.c.client_id.in_(keys["client"]))):
             delta.clients[cid] = ClientInfo(cid, bool(restricted))
     # `role` rows change nothing compiled: a role is only a name until someone holds it or a grant names it.
+    # Nor do `upstream` rows: gateways re-read an upstream's tools by its generation (store/pins.py).
     return rev, delta
 
 

@@ -95,7 +95,7 @@ def add_pinned(admin: PolicyAdmin, up: Upstream, current: Pins) -> None:
 
     Raises AdminError (nothing written) as `add_upstream` does.
     """
-    with admin.change() as conn:
+    with admin.change([("upstream", up.name)]) as conn:
         add_upstream(admin, up, conn)
         _insert(conn, up.name, current, admin.actor)
         _mark_recorded(conn, up.name)
@@ -103,7 +103,7 @@ def add_pinned(admin: PolicyAdmin, up: Upstream, current: Pins) -> None:
 
 def approve_definitions(admin: PolicyAdmin, upstream: str, current: Pins) -> None:
     """Replace `upstream`'s pins with `current` and bump the policy revision, in one transaction."""
-    with admin.change() as conn:
+    with admin.change([("upstream", upstream)]) as conn:
         if conn.execute(select(t.upstreams.c.name).where(t.upstreams.c.name == upstream)).first() is None:
             raise AdminError(unknown_upstream(upstream))
         for _, table, _ in _KINDS:
@@ -115,7 +115,7 @@ def approve_definitions(admin: PolicyAdmin, upstream: str, current: Pins) -> Non
 
 def request_reread(admin: PolicyAdmin, upstream: str) -> None:
     """Ask every serving gateway to re-read `upstream`'s tools now (its generation and the revision go up)."""
-    with admin.change() as conn:
+    with admin.change([("upstream", upstream)]) as conn:
         if not _raise_generation(conn, upstream):
             raise AdminError(unknown_upstream(upstream))
 

@@ -214,7 +214,7 @@ def check_new_upstream(conn: Connection, up: Upstream) -> None:
 
 def remove_upstream(admin: PolicyAdmin, name: str) -> None:
     """Remove the upstream called `name`; an unknown name raises AdminError."""
-    with admin.change() as c:
+    with admin.change([("upstream", name)]) as c:
         if c.execute(delete(t.upstreams).where(t.upstreams.c.name == name)).rowcount == 0:
             raise AdminError(unknown_upstream(name))
 
