@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +32,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_acl.audit.appender import PolicyMoved
 from mcp_acl.gateway.arguments import ArgumentCheck
 from mcp_acl.gateway.outcomes import OutcomeWriter
+from mcp_acl.gateway.quotas import quota_charge
 from mcp_acl.gateway.sessions import session_error
 from mcp_acl.gateway.slots import ToolSlots
 from mcp_acl.gateway.specs import CallContext, Progress, PromptGetter, ToolError
@@ -163,14 +165,21 @@ class Invoker:
             if attempt == DECIDE_ATTEMPTS and decision.allowed:
                 # The policy changed under each attempt: refuse rather than allow on one already gone.
                 decision, policy = Decision(False, UNSETTLED, None, decision.revision), None
+            quota = None
+            if decision.allowed and policy is not None:
+                # Counted in the audit append's transaction (gateway/quotas.py).
+                decision, quota = quota_charge(policy, identity, target, args, self.clock(), decision)
             audit_started = time.perf_counter()
             latency_ms = (audit_started - started) * 1000.0
             try:
                 with span("mcp_acl.audit.write"):
-                    audit_id = self.audit.record_decision(
+                    record = self.audit.record_decision if quota is None else partial(self.audit.record_decision, quota=quota)
+                    audit_id = record(
                         session_id=session_id, identity=identity, action=action, target=target,
                         args=args, decision=decision, latency_ms=latency_ms, still_current=True,
                     )
+                if quota is not None and quota.refusal is not None:
+                    decision = Decision(False, quota.refusal, decision.grant, decision.revision)
             except PolicyMoved:
                 # Another process committed a policy change after this decision read the
                 # revision: nothing was written; decide again on the new policy (in a

@@ -20,6 +20,7 @@ from mcp_acl.policy.callers import Caller, prepare_caller
 from mcp_acl.policy.conditions import Condition, compile_condition
 from mcp_acl.policy.model import Effect, Grant, Identity, PolicyError
 from mcp_acl.policy.names import TargetPattern, glob_regex, parse_principal, parse_target_pattern
+from mcp_acl.policy.quotas import grant_quotas
 
 # Prepared callers kept per policy; past this many the memo starts afresh, so
 # a flood of distinct identities costs time, never unbounded memory.
@@ -34,7 +35,7 @@ class CompiledGrant:
     its regular expression over the whole target text) are copied out flat.
     """
 
-    __slots__ = ("grant", "pattern", "condition", "id", "deny", "expires_at", "lead", "regex")
+    __slots__ = ("grant", "pattern", "condition", "id", "deny", "expires_at", "lead", "regex", "quotas")
 
     def __init__(self, grant: Grant, pattern: TargetPattern, condition: Condition | None) -> None:
         self.grant = grant
@@ -48,6 +49,8 @@ class CompiledGrant:
         self.regex: re.Pattern[str] | None = (
             None if pattern.exact or trailing_star else glob_regex(pattern.text)
         )
+        # (kind, Quota) pairs of a limited allow (policy/quotas.py); empty for most grants.
+        self.quotas: tuple = ()
 
     def covers(self, target: str) -> bool:
         """True when this grant's pattern covers the (well-formed) target text."""
@@ -235,9 +238,12 @@ def compile_grant(grant: Grant) -> CompiledGrant:
         condition = compile_condition(grant.condition) if grant.condition else None
         if grant.expires_at is not None and grant.expires_at.tzinfo is None:
             raise PolicyError("the expiry has no timezone")
+        quotas = grant_quotas(grant)
     except PolicyError as exc:
         raise PolicyError(f"grant #{grant.id}: {exc}") from exc
-    return CompiledGrant(grant, pattern, condition)
+    compiled = CompiledGrant(grant, pattern, condition)
+    compiled.quotas = quotas
+    return compiled
 
 
 def compile_policy(
