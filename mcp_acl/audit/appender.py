@@ -143,9 +143,7 @@ class Appender:
             if revision is not None and not self._postgres:
                 self._require_revision(cur, revision)
             if quota is not None:
-                refusal = quota.run(cur, self._postgres)
-                if refusal is not None:
-                    batch = [batch[0] | {"decision": "deny", "reason": refusal}]
+                batch = [batch[0] | quota.run(cur, self._postgres)]
             rows: list[list[Any]] = []
             for values in batch:
                 if values["kind"] == "outcome":

@@ -33,4 +33,4 @@ def quota_charge(
         return Decision(False, UNCOUNTED, decision.grant, decision.revision), None
     if not found:
         return decision, None
-    return decision, QuotaCharge(counted_principal(identity), target, found, now)
+    return decision, QuotaCharge(counted_principal(identity), target, found, now, decision.grant_id)

@@ -120,16 +120,16 @@ def counted_principal(identity: Identity) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Allowance:
-    """One side's limited allow grants that hold for a call, in the order they are tried."""
+    """One side of an allowed call: the unlimited allow that holds (`free`), else its limited ones in the order tried."""
 
     who: str
     grants: tuple[tuple[int, tuple[tuple[str, Quota], ...]], ...]  # (grant id, its quotas)
+    free: int | None = None
 
 
 def allowances(policy: Any, identity: Identity, target: str, args: dict | None, now: datetime, decision: Decision) -> tuple[Allowance, ...]:
-    """For a call `decide` allowed: what must be counted, one Allowance per side that has only limited allows.
-
-    Empty when nothing is counted (no quotas on the grants that hold).
+    """For a call `decide` allowed: one Allowance per side, or () when nothing is counted
+    and the deciding grant is the one `decide` named (the common case: no quotas).
     """
     if not decision.allowed:
         return ()
@@ -141,7 +141,7 @@ def allowances(policy: Any, identity: Identity, target: str, args: dict | None, 
     found: list[Allowance] = []
     for side in caller.sides:
         limited = []
-        unlimited = False
+        free = None
         for cg in side.matching(target, now):
             if cg.deny:
                 continue
@@ -154,11 +154,12 @@ def allowances(policy: Any, identity: Identity, target: str, args: dict | None, 
                 except ConditionError:
                     continue
             if not cg.quotas:
-                unlimited = True
+                free = cg.id
                 break
             limited.append((cg.id, cg.quotas))
-        if not unlimited and limited:
-            found.append(Allowance(side.who, tuple(limited)))
+        found.append(Allowance(side.who, () if free is not None else tuple(limited), free))
+    if all(a.free is not None for a in found) and found[0].free == decision.grant_id:
+        return ()
     return tuple(found)
 
 

@@ -51,14 +51,25 @@ class QuotaCharge:
     target: str
     allowances: tuple[Allowance, ...]
     now: datetime
+    # The grant `decide` named; the row names the one counted (or free) on the first side instead.
+    decided_by: int | None = None
     refusal: str | None = None
+    grant_id: int | None = None
 
-    def run(self, cur: Any, postgres: bool) -> str | None:
-        """Count the call on `cur` (inside the caller's transaction); return the refusal, or None if counted."""
+    def run(self, cur: Any, postgres: bool) -> dict[str, Any]:
+        """Count the call on `cur` (inside the caller's transaction); return what changes in its decision row.
+
+        When a quota is used up, `refusal` is set and the row becomes that
+        refusal; else the row names the grant the call was counted against.
+        """
         mark = "%s" if postgres else "?"
         take, give_back = _TAKE.format(m=mark), _GIVE_BACK.format(m=mark)
         taken: list[tuple] = []
+        deciding: list[int] = []
         for allowance in self.allowances:
+            if allowance.free is not None:
+                deciding.append(allowance.free)
+                continue
             reset_first: tuple[datetime, int, Quota] | None = None
             for grant_id, quotas in allowance.grants:
                 full = None
@@ -73,6 +84,7 @@ class QuotaCharge:
                     mine.append(key)
                 if full is None:
                     taken += mine
+                    deciding.append(grant_id)
                     break
                 for key in mine:  # this grant's other quota had room: give it back
                     cur.execute(give_back, key)
@@ -82,13 +94,19 @@ class QuotaCharge:
                 # Every limited allow of this side is used up: give back the other sides' counts.
                 for key in taken:
                     cur.execute(give_back, key)
+                if reset_first is None:  # no allow held after all: refuse rather than guess
+                    self.refusal = f"{self.target} is not allowed to {allowance.who}: no grant that allows it has room left"
+                    return {"decision": "deny", "reason": self.refusal}
                 resets, grant_id, quota = reset_first
                 self.refusal = (
                     f"{allowance.who} has used up the quota for {self.target} "
                     f"({quota.phrase()}, grant #{grant_id}); it resets at {_when(resets)}"
                 )
-                return self.refusal
-        return None
+                return {"decision": "deny", "reason": self.refusal, "grant_id": grant_id}
+        self.grant_id = deciding[0] if deciding else None
+        if self.grant_id is None or self.grant_id == self.decided_by:
+            return {}
+        return {"grant_id": self.grant_id, "reason": f"{self.target} is allowed to {self.allowances[0].who} by grant #{self.grant_id}"}
 
 
 @dataclass(frozen=True)
