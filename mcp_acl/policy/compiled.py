@@ -92,7 +92,10 @@ class CompiledPolicy:
         self._wild: dict[str, dict[str, list[CompiledGrant]]] = {}
         self._all: dict[str, list[CompiledGrant]] = {}
         self._by_id: dict[int, CompiledGrant] = {}
+        # How many grants carry a quota: with none, an allowed call has nothing to count.
+        self.limited_grants = 0
         for cg in sorted(grants, key=lambda g: g.id):
+            self.limited_grants += bool(cg.quotas)
             principal = sys.intern(cg.grant.principal)
             index = self._exact if cg.pattern.exact else self._wild
             index.setdefault(cg.lead, {}).setdefault(principal, []).append(cg)
@@ -149,12 +152,15 @@ class CompiledPolicy:
         new.disabled_users = (self.disabled_users - off) | {u for u, d in disabled.items() if d}
         new._exact, new._wild, new._all, new._by_id = dict(self._exact), dict(self._wild), dict(self._all), dict(self._by_id)
         copied: set[int] = set()  # ids of the inner dicts and lists already copied for `new`
+        new.limited_grants = self.limited_grants
         for grant_id, cg in grants.items():
             old = new._by_id.pop(grant_id, None)
             if old is not None:
                 new._place(old, copied, remove=True)
+                new.limited_grants -= bool(old.quotas)
             if cg is not None:
                 new._by_id[grant_id] = cg
+                new.limited_grants += bool(cg.quotas)
                 new._place(cg, copied, remove=False)
         new._derive()
         return new

@@ -131,7 +131,7 @@ def allowances(policy: Any, identity: Identity, target: str, args: dict | None, 
     """For a call `decide` allowed: one Allowance per side, or () when nothing is counted
     and the deciding grant is the one `decide` named (the common case: no quotas).
     """
-    if not decision.allowed:
+    if not decision.allowed or not policy.limited_grants:
         return ()
     caller = policy.caller(identity)
     first = decision.grant

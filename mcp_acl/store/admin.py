@@ -253,6 +253,8 @@ class PolicyAdmin:
                 )
             )
             grant_id = int(result.inserted_primary_key[0])
+            # SQLite can hand out a deleted grant's id again: its counted calls are not this grant's.
+            c.execute(delete(t.grant_usage).where(t.grant_usage.c.grant_id == grant_id))
             changed.append(("grant", str(grant_id)))
             return grant_id
 
