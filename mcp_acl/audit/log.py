@@ -137,7 +137,7 @@ class AuditLog:
                 if value is not None and (not isinstance(value, str) or len(value) > width):
                     raise AuditError(f"the audit row's {name} is not text of at most {width} characters")
         try:
-            return self._appender.append(batch, revision, quota) if quota is not None else self._appender.append(batch, revision)
+            return self._appender.append(batch, revision, quota)
         except ChainError as exc:
             raise AuditError(str(exc)) from exc
         except (WouldWait, PolicyMoved):

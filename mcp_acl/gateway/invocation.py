@@ -3,7 +3,9 @@
     session check (handed over by the guard, see guard.py)
       → catalogue lookup (unknown or hidden: the same answer, naming the caller's tools)
       → decide(policy of the current revision, identity, target, args, now)
-      → audit row committed (a failed write refuses the call)
+      → audit row committed (a failed write refuses the call); an allow by a
+        grant with a quota is counted in the same transaction, or refused
+        when the quota is used up (gateway/quotas.py)
       → run the tool, reader or prompt (plain handlers in a tool slot, see slots.py)
       → audit outcome (queued: the answer does not wait for it)
 
@@ -74,7 +76,8 @@ class DecisionAudit(Protocol):
         """Commit one decision row and return its id; raises when it cannot.
 
         With `still_current`, an allow whose revision is no longer the
-        committed one raises PolicyMoved instead (nothing written).
+        committed one raises PolicyMoved instead (nothing written). A call
+        with quotas also passes `quota=` (a store.usage.QuotaCharge).
         """
         ...
 
