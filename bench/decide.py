@@ -237,6 +237,33 @@ def flatness(title: str, shapes: list[tuple[int, int, int]], questions: int, rou
               f"{t.per_second:>14,.0f}{t.median_us:>12.1f}{t.p99_us:>10.1f}")
 
 
+def quota_step(world: World, rounds: int) -> None:
+    """decide() alone, and decide() plus the admission's quota step, with a limit on every tenth allow.
+
+    The step (policy/quotas.py `allowances`) is pure: it finds the grant a
+    call is counted against. Counting it is SQL (bench/quota.py measures that).
+    """
+    from dataclasses import replace
+
+    from mcp_acl.policy.quotas import allowances
+
+    limited = [replace(g, limit="100/day") if g.effect is Effect.ALLOW and g.id % 10 == 0 else g for g in world.grants]
+    policy = compile_policy(1, limited, world.members)
+    identities = {u: Identity(u) for u in world.members}
+    asked = [(identities[u], target, args) for u, target, args in world.questions]
+
+    def with_step(q):
+        decision = decide(policy, q[0], q[1], q[2], NOW)
+        return allowances(policy, q[0], q[1], q[2], NOW, decision)
+
+    counted = sum(bool(with_step(q)) for q in asked)  # also warms up
+    best = measure({"decide": (lambda q: decide(policy, q[0], q[1], q[2], NOW), asked), "step": (with_step, asked)}, rounds)
+    print(f"\nquotas: a limit on every tenth allow ({policy.limited_grants:,} grants); {counted:,} of {len(asked):,} questions are counted")
+    print(f"{'':<28}{'decisions/s':>14}{'median µs':>12}{'p99 µs':>10}")
+    print(_row("decide", best["decide"]))
+    print(_row("decide + quota step", best["step"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison and the growth tables; print `ratio N` last."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -266,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         f"mcp-acl as grants grow, with {users:,} users and {roles:,} roles throughout:",
         [(users, roles, n) for n in sizes], questions, rounds,
     )
+    quota_step(build_world(users, roles, grants, questions), rounds)
     print(f"ratio {ratio:.1f}")
     return 0
 

@@ -83,16 +83,19 @@ class Appender:
                 processors.append((i, process))
         self._processors = tuple(processors)
 
-    def append(self, batch: list[dict[str, Any]], revision: int | None = None) -> list[int]:
+    def append(self, batch: list[dict[str, Any]], revision: int | None = None, quota: Any = None) -> list[int]:
         """Commit `batch` (column values without id, at, hashes) as the next rows; return their ids.
 
         With `revision`, raise PolicyMoved (nothing written) unless the
-        policy revision is still `revision` inside the append's lock.
+        policy revision is still `revision` inside the append's lock. With
+        `quota` (a store.usage.QuotaCharge, for a one-row decision batch),
+        the call is counted in the same transaction, under the lock; when a
+        quota is used up the row is written as that refusal instead.
         """
         with pooled(self.engine) as driver:
             restore = self._begin(driver)
             try:
-                ids = self._write(driver, batch, revision)
+                ids = self._write(driver, batch, revision, quota)
                 driver.commit()
             except PolicyMoved as moved:
                 # Not a failure of the connection: it stays in use (pooled() would drop it).
@@ -127,7 +130,7 @@ class Appender:
         driver.isolation_level = IsolationLevel.READ_COMMITTED
         return saved
 
-    def _write(self, driver, batch: list[dict[str, Any]], revision: int | None) -> list[int]:
+    def _write(self, driver, batch: list[dict[str, Any]], revision: int | None, quota: Any = None) -> list[int]:
         cur = driver.cursor()
         try:
             if not self._postgres:
@@ -139,6 +142,8 @@ class Appender:
             last_id, last_hash = int(head[0]), head[1]
             if revision is not None and not self._postgres:
                 self._require_revision(cur, revision)
+            if quota is not None:
+                batch = [batch[0] | quota.run(cur, self._postgres)]
             rows: list[list[Any]] = []
             for values in batch:
                 if values["kind"] == "outcome":

@@ -61,11 +61,15 @@ class AuditLog:
         decision: Decision,
         latency_ms: float,
         still_current: bool = False,
+        quota: Any = None,
     ) -> int:
         """Append one decision (allowed or refused) and return its row id, committed.
 
         With `still_current`, an allow is written only while the policy is
         still at `decision.revision`; else PolicyMoved is raised (nothing written).
+        With `quota` (store.usage.QuotaCharge), the allowed call is counted in
+        the same transaction; a used-up quota sets `quota.refusal` and the
+        row is written as that refusal.
         """
         try:
             values = {
@@ -79,7 +83,7 @@ class AuditLog:
         except Exception as exc:
             raise AuditError(f"the audit row could not be made: {exc.__class__.__name__}: {exc}") from exc
         revision = decision.revision if still_current and decision.allowed else None
-        return self._append_all([values], revision)[-1]
+        return self._append_all([values], revision, quota)[-1]
 
     def record_outcome(self, decision_id: int, outcome: str, *, session_id: str | None = None) -> None:
         """Append how an allowed call ended ("ok" or "error"), pointing at its decision row."""
@@ -126,14 +130,14 @@ class AuditLog:
     def _append(self, values: dict[str, Any]) -> int:
         return self._append_all([values])[-1]
 
-    def _append_all(self, batch: list[dict[str, Any]], revision: int | None = None) -> list[int]:
+    def _append_all(self, batch: list[dict[str, Any]], revision: int | None = None, quota: Any = None) -> list[int]:
         for values in batch:
             for name, width in _WIDTHS.items():
                 value = values.get(name)
                 if value is not None and (not isinstance(value, str) or len(value) > width):
                     raise AuditError(f"the audit row's {name} is not text of at most {width} characters")
         try:
-            return self._appender.append(batch, revision)
+            return self._appender.append(batch, revision, quota)
         except ChainError as exc:
             raise AuditError(str(exc)) from exc
         except (WouldWait, PolicyMoved):

@@ -28,6 +28,8 @@ def grant(
     expires: Annotated[
         str | None, typer.Option("--expires", metavar="WHEN", help="A duration from now (30m, 2h, 7d, 1w) or an ISO 8601 time (UTC unless it has an offset).")
     ] = None,
+    limit: Annotated[str | None, typer.Option("--limit", metavar="N/UNIT", help="A quota: at most N calls per sec, min, hour, day or week (e.g. 100/day), per user and grant.")] = None,
+    rate: Annotated[str | None, typer.Option("--rate", metavar="N/UNIT", help="A rate: at most N calls per window (e.g. 10/min), per user and grant.")] = None,
     database: DatabaseOpt = None,
 ) -> None:
     """Allow (or with --deny, forbid) a principal to use a target; prints the new grant's id.
@@ -37,6 +39,8 @@ def grant(
       mcp-acl grant role:analyst 'tool:files.*' --note "analysts read files"
 
       mcp-acl grant user:bob tool:files.write --when 'args.path.startsWith("tmp/")' --expires 7d
+
+      mcp-acl grant role:analyst tool:sql.query --limit 100/day --rate 10/min
     """
     if when is not None and not when.strip():
         # An empty condition would silently store an unconditional grant.
@@ -49,7 +53,7 @@ def grant(
             fail(f"--expires: {exc}")
     with policy_admin(database) as admin:
         grant_id = admin.add_grant(
-            principal, target, Effect.DENY if deny else Effect.ALLOW, when, note, expires_at
+            principal, target, Effect.DENY if deny else Effect.ALLOW, when, note, expires_at, limit=limit, rate=rate
         )
     out.print(grant_id)
 
@@ -79,6 +83,8 @@ def grant_as_dict(g: Grant) -> dict[str, Any]:
         "problem": condition_problem(g.condition) if g.condition else None,
         "note": g.note,
         "expires": g.expires_at.isoformat() if g.expires_at else None,
+        "limit": g.limit,
+        "rate": g.rate,
         "created_by": g.created_by,
         "created_at": g.created_at.isoformat() if g.created_at else None,
     }
@@ -121,6 +127,8 @@ def _details(g: Grant, now: datetime) -> Text:
     if g.expires_at is not None:
         past = " (past)" if g.expires_at <= now else ""
         lines.append(f"expires {g.expires_at.strftime('%Y-%m-%d %H:%M')} UTC{past}")
+    if g.limit or g.rate:
+        lines.append(" ".join(f"{kind} {value}" for kind, value in (("limit", g.limit), ("rate", g.rate)) if value))
     if g.note:
         lines.append(f"note: {g.note}")
     return Text("\n".join(printable(line) for line in lines))

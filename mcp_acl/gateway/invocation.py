@@ -3,7 +3,9 @@
     session check (handed over by the guard, see guard.py)
       → catalogue lookup (unknown or hidden: the same answer, naming the caller's tools)
       → decide(policy of the current revision, identity, target, args, now)
-      → audit row committed (a failed write refuses the call)
+      → audit row committed (a failed write refuses the call); an allow by a
+        grant with a quota is counted in the same transaction, or refused
+        when the quota is used up (gateway/quotas.py)
       → run the tool, reader or prompt (plain handlers in a tool slot, see slots.py)
       → audit outcome (queued: the answer does not wait for it)
 
@@ -19,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +34,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_acl.audit.appender import PolicyMoved
 from mcp_acl.gateway.arguments import ArgumentCheck
 from mcp_acl.gateway.outcomes import OutcomeWriter
+from mcp_acl.gateway.quotas import quota_charge
 from mcp_acl.gateway.sessions import session_error
 from mcp_acl.gateway.slots import ToolSlots
 from mcp_acl.gateway.specs import CallContext, Progress, PromptGetter, ToolError
@@ -72,7 +76,8 @@ class DecisionAudit(Protocol):
         """Commit one decision row and return its id; raises when it cannot.
 
         With `still_current`, an allow whose revision is no longer the
-        committed one raises PolicyMoved instead (nothing written).
+        committed one raises PolicyMoved instead (nothing written). A call
+        with quotas also passes `quota=` (a store.usage.QuotaCharge).
         """
         ...
 
@@ -163,14 +168,21 @@ class Invoker:
             if attempt == DECIDE_ATTEMPTS and decision.allowed:
                 # The policy changed under each attempt: refuse rather than allow on one already gone.
                 decision, policy = Decision(False, UNSETTLED, None, decision.revision), None
+            quota = None
+            if decision.allowed and policy is not None:
+                # Counted in the audit append's transaction (gateway/quotas.py).
+                decision, quota = quota_charge(policy, identity, target, args, self.clock(), decision)
             audit_started = time.perf_counter()
             latency_ms = (audit_started - started) * 1000.0
             try:
                 with span("mcp_acl.audit.write"):
-                    audit_id = self.audit.record_decision(
+                    record = self.audit.record_decision if quota is None else partial(self.audit.record_decision, quota=quota)
+                    audit_id = record(
                         session_id=session_id, identity=identity, action=action, target=target,
                         args=args, decision=decision, latency_ms=latency_ms, still_current=True,
                     )
+                if quota is not None and quota.refusal is not None:
+                    decision = Decision(False, quota.refusal, decision.grant, decision.revision)
             except PolicyMoved:
                 # Another process committed a policy change after this decision read the
                 # revision: nothing was written; decide again on the new policy (in a

@@ -20,6 +20,7 @@ from mcp_acl.policy.callers import Caller, prepare_caller
 from mcp_acl.policy.conditions import Condition, compile_condition
 from mcp_acl.policy.model import Effect, Grant, Identity, PolicyError
 from mcp_acl.policy.names import TargetPattern, glob_regex, parse_principal, parse_target_pattern
+from mcp_acl.policy.quotas import grant_quotas
 
 # Prepared callers kept per policy; past this many the memo starts afresh, so
 # a flood of distinct identities costs time, never unbounded memory.
@@ -34,7 +35,7 @@ class CompiledGrant:
     its regular expression over the whole target text) are copied out flat.
     """
 
-    __slots__ = ("grant", "pattern", "condition", "id", "deny", "expires_at", "lead", "regex")
+    __slots__ = ("grant", "pattern", "condition", "id", "deny", "expires_at", "lead", "regex", "quotas")
 
     def __init__(self, grant: Grant, pattern: TargetPattern, condition: Condition | None) -> None:
         self.grant = grant
@@ -48,6 +49,8 @@ class CompiledGrant:
         self.regex: re.Pattern[str] | None = (
             None if pattern.exact or trailing_star else glob_regex(pattern.text)
         )
+        # (kind, Quota) pairs of a limited allow (policy/quotas.py); empty for most grants.
+        self.quotas: tuple = ()
 
     def covers(self, target: str) -> bool:
         """True when this grant's pattern covers the (well-formed) target text."""
@@ -89,7 +92,10 @@ class CompiledPolicy:
         self._wild: dict[str, dict[str, list[CompiledGrant]]] = {}
         self._all: dict[str, list[CompiledGrant]] = {}
         self._by_id: dict[int, CompiledGrant] = {}
+        # How many grants carry a quota: with none, an allowed call has nothing to count.
+        self.limited_grants = 0
         for cg in sorted(grants, key=lambda g: g.id):
+            self.limited_grants += bool(cg.quotas)
             principal = sys.intern(cg.grant.principal)
             index = self._exact if cg.pattern.exact else self._wild
             index.setdefault(cg.lead, {}).setdefault(principal, []).append(cg)
@@ -146,12 +152,15 @@ class CompiledPolicy:
         new.disabled_users = (self.disabled_users - off) | {u for u, d in disabled.items() if d}
         new._exact, new._wild, new._all, new._by_id = dict(self._exact), dict(self._wild), dict(self._all), dict(self._by_id)
         copied: set[int] = set()  # ids of the inner dicts and lists already copied for `new`
+        new.limited_grants = self.limited_grants
         for grant_id, cg in grants.items():
             old = new._by_id.pop(grant_id, None)
             if old is not None:
                 new._place(old, copied, remove=True)
+                new.limited_grants -= bool(old.quotas)
             if cg is not None:
                 new._by_id[grant_id] = cg
+                new.limited_grants += bool(cg.quotas)
                 new._place(cg, copied, remove=False)
         new._derive()
         return new
@@ -235,9 +244,12 @@ def compile_grant(grant: Grant) -> CompiledGrant:
         condition = compile_condition(grant.condition) if grant.condition else None
         if grant.expires_at is not None and grant.expires_at.tzinfo is None:
             raise PolicyError("the expiry has no timezone")
+        quotas = grant_quotas(grant)
     except PolicyError as exc:
         raise PolicyError(f"grant #{grant.id}: {exc}") from exc
-    return CompiledGrant(grant, pattern, condition)
+    compiled = CompiledGrant(grant, pattern, condition)
+    compiled.quotas = quotas
+    return compiled
 
 
 def compile_policy(

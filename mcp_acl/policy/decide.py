@@ -14,6 +14,10 @@ roles' grants; client side: the client's grants):
 A user's call is allowed when the subject side allows and, if the client is
 restricted, the client side allows too. A service token (no user) is decided
 by the client side alone. Every answer carries its reason and deciding grant.
+
+Quotas (`--limit`, `--rate`; policy/quotas.py) are a step after this one,
+never an input to it: an allow here may still be refused by a used-up
+quota when the admission counts it, and a deny here is never counted.
 """
 
 from __future__ import annotations

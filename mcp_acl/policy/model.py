@@ -31,17 +31,30 @@ class Grant:
     note: str | None = None
     created_by: str | None = None
     created_at: datetime | None = None
+    # Quotas (policy/quotas.py), e.g. "100/day" and "10/min"; allow grants only.
+    limit: str | None = None
+    rate: str | None = None
 
     def describe(self) -> str:
         """One line naming the grant, e.g. `#3 allow role:analyst tool:files.*`."""
         text = f"#{self.id} {self.effect.value} {self.principal} {self.target}"
         if self.condition:
             text += f" when {self.condition}"
+        for kind in ("limit", "rate"):
+            if getattr(self, kind) is not None:
+                text += f" {kind} {getattr(self, kind)}"
         return text
 
     def limit_text(self) -> str | None:
-        """What this grant tells a model about its limits: the note, else the condition."""
-        return self.note or (f"only when {self.condition}" if self.condition else None)
+        """What this grant tells a model about its limits: the note, else the condition; and its quotas."""
+        text = self.note or (f"only when {self.condition}" if self.condition else None)
+        if self.limit is not None or self.rate is not None:
+            from mcp_acl.policy.quotas import quota_phrase  # quotas.py imports this module
+
+            quota = quota_phrase(self)
+            if quota:
+                text = f"{text.rstrip('.')}; {quota}" if text else quota
+        return text
 
 
 @dataclass(frozen=True, slots=True)

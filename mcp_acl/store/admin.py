@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mcp_acl.policy import Effect, Grant, PolicyError, check_condition
 from mcp_acl.policy.names import Principal, parse_principal, parse_target_pattern
+from mcp_acl.policy.quotas import quota_texts
 from mcp_acl.store import tables as t
 from mcp_acl.store.commits import notify_policy_changed
 from mcp_acl.store.engine import StoreError
@@ -228,9 +229,15 @@ class PolicyAdmin:
         note: str | None = None,
         expires_at: datetime | None = None,
         conn: Connection | None = None,
+        limit: str | None = None,
+        rate: str | None = None,
     ) -> int:
-        """Validate and store a grant; return its id. The principal must exist."""
+        """Validate and store a grant; return its id. The principal must exist.
+
+        `limit` and `rate` are quotas of an allow grant (`100/day`, `10/min`; policy/quotas.py).
+        """
         try:
+            limit, rate = quota_texts(effect, limit, rate)
             who = parse_principal(principal)
             parse_target_pattern(target)
             # Compiled the same way the engine will and type-checked, so
@@ -249,10 +256,12 @@ class PolicyAdmin:
                 insert(t.grants).values(
                     principal=principal, effect=effect.value, target=target,
                     condition=condition or None, note=note or None, expires_at=expires_at,
-                    created_by=self.actor, created_at=utcnow(),
+                    created_by=self.actor, created_at=utcnow(), quota_limit=limit, quota_rate=rate,
                 )
             )
             grant_id = int(result.inserted_primary_key[0])
+            # SQLite can hand out a deleted grant's id again: its counted calls are not this grant's.
+            c.execute(delete(t.grant_usage).where(t.grant_usage.c.grant_id == grant_id))
             changed.append(("grant", str(grant_id)))
             return grant_id
 

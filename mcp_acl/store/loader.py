@@ -64,6 +64,8 @@ def grant_from_row(row) -> Grant:
         note=row.note,
         created_by=row.created_by,
         created_at=row.created_at,
+        limit=row.quota_limit,
+        rate=row.quota_rate,
     )
 
 

@@ -15,6 +15,7 @@ The format (every section optional; `effect` defaults to allow):
         when: args.path.startsWith("reports/")
         note: analysts may read reports
         expires: "2026-12-31T00:00:00+00:00"
+      - {principal: role:analyst, target: tool:sql.query, limit: 100/day, rate: 10/min}
     upstreams:
       - {name: github, url: "https://example.com/mcp", headers: {Authorization: "env:GITHUB_TOKEN"}, timeout: 30}
       - {name: wiki, url: "https://wiki.example.com/sse", transport: sse, timeout: 30}
@@ -39,6 +40,7 @@ from sqlalchemy import Engine, select
 
 from mcp_acl.expiry import ExpiryError, parse_instant
 from mcp_acl.policy import Effect, PolicyError, check_condition, parse_principal, parse_target_pattern
+from mcp_acl.policy.quotas import quota_texts
 from mcp_acl.store import tables as t
 from mcp_acl.store._yaml_fields import FileError, flag, kind_of, load_yaml, mapping, sequence, text
 from mcp_acl.store.admin import AdminError, PolicyAdmin
@@ -76,6 +78,9 @@ class GrantEntry:
     when: str | None = None
     note: str | None = None
     expires: datetime | None = None
+    # Quotas of an allow grant (policy/quotas.py), e.g. "100/day", "10/min".
+    limit: str | None = None
+    rate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,7 @@ def _read(conn) -> PolicyDocument:
         for r in conn.execute(select(t.clients).order_by(t.clients.c.client_id))
     )
     grants = tuple(
-        GrantEntry(g.principal, g.target, g.effect, g.condition, g.note, g.expires_at)
+        GrantEntry(g.principal, g.target, g.effect, g.condition, g.note, g.expires_at, g.limit, g.rate)
         for g in map(grant_from_row, conn.execute(select(t.grants).order_by(t.grants.c.id)))
     )
     return PolicyDocument(roles, users, clients, grants, tuple(list_upstreams(conn)))
@@ -137,6 +142,7 @@ def dump_document(doc: PolicyDocument, revision: int | None = None) -> str:
         entry.update({k: v for k, v in (("when", g.when), ("note", g.note)) if v})
         if g.expires is not None:
             entry["expires"] = g.expires.isoformat()
+        entry.update({k: v for k, v in (("limit", g.limit), ("rate", g.rate)) if v})
         data["grants"].append(entry)
     if doc.upstreams:
         data["upstreams"] = [up.portable() for up in doc.upstreams]
@@ -189,7 +195,7 @@ def _client(value: Any, path: str) -> ClientEntry:
 
 
 def _grant(value: Any, path: str) -> GrantEntry:
-    entry = mapping(value, path, ("principal", "effect", "target", "when", "note", "expires"), required=("principal", "target"))
+    entry = mapping(value, path, ("principal", "effect", "target", "when", "note", "expires", "limit", "rate"), required=("principal", "target"))
     principal, target = text(entry["principal"], f"{path}.principal"), text(entry["target"], f"{path}.target")
     effect = entry.get("effect", "allow")
     if effect not in ("allow", "deny"):
@@ -209,7 +215,15 @@ def _grant(value: Any, path: str) -> GrantEntry:
             expires = parse_instant(expires)
         except ExpiryError as exc:
             raise FileError(f"{path}.expires: {exc}") from None
-    return GrantEntry(principal, target, Effect(effect), when, text(entry.get("note"), f"{path}.note", optional=True), expires)
+    quotas: dict[str, str | None] = {"limit": None, "rate": None}
+    for kind in quotas:
+        value = text(entry.get(kind), f"{path}.{kind}", optional=True)
+        try:
+            quotas[kind] = quota_texts(Effect(effect), *((value, None) if kind == "limit" else (None, value)))[kind == "rate"]
+        except PolicyError as exc:
+            raise FileError(f"{path}.{kind}: {exc}") from None
+    note = text(entry.get("note"), f"{path}.note", optional=True)
+    return GrantEntry(principal, target, Effect(effect), when, note, expires, quotas["limit"], quotas["rate"])
 
 
 # import ---------------------------------------------------------------------
@@ -246,7 +260,7 @@ def import_document(admin: PolicyAdmin, doc: PolicyDocument) -> int:
                 admin.add_client(client.client_id, client.restricted, client.name, conn=conn)
         for i, g in enumerate(doc.grants):
             with _entry(f"grants[{i}]"):
-                admin.add_grant(g.principal, g.target, g.effect, g.when, g.note, g.expires, conn=conn)
+                admin.add_grant(g.principal, g.target, g.effect, g.when, g.note, g.expires, conn=conn, limit=g.limit, rate=g.rate)
         for i, up in enumerate(doc.upstreams):
             with _entry(f"upstreams[{i}]"):
                 add_upstream(admin, up, conn=conn)

@@ -111,6 +111,23 @@ grants = Table(
     Column("note", Text, nullable=True),
     Column("created_by", String(255), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # Quotas of an allow grant, as written (`100/day`, `10/min`); see policy/quotas.py.
+    Column("quota_limit", String(32), nullable=True),
+    Column("quota_rate", String(32), nullable=True),
+)
+
+# Calls counted against a grant's quota: one row per caller principal, grant,
+# quota kind (limit or rate) and window (its start in seconds since the
+# epoch). Moved by an upsert in the admission's transaction (store/usage.py).
+grant_usage = Table(
+    "grant_usage",
+    metadata,
+    Column("principal", String(512), primary_key=True),
+    Column("grant_id", Integer, primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),
+    Column("period", Integer, nullable=False),
+    Column("calls", Integer, nullable=False),
 )
 
 # One row (id = 1): the revision number that every policy change increments.

@@ -38,3 +38,9 @@ def test_engines_agree_on_every_plain_rbac_question(report):
 def test_growth_tables_list_three_sizes_each(report):
     rows = re.findall(r"^\s*[\d,]+\s+[\d,]+\s+([\d,]+)\s+\d+\.\d\d\s+[\d,]+\s+\d+\.\d\s+\d+\.\d$", report, re.MULTILINE)
     assert rows == ["20", "200", "2,000"] * 2
+
+
+def test_the_quota_step_is_reported_beside_decide(report):
+    assert re.search(r"^quotas: a limit on every tenth allow \([\d,]+ grants\); [\d,]+ of [\d,]+ questions are counted$", report, re.MULTILINE)
+    for label in ("decide", "decide + quota step"):
+        assert re.search(rf"^{re.escape(label)}\s+[\d,]+\s+\d+\.\d\s+\d+\.\d$", report, re.MULTILINE), label

@@ -26,6 +26,7 @@ ARGS = {
     ("grant",): ["user:alice", "tool:files.read"],
     ("revoke",): ["1"],
     ("check",): ["user:alice", "tool:files.read"],
+    ("usage",): ["--user", "alice"],
     ("token",): ["--user", "alice"],
     ("token", "revoke"): ["some-jti"],
     ("catalogue",): ["--user", "alice"],
