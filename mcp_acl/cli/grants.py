@@ -11,7 +11,8 @@ from rich.text import Text
 
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, fail, out, policy_admin, print_json, table
 from mcp_acl.expiry import ExpiryError, parse_expiry
-from mcp_acl.policy import Decision, Effect, Grant, condition_problem, parse_target_pattern
+from mcp_acl.policy import Decision, Effect, Grant, PolicyError, condition_problem, parse_target_pattern
+from mcp_acl.policy.approval import approval_spec, approvers_text
 from mcp_acl.printable import printable
 from mcp_acl.store import PolicyLoader
 from mcp_acl.store.questions import Question, ask, resolve
@@ -28,6 +29,10 @@ def grant(
     expires: Annotated[
         str | None, typer.Option("--expires", metavar="WHEN", help="A duration from now (30m, 2h, 7d, 1w) or an ISO 8601 time (UTC unless it has an offset).")
     ] = None,
+    approval: Annotated[bool, typer.Option("--approval", help="Hold each call it allows until a person approves it (mcp-acl approvals).")] = False,
+    approval_by: Annotated[
+        list[str] | None, typer.Option("--approval-by", metavar="P", help="Who may approve: user:NAME or role:NAME (repeatable; implies --approval); default: an administrator.")
+    ] = None,
     database: DatabaseOpt = None,
 ) -> None:
     """Allow (or with --deny, forbid) a principal to use a target; prints the new grant's id.
@@ -35,6 +40,8 @@ def grant(
     Examples:
 
       mcp-acl grant role:analyst 'tool:files.*' --note "analysts read files"
+
+      mcp-acl grant role:analyst tool:sql.select --approval --approval-by role:lead
 
       mcp-acl grant user:bob tool:files.write --when 'args.path.startsWith("tmp/")' --expires 7d
     """
@@ -47,9 +54,15 @@ def grant(
             expires_at = parse_expiry(expires, datetime.now(timezone.utc))
         except ExpiryError as exc:
             fail(f"--expires: {exc}")
+    held = None
+    if approval or approval_by:
+        try:
+            held = approval_spec(approval_by or ())
+        except PolicyError as exc:
+            fail(f"--approval-by: {exc}")
     with policy_admin(database) as admin:
         grant_id = admin.add_grant(
-            principal, target, Effect.DENY if deny else Effect.ALLOW, when, note, expires_at
+            principal, target, Effect.DENY if deny else Effect.ALLOW, when, note, expires_at, approval_by=held
         )
     out.print(grant_id)
 
@@ -81,6 +94,7 @@ def grant_as_dict(g: Grant) -> dict[str, Any]:
         "expires": g.expires_at.isoformat() if g.expires_at else None,
         "created_by": g.created_by,
         "created_at": g.created_at.isoformat() if g.created_at else None,
+        "approval_by": g.approval_by,
     }
 
 
@@ -123,6 +137,8 @@ def _details(g: Grant, now: datetime) -> Text:
         lines.append(f"expires {g.expires_at.strftime('%Y-%m-%d %H:%M')} UTC{past}")
     if g.note:
         lines.append(f"note: {g.note}")
+    if g.approval_by is not None:
+        lines.append(f"each call needs approval by {approvers_text(g.approval_by)}")
     return Text("\n".join(printable(line) for line in lines))
 
 
@@ -146,6 +162,8 @@ def show_decision(decision: Decision, as_role: str | None) -> None:
     if decision.grant is not None:
         g = decision.grant
         lines.append(("grant", g.describe() + (f" ({g.note})" if g.note else "")))
+    if decision.allowed and decision.grant is not None and decision.grant.approval_by is not None:
+        lines.append(("held", f"until approved by {approvers_text(decision.grant.approval_by)} (mcp-acl approvals)"))
     lines.append(("revision", str(decision.revision)))
     for label, value in lines:
         out.print(f"{label:<9}{printable(value)}", highlight=False, markup=False, soft_wrap=True)

@@ -31,17 +31,28 @@ class Grant:
     note: str | None = None
     created_by: str | None = None
     created_at: datetime | None = None
+    # Set on an allow whose calls wait for a person's approval: the principals
+    # who may approve ("role:lead,user:carol"), or ADMINS (see policy/approval.py).
+    approval_by: str | None = None
 
     def describe(self) -> str:
         """One line naming the grant, e.g. `#3 allow role:analyst tool:files.*`."""
         text = f"#{self.id} {self.effect.value} {self.principal} {self.target}"
         if self.condition:
             text += f" when {self.condition}"
+        if self.approval_by is not None:
+            text += f" (needs approval by {self.approval_by})"
         return text
 
     def limit_text(self) -> str | None:
         """What this grant tells a model about its limits: the note, else the condition."""
-        return self.note or (f"only when {self.condition}" if self.condition else None)
+        text = self.note or (f"only when {self.condition}" if self.condition else None)
+        if self.approval_by is not None:
+            # The model is told before it calls that a person must approve, and who.
+            by = "an administrator" if self.approval_by == "admins" else self.approval_by.replace(",", " or ")
+            held = f"each call waits for approval by {by}"
+            text = f"{text.rstrip('.')}; {held}" if text else held
+        return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,7 @@ def grant_from_row(row) -> Grant:
         note=row.note,
         created_by=row.created_by,
         created_at=row.created_at,
+        approval_by=getattr(row, "approval_by", None),
     )
 
 
