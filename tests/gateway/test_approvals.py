@@ -216,9 +216,12 @@ async def test_url_mode_elicitation_points_a_2025_11_25_client_to_the_approval_p
                 tg.start_soon(call)
                 request = await one_pending(world)
                 await wait_for(lambda: shown)
-                async with httpx2.AsyncClient() as http:
-                    page = await http.get(shown[0].url)
+                # Under the server's public address (the settings'); this test's server listens on another port.
                 assert shown[0].url == f"{world.settings.embedded_issuer_url}/approvals/{request.id}"
+                async with httpx2.AsyncClient() as http:
+                    page = await http.get(f"{live.base}/approvals/{request.id}")
+                    missing = await http.get(f"{live.base}/approvals/0000")
+                assert missing.status_code == 404
                 assert page.status_code == 200 and request.id in page.text and "role:lead" in page.text
                 assert "orders" not in page.text  # the arguments are for approvers on the CLI only
                 assert "role:lead" in shown[0].message and f"mcp-acl approvals approve {request.id}" in shown[0].message
