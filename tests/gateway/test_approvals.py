@@ -57,7 +57,10 @@ def hold_rows(world) -> list[str]:
 
 async def test_a_held_call_runs_once_a_lead_approves_it_from_the_cli(world, subprocess_env):
     grant_id = approval_world(world)
-    with serve(world) as live:
+    gateway = world.gateway()
+    # No poll within the test's life: only the approver's commit, heard (NOTIFY, or SQLite's files), wakes the call.
+    gateway.invoker.holds.poll = 3600
+    with serve(world, gateway) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
             tools = {tool.name: tool for tool in (await alice.list_tools()).tools}
             # The model reads before it calls that a person must approve, and who.
