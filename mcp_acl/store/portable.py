@@ -15,6 +15,7 @@ The format (every section optional; `effect` defaults to allow):
         when: args.path.startsWith("reports/")
         note: analysts may read reports
         expires: "2026-12-31T00:00:00+00:00"
+      - {principal: role:analyst, target: tool:sql.select, approval_by: "role:lead"}   # or "admins"
     upstreams:
       - {name: github, url: "https://example.com/mcp", headers: {Authorization: "env:GITHUB_TOKEN"}, timeout: 30}
       - {name: wiki, url: "https://wiki.example.com/sse", transport: sse, timeout: 30}
@@ -39,6 +40,7 @@ from sqlalchemy import Engine, select
 
 from mcp_acl.expiry import ExpiryError, parse_instant
 from mcp_acl.policy import Effect, PolicyError, check_condition, parse_principal, parse_target_pattern
+from mcp_acl.policy.approval import approval_spec, approvers
 from mcp_acl.store import tables as t
 from mcp_acl.store._yaml_fields import FileError, flag, kind_of, load_yaml, mapping, sequence, text
 from mcp_acl.store.admin import AdminError, PolicyAdmin
@@ -76,6 +78,8 @@ class GrantEntry:
     when: str | None = None
     note: str | None = None
     expires: datetime | None = None
+    # Who must approve each call it allows (policy/approval.py), or None.
+    approval_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ def _read(conn) -> PolicyDocument:
         for r in conn.execute(select(t.clients).order_by(t.clients.c.client_id))
     )
     grants = tuple(
-        GrantEntry(g.principal, g.target, g.effect, g.condition, g.note, g.expires_at)
+        GrantEntry(g.principal, g.target, g.effect, g.condition, g.note, g.expires_at, g.approval_by)
         for g in map(grant_from_row, conn.execute(select(t.grants).order_by(t.grants.c.id)))
     )
     return PolicyDocument(roles, users, clients, grants, tuple(list_upstreams(conn)))
@@ -137,6 +141,8 @@ def dump_document(doc: PolicyDocument, revision: int | None = None) -> str:
         entry.update({k: v for k, v in (("when", g.when), ("note", g.note)) if v})
         if g.expires is not None:
             entry["expires"] = g.expires.isoformat()
+        if g.approval_by is not None:
+            entry["approval_by"] = g.approval_by
         data["grants"].append(entry)
     if doc.upstreams:
         data["upstreams"] = [up.portable() for up in doc.upstreams]
@@ -189,7 +195,7 @@ def _client(value: Any, path: str) -> ClientEntry:
 
 
 def _grant(value: Any, path: str) -> GrantEntry:
-    entry = mapping(value, path, ("principal", "effect", "target", "when", "note", "expires"), required=("principal", "target"))
+    entry = mapping(value, path, ("principal", "effect", "target", "when", "note", "expires", "approval_by"), required=("principal", "target"))
     principal, target = text(entry["principal"], f"{path}.principal"), text(entry["target"], f"{path}.target")
     effect = entry.get("effect", "allow")
     if effect not in ("allow", "deny"):
@@ -209,7 +215,13 @@ def _grant(value: Any, path: str) -> GrantEntry:
             expires = parse_instant(expires)
         except ExpiryError as exc:
             raise FileError(f"{path}.expires: {exc}") from None
-    return GrantEntry(principal, target, Effect(effect), when, text(entry.get("note"), f"{path}.note", optional=True), expires)
+    approval_by = text(entry.get("approval_by"), f"{path}.approval_by", optional=True)
+    if approval_by is not None:
+        try:
+            approval_by = approval_spec(approvers(approval_by))
+        except PolicyError as exc:
+            raise FileError(f"{path}.approval_by: {exc}") from None
+    return GrantEntry(principal, target, Effect(effect), when, text(entry.get("note"), f"{path}.note", optional=True), expires, approval_by)
 
 
 # import ---------------------------------------------------------------------
@@ -246,7 +258,7 @@ def import_document(admin: PolicyAdmin, doc: PolicyDocument) -> int:
                 admin.add_client(client.client_id, client.restricted, client.name, conn=conn)
         for i, g in enumerate(doc.grants):
             with _entry(f"grants[{i}]"):
-                admin.add_grant(g.principal, g.target, g.effect, g.when, g.note, g.expires, conn=conn)
+                admin.add_grant(g.principal, g.target, g.effect, g.when, g.note, g.expires, conn=conn, approval_by=g.approval_by)
         for i, up in enumerate(doc.upstreams):
             with _entry(f"upstreams[{i}]"):
                 add_upstream(admin, up, conn=conn)
