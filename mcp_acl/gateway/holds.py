@@ -64,6 +64,8 @@ class Channel:
     input_responses: dict[str, Any] | None = None
     # Sends a URL-mode elicitation on 2025-11-25 (the session's elicit_url).
     elicit_url: Callable[[str, str, str], Awaitable[Any]] | None = None
+    # Reports progress, when the caller asked for it: the hold message goes out as its text.
+    progress: Callable[..., Awaitable[Any]] | None = None
 
 
 def channel_of(ctx: Any, params: Any = None) -> Channel:
@@ -78,6 +80,7 @@ def channel_of(ctx: Any, params: Any = None) -> Channel:
         request_state=getattr(params, "request_state", None),
         input_responses=getattr(params, "input_responses", None),
         elicit_url=None if modern else (lambda message, url, eid: session.elicit_url(message, url, eid, related_request_id=ctx.request_id)),
+        progress=session.report_progress if ctx.meta and ctx.meta.get("progress_token") is not None else None,
     )
 
 
@@ -172,7 +175,7 @@ class Holds:
 
     async def _wait(self, request: ApprovalRequest, identity: Identity, channel: Channel) -> Released:
         async with anyio.create_task_group() as tg:
-            if channel.elicit_url is not None and channel.shows_urls:
+            if channel.progress is not None or (channel.elicit_url is not None and channel.shows_urls):
                 tg.start_soon(self._tell, channel, request)
             try:
                 found = await self._until_decided(request)
@@ -200,7 +203,10 @@ class Holds:
     async def _tell(self, channel: Channel, request: ApprovalRequest) -> None:
         # Informational: the call waits whatever the client answers (a person approves, not the caller).
         try:
-            await channel.elicit_url(self.hold_message(request), self.page(request.id), request.id)
+            if channel.progress is not None:
+                await channel.progress(0, None, self.hold_message(request))
+            if channel.elicit_url is not None and channel.shows_urls:
+                await channel.elicit_url(self.hold_message(request), self.page(request.id), request.id)
         except Exception as exc:
             log.debug("could not show the approval page to the client: %s", exc.__class__.__name__)
 

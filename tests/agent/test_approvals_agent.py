@@ -57,6 +57,8 @@ async def test_the_model_is_held_then_approved_and_reads_the_rows(demo, gateway_
     # The model was told up front that the tool waits for approval, and by whom.
     offered = {t["function"]["name"]: t["function"]["description"] for t in double.chats[0]["tools"]}
     assert "each call waits for approval by an administrator" in offered["sql.select"]
+    system = double.chats[0]["messages"][0]["content"]
+    assert "A call that waits for approval is held until the person named approves or denies it." in system
     assert [c.outcome for c in result.calls] == [Outcome.ALLOWED]
     assert request.target == "tool:sql.select" and request.subject == "alice"
     assert "id" in double.chats[1]["messages"][-1]["content"]  # the rows' header reached the model

@@ -97,16 +97,24 @@ async def test_a_held_call_runs_once_a_lead_approves_it_from_the_cli(world, subp
 
 async def test_a_denial_is_a_refusal_that_says_who_and_why(world, subprocess_env):
     approval_world(world)
+    told: list[str] = []
+
+    async def progress(value, total, message) -> None:
+        told.append(message)
+
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
             async with anyio.create_task_group() as tg:
                 results = []
 
                 async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
+                    results.append(await alice.call_tool("sql.select", ORDERS, progress_callback=progress))
 
                 tg.start_soon(call)
                 request = await one_pending(world)
+                # A caller that asked for progress hears, while it waits, who must approve and how.
+                await wait_for(lambda: told)
+                assert told[0].startswith(f"tool:sql.select needs approval by role:lead before it runs (approval request {request.id})")
                 denied = await run_cli(subprocess_env, world, "approvals", "deny", request.id, "--reason", "not this week", "--as", "carol")
                 assert denied.returncode == 0, denied.stderr
             [result] = results
