@@ -10,6 +10,7 @@ which whoever runs this CLI on the database is.
 from __future__ import annotations
 
 import getpass
+import json
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -62,7 +63,8 @@ def list_requests(
         status = r.status.replace("_", " ")
         if r.status == "pending" and r.expires_at <= now:
             status = "pending (timed out)"
-        details = f"args {r.args if r.args is not None else '(kept only while pending)'}; by {approvers_text(r.approval_by)}; grant #{r.grant_id}"
+        shown = json.dumps(r.args, ensure_ascii=False) if r.args is not None else "(kept only while pending)"
+        details = f"args {shown}; by {approvers_text(r.approval_by)}; grant #{r.grant_id}"
         if r.decided_by:
             details += f"; {status} by {r.decided_by}"
         if r.valid_until:
