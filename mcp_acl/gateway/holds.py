@@ -31,7 +31,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcp_acl.policy import Grant, Identity
 from mcp_acl.policy.approval import approvers_text
 from mcp_acl.prompting import REFUSAL_PREFIX
-from mcp_acl.store.approvals import APPROVED, DENIED, PENDING, TIMED_OUT, ApprovalError, ApprovalRequest, ApprovalStore, digest_of, utcnow
+from mcp_acl.store.approvals import APPROVED, DENIED, PENDING, TIMED_OUT, USED, ApprovalError, ApprovalRequest, ApprovalStore, digest_of, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +184,8 @@ class Holds:
                     await self._end(request, CANCELLED, "the caller went away before a decision", identity)
                 raise
             tg.cancel_scope.cancel()
-        if found.status == APPROVED:
-            return Released(request=found)
+        if found.status in (APPROVED, USED):
+            return await self._claimed(found)
         if found.status == DENIED:
             why = f": {found.reason}" if found.reason else ""
             return Released(refusal=f"{REFUSAL_PREFIX} {found.target} was denied by {found.decided_by or 'an approver'} (approval request {found.id}){why}.", request=found)
@@ -193,12 +193,18 @@ class Holds:
             await self._end(found, TIMED_OUT, f"not approved within {_span(self.timeout)}", identity)
             latest = await anyio.to_thread.run_sync(self.store.get, found.id)
             if latest is not None and latest.status == APPROVED:
-                return Released(request=latest)  # approved in the last instant: the approval stands
+                return await self._claimed(latest)  # approved in the last instant: the approval stands
         # Timed out (a time-out is a refusal), or ended some other way (cancelled).
         return Released(refusal=(
             f"{REFUSAL_PREFIX} {found.target} needs approval by {approvers_text(found.approval_by)}, and it was "
             f"not approved within {_span(self.timeout)} (approval request {found.id}); ask one of them to approve it, then try again."
         ), request=found)
+
+    async def _claimed(self, request: ApprovalRequest) -> Released:
+        # One approval, one release: a call that replays the request's id later is refused.
+        if await anyio.to_thread.run_sync(self.store.claim, request.id, utcnow()):
+            return Released(request=request)
+        return Released(refusal=f"{REFUSAL_PREFIX} approval request {request.id} was already used; {request.target} needs a new approval.", request=request)
 
     async def _tell(self, channel: Channel, request: ApprovalRequest) -> None:
         # Informational: the call waits whatever the client answers (a person approves, not the caller).

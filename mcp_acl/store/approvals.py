@@ -30,6 +30,8 @@ from mcp_acl.store.commits import notify_policy_changed
 ar = t.approval_requests
 
 PENDING, APPROVED, DENIED, TIMED_OUT = "pending", "approved", "denied", "timed_out"
+# An approval without a window, once the call it was given for has been released: it lets nothing else through.
+USED = "used"
 
 
 class ApprovalError(ValueError):
@@ -162,6 +164,18 @@ class ApprovalStore:
         if found is not None and found.grant_created_at != grant.created_at:
             return None
         return found
+
+    def claim(self, request_id: str, now: datetime) -> bool:
+        """Take an approval for one release: a one-time approval is used up (only the first claim wins;
+        a replayed requestState gets nothing); one with a window serves until the window closes."""
+        with self.engine.begin() as conn:
+            once = conn.execute(
+                update(ar).where(and_(ar.c.id == request_id, ar.c.status == APPROVED, ar.c.valid_until.is_(None))).values(status=USED)
+            ).rowcount
+            if once:
+                return True
+            row = conn.execute(select(ar.c.status, ar.c.valid_until).where(ar.c.id == request_id)).first()
+        return row is not None and row.status == APPROVED and row.valid_until is not None and row.valid_until > now
 
     def decide(
         self, request_id: str, status: str, *, by: str | None, reason: str | None = None,

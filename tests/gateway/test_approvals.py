@@ -274,8 +274,31 @@ async def test_input_required_carries_a_2026_07_28_client_through_the_approval(s
                     done = await run_cli(subprocess_env, world, "approvals", "approve", waiting.id, "--as", "carol")
                     assert done.returncode == 0, done.stderr
             [result] = results
-    assert shown and not result.is_error, text_of(result)
-    assert "acme" in text_of(result)
+            assert shown and not result.is_error, text_of(result)
+            assert "acme" in text_of(result)
+            # The first request was approved too (above) and never retried: its retry runs once;
+            # one approval, one run, so replaying its state again gets a refusal.
+            retried = await alice.session.call_tool("sql.select", ORDERS, request_state=request.id, allow_input_required=True)
+            assert not retried.is_error and "acme" in text_of(retried)
+            replayed = await alice.session.call_tool("sql.select", ORDERS, request_state=request.id, allow_input_required=True)
+            assert replayed.is_error and "was already used" in text_of(replayed)
+            assert "acme" not in text_of(replayed)
+
+
+async def test_a_2026_07_28_user_who_declines_the_approval_page_withdraws_the_request(sqlite_world):
+    world = sqlite_world
+    approval_world(world)
+
+    async def decline(context, params):
+        return types.ElicitResult(action="decline")
+
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice"), mode="auto", elicitation_callback=decline) as alice:
+            result = await alice.call_tool("sql.select", ORDERS)
+    assert result.is_error and "the request was withdrawn" in text_of(result)
+    [request] = ApprovalStore(world.engine).listed(pending_only=False)
+    assert request.status == "cancelled"
+    assert hold_rows(world) == ["approval/request", "approval/cancel"]
 
 
 async def test_check_and_grants_show_the_hold(sqlite_world, subprocess_env):
