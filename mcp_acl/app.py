@@ -29,6 +29,7 @@ from mcp_acl.auth.metadata import auth_routes
 from mcp_acl.auth.middleware import protect
 from mcp_acl.auth.setup import build_verifier, signing_keys
 from mcp_acl.config import Settings
+from mcp_acl.gateway.approval_page import approval_page
 from mcp_acl.gateway.drain import RefuseWhileDraining, end_listen_streams, end_sessions
 from mcp_acl.gateway.edge import HttpEdge
 from mcp_acl.gateway.refusals import RefusalLog
@@ -44,6 +45,7 @@ from mcp_acl.observe.health import healthz, readiness_check
 from mcp_acl.observe.tracing import TracedHttp
 from mcp_acl.policy import limits
 from mcp_acl.store import PolicyLoader
+from mcp_acl.store.approvals import ApprovalStore
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,7 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
         Route("/mcp", endpoint=endpoint),
         Route("/healthz", endpoint=healthz, methods=["GET"]),
         Route("/readyz", endpoint=readiness_check(gateway), methods=["GET"]),
+        Route("/approvals/{request_id}", endpoint=approval_page(ApprovalStore(engine)), methods=["GET"]),
         *auth_routes(settings, keys),
         *oauth_routes(
             settings, engine, keys, limits=sign_in_limits, on_sign_in_refused=refusals.sign_in_refused,

@@ -100,9 +100,13 @@ def access_policy_text(policy: CompiledPolicy, identity: Identity, listing: List
         f"(policy revision {policy.revision}).",
         "",
     ]
+    held = False
     if listing.tools:
         lines.append("Tools you may call, with your limits:")
-        lines += [_bullet(t.name, limits(policy, identity, f"tool:{t.name}", now)) for t in listing.tools]
+        for t in listing.tools:
+            texts = limits(policy, identity, f"tool:{t.name}", now)
+            held = held or any("waits for approval" in text for text in texts)
+            lines.append(_bullet(t.name, texts))
     else:
         lines.append("You may not call any tool.")
     if listing.resources or listing.templates:
@@ -119,4 +123,11 @@ def access_policy_text(policy: CompiledPolicy, identity: Identity, listing: List
         "user that the policy does not allow it.",
         "The policy can change while you work: a call allowed before can be refused now.",
     ]
+    if held:
+        # Approvals (policy/approval.py): the model should expect the wait and not work around a denial.
+        lines.append(
+            "A call that waits for approval is held until the person named approves or denies it. "
+            "If it is denied or not approved in time, tell the user who must approve it; do not retry it "
+            "with other arguments to get around the approval."
+        )
     return "\n".join(lines)

@@ -120,6 +120,19 @@ class AuditLog:
             "target": redact_tokens(target), "decision": "allow", "reason": redact_tokens(reason), "revision": revision,
         })
 
+    def record_hold(
+        self, *, action: str, target: str, reason: str, decision: str, ref_id: int | None = None,
+        subject: str | None = None, client_id: str | None = None, issuer: str | None = None,
+        session_id: str | None = None, grant_id: int | None = None, revision: int | None = None,
+    ) -> int:
+        """Append one step of a held call (gateway/holds.py): `approval/request`, `/approve`, `/deny`,
+        `/timeout`, `/cancel` or `/reuse`; `ref_id` is the decision row that held it."""
+        return self._append({
+            "kind": "hold", "ref_id": ref_id, "session_id": session_id, "issuer": issuer, "subject": subject,
+            "client_id": client_id, "action": action, "target": redact_tokens(target), "decision": decision,
+            "reason": redact_tokens(reason), "grant_id": grant_id, "revision": revision,
+        })
+
     def record_revocation(self, *, target: str, reason: str, subject: str | None = None) -> int:
         """Append an administrator's revocation of access tokens (target `token:JTI`, `user:NAME`, `client:ID`)."""
         return self._append({

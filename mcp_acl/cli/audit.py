@@ -36,6 +36,8 @@ def describe_row(row: dict) -> str:
         return f"#{row['id']} {at} authentication refused ({who}): {row['reason']}"
     if row["kind"] == "revocation":
         return f"#{row['id']} {at} revocation by {who} of {row['target']}: {row['reason']}"
+    if row["kind"] == "hold":
+        return f"#{row['id']} {at} {row['action']} ({who} {row['target']}, held by #{row['ref_id']}): {row['reason']}"
     if row["kind"] == "approval":
         return f"#{row['id']} {at} approval by {who} of {row['target']} (rev {row['revision']}): {row['reason']}"
     grant = f"grant #{row['grant_id']}, " if row["grant_id"] is not None else ""

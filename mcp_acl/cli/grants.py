@@ -11,7 +11,8 @@ from rich.text import Text
 
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, fail, out, policy_admin, print_json, table
 from mcp_acl.expiry import ExpiryError, parse_expiry
-from mcp_acl.policy import Decision, Effect, Grant, condition_problem, parse_target_pattern
+from mcp_acl.policy import Decision, Effect, Grant, PolicyError, condition_problem, parse_target_pattern
+from mcp_acl.policy.approval import approval_spec, approvers_text
 from mcp_acl.printable import printable
 from mcp_acl.store import PolicyLoader
 from mcp_acl.store.questions import Question, ask, resolve
@@ -30,6 +31,10 @@ def grant(
     ] = None,
     limit: Annotated[str | None, typer.Option("--limit", metavar="N/UNIT", help="A quota: at most N calls per sec, min, hour, day or week (e.g. 100/day), per user and grant.")] = None,
     rate: Annotated[str | None, typer.Option("--rate", metavar="N/UNIT", help="A rate: at most N calls per window (e.g. 10/min), per user and grant.")] = None,
+    approval: Annotated[bool, typer.Option("--approval", help="Hold each call it allows until a person approves it (mcp-acl approvals).")] = False,
+    approval_by: Annotated[
+        list[str] | None, typer.Option("--approval-by", metavar="P", help="Who may approve: user:NAME or role:NAME (repeatable; implies --approval); default: an administrator.")
+    ] = None,
     database: DatabaseOpt = None,
 ) -> None:
     """Allow (or with --deny, forbid) a principal to use a target; prints the new grant's id.
@@ -37,6 +42,8 @@ def grant(
     Examples:
 
       mcp-acl grant role:analyst 'tool:files.*' --note "analysts read files"
+
+      mcp-acl grant role:analyst tool:sql.select --approval --approval-by role:lead
 
       mcp-acl grant user:bob tool:files.write --when 'args.path.startsWith("tmp/")' --expires 7d
 
@@ -51,9 +58,15 @@ def grant(
             expires_at = parse_expiry(expires, datetime.now(timezone.utc))
         except ExpiryError as exc:
             fail(f"--expires: {exc}")
+    held = None
+    if approval or approval_by:
+        try:
+            held = approval_spec(approval_by or ())
+        except PolicyError as exc:
+            fail(f"--approval-by: {exc}")
     with policy_admin(database) as admin:
         grant_id = admin.add_grant(
-            principal, target, Effect.DENY if deny else Effect.ALLOW, when, note, expires_at, limit=limit, rate=rate
+            principal, target, Effect.DENY if deny else Effect.ALLOW, when, note, expires_at, limit=limit, rate=rate, approval_by=held
         )
     out.print(grant_id)
 
@@ -87,6 +100,7 @@ def grant_as_dict(g: Grant) -> dict[str, Any]:
         "rate": g.rate,
         "created_by": g.created_by,
         "created_at": g.created_at.isoformat() if g.created_at else None,
+        "approval_by": g.approval_by,
     }
 
 
@@ -131,6 +145,8 @@ def _details(g: Grant, now: datetime) -> Text:
         lines.append(" ".join(f"{kind} {value}" for kind, value in (("limit", g.limit), ("rate", g.rate)) if value))
     if g.note:
         lines.append(f"note: {g.note}")
+    if g.approval_by is not None:
+        lines.append(f"each call needs approval by {approvers_text(g.approval_by)}")
     return Text("\n".join(printable(line) for line in lines))
 
 
@@ -154,6 +170,8 @@ def show_decision(decision: Decision, as_role: str | None) -> None:
     if decision.grant is not None:
         g = decision.grant
         lines.append(("grant", g.describe() + (f" ({g.note})" if g.note else "")))
+    if decision.allowed and decision.grant is not None and decision.grant.approval_by is not None:
+        lines.append(("held", f"until approved by {approvers_text(decision.grant.approval_by)} (mcp-acl approvals)"))
     lines.append(("revision", str(decision.revision)))
     for label, value in lines:
         out.print(f"{label:<9}{printable(value)}", highlight=False, markup=False, soft_wrap=True)

@@ -33,6 +33,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_acl.audit.appender import PolicyMoved
 from mcp_acl.gateway.arguments import ArgumentCheck
+from mcp_acl.gateway.holds import Channel, Holds, still_under
 from mcp_acl.gateway.outcomes import OutcomeWriter
 from mcp_acl.gateway.quotas import quota_charge
 from mcp_acl.gateway.sessions import session_error
@@ -41,6 +42,7 @@ from mcp_acl.gateway.specs import CallContext, Progress, PromptGetter, ToolError
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.observe.tracing import span
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
+from mcp_acl.policy.approval import approvers_text, needs_approval
 from mcp_acl.prompting import ACCESS_POLICY, access_policy_text, refusal_text, unknown_tool_text
 from mcp_acl.store.lookup import StandingConnection, WouldWait, must_not_wait
 
@@ -139,6 +141,8 @@ class Invoker:
         self.outcomes = OutcomeWriter(audit)
         # Set by `serve --metrics` (observe/metrics.py); None costs the admission one check.
         self.metrics: Metrics | None = None
+        # Holds calls allowed under a grant that needs approval (holds.py); None refuses them.
+        self.holds: Holds | None = None
 
     # -- admission: decide + audit (both touch the database), on the loop
     # when that needs no waiting, else in one worker thread
@@ -252,12 +256,13 @@ class Invoker:
 
     async def call_tool(
         self, identity: Identity, session_id: str | None, name: str, arguments: dict[str, Any] | None,
-        session_check: SessionCheck | None = None, progress: Progress | None = None,
-    ) -> types.CallToolResult:
+        session_check: SessionCheck | None = None, progress: Progress | None = None, channel: Channel | None = None,
+    ) -> types.CallToolResult | types.InputRequiredResult:
         """tools/call: the tool's result, or a tool error saying what was refused and why.
 
         `progress` reports progress to the caller (it asked for it); a call the
-        caller cancels stops the tool and gets the outcome `error`.
+        caller cancels stops the tool and gets the outcome `error`. `channel`
+        says how a call held for approval can tell its caller (holds.py).
         """
         spec = self.catalogue.tools.get(name)
         args = arguments if arguments is not None else {}
@@ -273,6 +278,11 @@ class Invoker:
         if problem is not None:
             await self._outcome(admission, "error", session_id)
             return _tool_error(f"Invalid arguments for {name}: {problem}")
+        if needs_approval(admission.decision):
+            held = await self._hold(identity, session_id, "tools/call", f"tool:{name}", args, admission, session_check, channel)
+            if not isinstance(held, Admission):
+                return held if isinstance(held, types.InputRequiredResult) else _tool_error(held)
+            admission = held
         context = CallContext(identity=identity, session_id=session_id, progress=progress)
         try:
             # The name is the catalogue's here (spec was found); a forwarded call's client span nests below.
@@ -301,6 +311,8 @@ class Invoker:
             raise MCPError(INVALID_PARAMS, f"Unknown resource: {uri}")
         if not admission.decision.allowed:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
+        if needs_approval(admission.decision):
+            admission = await self._held_or_raise(identity, session_id, "resources/read", f"resource:{uri}", None, admission, session_check)
         context = CallContext(identity=identity, session_id=session_id)
         read = await self._serve(
             admission, session_id, ("mcp_acl.resource.read", None), f"Reading {uri} failed",
@@ -326,6 +338,8 @@ class Invoker:
             raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name}")
         if not admission.decision.allowed or policy is None:
             raise MCPError(INVALID_REQUEST, refusal_text(admission.decision))
+        if needs_approval(admission.decision):
+            admission = await self._held_or_raise(identity, session_id, "prompts/get", f"prompt:{name}", args, admission, session_check)
         if forwarded is not None:
             return await self._forward_prompt(admission, forwarded.getter, args, identity, session_id)
         now = self.clock()
@@ -341,6 +355,42 @@ class Invoker:
             # MCP prompts have no system role; the description says to use it as one.
             messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
         )
+
+    async def _hold(
+        self, identity: Identity, session_id: str | None, action: str, target: str, args: dict[str, Any] | None,
+        admission: Admission, session_check: SessionCheck | None, channel: Channel | None,
+    ) -> Admission | str | types.InputRequiredResult:
+        """An allowed call whose grant needs approval: held (holds.py), then admitted again; or a refusal sentence."""
+        decision = admission.decision
+        if self.holds is None:
+            return refusal_text(Decision(False, f"{target} needs approval by {approvers_text(decision.grant.approval_by)}, and this server cannot hold calls for approval", decision.grant, decision.revision))
+        released = await self.holds.hold(
+            identity=identity, session_id=session_id, action=action, target=target, args=args,
+            grant=decision.grant, audit_id=admission.audit_id, now=self.clock(), channel=channel,
+        )
+        if released.input_required is not None:
+            return released.input_required
+        if released.refusal is not None:
+            return released.refusal
+        if released.reused:
+            return admission  # this admission is allowed under the grant the standing approval was given for
+        # Approved: decided again now, audited, as any call is; the approval never outlives its grant.
+        again, _ = await self.admit(identity, session_id, action, target, args, True, session_check)
+        if not again.decision.allowed:
+            return refusal_text(again.decision)
+        if needs_approval(again.decision) and not still_under(released.request, again.decision.grant):
+            return refusal_text(Decision(False, f"{target} was approved under grant #{released.request.grant_id}, which no longer decides this call; it needs a new approval", again.decision.grant, again.decision.revision))
+        return again
+
+    async def _held_or_raise(
+        self, identity: Identity, session_id: str | None, action: str, target: str, args: dict[str, Any] | None,
+        admission: Admission, session_check: SessionCheck | None,
+    ) -> Admission:
+        # A read or a prompt get: held within the request (no input_required here), refused as an MCPError.
+        held = await self._hold(identity, session_id, action, target, args, admission, session_check, None)
+        if not isinstance(held, Admission):
+            raise MCPError(INVALID_REQUEST, held if isinstance(held, str) else "This request needs approval.")
+        return held
 
     async def _forward_prompt(
         self, admission: Admission, getter: PromptGetter, args: dict[str, str], identity: Identity, session_id: str | None,

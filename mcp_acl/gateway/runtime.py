@@ -18,6 +18,7 @@ from mcp_acl.gateway.calls import CallLedger
 from mcp_acl.gateway.catalogue import Catalogue
 from mcp_acl.gateway.edge import CallerEdge
 from mcp_acl.gateway.guard import SessionGuard
+from mcp_acl.gateway.holds import Holds
 from mcp_acl.gateway.invocation import Invoker
 from mcp_acl.gateway.notifier import Notifier
 from mcp_acl.gateway.outbox import Outboxes
@@ -27,6 +28,7 @@ from mcp_acl.gateway.sessions import SessionStore
 from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules, tool_config_from_env, tool_slots_from_env
 from mcp_acl.gateway.views import CatalogueViews
 from mcp_acl.store import PolicyLoader
+from mcp_acl.store.approvals import ApprovalStore
 from mcp_acl.store.commits import watch_commits
 from mcp_acl.store.lookup import one_connection, standing_connection
 from mcp_acl.upstream import UpstreamPool
@@ -117,7 +119,9 @@ def build_gateway(settings: Settings, engine: Engine, catalogue: Catalogue | Non
         connection=partial(one_connection, engine), standing=standing_connection(engine),
         slots=tool_slots_from_env(),
     )
-    return Gateway(
+    # Calls held for approval wake on any commit heard (an approver's, from any host).
+    invoker.holds = Holds(ApprovalStore(engine), invoker.audit, page_base=settings.embedded_issuer_url)
+    gateway = Gateway(
         settings=settings,
         engine=engine,
         catalogue=catalogue,
@@ -128,3 +132,5 @@ def build_gateway(settings: Settings, engine: Engine, catalogue: Catalogue | Non
         upstreams=UpstreamPool.from_store(engine),
         revoked=RevokedTokens(engine, invoker.standing),
     )
+    gateway.commit_listeners.append(invoker.holds.wake)
+    return gateway

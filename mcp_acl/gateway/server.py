@@ -26,6 +26,7 @@ import mcp_acl
 from mcp_acl.gateway.calls import OTHER, CallLedger
 from mcp_acl.gateway.edge import NO_IDENTITY, CallerEdge, CallerUnknown
 from mcp_acl.gateway.guard import SessionGuard, pending_check
+from mcp_acl.gateway.holds import channel_of
 from mcp_acl.gateway.invocation import Invoker
 from mcp_acl.gateway.listen import IdentityBus
 from mcp_acl.gateway.notifier import Notifier
@@ -106,16 +107,17 @@ def build_server(
     async def list_prompts(ctx: ServerRequestContext, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
         return types.ListPromptsResult(prompts=list((await listing(caller(ctx))).prompts))
 
-    async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult | types.InputRequiredResult:
         # Only catalogue names label the metrics: a made-up name must not grow their label sets.
         label = params.name if params.name in invoker.catalogue.tools else OTHER
         # Only when the caller asked for progress: a forwarded call then asks its upstream for it too.
         progress = ctx.session.report_progress if ctx.meta and ctx.meta.get("progress_token") is not None else None
         with ledger.running("tools/call", label) as call:
             result = await invoker.call_tool(
-                caller(ctx), edge.session_id(ctx), params.name, params.arguments, admission_check(ctx), progress=progress
+                caller(ctx), edge.session_id(ctx), params.name, params.arguments, admission_check(ctx), progress=progress,
+                channel=channel_of(ctx, params),
             )
-            if result.is_error:
+            if getattr(result, "is_error", False):
                 call.failed()
             return result
 

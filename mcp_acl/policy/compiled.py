@@ -170,14 +170,17 @@ class CompiledPolicy:
         # copying each shared inner dict or list before its first change.
         principal = sys.intern(cg.grant.principal)
         index = self._exact if cg.pattern.exact else self._wild
-        by_principal = index.get(cg.lead, {})
-        if id(by_principal) not in copied:
-            by_principal = index[cg.lead] = dict(by_principal)
+        # A container made here is registered at once: `copied` holds ids, and a
+        # container freed earlier in this update (its last grant removed) can
+        # hand its id to a new one (a grant id revoked and reused in one delta).
+        by_principal = index.get(cg.lead)
+        if by_principal is None or id(by_principal) not in copied:
+            by_principal = index[cg.lead] = dict(by_principal or {})
             copied.add(id(by_principal))
         for table, key in ((by_principal, principal), (self._all, principal)):
-            listed = table.get(key, [])
-            if id(listed) not in copied:
-                listed = table[key] = list(listed)
+            listed = table.get(key)
+            if listed is None or id(listed) not in copied:
+                listed = table[key] = list(listed or ())
                 copied.add(id(listed))
             if remove:
                 listed.remove(cg)

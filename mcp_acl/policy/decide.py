@@ -12,7 +12,13 @@ roles' grants; client side: the client's grants):
     else (none, conditions false or erroring)     deny  (default deny)
 
 A user's call is allowed when the subject side allows and, if the client is
-restricted, the client side allows too. A service token (no user) is decided
+restricted, the client side allows too.
+
+Approvals (policy/approval.py) come after this table, never instead of it:
+an allow whose deciding grant has `approval_by` is held by the gateway
+until a person approves, denies or it times out, and decided again at
+release. A side prefers an allow that needs no approval; the answer names
+a deciding grant that needs approval if either side's does. A service token (no user) is decided
 by the client side alone. Every answer carries its reason and deciding grant.
 
 Quotas (`--limit`, `--rate`; policy/quotas.py) are a step after this one,
@@ -67,11 +73,17 @@ def _decide_side(
         if holds:
             return new_decision(False, f"{target} is denied to {who} by grant #{cg.id} because {cg.condition.source}", cg.grant, rev, considered)
     unmet = None
+    # The first allow that holds but needs a person's approval; one that needs none wins over it.
+    held = None
     for cg in grants:
         if cg.deny:
             continue
         if cg.condition is None:
-            return new_decision(True, f"{target} is allowed to {who} by grant #{cg.id}", cg.grant, rev, considered)
+            allowed = new_decision(True, f"{target} is allowed to {who} by grant #{cg.id}", cg.grant, rev, considered)
+            if cg.grant.approval_by is None:
+                return allowed
+            held = held or allowed
+            continue
         context = context or _context(caller, args, now)
         try:
             holds = cg.condition.holds(context)
@@ -79,8 +91,14 @@ def _decide_side(
             unmet = unmet or (cg, f"its condition could not be evaluated ({exc})")
             continue
         if holds:
-            return new_decision(True, f"{target} is allowed to {who} by grant #{cg.id} because {cg.condition.source}", cg.grant, rev, considered)
+            allowed = new_decision(True, f"{target} is allowed to {who} by grant #{cg.id} because {cg.condition.source}", cg.grant, rev, considered)
+            if cg.grant.approval_by is None:
+                return allowed
+            held = held or allowed
+            continue
         unmet = unmet or (cg, f"its condition {cg.condition.source} does not hold for these arguments")
+    if held is not None:
+        return held
     if unmet is not None:
         cg, why = unmet
         return new_decision(False, f"{target} is not allowed to {who}: grant #{cg.id} would allow it but {why}", cg.grant, rev, considered)
@@ -126,7 +144,8 @@ def decide(
         answer = _decide_side(side, target, side.covering(target, exact, now), caller, args, now, rev)
         if not answer.allowed:
             return answer
-        first = first or answer
+        if first is None or (answer.grant.approval_by is not None and first.grant.approval_by is None):
+            first = answer  # the client side's grant needing approval is not lost behind the user's
     return first
 
 

@@ -34,6 +34,9 @@ class Grant:
     # Quotas (policy/quotas.py), e.g. "100/day" and "10/min"; allow grants only.
     limit: str | None = None
     rate: str | None = None
+    # Set on an allow whose calls wait for a person's approval: the principals
+    # who may approve ("role:lead,user:carol"), or ADMINS (see policy/approval.py).
+    approval_by: str | None = None
 
     def describe(self) -> str:
         """One line naming the grant, e.g. `#3 allow role:analyst tool:files.*`."""
@@ -43,10 +46,12 @@ class Grant:
         for kind in ("limit", "rate"):
             if getattr(self, kind) is not None:
                 text += f" {kind} {getattr(self, kind)}"
+        if self.approval_by is not None:
+            text += f" (needs approval by {self.approval_by})"
         return text
 
     def limit_text(self) -> str | None:
-        """What this grant tells a model about its limits: the note, else the condition; and its quotas."""
+        """What this grant tells a model about its limits: the note, else the condition; its quotas; who approves."""
         text = self.note or (f"only when {self.condition}" if self.condition else None)
         if self.limit is not None or self.rate is not None:
             from mcp_acl.policy.quotas import quota_phrase  # quotas.py imports this module
@@ -54,6 +59,11 @@ class Grant:
             quota = quota_phrase(self)
             if quota:
                 text = f"{text.rstrip('.')}; {quota}" if text else quota
+        if self.approval_by is not None:
+            # The model is told before it calls that a person must approve, and who.
+            by = "an administrator" if self.approval_by == "admins" else self.approval_by.replace(",", " or ")
+            held = f"each call waits for approval by {by}"
+            text = f"{text.rstrip('.')}; {held}" if text else held
         return text
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mcp_acl.policy import Effect, Grant, PolicyError, check_condition
+from mcp_acl.policy.approval import ADMINS, approval_spec, approvers
 from mcp_acl.policy.names import Principal, parse_principal, parse_target_pattern
 from mcp_acl.policy.quotas import quota_texts
 from mcp_acl.store import tables as t
@@ -231,10 +232,12 @@ class PolicyAdmin:
         conn: Connection | None = None,
         limit: str | None = None,
         rate: str | None = None,
+        approval_by: str | None = None,
     ) -> int:
         """Validate and store a grant; return its id. The principal must exist.
 
         `limit` and `rate` are quotas of an allow grant (`100/day`, `10/min`; policy/quotas.py).
+        `approval_by` (policy/approval.py) makes each call it allows wait for a person's approval.
         """
         try:
             limit, rate = quota_texts(effect, limit, rate)
@@ -245,18 +248,24 @@ class PolicyAdmin:
             # (an erroring deny would block everything it covers).
             if condition:
                 check_condition(condition)
+            if approval_by is not None:
+                approval_by = approval_spec(approvers(approval_by))
         except PolicyError as exc:
             raise AdminError(str(exc)) from exc
         if expires_at is not None and expires_at.tzinfo is None:
             raise AdminError("the expiry needs a timezone")
+        if approval_by is not None and effect is Effect.DENY:
+            raise AdminError("a deny needs no approval: --approval is for allow grants")
         changed: list[tuple[str, str]] = []
         with self.joined_change(conn, changed) as c:
             self._require_principal(c, who.kind, who.name)
+            for approver in approvers(approval_by or ADMINS):
+                self._require_principal(c, *approver.split(":", 1))
             result = c.execute(
                 insert(t.grants).values(
                     principal=principal, effect=effect.value, target=target,
                     condition=condition or None, note=note or None, expires_at=expires_at,
-                    created_by=self.actor, created_at=utcnow(), quota_limit=limit, quota_rate=rate,
+                    created_by=self.actor, created_at=utcnow(), quota_limit=limit, quota_rate=rate, approval_by=approval_by,
                 )
             )
             grant_id = int(result.inserted_primary_key[0])

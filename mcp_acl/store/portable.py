@@ -16,6 +16,7 @@ The format (every section optional; `effect` defaults to allow):
         note: analysts may read reports
         expires: "2026-12-31T00:00:00+00:00"
       - {principal: role:analyst, target: tool:sql.query, limit: 100/day, rate: 10/min}
+      - {principal: role:analyst, target: tool:sql.select, approval_by: "role:lead"}   # or "admins"
     upstreams:
       - {name: github, url: "https://example.com/mcp", headers: {Authorization: "env:GITHUB_TOKEN"}, timeout: 30}
       - {name: wiki, url: "https://wiki.example.com/sse", transport: sse, timeout: 30}
@@ -41,6 +42,7 @@ from sqlalchemy import Engine, select
 from mcp_acl.expiry import ExpiryError, parse_instant
 from mcp_acl.policy import Effect, PolicyError, check_condition, parse_principal, parse_target_pattern
 from mcp_acl.policy.quotas import quota_texts
+from mcp_acl.policy.approval import approval_spec, approvers
 from mcp_acl.store import tables as t
 from mcp_acl.store._yaml_fields import FileError, flag, kind_of, load_yaml, mapping, sequence, text
 from mcp_acl.store.admin import AdminError, PolicyAdmin
@@ -81,6 +83,8 @@ class GrantEntry:
     # Quotas of an allow grant (policy/quotas.py), e.g. "100/day", "10/min".
     limit: str | None = None
     rate: str | None = None
+    # Who must approve each call it allows (policy/approval.py), or None.
+    approval_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ def _read(conn) -> PolicyDocument:
         for r in conn.execute(select(t.clients).order_by(t.clients.c.client_id))
     )
     grants = tuple(
-        GrantEntry(g.principal, g.target, g.effect, g.condition, g.note, g.expires_at, g.limit, g.rate)
+        GrantEntry(g.principal, g.target, g.effect, g.condition, g.note, g.expires_at, g.limit, g.rate, g.approval_by)
         for g in map(grant_from_row, conn.execute(select(t.grants).order_by(t.grants.c.id)))
     )
     return PolicyDocument(roles, users, clients, grants, tuple(list_upstreams(conn)))
@@ -143,6 +147,8 @@ def dump_document(doc: PolicyDocument, revision: int | None = None) -> str:
         if g.expires is not None:
             entry["expires"] = g.expires.isoformat()
         entry.update({k: v for k, v in (("limit", g.limit), ("rate", g.rate)) if v})
+        if g.approval_by is not None:
+            entry["approval_by"] = g.approval_by
         data["grants"].append(entry)
     if doc.upstreams:
         data["upstreams"] = [up.portable() for up in doc.upstreams]
@@ -195,7 +201,7 @@ def _client(value: Any, path: str) -> ClientEntry:
 
 
 def _grant(value: Any, path: str) -> GrantEntry:
-    entry = mapping(value, path, ("principal", "effect", "target", "when", "note", "expires", "limit", "rate"), required=("principal", "target"))
+    entry = mapping(value, path, ("principal", "effect", "target", "when", "note", "expires", "limit", "rate", "approval_by"), required=("principal", "target"))
     principal, target = text(entry["principal"], f"{path}.principal"), text(entry["target"], f"{path}.target")
     effect = entry.get("effect", "allow")
     if effect not in ("allow", "deny"):
@@ -222,8 +228,14 @@ def _grant(value: Any, path: str) -> GrantEntry:
             quotas[kind] = quota_texts(Effect(effect), *((value, None) if kind == "limit" else (None, value)))[kind == "rate"]
         except PolicyError as exc:
             raise FileError(f"{path}.{kind}: {exc}") from None
+    approval_by = text(entry.get("approval_by"), f"{path}.approval_by", optional=True)
+    if approval_by is not None:
+        try:
+            approval_by = approval_spec(approvers(approval_by))
+        except PolicyError as exc:
+            raise FileError(f"{path}.approval_by: {exc}") from None
     note = text(entry.get("note"), f"{path}.note", optional=True)
-    return GrantEntry(principal, target, Effect(effect), when, note, expires, quotas["limit"], quotas["rate"])
+    return GrantEntry(principal, target, Effect(effect), when, note, expires, quotas["limit"], quotas["rate"], approval_by)
 
 
 # import ---------------------------------------------------------------------
@@ -260,7 +272,7 @@ def import_document(admin: PolicyAdmin, doc: PolicyDocument) -> int:
                 admin.add_client(client.client_id, client.restricted, client.name, conn=conn)
         for i, g in enumerate(doc.grants):
             with _entry(f"grants[{i}]"):
-                admin.add_grant(g.principal, g.target, g.effect, g.when, g.note, g.expires, conn=conn, limit=g.limit, rate=g.rate)
+                admin.add_grant(g.principal, g.target, g.effect, g.when, g.note, g.expires, conn=conn, limit=g.limit, rate=g.rate, approval_by=g.approval_by)
         for i, up in enumerate(doc.upstreams):
             with _entry(f"upstreams[{i}]"):
                 add_upstream(admin, up, conn=conn)

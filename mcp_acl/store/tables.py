@@ -114,6 +114,8 @@ grants = Table(
     # Quotas of an allow grant, as written (`100/day`, `10/min`); see policy/quotas.py.
     Column("quota_limit", String(32), nullable=True),
     Column("quota_rate", String(32), nullable=True),
+    # Migration 0013: NULL, or who may approve each call it allows (policy/approval.py).
+    Column("approval_by", String(1024), nullable=True),
 )
 
 # Calls counted against a grant's quota: one row per caller principal, grant,
@@ -240,7 +242,8 @@ audit_events = Table(
     Column("at", UTCDateTime, nullable=False),
     # "decision", "outcome" (of an earlier decision, see ref_id), "authentication",
     # or "approval" (an administrator approved, e.g., an upstream's tool definitions),
-    # or "revocation" (an administrator revoked access tokens).
+    # or "revocation" (an administrator revoked access tokens),
+    # or "hold" (a step of a call held for approval: request, approve, deny, timeout, cancel, reuse).
     Column("kind", String(16), nullable=False),
     Column("ref_id", Integer, nullable=True),
     Column("session_id", String(128), nullable=True),
@@ -367,4 +370,35 @@ access_tokens = Table(
     Column("expires_at", UTCDateTime, nullable=False, index=True),
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("revoked_by", String(255), nullable=True),
+)
+
+# --- approvals (migration 0013) --------------------------------------------
+# One row per call held for a person's approval (store/approvals.py). Status
+# `pending` until approved, denied or timed out; an approval with a window
+# (`valid_until`) lets the same user, target and arguments through again,
+# while the grant it was asked under (id and creation time) still stands.
+approval_requests = Table(
+    "approval_requests",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("grant_id", Integer, nullable=False),
+    Column("grant_created_at", UTCDateTime, nullable=True),
+    Column("approval_by", String(1024), nullable=False),
+    Column("issuer", String(1024), nullable=True),
+    Column("subject", String(255), nullable=True),
+    Column("client_id", String(255), nullable=True),
+    Column("session_id", String(128), nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("args_digest", String(64), nullable=False, index=True),
+    # The arguments as JSON, shown to approvers by the CLI (never on the web page).
+    Column("args", Text, nullable=True),
+    Column("decision_audit_id", Integer, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(255), nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("valid_until", UTCDateTime, nullable=True),
 )

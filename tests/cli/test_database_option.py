@@ -50,6 +50,8 @@ ARGS = {
     ("upstream", "remove"): ["time"],
     ("upstream", "approve"): ["time", "--yes"],
     ("upstream", "refresh"): ["time"],
+    ("approvals", "approve"): ["feedbeef0000", "--as", "carol"],
+    ("approvals", "deny"): ["feedbeef0000", "--reason", "no", "--as", "carol"],
 }
 
 

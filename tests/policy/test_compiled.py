@@ -92,3 +92,21 @@ def test_compiled_grant_covers_exactly_what_its_pattern_matches(pattern, covered
         assert cg.covers(target) and cg.pattern.matches(target)
     for target in not_covered:
         assert not cg.covers(target) and not cg.pattern.matches(target)
+
+
+
+def test_a_grant_replaced_in_one_update_is_placed():
+    # SQLite reuses the highest INTEGER PRIMARY KEY once its row is deleted: one
+    # incremental update then takes grant #1 out and puts a new grant #1 in, and
+    # the containers freed by the removal must not pass for the update's own copies.
+    from datetime import datetime, timezone
+
+    from mcp_acl.policy import Effect, Grant, Identity, compile_policy, decide
+    from mcp_acl.policy.compiled import compile_grant
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    policy = compile_policy(1, [Grant(1, "user:alice", Effect.ALLOW, "tool:a")])
+    for revision in range(2, 8):
+        new = compile_grant(Grant(1, "user:alice", Effect.ALLOW, "tool:a", note=str(revision)))
+        policy = policy.updated(revision, grants={1: new})
+        assert decide(policy, Identity("alice"), "tool:a", None, now).grant.note == str(revision)

@@ -88,3 +88,24 @@ def test_import_of_an_ill_typed_condition_writes_nothing(engine):
         import_document(admin, bad)
     assert admin.revision() == before
     assert read_document(engine)[0] == PolicyDocument()
+
+
+def test_a_grant_that_needs_approval_keeps_it_through_export_and_import(engine, tmp_path):
+    # Dropping approval_by on the way would turn a held grant into a plain allow.
+    from mcp_acl.store import PolicyAdmin, make_engine, upgrade
+    from mcp_acl.store.portable import dump_document, import_document, parse_document, read_document
+
+    admin = PolicyAdmin(engine)
+    admin.add_role("analyst")
+    admin.add_role("lead")
+    admin.add_grant("role:analyst", "tool:sql.select", approval_by="role:lead")
+    admin.add_grant("role:analyst", "tool:files.read", approval_by="admins")
+    text = dump_document(read_document(engine)[0])
+    assert "approval_by: role:lead" in text and "approval_by: admins" in text
+    other = make_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    upgrade(other)
+    try:
+        import_document(PolicyAdmin(other), parse_document(text))
+        assert [g.approval_by for g in PolicyAdmin(other).list_grants()] == ["role:lead", "admins"]
+    finally:
+        other.dispose()

@@ -1,0 +1,320 @@
+"""Calls held for approval, end to end: the real app over HTTP, the SDK's client, real tokens,
+`mcp-acl approvals` in another process, SQLite and PostgreSQL (its approval wakes the
+holding gateway by NOTIFY; SQLite's by the commit seen in the database's files).
+
+alice (role analyst) may select from `orders` only with approval by role:lead (carol).
+"""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import anyio.to_thread
+import httpx2
+import mcp_types as types
+import pytest
+from sqlalchemy import select
+
+from mcp_acl.policy import Effect
+from mcp_acl.store import PolicyAdmin
+from mcp_acl.store import tables as t
+from mcp_acl.store.approvals import ApprovalStore
+
+from .harness import cli, connect, serve, text_of, wait_for
+
+ORDERS = {"table": "orders"}
+
+
+def approval_world(world) -> int:
+    """carol leads; alice's select on orders needs carol's (role:lead's) approval. Returns the grant's id."""
+    admin = PolicyAdmin(world.engine, actor="test")
+    admin.add_role("lead")
+    admin.add_user("carol", ["lead"])
+    admin.revoke(world.grants["alice-select"])
+    return admin.add_grant(
+        "role:analyst", "tool:sql.select", condition='args.table == "orders"', note="orders only", approval_by="role:lead"
+    )
+
+
+def pending(world) -> list:
+    return ApprovalStore(world.engine).listed()
+
+
+async def one_pending(world):
+    found = await wait_for(lambda: pending(world))
+    assert len(found) == 1
+    return found[0]
+
+
+async def run_cli(env, world, *args: str):
+    return await anyio.to_thread.run_sync(lambda: cli(env, *args, "--database", world.database_url))
+
+
+def hold_rows(world) -> list[str]:
+    return [r.action for r in world.audit_rows(kind="hold")]
+
+
+async def test_a_held_call_runs_once_a_lead_approves_it_from_the_cli(world, subprocess_env):
+    grant_id = approval_world(world)
+    gateway = world.gateway()
+    # No poll within the test's life: only the approver's commit, heard (NOTIFY, or SQLite's files), wakes the call.
+    gateway.invoker.holds.poll = 3600
+    with serve(world, gateway) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            tools = {tool.name: tool for tool in (await alice.list_tools()).tools}
+            # The model reads before it calls that a person must approve, and who.
+            assert "each call waits for approval by role:lead" in tools["sql.select"].description
+            async with anyio.create_task_group() as tg:
+                results = []
+
+                async def call() -> None:
+                    results.append(await alice.call_tool("sql.select", ORDERS))
+
+                tg.start_soon(call)
+                request = await one_pending(world)
+                assert (request.subject, request.target, request.args, request.grant_id) == ("alice", "tool:sql.select", ORDERS, grant_id)
+                listed = await run_cli(subprocess_env, world, "approvals", "list")
+                assert listed.returncode == 0 and request.id in listed.stdout and "orders" in listed.stdout
+                # alice cannot approve her own call, nor can someone outside role:lead.
+                own = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "alice")
+                assert own.returncode == 2 and "cannot answer it" in own.stderr
+                bob = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "bob")
+                assert bob.returncode == 2 and "must be answered by role:lead" in bob.stderr
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
+                assert approved.returncode == 0, approved.stderr
+            [result] = results
+    assert not result.is_error, text_of(result)
+    assert "acme" in text_of(result)
+    assert hold_rows(world) == ["approval/request", "approval/approve"]
+    approve_row = world.audit_rows(kind="hold")[-1]
+    assert approve_row.subject == "carol" and "approved by carol" in approve_row.reason
+    # Decided again at release: the held admission, then the one that ran (with its outcome).
+    decisions = world.audit_rows(kind="decision", target="tool:sql.select")
+    assert [d.decision for d in decisions] == ["allow", "allow"]
+    assert [o.ref_id for o in world.audit_rows(kind="outcome")] == [decisions[-1].id]
+
+
+async def test_a_denial_is_a_refusal_that_says_who_and_why(world, subprocess_env):
+    approval_world(world)
+    told: list[str] = []
+
+    async def progress(value, total, message) -> None:
+        told.append(message)
+
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            async with anyio.create_task_group() as tg:
+                results = []
+
+                async def call() -> None:
+                    results.append(await alice.call_tool("sql.select", ORDERS, progress_callback=progress))
+
+                tg.start_soon(call)
+                request = await one_pending(world)
+                # A caller that asked for progress hears, while it waits, who must approve and how.
+                await wait_for(lambda: told)
+                assert told[0].startswith(f"tool:sql.select needs approval by role:lead before it runs (approval request {request.id})")
+                denied = await run_cli(subprocess_env, world, "approvals", "deny", request.id, "--reason", "not this week", "--as", "carol")
+                assert denied.returncode == 0, denied.stderr
+            [result] = results
+    assert result.is_error
+    assert text_of(result) == f"Refused: tool:sql.select was denied by carol (approval request {request.id}): not this week."
+    assert hold_rows(world) == ["approval/request", "approval/deny"]
+    assert world.audit_rows(kind="outcome") == []
+
+
+async def test_a_time_out_is_a_refusal_naming_the_approvers(sqlite_world):
+    world = sqlite_world
+    approval_world(world)
+    gateway = world.gateway()
+    gateway.invoker.holds.timeout = 0.3
+    with serve(world, gateway) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            result = await alice.call_tool("sql.select", ORDERS)
+    assert result.is_error
+    assert text_of(result).startswith("Refused: tool:sql.select needs approval by role:lead, and it was not approved within 0.3 seconds")
+    assert hold_rows(world) == ["approval/request", "approval/timeout"]
+    [request] = ApprovalStore(world.engine).listed(pending_only=False)
+    assert request.status == "timed_out" and request.args is None  # the arguments are kept only while pending
+
+
+async def test_an_approval_never_outlives_a_deny_added_while_the_call_waits(world, subprocess_env):
+    approval_world(world)
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            async with anyio.create_task_group() as tg:
+                results = []
+
+                async def call() -> None:
+                    results.append(await alice.call_tool("sql.select", ORDERS))
+
+                tg.start_soon(call)
+                request = await one_pending(world)
+                PolicyAdmin(world.engine).add_grant("user:alice", "tool:sql.select", effect=Effect.DENY)
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
+                assert approved.returncode == 0, approved.stderr
+            [result] = results
+    assert result.is_error
+    assert text_of(result).startswith("Refused: tool:sql.select is denied to user alice by grant #")
+    assert world.audit_rows(kind="outcome") == []
+
+
+async def test_a_revoked_grant_cannot_be_approved_and_a_window_ends_with_its_grant(sqlite_world, subprocess_env):
+    world = sqlite_world
+    grant_id = approval_world(world)
+    admin = PolicyAdmin(world.engine)
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            # Approved with --for: the same call passes again without asking.
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(alice.call_tool, "sql.select", ORDERS)
+                request = await one_pending(world)
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--for", "1h", "--as", "carol")
+                assert approved.returncode == 0, approved.stderr
+            again = await alice.call_tool("sql.select", ORDERS)
+            assert not again.is_error and pending(world) == []
+            assert hold_rows(world)[-1] == "approval/reuse"
+            # Other arguments are another call: held (and here denied).
+            async with anyio.create_task_group() as tg:
+                results = []
+
+                async def other() -> None:
+                    results.append(await alice.call_tool("sql.select", {"table": "orders", "limit": 1}))
+
+                tg.start_soon(other)
+                request = await one_pending(world)
+                await run_cli(subprocess_env, world, "approvals", "deny", request.id, "--reason", "no", "--as", "carol")
+            assert results[0].is_error
+            # The grant is revoked and made again, the same: the window it was given under is gone.
+            admin.revoke(grant_id)
+            admin.add_grant("role:analyst", "tool:sql.select", condition='args.table == "orders"', approval_by="role:lead")
+            async with anyio.create_task_group() as tg:
+                results = []
+
+                async def held() -> None:
+                    results.append(await alice.call_tool("sql.select", ORDERS))
+
+                tg.start_soon(held)
+                request = await one_pending(world)
+                # Revoked while pending: nothing left to approve.
+                admin.revoke(request.grant_id)
+                refused = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
+                assert refused.returncode == 2 and "is gone: nothing to approve" in refused.stderr
+                tg.cancel_scope.cancel()
+    with world.engine.connect() as conn:
+        statuses = list(conn.execute(select(t.approval_requests.c.status).order_by(t.approval_requests.c.created_at)).scalars())
+    assert statuses[:2] == ["approved", "denied"]
+
+
+async def test_url_mode_elicitation_points_a_2025_11_25_client_to_the_approval_page(sqlite_world, subprocess_env):
+    world = sqlite_world
+    approval_world(world)
+    shown: list[types.ElicitRequestURLParams] = []
+
+    async def elicit(context, params):
+        shown.append(params)
+        return types.ElicitResult(action="accept")
+
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice"), elicitation_callback=elicit) as alice:
+            async with anyio.create_task_group() as tg:
+                results = []
+
+                async def call() -> None:
+                    results.append(await alice.call_tool("sql.select", ORDERS))
+
+                tg.start_soon(call)
+                request = await one_pending(world)
+                await wait_for(lambda: shown)
+                # Under the server's public address (the settings'); this test's server listens on another port.
+                assert shown[0].url == f"{world.settings.embedded_issuer_url}/approvals/{request.id}"
+                async with httpx2.AsyncClient() as http:
+                    page = await http.get(f"{live.base}/approvals/{request.id}")
+                    missing = await http.get(f"{live.base}/approvals/0000")
+                assert missing.status_code == 404
+                assert page.status_code == 200 and request.id in page.text and "role:lead" in page.text
+                assert "orders" not in page.text  # the arguments are for approvers on the CLI only
+                assert "role:lead" in shown[0].message and f"mcp-acl approvals approve {request.id}" in shown[0].message
+                await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
+            [result] = results
+    assert not result.is_error, text_of(result)
+
+
+async def test_input_required_carries_a_2026_07_28_client_through_the_approval(sqlite_world, subprocess_env):
+    world = sqlite_world
+    approval_world(world)
+    shown: list = []
+
+    async def elicit(context, params):
+        shown.append(params)
+        return types.ElicitResult(action="accept")
+
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice"), mode="auto", elicitation_callback=elicit) as alice:
+            # Driven by hand first: the first answer is `input_required`, pointing at the page.
+            first = await alice.session.call_tool("sql.select", ORDERS, allow_input_required=True)
+            assert isinstance(first, types.InputRequiredResult)
+            request = await one_pending(world)
+            assert first.request_state == request.id
+            assert first.input_requests["approval"].params.url.endswith(f"/approvals/{request.id}")
+            # Someone else's state, or this state for other arguments, is refused.
+            other = await alice.session.call_tool("sql.select", {"table": "customers"}, request_state=request.id, allow_input_required=True)
+            assert other.is_error
+            # The SDK's own driver: it shows the URL, retries with the state, and the retry waits for the approval.
+            async with anyio.create_task_group() as tg:
+                results = []
+
+                async def call() -> None:
+                    results.append(await alice.call_tool("sql.select", ORDERS))
+
+                tg.start_soon(call)
+                await wait_for(lambda: len(pending(world)) == 2)
+                for waiting in pending(world):
+                    done = await run_cli(subprocess_env, world, "approvals", "approve", waiting.id, "--as", "carol")
+                    assert done.returncode == 0, done.stderr
+            [result] = results
+            assert shown and not result.is_error, text_of(result)
+            assert "acme" in text_of(result)
+            # The first request was approved too (above) and never retried: its retry runs once;
+            # one approval, one run, so replaying its state again gets a refusal.
+            retried = await alice.session.call_tool("sql.select", ORDERS, request_state=request.id, allow_input_required=True)
+            assert not retried.is_error and "acme" in text_of(retried)
+            replayed = await alice.session.call_tool("sql.select", ORDERS, request_state=request.id, allow_input_required=True)
+            assert replayed.is_error and "was already used" in text_of(replayed)
+            assert "acme" not in text_of(replayed)
+
+
+async def test_a_2026_07_28_user_who_declines_the_approval_page_withdraws_the_request(sqlite_world):
+    world = sqlite_world
+    approval_world(world)
+
+    async def decline(context, params):
+        return types.ElicitResult(action="decline")
+
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice"), mode="auto", elicitation_callback=decline) as alice:
+            result = await alice.call_tool("sql.select", ORDERS)
+    assert result.is_error and "the request was withdrawn" in text_of(result)
+    [request] = ApprovalStore(world.engine).listed(pending_only=False)
+    assert request.status == "cancelled"
+    assert hold_rows(world) == ["approval/request", "approval/cancel"]
+
+
+async def test_check_and_grants_show_the_hold(sqlite_world, subprocess_env):
+    world = sqlite_world
+    approval_world(world)
+    checked = await run_cli(subprocess_env, world, "check", "user:alice", "tool:sql.select", "--args", json.dumps(ORDERS))
+    assert checked.returncode == 0 and "held" in checked.stdout and "role:lead" in checked.stdout
+    listed = await run_cli(subprocess_env, world, "grants", "--json")
+    assert [g["approval_by"] for g in json.loads(listed.stdout) if g["approval_by"]] == ["role:lead"]
+    bad = await run_cli(subprocess_env, world, "grant", "role:analyst", "tool:files.list", "--approval-by", "client:x")
+    assert bad.returncode == 2 and "a client cannot approve" in bad.stderr
+    missing = await run_cli(subprocess_env, world, "grant", "role:analyst", "tool:files.list", "--approval-by", "role:nobody")
+    assert missing.returncode == 2 and "role 'nobody' does not exist" in missing.stderr
+
+
+@pytest.mark.parametrize("args", [("approve", "feedbeef0000"), ("deny", "feedbeef0000", "--reason", "x")])
+async def test_an_unknown_request_is_one_line_and_exit_2(sqlite_world, subprocess_env, args):
+    done = await run_cli(subprocess_env, sqlite_world, "approvals", *args)
+    assert done.returncode == 2 and "no approval request 'feedbeef0000'" in done.stderr
