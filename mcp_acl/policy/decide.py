@@ -14,6 +14,11 @@ roles' grants; client side: the client's grants):
 A user's call is allowed when the subject side allows and, if the client is
 restricted, the client side allows too. A service token (no user) is decided
 by the client side alone. Every answer carries its reason and deciding grant.
+
+A narrowed token (policy/narrowing.py) adds one more side after those: an
+allow stands only if some narrowing entry covers the target and its
+condition holds (an erroring condition counts as false); otherwise deny,
+saying the token was narrowed. It can only turn an allow into a deny.
 """
 
 from __future__ import annotations
@@ -123,6 +128,10 @@ def decide(
         if not answer.allowed:
             return answer
         first = first or answer
+    if identity.narrowing is not None and first is not None:
+        refused = identity.narrowing.refusal(target, _context(caller, args, now))
+        if refused is not None:
+            return new_decision(False, refused, None, rev, first.considered)
     return first
 
 
@@ -162,7 +171,9 @@ def visible(policy: CompiledPolicy, identity: Identity, target: str, now: dateti
     caller = policy.caller(identity)
     if caller.refusal is not None:
         return False
-    return all(_side_may_list(side, target, caller, now) for side in caller.sides)
+    if not all(_side_may_list(side, target, caller, now) for side in caller.sides):
+        return False
+    return identity.narrowing is None or identity.narrowing.may_list(target, _context(caller, None, now))
 
 
 def limits(policy: CompiledPolicy, identity: Identity, target: str, now: datetime) -> list[str]:
@@ -175,4 +186,6 @@ def limits(policy: CompiledPolicy, identity: Identity, target: str, now: datetim
             text = None if cg.deny else cg.grant.limit_text()
             if text and text not in texts:
                 texts.append(text)
+    if identity.narrowing is not None:
+        texts += identity.narrowing.limit_texts(target)
     return texts
