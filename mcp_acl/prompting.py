@@ -100,6 +100,12 @@ def access_policy_text(policy: CompiledPolicy, identity: Identity, listing: List
         f"(policy revision {policy.revision}).",
         "",
     ]
+    if identity.narrowing is not None:
+        # A narrowed token (policy/narrowing.py): say so, or the model would blame the user's grants.
+        lines[-1:-1] = [
+            f"Your token is narrowed to {identity.narrowing.describe()}: you may use only that, "
+            "even where your user may do more.",
+        ]
     if listing.tools:
         lines.append("Tools you may call, with your limits:")
         lines += [_bullet(t.name, limits(policy, identity, f"tool:{t.name}", now)) for t in listing.tools]
