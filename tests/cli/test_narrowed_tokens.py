@@ -99,3 +99,15 @@ def test_bad_narrowings_are_refused_in_one_line(cli, args, problem):
 def test_bad_check_token_questions_are_refused_in_one_line(cli, args, problem):
     token = cli.ok("token", "--user", "alice").strip()
     assert problem in cli.rejects("check", *[a.replace("{token}", token) for a in args])
+
+
+def test_catalogue_token_lists_only_the_narrowing(engine, cli):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("catalogue leaves its engine to the process's end: run in-process on SQLite, as tests/cli/test_serve.py does")
+    token = cli.ok("token", "--user", "alice", "--only", "tool:files.read", "--when", Q3).strip()
+    shown = json.loads(cli.ok("catalogue", "--token", token, "--json"))
+    assert [tool["name"] for tool in shown["tools"]] == ["files.read"]
+    assert "Your token is narrowed to tool:files.read" in shown["access_policy_prompt"]
+    whole = json.loads(cli.ok("catalogue", "--user", "alice", "--json"))
+    assert {tool["name"] for tool in whole["tools"]} == {"files.read", "files.list"}
+    assert "--user and --client" in cli.rejects("catalogue", "--token", token, "--user", "alice")
