@@ -165,3 +165,19 @@ def test_a_token_not_on_record_is_not_exchanged(oauth):
     with oauth.engine.begin() as conn:
         conn.execute(t.access_tokens.delete())
     assert "not one this issuer has on record" in _bad(oauth, client, parent)["error_description"]
+
+
+async def test_a_confidential_service_client_narrows_its_own_token(oauth):
+    secret = oauth.make_confidential("ollama-agent")
+    auth = httpx2.BasicAuth("ollama-agent", secret)
+    service = oauth.http.post("/token", data={"grant_type": "client_credentials"}, auth=auth).json()["access_token"]
+    details = json.dumps([{"type": NARROWING_TYPE, "targets": ["tool:sql.*"]}])
+    exchange = {"grant_type": TOKEN_EXCHANGE, "subject_token": service, "subject_token_type": ACCESS_TOKEN_URN,
+                "authorization_details": details}
+    assert oauth.http.post("/token", data=exchange).status_code == 401  # the client must authenticate
+    response = oauth.http.post("/token", data=exchange, auth=auth)
+    assert response.status_code == 200, response.text
+    narrowed = response.json()["access_token"]
+    assert _claims(narrowed)["sub"] == "ollama-agent"
+    tools = await _session(oauth.resource, narrowed, lambda mcp: mcp.list_tools())
+    assert [tool.name for tool in tools.tools] == ["sql.select"]
