@@ -101,6 +101,12 @@ def access_policy_text(policy: CompiledPolicy, identity: Identity, listing: List
         "",
     ]
     held = False
+    if identity.narrowing is not None:
+        # A narrowed token (policy/narrowing.py): say so, or the model would blame the user's grants.
+        lines[-1:-1] = [
+            f"Your token is narrowed to {identity.narrowing.describe()}: you may use only that, "
+            "even where your user may do more.",
+        ]
     if listing.tools:
         lines.append("Tools you may call, with your limits:")
         for t in listing.tools:

@@ -16,12 +16,16 @@ The mapping, claim by claim:
   exact name (Auth0's namespaced `https://example.com/roles`), else a dotted
   path (Keycloak's `realm_access.roles`). A list of strings or one
   space-separated string; other values are ignored.
+- narrowing: the `authorization_details` objects of type
+  `mcp-acl-narrowing` (RFC 9396; policy/narrowing.py), which a narrowed
+  token carries; a malformed one narrows the token to nothing.
 """
 
 from __future__ import annotations
 
 from mcp_acl.config import Settings
 from mcp_acl.policy import Identity
+from mcp_acl.policy.narrowing import narrowing_from_claim
 
 
 def string_values(value: object) -> frozenset[str]:
@@ -83,4 +87,5 @@ def identity_from_claims(claims: dict, settings: Settings) -> Identity:
         roles=roles,
         issuer=claims.get("iss"),
         scopes=scopes_from_claims(claims),
+        narrowing=narrowing_from_claim(claims.get("authorization_details")),
     )

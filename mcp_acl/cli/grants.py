@@ -178,10 +178,11 @@ def show_decision(decision: Decision, as_role: str | None) -> None:
 
 
 def check(
-    principal: Annotated[str, typer.Argument(help="user:NAME, client:ID (a service token) or role:NAME (a synthetic member).")],
-    target: Annotated[str, typer.Argument(help="A concrete target: tool:NAME, resource:URI or prompt:NAME.")],
+    principal: Annotated[str | None, typer.Argument(help="user:NAME, client:ID (a service token) or role:NAME (a synthetic member); with --token, leave it out.", show_default=False)] = None,
+    target: Annotated[str | None, typer.Argument(help="A concrete target: tool:NAME, resource:URI or prompt:NAME.", show_default=False)] = None,
     client: Annotated[str | None, typer.Option("--client", metavar="CLIENT_ID", help="Decide as if the user acts through this client.")] = None,
     args: Annotated[str | None, typer.Option("--args", metavar="JSON", help="The call's arguments, as a JSON object.")] = None,
+    token: Annotated[str | None, typer.Option("--token", metavar="TOKEN", help="Decide as the caller of this access token (its user, client and narrowing); then give only the target.")] = None,
     database: DatabaseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -192,7 +193,14 @@ def check(
       mcp-acl check user:alice tool:files.read --args '{"path": "reports/q3.md"}'
 
       mcp-acl check role:analyst tool:files.write --client report-agent --json
+
+      mcp-acl check --token "$TOKEN" tool:files.read --args '{"path": "reports/q3.md"}'
     """
+    if token is not None:
+        _check_token(principal, target, client, token, _parse_args(args), database, as_json)
+        return
+    if principal is None or target is None:
+        fail("name a principal and a target, e.g. `mcp-acl check user:alice tool:files.read` (or `check --token TOKEN TARGET`)")
     question = Question(principal, target, _parse_args(args), client)
     with policy_admin(database) as admin:
         asker = resolve(admin, question)
@@ -201,6 +209,27 @@ def check(
         print_json(decision.as_dict())
     else:
         show_decision(decision, asker.as_role)
+    if not decision.allowed:
+        raise typer.Exit(EXIT_DENIED)
+
+
+def _check_token(
+    first: str | None, second: str | None, client: str | None, token: str, args: dict | None, database: str | None, as_json: bool,
+) -> None:
+    # `check --token TOKEN TARGET`: the token says who; its narrowing counts (cli/token_identity.py).
+    from mcp_acl.cli.token_identity import decide_as_token, token_caller_line
+
+    if first is None or second is not None:
+        fail("with --token give only the target: `mcp-acl check --token TOKEN tool:NAME`")
+    if client is not None:
+        fail("--token names its own client: leave out --client")
+    decision, identity = decide_as_token(database, token, first, args)
+    if as_json:
+        narrowing = identity.narrowing.as_details() if identity.narrowing is not None else None
+        print_json({**decision.as_dict(), "narrowing": narrowing})
+    else:
+        out.print(f"{'token':<9}{printable(token_caller_line(identity))}", highlight=False, markup=False, soft_wrap=True)
+        show_decision(decision, None)
     if not decision.allowed:
         raise typer.Exit(EXIT_DENIED)
 

@@ -213,6 +213,9 @@ def catalogue(
         str | None,
         typer.Option("--client", help=f"The OAuth client the user acts through; default for a user: {DEFAULT_CLI_CLIENT}, as `mcp-acl token` mints."),
     ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", metavar="TOKEN", help="Instead: the caller of this access token (its narrowing included).")
+    ] = None,
     database: DatabaseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -220,6 +223,8 @@ def catalogue(
 
     Example: mcp-acl catalogue --user bob --client ollama-agent
     """
+    if token is not None and (user or client):
+        fail("--token says who is calling: leave out --user and --client")
     from mcp_acl.gateway.invocation import utcnow
     from mcp_acl.gateway.views import CatalogueViews
     from mcp_acl.policy import Identity
@@ -227,8 +232,8 @@ def catalogue(
     from mcp_acl.store import PolicyAdmin, PolicyLoader
     from mcp_acl.store.engine import StoreError
 
-    if not user and not client:
-        fail("give --user NAME, --client ID, or both")
+    if not user and not client and token is None:
+        fail("give --user NAME, --client ID, or both (or --token TOKEN)")
     settings = Settings.from_env(database)
     engine = open_engine(database)
     with user_errors():
@@ -247,6 +252,13 @@ def catalogue(
         # Upstream tools are known only by asking each upstream (one that is down adds none).
         anyio.run(gateway.upstreams.add_tools_once, gateway.catalogue)
     identity = Identity(subject=user, client_id=client, issuer=settings.expected_issuer, scopes=frozenset({settings.required_scope}))
+    if token is not None:
+        from mcp_acl.cli.token_identity import TokenNotAccepted, identity_of_token
+
+        try:
+            identity = identity_of_token(settings, engine, token)
+        except TokenNotAccepted as exc:
+            fail(f"--token: the gateway would refuse this token: {exc}")
     try:
         policy = PolicyLoader(engine).current()
     except StoreError as exc:

@@ -77,6 +77,13 @@ def token(
         list[str] | None, typer.Option("--scope", help="A scope to grant; repeat for more. Default: the required scope (mcp).")
     ] = None,
     ttl: Annotated[str | None, typer.Option("--ttl", help="Lifetime with a unit: 90s, 30m, 1h, 1d (at most 1d). Default: 1h.")] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", metavar="TARGET", help="Narrow the token to this target glob (repeat for more): it may use only these, within its user's access."),
+    ] = None,
+    when: Annotated[
+        str | None, typer.Option("--when", metavar="CEL", help="With --only: a CEL condition every narrowed call must also meet.")
+    ] = None,
     database: DatabaseOpt = None,
 ) -> None:
     """Mint an access token from the embedded issuer; prints only the token. `revoke` takes tokens back.
@@ -90,13 +97,17 @@ def token(
 
       mcp-acl token --client ollama-agent
 
+    A narrowed token (never more than the user may; see docs/policy.md):
+
+      mcp-acl token --user alice --only 'tool:files.read' --when 'args.path.startsWith("reports/q3")'
+
     Revoking: mcp-acl token revoke JTI, or every live token of a user or client (see `mcp-acl token revoke --help`).
     """
     from mcp_acl.auth.keys import DEFAULT_MAX_TOKEN_TTL, describe_duration
 
     if ctx.invoked_subcommand is not None:
         # `mcp-acl token --user alice revoke X` would read as minting and revoking at once.
-        given = ("user", "client", "scope", "ttl", "database")
+        given = ("user", "client", "scope", "ttl", "only", "when", "database")
         # By name: Typer carries its own copy of Click and its ParameterSource.
         if any(getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE" for name in given):
             fail(f"put options after `{ctx.invoked_subcommand}`: `mcp-acl token {ctx.invoked_subcommand} --help` lists them")
@@ -109,7 +120,26 @@ def token(
         fail(str(exc))
     if lifetime > DEFAULT_MAX_TOKEN_TTL:
         fail(f"--ttl {ttl} is longer than the longest token lifetime ({describe_duration(DEFAULT_MAX_TOKEN_TTL)})")
-    sys.stdout.write(mint_checked(database, user=user, client=client, scopes=scope, ttl=lifetime) + "\n")
+    details = narrowing_details(only, when)
+    sys.stdout.write(mint_checked(database, user=user, client=client, scopes=scope, ttl=lifetime, narrowing=details) + "\n")
+
+
+def narrowing_details(only: list[str] | None, when: str | None) -> list[dict] | None:
+    """The `authorization_details` claim for --only/--when (None: not narrowed); exits 2 when they are not valid."""
+    from mcp_acl.policy import PolicyError, check_condition
+    from mcp_acl.policy.narrowing import Narrowing, narrowing_entry
+
+    if not only:
+        if when is not None:
+            fail("--when narrows a token: give the targets it applies to with --only")
+        return None
+    if when is not None and not when.strip():
+        fail("--when is empty: leave it out for a narrowing without a condition")
+    try:
+        # Checked as a grant's condition is, so a typo fails here, not on every call.
+        return Narrowing((narrowing_entry(only, when, check=check_condition),)).as_details()
+    except PolicyError as exc:
+        fail(f"--only/--when: {exc}")
 
 
 @token_app.command("revoke")
@@ -180,6 +210,7 @@ def admin_name() -> str | None:
 
 def mint_checked(
     database: str | None, *, user: str | None, client: str | None, ttl: timedelta, scopes: list[str] | None = None,
+    narrowing: list[dict] | None = None,
 ) -> str:
     """A token from the embedded issuer after the checks `mcp-acl token` makes; exits 2 when one fails.
 
@@ -205,6 +236,7 @@ def mint_checked(
                 client_id=client or DEFAULT_CLI_CLIENT,
                 scopes=scopes or [settings.required_scope],
                 ttl=ttl,
+                extra_claims={"authorization_details": narrowing} if narrowing else None,
             )
         except SigningError as exc:
             fail(str(exc))

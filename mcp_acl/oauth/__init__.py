@@ -8,6 +8,7 @@ Each module is named after what it implements:
   browser sign-in and consent (RFC 6749 §4.1); signin_limits: the failed
   sign-in back-off per account and address;
 - grants: authorization code, refresh token, client credentials (RFC 6749);
+  exchange: token exchange (RFC 8693) for a narrowed token (RFC 9396 details);
 - pkce: RFC 7636 (S256 only); resource: RFC 8707 resource indicators;
 - codes, refresh_tokens: single-use codes and rotating refresh-token families;
 - tokens: RFC 9068 access tokens (minted by mcp_acl.auth.tokens);

@@ -12,6 +12,7 @@ from authlib.oauth2.rfc8414 import get_well_known_url
 
 from mcp_acl.auth.metadata import JWKS_PATH
 from mcp_acl.oauth.clients import AUTH_METHODS
+from mcp_acl.oauth.exchange import AUTHORIZATION_DETAILS_TYPES, TOKEN_EXCHANGE
 from mcp_acl.oauth.options import ServerOptions
 
 AUTHORIZE_PATH = "/authorize"
@@ -46,7 +47,9 @@ def server_metadata(options: ServerOptions) -> dict:
         "scopes_supported": [options.scope],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE],
+        # RFC 9396 §10: the token exchange for a narrowed token takes these (oauth/exchange.py).
+        "authorization_details_types_supported": AUTHORIZATION_DETAILS_TYPES,
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "code_challenge_methods_supported": ["S256"],

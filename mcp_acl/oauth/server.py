@@ -19,6 +19,7 @@ from mcp_acl.auth.keys import SigningKeys
 from mcp_acl.oauth.adapter import HttpRequestData, StarletteJsonRequest, StarletteOAuth2Request
 from mcp_acl.oauth.clients import ClientRegistry, OAuthClient
 from mcp_acl.oauth.codes import CodeStore
+from mcp_acl.oauth.exchange import TokenExchangeGrant
 from mcp_acl.oauth.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
 from mcp_acl.oauth.options import ServerOptions
 from mcp_acl.oauth.refresh_tokens import RefreshTokenStore
@@ -41,6 +42,7 @@ class EmbeddedAuthorizationServer(AuthorizationServer):
         self.register_grant(AuthorizationCodeGrant)
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
+        self.register_grant(TokenExchangeGrant)
         self.register_endpoint(RevocationEndpoint)
         self.register_endpoint(RegistrationEndpoint)
 

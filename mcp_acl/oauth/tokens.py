@@ -10,6 +10,7 @@ its code or refresh token was claimed gets invalid_grant, never a token.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from authlib.oauth2.rfc6749 import InvalidGrantError, scope_to_list
 
@@ -35,10 +36,13 @@ class TokenIssuer:
 
     def issue(
         self, *, client: OAuthClient, user_name: str | None, scope: str, resource: str, family_id: str | None,
-        refresh: bool = True,
+        refresh: bool = True, ttl: timedelta | None = None, extra_claims: dict | None = None,
     ) -> dict:
-        """The token response; a refresh token only when `family_id` is given (user grants) and `refresh`."""
-        ttl = self.options.access_token_ttl
+        """The token response; a refresh token only when `family_id` is given (user grants) and `refresh`.
+
+        `ttl` shortens the access token's life (a narrowed token ends with its parent); `extra_claims` are added to it.
+        """
+        ttl = min(ttl, self.options.access_token_ttl) if ttl is not None else self.options.access_token_ttl
         access_token = mint_access_token(
             self.keys,
             issuer=self.options.issuer,
@@ -47,6 +51,7 @@ class TokenIssuer:
             client_id=client.client_id,
             scopes=scope_to_list(scope),
             ttl=ttl,
+            extra_claims=extra_claims,
         )
         token = {"access_token": access_token, "token_type": "Bearer", "expires_in": int(ttl.total_seconds()), "scope": scope}
         family = family_id if user_name is not None else None

@@ -12,18 +12,23 @@ roles' grants; client side: the client's grants):
     else (none, conditions false or erroring)     deny  (default deny)
 
 A user's call is allowed when the subject side allows and, if the client is
-restricted, the client side allows too.
+restricted, the client side allows too. A service token (no user) is decided
+by the client side alone. Every answer carries its reason and deciding grant.
 
 Approvals (policy/approval.py) come after this table, never instead of it:
 an allow whose deciding grant has `approval_by` is held by the gateway
 until a person approves, denies or it times out, and decided again at
 release. A side prefers an allow that needs no approval; the answer names
-a deciding grant that needs approval if either side's does. A service token (no user) is decided
-by the client side alone. Every answer carries its reason and deciding grant.
+a deciding grant that needs approval if either side's does.
 
 Quotas (`--limit`, `--rate`; policy/quotas.py) are a step after this one,
 never an input to it: an allow here may still be refused by a used-up
 quota when the admission counts it, and a deny here is never counted.
+
+A narrowed token (policy/narrowing.py) adds one more side after those: an
+allow stands only if some narrowing entry covers the target and its
+condition holds (an erroring condition counts as false); otherwise deny,
+saying the token was narrowed. It can only turn an allow into a deny.
 """
 
 from __future__ import annotations
@@ -146,6 +151,10 @@ def decide(
             return answer
         if first is None or (answer.grant.approval_by is not None and first.grant.approval_by is None):
             first = answer  # the client side's grant needing approval is not lost behind the user's
+    if identity.narrowing is not None and first is not None:
+        refused = identity.narrowing.refusal(target, _context(caller, args, now))
+        if refused is not None:
+            return new_decision(False, refused, None, rev, first.considered)
     return first
 
 
@@ -185,7 +194,9 @@ def visible(policy: CompiledPolicy, identity: Identity, target: str, now: dateti
     caller = policy.caller(identity)
     if caller.refusal is not None:
         return False
-    return all(_side_may_list(side, target, caller, now) for side in caller.sides)
+    if not all(_side_may_list(side, target, caller, now) for side in caller.sides):
+        return False
+    return identity.narrowing is None or identity.narrowing.may_list(target, _context(caller, None, now))
 
 
 def limits(policy: CompiledPolicy, identity: Identity, target: str, now: datetime) -> list[str]:
@@ -198,4 +209,6 @@ def limits(policy: CompiledPolicy, identity: Identity, target: str, now: datetim
             text = None if cg.deny else cg.grant.limit_text()
             if text and text not in texts:
                 texts.append(text)
+    if identity.narrowing is not None:
+        texts += identity.narrowing.limit_texts(target)
     return texts

@@ -5,6 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mcp_acl.policy.narrowing import Narrowing
 
 
 class PolicyError(ValueError):
@@ -81,6 +85,8 @@ class Identity:
     roles: frozenset[str] = frozenset()
     issuer: str | None = None
     scopes: frozenset[str] = frozenset()
+    # Set for a narrowed token (policy/narrowing.py): one more side every decision must pass.
+    narrowing: Narrowing | None = None
 
     @property
     def is_service(self) -> bool:

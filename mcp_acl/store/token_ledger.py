@@ -174,6 +174,11 @@ def revoke_jti(engine: Engine, jti: str, actor: str | None = None) -> JtiRevocat
         return JtiRevocation(jti, True, row.revoked_at is not None, row.subject, row.client_id, row.expires_at)
 
 
+def ledger_entry(conn: Connection, jti: str):
+    """The ledger row of `jti` (revoked_at, family_id, subject, client_id, expires_at…), or None if never recorded."""
+    return conn.execute(select(_at).where(_at.c.jti == jti)).first()
+
+
 def is_revoked(conn: Connection, jti: str) -> bool:
     """Whether `jti` is on the deny-list (the gateway uses REVOKED_SQL through a Lookup instead)."""
     return conn.execute(select(_at.c.jti).where(_at.c.jti == jti, _at.c.revoked_at.is_not(None))).first() is not None
