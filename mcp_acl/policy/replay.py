@@ -31,7 +31,7 @@ from mcp_acl.policy.callers import Caller, Side
 from mcp_acl.policy.compiled import CompiledGrant, CompiledPolicy
 from mcp_acl.policy.conditions import ConditionError
 from mcp_acl.policy.decide import _refusal, decide
-from mcp_acl.policy.model import Decision, Identity
+from mcp_acl.policy.model import Decision, Identity, new_decision
 
 _ALLOW, _DENY, _UNKNOWN = "allow", "deny", "unknown"
 
@@ -45,7 +45,8 @@ def _holds_without_args(cg: CompiledGrant, context: dict[str, Any]) -> bool | No
     return cg.condition.holds(context)
 
 
-def _side_without_args(side: Side, target: str, caller: Caller, now: datetime) -> str:
+def _side_without_args(side: Side, target: str, caller: Caller, now: datetime) -> tuple[str, CompiledGrant | None]:
+    """This side's answer whatever the arguments (allow, deny or unknown), and the grant that makes it sure."""
     context = {"args": {}, "user": caller.user, "client": caller.client, "now": now}
     grants = side.matching(target, now)
     deny_unknown = False
@@ -55,12 +56,12 @@ def _side_without_args(side: Side, target: str, caller: Caller, now: datetime) -
         try:
             holds = _holds_without_args(cg, context)
         except ConditionError:
-            return _DENY  # an erroring deny counts as holding
+            return _DENY, cg  # an erroring deny counts as holding
         if holds is None:
             deny_unknown = True
         elif holds:
-            return _DENY
-    allow = _DENY
+            return _DENY, cg
+    allow: tuple[str, CompiledGrant | None] = (_DENY, None)
     for cg in grants:
         if cg.deny:
             continue
@@ -69,31 +70,46 @@ def _side_without_args(side: Side, target: str, caller: Caller, now: datetime) -
         except ConditionError:
             continue  # an erroring allow counts as not holding
         if holds is None:
-            allow = _UNKNOWN
+            allow = (_UNKNOWN, None)
         elif holds:
-            allow = _ALLOW
+            allow = (_ALLOW, cg)
             break
     if deny_unknown:
-        return _DENY if allow == _DENY else _UNKNOWN
+        return (_DENY, None) if allow[0] == _DENY else (_UNKNOWN, None)
     return allow
+
+
+def _answers(policy: CompiledPolicy, identity: Identity, target: str, now: datetime):
+    caller = policy.caller(identity)
+    return caller, [(side, *_side_without_args(side, target, caller, now)) for side in caller.sides]
 
 
 def needs_args(policy: CompiledPolicy, identity: Identity, target: str, now: datetime) -> bool:
     """True when decide()'s answer for this caller and target could depend on the arguments."""
-    if _refusal(target, now, False) is not None:
+    if _refusal(target, now, False) is not None or policy.caller(identity).refusal is not None:
         return False
-    caller = policy.caller(identity)
-    if caller.refusal is not None:
-        return False
-    answers = [_side_without_args(side, target, caller, now) for side in caller.sides]
-    if _DENY in answers:
-        return False
-    return _UNKNOWN in answers
+    _, answers = _answers(policy, identity, target, now)
+    kinds = [answer for _, answer, _ in answers]
+    return _DENY not in kinds and _UNKNOWN in kinds
 
 
 def decide_without_args(policy: CompiledPolicy, identity: Identity, target: str, now: datetime) -> Decision | None:
-    """decide() for a call whose arguments are unknown, or None when the answer depends on them."""
-    if needs_args(policy, identity, target, now):
+    """The decision for a call whose arguments are unknown, or None when it depends on them.
+
+    Whether it allows is what decide() answers for any arguments. Its reason
+    and grant name what makes the answer sure (which grant decide() names
+    for particular arguments can depend on them).
+    """
+    if _refusal(target, now, False) is not None or policy.caller(identity).refusal is not None:
+        return decide(policy, identity, target, {}, now)
+    rev = policy.revision
+    _, answers = _answers(policy, identity, target, now)
+    for side, answer, cg in answers:
+        if answer == _DENY:
+            if cg is None:
+                return new_decision(False, f"no grant allows {side.who} to use {target}, whatever the arguments", None, rev)
+            return new_decision(False, f"{target} is denied to {side.who} by grant #{cg.id}, whatever the arguments", cg.grant, rev)
+    if any(answer == _UNKNOWN for _, answer, _ in answers):
         return None
-    # The answer is the same for any arguments, so the empty ones give it.
-    return decide(policy, identity, target, {}, now)
+    side, _, cg = answers[0]
+    return new_decision(True, f"{target} is allowed to {side.who} by grant #{cg.id}, whatever the arguments", cg.grant, rev)
