@@ -112,7 +112,8 @@ def _rows(engine: Engine, since: datetime | None) -> Iterator[Any]:
         after = batch[-1].id
 
 
-def _stored_labels(engine: Engine, ids: set[int]) -> dict[int, str]:
+def stored_grant_labels(engine: Engine, ids: set[int]) -> dict[int, str]:
+    """Stored grants by id, described (`#4 allow role:intern tool:files.list`), or marked no longer stored."""
     with engine.connect() as conn:
         found = {r.id: grant_from_row(r).describe() for r in conn.execute(select(t.grants).where(t.grants.c.id.in_(ids)))} if ids else {}
     return {i: found.get(i, f"#{i} (no longer stored)") for i in ids}
@@ -138,7 +139,7 @@ def replay(engine: Engine, candidate: CompiledPolicy, since: datetime | None = N
         report.decided += 1
         if decision.allowed != (row.decision == "allow"):
             flipped.append((row, decision))
-    stored = _stored_labels(engine, {row.grant_id for row, _ in flipped if row.grant_id is not None})
+    stored = stored_grant_labels(engine, {row.grant_id for row, _ in flipped if row.grant_id is not None})
     report.flips = group_flips(
         Flip(row.id, timestamp(row.at), row.subject, row.client_id, row.action, row.target, row.decision,
              stored.get(row.grant_id), row.reason, label(decision.grant), decision.reason)

@@ -1,4 +1,9 @@
-"""`mcp-acl policy replay` and `policy shadow`: what a candidate policy would decide differently."""
+"""`mcp-acl policy replay` and `policy shadow`: what a candidate policy would decide differently.
+
+Replay decides the audited calls again (audit/replay.py); shadow decides
+the live calls twice (store/shadow.py, gateway/shadow.py). Both print the
+flips grouped by target and deciding grants (audit/flips.py).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,15 @@ from typing import Annotated
 
 import typer
 
-from mcp_acl.audit.flips import describe_group
-from mcp_acl.audit.replay import ReplayReport, replay
+from mcp_acl.audit.chain import timestamp
+from mcp_acl.audit.flips import Flip, FlipGroup, describe_group, group_flips
+from mcp_acl.audit.replay import ReplayReport, replay, stored_grant_labels
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, out, policy_admin, print_json
 from mcp_acl.cli.policy_files import EXIT_FAILED, _read, policy_app
 from mcp_acl.expiry import ExpiryError, parse_duration, parse_instant
 from mcp_acl.printable import printable
 from mcp_acl.store.candidate import load_candidate
+from mcp_acl.store.shadow import ShadowInfo, latest_shadow, read_differences, set_shadow, stop_shadow
 
 
 def _since(text: str | None, now: datetime) -> datetime | None:
@@ -78,6 +85,82 @@ def replay_command(
     else:
         print_replay(report, str(candidate))
     if report.flips:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _shadow_flips(engine, shadow_id: int) -> list[FlipGroup]:
+    rows = read_differences(engine, shadow_id)
+    stored = stored_grant_labels(engine, {r.grant_id for r in rows if r.grant_id is not None})
+    return group_flips(
+        Flip(r.audit_id, timestamp(r.at), r.subject, r.client_id, r.action, r.target, r.decision,
+             stored.get(r.grant_id), r.reason, r.shadow_grant, r.shadow_reason)
+        for r in rows
+    )
+
+
+def _shadow_line(info: ShadowInfo) -> str:
+    state = f"stopped {info.stopped_at.isoformat(timespec='seconds')}" if info.stopped_at else "in force"
+    return f"shadow policy #{info.id} ({info.source}), set {info.started_at.isoformat(timespec='seconds')}, {state}"
+
+
+@policy_app.command("shadow")
+def shadow_command(
+    what: Annotated[str | None, typer.Argument(
+        metavar="[CANDIDATE.yaml|off|report]",
+        help="A policy file to decide every call under as well (never enforced); `off` to stop; `report` for the differences.",
+    )] = None,
+    database: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Decide every call under a candidate policy too, without enforcing it, and record where it differs.
+
+    The candidate goes to the database, so every gateway replica picks it
+    up with its next decision. `policy shadow report` prints the calls it
+    decided otherwise, grouped like `policy replay` (exit 1 if there are
+    any); `policy shadow` alone says which candidate is in force.
+
+    Examples:
+
+      mcp-acl policy shadow candidate.yaml
+
+      mcp-acl policy shadow report --json
+
+      mcp-acl policy shadow off
+    """
+    text = _read(Path(what)) if what not in (None, "off", "report") else None
+    with policy_admin(database) as admin:
+        if text is not None:
+            shadow_id = set_shadow(admin, text, what)
+            say(f"shadow policy #{shadow_id} ({what}) is in force: every call is decided under it too, never enforced")
+            return
+        if what == "off":
+            stopped = stop_shadow(admin)
+            say(f"stopped shadow policy #{stopped.id} ({stopped.source})" if stopped else "no shadow policy is in force")
+            return
+        info = latest_shadow(admin.engine)
+        if info is None:
+            if as_json:
+                print_json({"shadow": None, "flips": []})
+            else:
+                say("no shadow policy has been set (mcp-acl policy shadow CANDIDATE.yaml)")
+            return
+        groups = _shadow_flips(admin.engine, info.id) if what == "report" else None
+    if groups is None:
+        if as_json:
+            print_json({"shadow": info.as_dict()})
+        else:
+            say(_shadow_line(info))
+        return
+    if as_json:
+        print_json({"shadow": info.as_dict(), "flipped": sum(g.count for g in groups), "flips": [g.as_dict() for g in groups]})
+    else:
+        flipped = sum(g.count for g in groups)
+        say(f"{_shadow_line(info)}: {flipped} call{'' if flipped == 1 else 's'} decided otherwise")
+        for group in groups:
+            say("")
+            for line in describe_group(group):
+                say(line)
+    if groups:
         raise typer.Exit(EXIT_FAILED)
 
 
