@@ -1,4 +1,4 @@
-"""`mcp-acl policy replay`: a real audit log, made by real SDK clients, decided again under candidate files."""
+"""`mcp-acl policy replay` (and `policy shadow` under a real `serve`): a real audit log, made by real SDK clients, decided again under candidate files."""
 
 from __future__ import annotations
 
@@ -8,8 +8,16 @@ import anyio
 import pytest
 import yaml
 
-from gateway.harness import connect, serve, sqlite_world  # noqa: F401 (fixture)
+import re
+import subprocess
+import sys
+
+from sqlalchemy import select
+
+from gateway.harness import connect, serve, sqlite_world, wait_for  # noqa: F401 (fixture)
+from mcp_acl.store import tables as t
 from tests.cli.conftest import Cli
+from tests.cli.test_serve import read_until, running
 
 
 async def _calls(world, url: str) -> None:
@@ -123,3 +131,31 @@ def test_a_bad_candidate_is_one_line_and_exit_2(audited, tmp_path, content, says
 def test_a_bad_since_is_one_line_and_exit_2(audited, tmp_path):
     cli = Cli(audited.database_url)
     assert "--since" in cli.rejects("policy", "replay", str(_export(cli, tmp_path)), "--since", "last tuesday")
+
+
+def test_real_serve_with_a_shadow_then_report_and_replay(sqlite_world, tmp_path, subprocess_env):
+    def mcp_acl(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mcp_acl", *args, "--database", sqlite_world.database_url],
+                              env=subprocess_env, capture_output=True, text=True, timeout=120, check=False)
+
+    cli = Cli(sqlite_world.database_url)
+    candidate = str(_export(cli, tmp_path, _revoke_bob_list_allow_bob_read))
+    with running(subprocess_env, "serve", "--port", "0", "--database", sqlite_world.database_url) as (proc, lines):
+        url = re.search(r"http://127\.0\.0\.1:\d+/mcp", read_until(proc, lines, "mcp-acl serving")).group(0)
+        # Set while the server runs: it reaches the serving process through the policy revision.
+        assert "is in force" in cli.ok("policy", "shadow", candidate)
+        anyio.run(_calls, sqlite_world, url)
+
+        def recorded() -> int:
+            with sqlite_world.engine.connect() as conn:
+                return len(conn.execute(select(t.shadow_differences)).all()) >= 3
+
+        anyio.run(wait_for, recorded, 60)
+    done = cli("policy", "shadow", "report", "--json")
+    assert done.exit_code == 1, done.output
+    report = json.loads(done.stdout)
+    # Live, the gateway has the arguments: alice's reads are decided too (and agree), bob's three calls flip.
+    assert [(g["from"], g["target"], g["calls"]) for g in report["flips"]] == [("allow", "tool:files.list", 2), ("deny", "tool:files.read", 1)]
+    replayed = mcp_acl("policy", "replay", candidate)
+    assert replayed.returncode == 1, replayed.stderr
+    assert "allow→deny  tool:files.list  (2 calls)" in replayed.stdout
