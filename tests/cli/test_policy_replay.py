@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-
-import anyio
-import pytest
-import yaml
-
 import re
 import subprocess
 import sys
 
+import anyio
+import pytest
+import yaml
 from sqlalchemy import select
 
 from gateway.harness import connect, serve, sqlite_world, wait_for  # noqa: F401 (fixture)
