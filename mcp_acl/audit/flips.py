@@ -96,5 +96,5 @@ def describe_group(group: FlipGroup) -> list[str]:
     ]
     for f in group.examples:
         where = f"#{f.audit_id} " if f.audit_id is not None else ""
-        lines.append(f"  e.g. {where}{f.at} {f.caller()}: {f.now_reason}")
+        lines.append(f"  e.g. {where}{f.at[:19]} {f.caller()}: {f.now_reason}")  # to the second
     return lines
