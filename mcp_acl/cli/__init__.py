@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from mcp_acl.cli import admin, agent, agent_clients, approvals, audit, connect, demo, grants, policy_files, quickstart, serve, sessions, tokens, upstreams, usage
+from mcp_acl.cli import admin, agent, agent_clients, approvals, audit, connect, demo, grants, policy_files, policy_replay, quickstart, serve, sessions, tokens, upstreams, usage
 
 app = typer.Typer(
     name="mcp-acl",
@@ -48,7 +48,7 @@ def _root(
     """Identity-aware access control for MCP tools used by language models."""
 
 
-for module in (admin, grants, usage, approvals, policy_files, upstreams, tokens, audit, demo, serve, sessions, connect, quickstart, agent_clients, agent):
+for module in (admin, grants, usage, approvals, policy_files, policy_replay, upstreams, tokens, audit, demo, serve, sessions, connect, quickstart, agent_clients, agent):
     module.register(app)
 
 

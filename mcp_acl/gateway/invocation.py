@@ -48,6 +48,7 @@ from mcp_acl.store.lookup import StandingConnection, WouldWait, must_not_wait
 
 if TYPE_CHECKING:
     from mcp_acl.gateway.catalogue import Catalogue
+    from mcp_acl.gateway.shadow import ShadowRecorder
     from mcp_acl.observe.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ class Invoker:
         self.metrics: Metrics | None = None
         # Holds calls allowed under a grant that needs approval (holds.py); None refuses them.
         self.holds: Holds | None = None
+        # Set by build_gateway (gateway/shadow.py): records where a shadow policy decides otherwise.
+        self.shadow: ShadowRecorder | None = None
 
     # -- admission: decide + audit (both touch the database), on the loop
     # when that needs no waiting, else in one worker thread
@@ -201,6 +204,9 @@ class Invoker:
                     self.metrics.admitted(action, "unaudited", latency_ms / 1000.0, None)
                 return Admission(Decision(False, UNAUDITED, decision.grant, decision.revision), known, None), None
             break
+        if policy is not None and policy.shadow is not None and exists and self.shadow is not None:
+            # Decided again under the candidate, never enforced; an unknown target is not the policy's answer.
+            self.shadow.observe(policy.shadow, identity, session_id, action, target, args, decision, audit_id, self.clock())
         if self.metrics is not None:
             self.metrics.admitted(action, _result(decision, known), latency_ms / 1000.0, time.perf_counter() - audit_started)
         return Admission(decision, known, audit_id), policy

@@ -24,6 +24,7 @@ from mcp_acl.gateway.notifier import Notifier
 from mcp_acl.gateway.outbox import Outboxes
 from mcp_acl.gateway.revoked import RevokedTokens
 from mcp_acl.gateway.server import GatewayServer, build_server
+from mcp_acl.gateway.shadow import ShadowRecorder
 from mcp_acl.gateway.sessions import SessionStore
 from mcp_acl.gateway.toolload import builtin_tools_dir, load_tool_modules, tool_config_from_env, tool_slots_from_env
 from mcp_acl.gateway.views import CatalogueViews
@@ -71,6 +72,8 @@ class Gateway:
                 await tg.start(self.notifier.run)
                 await tg.start(partial(watch_commits, self.engine, self._heard_commit, on_listening=self._listening))
                 await tg.start(self.invoker.outcomes.run)
+                if self.invoker.shadow is not None:
+                    await tg.start(self.invoker.shadow.run)
                 task_status.started()
         finally:
             self.invoker.close()
@@ -121,6 +124,7 @@ def build_gateway(settings: Settings, engine: Engine, catalogue: Catalogue | Non
     )
     # Calls held for approval wake on any commit heard (an approver's, from any host).
     invoker.holds = Holds(ApprovalStore(engine), invoker.audit, page_base=settings.embedded_issuer_url)
+    invoker.shadow = ShadowRecorder(engine)
     gateway = Gateway(
         settings=settings,
         engine=engine,

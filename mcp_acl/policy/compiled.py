@@ -15,6 +15,7 @@ import sys
 from bisect import insort
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from mcp_acl.policy.callers import Caller, prepare_caller
 from mcp_acl.policy.conditions import Condition, compile_condition
@@ -72,6 +73,10 @@ class ClientInfo:
 
 class CompiledPolicy:
     """Grants, memberships and clients of one revision, ready for `decide`."""
+
+    # A candidate decided beside this policy and never enforced (store/shadow.py
+    # sets it when loading; gateway/shadow.py records where it differs).
+    shadow: Any = None
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ from mcp_acl.policy.compiled import ClientInfo, compile_grant
 from mcp_acl.store import tables as t
 from mcp_acl.store.engine import StoreError
 from mcp_acl.store.lookup import Lookup, must_not_wait
+from mcp_acl.store.shadow import ShadowCandidate, active_shadow_row, compile_shadow
 
 
 T = TypeVar("T")
@@ -86,7 +87,9 @@ def _read_all(conn: Connection) -> tuple[list[Grant], dict[str, set[str]], list[
 # Past this many revisions behind, a gateway reloads the whole policy rather than the log.
 MAX_INCREMENTAL = 200
 # The kinds of change the loader applies by key; any other kind means a full reload.
-INCREMENTAL_KINDS = frozenset({"grant", "user", "client", "role", "upstream"})
+INCREMENTAL_KINDS = frozenset({"grant", "user", "client", "role", "upstream", "shadow"})
+# A Delta's `shadow` when the log says nothing about the shadow policy.
+UNCHANGED = object()
 
 
 @dataclass
@@ -97,6 +100,8 @@ class Delta:
     memberships: dict[str, frozenset[str]] = field(default_factory=dict)
     disabled: dict[str, bool] = field(default_factory=dict)
     clients: dict[str, ClientInfo | None] = field(default_factory=dict)
+    # The shadow policy's row now (None: none in force), or UNCHANGED (store/shadow.py).
+    shadow: object = UNCHANGED
 
 
 def _read_delta(conn: Connection, since: int) -> tuple[int, Delta | None]:
@@ -132,6 +137,8 @@ def _read_delta(conn: Connection, since: int) -> tuple[int, Delta | None]:
         delta.clients = dict.fromkeys(keys["client"])
         for cid, restricted in conn.execute(select(t.clients.c.client_id, t.clients.c.restricted).where(t.clients.c.client_id.in_(keys["client"]))):
             delta.clients[cid] = ClientInfo(cid, bool(restricted))
+    if keys["shadow"]:
+        delta.shadow = active_shadow_row(conn)
     # `role` rows change nothing compiled: a role is only a name until someone holds it or a grant names it.
     # Nor do `upstream` rows: gateways re-read an upstream's tools by its generation (store/pins.py).
     return rev, delta
@@ -166,6 +173,8 @@ class PolicyLoader:
         self.on_reload: Callable[[int, float], None] | None = None
         # How the policy was brought up to date so far: tests and benchmarks read it.
         self.loads = {"full": 0, "incremental": 0}
+        # The shadow policy compiled, kept while its row stays in force (store/shadow.py).
+        self._shadow: ShadowCandidate | None = None
         self._revision = Lookup(engine, "SELECT revision FROM policy_revision WHERE id = 1", "the policy could not be read", memo=True)
 
     def current(self) -> CompiledPolicy:
@@ -200,7 +209,19 @@ class PolicyLoader:
             if delta is not None and rev == consistent:
                 policy = apply_delta(cached, rev, delta)
                 self.loads["incremental"] += 1
+                policy.shadow = cached.shadow if delta.shadow is UNCHANGED else self._compiled_shadow(delta.shadow)
                 return policy
-        (grants, members, clients, disabled), rev = consistent_read(conn, _read_all, "read")
+        ((grants, members, clients, disabled), shadow), rev = consistent_read(
+            conn, lambda c: (_read_all(c), active_shadow_row(c)), "read")
         self.loads["full"] += 1
-        return compile_policy(rev, grants, members, clients, disabled)
+        policy = compile_policy(rev, grants, members, clients, disabled)
+        policy.shadow = self._compiled_shadow(shadow)
+        return policy
+
+    def _compiled_shadow(self, row) -> ShadowCandidate | None:
+        # Compiled once per candidate set; never raises (a broken one shadows nothing).
+        if row is None:
+            self._shadow = None
+        elif self._shadow is None or self._shadow.id != row.id:
+            self._shadow = compile_shadow(row)
+        return self._shadow

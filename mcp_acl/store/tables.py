@@ -402,3 +402,42 @@ approval_requests = Table(
     Column("reason", Text, nullable=True),
     Column("valid_until", UTCDateTime, nullable=True),
 )
+
+# --- shadow policies (migration 0015) ---------------------------------------
+# A candidate policy file the gateways decide every call under as well,
+# never enforcing it (`mcp-acl policy shadow FILE`). At most one row has no
+# `stopped_at`: the candidate in force. Setting or stopping one is a policy
+# change (kind `shadow` in policy_changes), so every replica picks it up.
+policy_shadows = Table(
+    "policy_shadows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("document", Text, nullable=False),  # the candidate file's text, as given
+    Column("source", String(1024), nullable=False),  # where it came from (the file's name)
+    Column("created_by", String(255), nullable=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime, nullable=True),
+)
+
+# Calls the candidate decided otherwise than the enforced policy: one row
+# per call, pointing at its audit decision row. Arguments are not kept
+# (the audit row has their digest).
+shadow_differences = Table(
+    "shadow_differences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shadow_id", Integer, ForeignKey("policy_shadows.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("audit_id", Integer, nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("subject", String(255), nullable=True),
+    Column("client_id", String(255), nullable=True),
+    Column("action", String(32), nullable=True),
+    Column("target", Text, nullable=False),
+    # What was enforced: allow or deny, its grant (a stored id) and reason.
+    Column("decision", String(8), nullable=False),
+    Column("grant_id", Integer, nullable=True),
+    Column("reason", Text, nullable=True),
+    # What the candidate decided: its deciding grant as the file names it, and its reason.
+    Column("shadow_grant", Text, nullable=True),
+    Column("shadow_reason", Text, nullable=False),
+)

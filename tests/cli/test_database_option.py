@@ -43,6 +43,8 @@ ARGS = {
     ("client", "remove"): ["agent"],
     ("policy", "import"): ["{policy_file}"],
     ("policy", "test"): ["{policy_file}"],
+    ("policy", "replay"): ["{policy_file}"],
+    ("policy", "shadow"): ["{policy_file}"],
     ("sessions", "kill"): ["0123"],
     ("serve",): ["--port", "0"],
     ("upstream", "add"): ["time", "--url", "http://127.0.0.1:9/mcp"],
