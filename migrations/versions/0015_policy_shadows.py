@@ -15,7 +15,7 @@ from alembic import op
 from mcp_acl.store.tables import UTCDateTime
 
 revision = "0015"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
