@@ -17,7 +17,6 @@ caller. Both run these same rounds, guards and caps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -162,11 +161,10 @@ class ToolLoop:
             removed = tuple(n for n in before if n not in after)
             await self._emit(CatalogueEvent(tuple(after), added, removed))
 
-    async def run(self, messages: list[dict[str, Any]], preamble: Sequence[dict[str, Any]] = ()) -> TaskResult:
+    async def run(self, messages: list[dict[str, Any]]) -> TaskResult:
         """Run the task whose last turn is in `messages` to its end, appending each reply and tool answer there.
 
-        Each round sends the access-policy system message, then `preamble`
-        (e.g. an app's own system messages), then `messages`.
+        Each round sends the access-policy system message, then `messages`.
         """
         repeats = RepeatCounter(self.limits.max_repeats)
         calls: list[ToolCallEvent] = []
@@ -176,7 +174,7 @@ class ToolLoop:
             if self._stale or self.side.changed.is_set():
                 await self.refresh()
             reply = await self.model.reply(
-                [system_message(self.system), *preamble, *messages], self.offered, on_text=self._delta,
+                [system_message(self.system), *messages], self.offered, on_text=self._delta,
                 on_thinking=self._on_thinking,
             )
             messages.append(reply.as_message())
