@@ -79,7 +79,7 @@ class OllamaModel:
 
     def __init__(self, model: str, url: str | None = None, *, num_ctx: int = DEFAULT_NUM_CTX,
                  options: dict[str, Any] | None = None, client: ollama.AsyncClient | None = None,
-                 chat_fields: Mapping[str, Any] | None = None) -> None:
+                 chat_fields: Mapping[str, Any] | None = None, stream: bool = True) -> None:
         self.model = model
         self.url = ollama_url(url)
         self.options = {**(options or {}), "num_ctx": num_ctx}
@@ -88,6 +88,8 @@ class OllamaModel:
         self._client = client if client is not None else chat_client(self.url)
         # More of Ollama's chat fields for every request: think, format, keep_alive.
         self.chat_fields = dict(chat_fields or {})
+        # False: each reply comes whole (no text as it streams), for a caller that shows nothing until the end.
+        self.stream = stream
 
     async def __aenter__(self) -> "OllamaModel":
         return self
@@ -114,10 +116,11 @@ class OllamaModel:
         calls: list[ToolCallRequest] = []
         final: dict[str, Any] = {}
         try:
-            stream = await self._client.chat(
-                self.model, messages=list(messages), tools=list(tools) or None, stream=True, options=self.options,
-                **self.chat_fields,
+            answer = await self._client.chat(
+                self.model, messages=list(messages), tools=list(tools) or None, stream=self.stream,
+                options=self.options, **self.chat_fields,
             )
+            stream = answer if self.stream else _one(answer)
         except Exception as exc:
             # Nothing is read yet (the client builds the request here): a ValueError is not the server's.
             raise self._translate(exc, None) from None
@@ -186,6 +189,11 @@ class OllamaModel:
             f"the server at {self.url} answered {path} with {what}, not Ollama's API: "
             "is --ollama-url (or OLLAMA_HOST) pointing at Ollama?"
         )
+
+
+async def _one(part: Any):
+    # A whole answer (stream=False) read like a stream of one part.
+    yield part
 
 
 def chat_client(url: str) -> ollama.AsyncClient:

@@ -36,7 +36,7 @@ from mcp_acl.agent.loop import LoopLimits, TaskResult, ToolLoop
 from mcp_acl.agent.model import OllamaModel
 from mcp_acl.auth.middleware import IDENTITY_KEY, TOKEN_ID_KEY
 from mcp_acl.gateway.runtime import Gateway
-from mcp_acl.ollama_endpoint.answer import AnswerWriter, line
+from mcp_acl.ollama_endpoint.answer import AnswerWriter, Emit, line
 from mcp_acl.ollama_endpoint.callers import CallerRefused, FrontEnds
 from mcp_acl.ollama_endpoint.http import BodyTooLarge, error_response, read_body, watch_disconnect
 from mcp_acl.ollama_endpoint.tools import LocalGateway
@@ -90,6 +90,11 @@ class ChatRequest:
         self.chat_fields = {k: body[k] for k in _PASSED if body.get(k) is not None}
 
 
+def _said(exc: BaseException) -> str:
+    # An AgentError's sentence is written for users; anything else is a bug, told in general words only.
+    return str(exc) if isinstance(exc, AgentError) else INTERNAL
+
+
 def status_of(exc: AgentError) -> int:
     """The HTTP status an app gets for a failure before the answer started."""
     if isinstance(exc, ModelNotPulled):
@@ -137,19 +142,21 @@ class ChatEndpoint:
             tg.cancel_scope.cancel()
 
     async def _answer(self, send: Send, request: ChatRequest, identity: Identity, token_id: str | None) -> None:
+        if not request.stream:
+            # One object: sent whole, with its length.
+            item = await self._produce(request, identity, token_id, None)
+            if isinstance(item, BaseException):
+                await self._fail(send, item)
+                return
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(item)).encode())]})
+            await send({"type": "http.response.body", "body": item})
+            return
         tx, rx = anyio.create_memory_object_stream[bytes | BaseException](math.inf)
 
         async def produce() -> None:
             with tx:
-                try:
-                    writer = AnswerWriter(request.model, tx.send_nowait if request.stream else None)
-                    result = await self._run(request, identity, token_id, writer)
-                    tx.send_nowait(line(writer.closing(result)))
-                except AgentError as exc:
-                    tx.send_nowait(exc)
-                except Exception as exc:
-                    log.exception("an Ollama endpoint chat failed")
-                    tx.send_nowait(exc)
+                tx.send_nowait(await self._produce(request, identity, token_id, tx.send_nowait))
 
         started = False
         async with anyio.create_task_group() as tg:
@@ -157,25 +164,42 @@ class ChatEndpoint:
             with rx:
                 async for item in rx:
                     if isinstance(item, BaseException):
-                        text = str(item) if isinstance(item, AgentError) else INTERNAL
-                        if started:
-                            await send({"type": "http.response.body", "body": line({"error": text}), "more_body": True})
-                        else:
-                            await error_response(send, status_of(item) if isinstance(item, AgentError) else 500, text)
+                        if not started:
+                            await self._fail(send, item)
                             return
+                        # Once streaming, as Ollama does: an error line under the 200.
+                        await send({"type": "http.response.body", "body": line({"error": _said(item)}), "more_body": True})
                         break
                     if not started:
                         started = True
-                        kind = b"application/x-ndjson" if request.stream else b"application/json; charset=utf-8"
-                        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", kind)]})
+                        await send({"type": "http.response.start", "status": 200,
+                                    "headers": [(b"content-type", b"application/x-ndjson")]})
                     await send({"type": "http.response.body", "body": item, "more_body": True})
         if started:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    async def _produce(self, request: ChatRequest, identity: Identity, token_id: str | None,
+                       emit: Emit | None) -> bytes | BaseException:
+        """Run the chat; its closing line (after `emit` streamed the rest), or the failure to report."""
+        try:
+            writer = AnswerWriter(request.model, emit)
+            result = await self._run(request, identity, token_id, writer)
+            return line(writer.closing(result))
+        except AgentError as exc:
+            return exc
+        except Exception as exc:
+            log.exception("an Ollama endpoint chat failed")
+            return exc
+
+    @staticmethod
+    async def _fail(send: Send, exc: BaseException) -> None:
+        await error_response(send, status_of(exc) if isinstance(exc, AgentError) else 500, _said(exc))
+
     async def _run(self, request: ChatRequest, identity: Identity, token_id: str | None,
                    writer: AnswerWriter) -> TaskResult:
+        # An app that does not stream reads nothing before the end: each round comes whole, which is cheaper.
         model = OllamaModel(request.model, self.upstream, num_ctx=request.num_ctx, options=request.options,
-                            client=self.client, chat_fields=request.chat_fields)
+                            client=self.client, chat_fields=request.chat_fields, stream=request.stream)
         loop = ToolLoop(model, LocalGateway(self.gateway, identity, token_id), self.limits,
                         on_event=writer.on_event, on_thinking=writer.on_thinking)
         await loop.refresh()
