@@ -24,6 +24,7 @@ from mcp_acl.gateway.calls import OTHER
 from mcp_acl.gateway.runtime import Gateway
 from mcp_acl.policy import Identity
 from mcp_acl.prompting import ACCESS_POLICY
+from mcp_acl.store.lookup import WouldWait
 
 # How GatewayFailed names where the error came from (the model reads only the detail).
 IN_PROCESS = "mcp-acl"
@@ -49,9 +50,25 @@ class LocalGateway:
             return list(invoker.views.listing(invoker.policies.current(), self.identity, invoker.clock()).tools)
 
         try:
+            cached = self._cached_listing()
+            if cached is not None:
+                return cached
+            # Building a listing filters the whole catalogue: in a worker thread, as tools/list does.
             return await anyio.to_thread.run_sync(listing)
         except Exception:
             raise GatewayFailed(IN_PROCESS, LIST_FAILED) from None
+
+    def _cached_listing(self) -> list[types.Tool] | None:
+        # On SQLite the revision is read on the event loop, like an admission, when nothing has to wait.
+        invoker = self.gateway.invoker
+        if invoker.standing is None:
+            return None
+        try:
+            with invoker.standing.block():
+                found = invoker.views.cached(invoker.policies.current(), self.identity, invoker.clock())
+        except WouldWait:
+            return None
+        return list(found.tools) if found is not None else None
 
     async def policy_prompt(self) -> str | None:
         """The access-policy prompt for the identity (a decided, audited prompts/get), or None if refused."""
