@@ -217,7 +217,7 @@ def serve(
     url = listen_url(sock)
     out.print(f"mcp-acl serving {url}", highlight=False)
     if endpoint is not None:
-        out.print(f"Ollama API at {url.removesuffix('/mcp')}/ollama (forwarding to {endpoint.upstream})", highlight=False)
+        out.print(f"Ollama API at {url.removesuffix('/mcp')}/ollama (forwarding to {endpoint.upstream})", highlight=False, soft_wrap=True)
     if note := port_note(settings, url):
         if log_format is LogFormat.json:
             # Every line on stderr is then one JSON object.
