@@ -77,13 +77,48 @@ class AnswerWriter:
     def _piece(self, field: str, text: str, kept: list[str] | None = None) -> None:
         (self._text if kept is None else kept).append(text)
         if self.emit is not None:
-            self.emit(line({"model": self.model, "created_at": created_at(),
-                            "message": {"role": "assistant", "content": "", field: text}, "done": False}))
+            self.emit(self.piece(field, text))
+
+    # -- the wire format (Ollama's here; openai.py writes OpenAI's)
+
+    media_type = b"application/x-ndjson"
+
+    def piece(self, field: str, text: str) -> bytes:
+        """One streamed chunk carrying `text` as the message's `field` (content or thinking)."""
+        return line({"model": self.model, "created_at": created_at(),
+                     "message": {"role": "assistant", "content": "", field: text}, "done": False})
+
+    def finish(self, result: TaskResult) -> bytes:
+        """The last bytes of the answer: the closing object (the whole answer when not streaming)."""
+        return line(self.closing(result))
+
+    @staticmethod
+    def error_line(message: str) -> bytes:
+        """An error once the stream has started."""
+        return line({"error": message})
+
+    @staticmethod
+    def error_body(message: str) -> bytes:
+        """An error answered with a status, before anything was streamed."""
+        return json.dumps({"error": message}).encode()
+
+    def _stopped(self, result: TaskResult) -> None:
+        if result.stopped is not None:
+            self.on_event(TextDeltaEvent(f"[mcp-acl {result.stopped}]"))
+
+    @property
+    def text(self) -> str:
+        """Everything the model said, rounds joined."""
+        return "".join(self._text)
+
+    @property
+    def calls(self) -> list[dict[str, str]]:
+        """Each tool call the loop made and its outcome."""
+        return list(self._calls)
 
     def closing(self, result: TaskResult) -> dict[str, Any]:
         """Ollama's last chat object: the whole message when not streaming, statistics, and the tool calls."""
-        if result.stopped is not None:
-            self.on_event(TextDeltaEvent(f"[mcp-acl {result.stopped}]"))
+        self._stopped(result)
         message: dict[str, Any] = {"role": "assistant", "content": ""}
         if self.emit is None:
             message["content"] = "".join(self._text)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -36,7 +37,7 @@ from mcp_acl.agent.loop import LoopLimits, TaskResult, ToolLoop
 from mcp_acl.agent.model import OllamaModel
 from mcp_acl.auth.middleware import IDENTITY_KEY, TOKEN_ID_KEY
 from mcp_acl.gateway.runtime import Gateway
-from mcp_acl.ollama_endpoint.answer import AnswerWriter, Emit, line
+from mcp_acl.ollama_endpoint.answer import AnswerWriter, Emit
 from mcp_acl.ollama_endpoint.callers import CallerRefused, FrontEnds
 from mcp_acl.ollama_endpoint.http import BodyTooLarge, error_response, read_body, watch_disconnect
 from mcp_acl.ollama_endpoint.tools import LocalGateway
@@ -73,8 +74,9 @@ class ChatRequest:
         for message in messages:
             if not isinstance(message, dict) or message.get("role") not in ROLES:
                 raise BadChat(f"invalid message: each needs a role of {', '.join(sorted(ROLES))}")
-            if not isinstance(message.get("content", ""), str | None):
-                raise BadChat("invalid message: content must be text")
+            problem = _message_problem(message)
+            if problem:
+                raise BadChat(f"invalid message: {problem}")
         options = body.get("options") or {}
         if not isinstance(options, dict):
             raise BadChat("options must be an object")
@@ -88,6 +90,26 @@ class ChatRequest:
         self.options = options
         self.num_ctx = num_ctx
         self.chat_fields = {k: body[k] for k in _PASSED if body.get(k) is not None}
+
+
+def _message_problem(message: dict[str, Any]) -> str | None:
+    # What the `ollama` client would reject with an exception of its own, said as Ollama's 400 would.
+    if not isinstance(message.get("content", ""), str | None):
+        return "content must be text"
+    images = message.get("images")
+    if images is not None and (not isinstance(images, list) or not all(isinstance(i, str) for i in images)):
+        return "images must be a list of base64 strings"
+    calls = message.get("tool_calls")
+    if calls is None:
+        return None
+    if not isinstance(calls, list):
+        return "tool_calls must be a list"
+    for tool_call in calls:
+        function = tool_call.get("function") if isinstance(tool_call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) \
+                or not isinstance(function.get("arguments", {}), dict):
+            return "each tool call needs a function with a name and an object of arguments"
+    return None
 
 
 def _said(exc: BaseException) -> str:
@@ -110,12 +132,16 @@ class ChatEndpoint:
     """The ASGI app for /ollama/api/chat (behind the bearer guard, which put the identity in the scope)."""
 
     def __init__(self, gateway: Gateway, front_ends: FrontEnds, client: ollama.AsyncClient, upstream: str,
-                 limits: LoopLimits = LoopLimits()) -> None:
+                 limits: LoopLimits = LoopLimits(), *, parse: Callable[[Any], ChatRequest] = ChatRequest,
+                 writer: type[AnswerWriter] = AnswerWriter) -> None:
         self.gateway = gateway
         self.front_ends = front_ends
         self.client = client
         self.upstream = upstream
         self.limits = limits
+        # The dialect: how a request is read and the answer written (Ollama's here, OpenAI's in openai.py).
+        self.parse = parse
+        self.writer = writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -124,16 +150,16 @@ class ChatEndpoint:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 raise BadChat("the request body is not JSON") from None
-            request = ChatRequest(body)
+            request = self.parse(body)
             identity = await self.front_ends.resolve(scope[IDENTITY_KEY], scope.get("headers", []), self.gateway.invoker.policies)
         except BadChat as exc:
-            await error_response(send, 400, str(exc))
+            await self._error(send, 400, str(exc))
             return
         except BodyTooLarge as exc:
-            await error_response(send, 413, str(exc))
+            await self._error(send, 413, str(exc))
             return
         except CallerRefused as exc:
-            await error_response(send, exc.status, str(exc))
+            await self._error(send, exc.status, str(exc))
             return
         token_id = scope.get(TOKEN_ID_KEY)
         async with anyio.create_task_group() as tg:
@@ -168,12 +194,12 @@ class ChatEndpoint:
                             await self._fail(send, item)
                             return
                         # Once streaming, as Ollama does: an error line under the 200.
-                        await send({"type": "http.response.body", "body": line({"error": _said(item)}), "more_body": True})
+                        await send({"type": "http.response.body", "body": self.writer.error_line(_said(item)), "more_body": True})
                         break
                     if not started:
                         started = True
                         await send({"type": "http.response.start", "status": 200,
-                                    "headers": [(b"content-type", b"application/x-ndjson")]})
+                                    "headers": [(b"content-type", self.writer.media_type)]})
                     await send({"type": "http.response.body", "body": item, "more_body": True})
         if started:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -182,18 +208,20 @@ class ChatEndpoint:
                        emit: Emit | None) -> bytes | BaseException:
         """Run the chat; its closing line (after `emit` streamed the rest), or the failure to report."""
         try:
-            writer = AnswerWriter(request.model, emit)
+            writer = self.writer(request.model, emit)
             result = await self._run(request, identity, token_id, writer)
-            return line(writer.closing(result))
+            return writer.finish(result)
         except AgentError as exc:
             return exc
         except Exception as exc:
             log.exception("an Ollama endpoint chat failed")
             return exc
 
-    @staticmethod
-    async def _fail(send: Send, exc: BaseException) -> None:
-        await error_response(send, status_of(exc) if isinstance(exc, AgentError) else 500, _said(exc))
+    async def _fail(self, send: Send, exc: BaseException) -> None:
+        await self._error(send, status_of(exc) if isinstance(exc, AgentError) else 500, _said(exc))
+
+    async def _error(self, send: Send, status: int, message: str) -> None:
+        await error_response(send, status, message, self.writer.error_body(message))
 
     async def _run(self, request: ChatRequest, identity: Identity, token_id: str | None,
                    writer: AnswerWriter) -> TaskResult:

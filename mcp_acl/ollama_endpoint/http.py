@@ -36,9 +36,9 @@ async def read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-async def error_response(send: Send, status: int, message: str) -> None:
-    """Ollama's error shape: `{"error": "…"}` with the status."""
-    body = json.dumps({"error": message}).encode()
+async def error_response(send: Send, status: int, message: str, body: bytes | None = None) -> None:
+    """Ollama's error shape, `{"error": "…"}`, with the status; `body` when the dialect shapes it otherwise."""
+    body = body if body is not None else json.dumps({"error": message}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

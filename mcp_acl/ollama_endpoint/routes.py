@@ -18,6 +18,7 @@ from mcp_acl.ollama_endpoint import EndpointSettings
 from mcp_acl.ollama_endpoint.callers import FrontEnds
 from mcp_acl.ollama_endpoint.chat import ChatEndpoint
 from mcp_acl.ollama_endpoint.http import Forwarder, error_response
+from mcp_acl.ollama_endpoint.openai import CompletionWriter, openai_request
 
 PREFIX = "/ollama"
 # Ollama's read-only endpoints an app uses to find and describe models: (path, methods).
@@ -26,10 +27,11 @@ FORWARDED = (
     ("/api/ps", ["GET"]),
     ("/api/version", ["GET"]),
     ("/api/show", ["POST"]),
+    ("/v1/models", ["GET"]),
     ("/", ["GET", "HEAD"]),
 )
-NOT_SERVED = ("mcp-acl's Ollama endpoint serves /api/chat (governed), /api/tags, /api/ps, /api/version "
-              "and /api/show; pulling, deleting or creating models, and unguarded generation, are not served here")
+NOT_SERVED = ("mcp-acl's Ollama endpoint serves /api/chat and /v1/chat/completions (governed), /api/tags, /api/ps, "
+              "/api/version, /api/show and /v1/models; pulling, deleting or creating models, and unguarded generation, are not served here")
 
 
 async def _not_served(scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,7 +51,11 @@ def ollama_routes(
     def guarded(app: ASGIApp) -> ASGIApp:
         return RefuseWhileDraining(protect(app, verifier, settings, on_refused=on_refused, revoked=revoked), gateway.calls)
 
-    routes = [Route(PREFIX + "/api/chat", guarded(ChatEndpoint(gateway, front_ends, chat_http, config.upstream)), methods=["POST"])]
+    routes = [
+        Route(PREFIX + "/api/chat", guarded(ChatEndpoint(gateway, front_ends, chat_http, config.upstream)), methods=["POST"]),
+        Route(PREFIX + "/v1/chat/completions", guarded(ChatEndpoint(
+            gateway, front_ends, chat_http, config.upstream, parse=openai_request, writer=CompletionWriter)), methods=["POST"]),
+    ]
     for path, methods in FORWARDED:
         forward = guarded(Forwarder(http, config.upstream, path))
         # The root answers with and without its slash: `OLLAMA_HOST=…/ollama` asks for `/ollama`.

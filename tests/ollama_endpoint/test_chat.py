@@ -191,3 +191,18 @@ async def test_model_listing_endpoints_are_forwarded_and_model_management_is_not
         pulled = await http.post(endpoint.url + "/api/pull", json={"model": "x"})
     assert pulled.status_code == 404 and "not served" in pulled.json()["error"]
     assert all(r.path != "/api/pull" for r in endpoint.double.requests)
+
+
+@pytest.mark.parametrize("message", [
+    {"role": "robot", "content": "hi"},
+    {"role": "user", "content": 42},
+    {"role": "user", "content": "hi", "images": [1]},
+    {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "x", "arguments": "[]"}}]},
+])
+async def test_malformed_messages_are_a_400_in_ollamas_shape(endpoint, message):
+    headers = {"Authorization": f"Bearer {endpoint.user_token('alice')}"}
+    async with httpx.AsyncClient() as http:
+        response = await http.post(endpoint.url + "/api/chat", headers=headers,
+                                   json={"model": MODEL, "messages": [message], "stream": False})
+    assert response.status_code == 400 and response.json()["error"].startswith("invalid message")
+    assert endpoint.double.chats == []
