@@ -90,12 +90,12 @@ def create_app(
     endpoint = RefuseWhileDraining(endpoint, gateway.calls)
     if tracing.enabled():
         endpoint = TracedHttp(endpoint, "/mcp")
-    closers = []
-    ollama_routes_ = []
+    closers = []  # run at shutdown, after the sessions are closed
+    ollama_served = []
     if ollama is not None:
         from mcp_acl.ollama_endpoint.routes import ollama_routes
 
-        ollama_routes_, close_ollama = ollama_routes(
+        ollama_served, close_ollama = ollama_routes(
             ollama, gateway, settings, verifier, on_refused=refusals.on_refused, revoked=revoked)
         closers.append(close_ollama)
 
@@ -125,7 +125,7 @@ def create_app(
             settings, engine, keys, limits=sign_in_limits, on_sign_in_refused=refusals.sign_in_refused,
             access=partial(consent_access, gateway, settings),
         ),
-        *ollama_routes_,
+        *ollama_served,
     ]
     if metrics:
         routes.append(Route("/metrics", endpoint=metrics_endpoint(gateway, manager), methods=["GET"]))
