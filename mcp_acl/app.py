@@ -43,6 +43,7 @@ from mcp_acl.observe import logs, tracing
 from mcp_acl.observe.context import RequestScope
 from mcp_acl.observe.health import healthz, readiness_check
 from mcp_acl.observe.tracing import TracedHttp
+from mcp_acl.ollama_endpoint import EndpointSettings
 from mcp_acl.policy import limits
 from mcp_acl.store import PolicyLoader
 from mcp_acl.store.approvals import ApprovalStore
@@ -63,8 +64,11 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
-def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = None, metrics: bool = False) -> Starlette:
-    """The Starlette app serving mcp-acl over HTTP; `metrics` adds /metrics (observe/metrics.py)."""
+def create_app(
+    settings: Settings, engine: Engine, *, gateway: Gateway | None = None, metrics: bool = False,
+    ollama: EndpointSettings | None = None,
+) -> Starlette:
+    """The Starlette app serving mcp-acl over HTTP; `metrics` adds /metrics (observe/metrics.py), `ollama` the governed Ollama API under /ollama."""
     gateway = gateway if gateway is not None else build_gateway(settings, engine)
     server, guard = gateway.server(HttpEdge(settings, identity_from_claims))
     if tracing.enabled() or logs.active():
@@ -88,6 +92,14 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
     endpoint = RefuseWhileDraining(endpoint, gateway.calls)
     if tracing.enabled():
         endpoint = TracedHttp(endpoint, "/mcp")
+    closers = []  # run at shutdown, after the sessions are closed
+    ollama_served = []
+    if ollama is not None:
+        from mcp_acl.ollama_endpoint.routes import ollama_routes
+
+        ollama_served, close_ollama = ollama_routes(
+            ollama, gateway, settings, verifier, on_refused=refusals.on_refused, revoked=revoked)
+        closers.append(close_ollama)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -101,6 +113,8 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
                 tg.cancel_scope.cancel()
                 with anyio.CancelScope(shield=True):
                     await _close_open_sessions(gateway, manager.session_ids())
+                    for close in closers:
+                        await close()
 
     keys = signing_keys(settings, engine)
     sign_in_limits = SignInLimits()
@@ -114,6 +128,7 @@ def create_app(settings: Settings, engine: Engine, *, gateway: Gateway | None = 
             settings, engine, keys, limits=sign_in_limits, on_sign_in_refused=refusals.sign_in_refused,
             access=partial(consent_access, gateway, settings),
         ),
+        *ollama_served,
     ]
     if metrics:
         routes.append(Route("/metrics", endpoint=metrics_endpoint(gateway, manager), methods=["GET"]))

@@ -40,7 +40,7 @@ _EXPORTS = {
         "TextDeltaEvent", "ToolCallEvent",
     ),
     "mcp_acl.agent.gateway_session": ("GatewaySession",),
-    "mcp_acl.agent.loop": ("Agent", "AgentSettings", "TaskResult"),
+    "mcp_acl.agent.loop": ("Agent", "AgentSettings", "LoopLimits", "TaskResult", "ToolLoop", "ToolSide"),
     "mcp_acl.agent.model": ("OllamaModel",),
     "mcp_acl.agent.tool_format": ("ollama_tool", "ollama_tools"),
 }

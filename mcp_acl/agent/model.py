@@ -60,6 +60,8 @@ class ModelReply:
     content: str = ""
     thinking: str = ""
     tool_calls: tuple[ToolCallRequest, ...] = field(default_factory=tuple)
+    # The closing object of the stream without its message: done_reason, durations, token counts.
+    final: Mapping[str, Any] = field(default_factory=dict)
 
     def as_message(self) -> dict[str, Any]:
         """The assistant message to keep in the conversation (thinking left out to save context)."""
@@ -76,17 +78,25 @@ class OllamaModel:
     """A chat model on Ollama; use as `async with OllamaModel(...) as model`."""
 
     def __init__(self, model: str, url: str | None = None, *, num_ctx: int = DEFAULT_NUM_CTX,
-                 options: dict[str, Any] | None = None) -> None:
+                 options: dict[str, Any] | None = None, client: ollama.AsyncClient | None = None,
+                 chat_fields: Mapping[str, Any] | None = None, stream: bool = True) -> None:
         self.model = model
         self.url = ollama_url(url)
         self.options = {**(options or {}), "num_ctx": num_ctx}
-        self._client = _RawChatClient(host=self.url)
+        # A client shared by many models (the Ollama endpoint's, from `chat_client`) stays open on exit.
+        self._owned = client is None
+        self._client = client if client is not None else chat_client(self.url)
+        # More of Ollama's chat fields for every request: think, format, keep_alive.
+        self.chat_fields = dict(chat_fields or {})
+        # False: each reply comes whole (no text as it streams), for a caller that shows nothing until the end.
+        self.stream = stream
 
     async def __aenter__(self) -> "OllamaModel":
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._client.close()
+        if self._owned:
+            await self._client.close()
 
     async def check(self) -> None:
         """Fail early, with the fix, when Ollama is down, the model missing, or unable to call tools."""
@@ -99,15 +109,18 @@ class OllamaModel:
             raise ModelWithoutTools(self.model)
 
     async def reply(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]],
-                    on_text: TextSink | None = None) -> ModelReply:
+                    on_text: TextSink | None = None, on_thinking: TextSink | None = None) -> ModelReply:
         """Send the conversation and the tools; gather the streamed answer into one reply."""
         content: list[str] = []
         thinking: list[str] = []
         calls: list[ToolCallRequest] = []
+        final: dict[str, Any] = {}
         try:
-            stream = await self._client.chat(
-                self.model, messages=list(messages), tools=list(tools) or None, stream=True, options=self.options
+            answer = await self._client.chat(
+                self.model, messages=list(messages), tools=list(tools) or None, stream=self.stream,
+                options=self.options, **self.chat_fields,
             )
+            stream = answer if self.stream else _one(answer)
         except Exception as exc:
             # Nothing is read yet (the client builds the request here): a ValueError is not the server's.
             raise self._translate(exc, None) from None
@@ -123,19 +136,19 @@ class OllamaModel:
                 message = self._message_of(part)
                 if message.get("thinking"):
                     thinking.append(str(message["thinking"]))
+                    await _tell(on_thinking, str(message["thinking"]))
                 if message.get("content"):
                     content.append(str(message["content"]))
-                    if on_text is not None:
-                        shown = on_text(str(message["content"]))
-                        if shown is not None:
-                            await shown
+                    await _tell(on_text, str(message["content"]))
                 calls.extend(_tool_call(raw) for raw in message.get("tool_calls") or ())
+                if part.get("done"):
+                    final = {k: v for k, v in part.items() if k != "message"}
         finally:
             # Closed here, in this task: a stream left open when the answer is refused
             # (a wrong shape, a failing `on_text`) is closed by the garbage collector
             # in another task, and that prints a traceback.
             await stream.aclose()
-        return ModelReply("".join(content), "".join(thinking), tuple(calls))
+        return ModelReply("".join(content), "".join(thinking), tuple(calls), final)
 
     def _message_of(self, part: Mapping[str, Any]) -> Mapping[str, Any]:
         """The `message` of one streamed chat object, checked for the shape Ollama gives it."""
@@ -176,6 +189,23 @@ class OllamaModel:
             f"the server at {self.url} answered {path} with {what}, not Ollama's API: "
             "is --ollama-url (or OLLAMA_HOST) pointing at Ollama?"
         )
+
+
+async def _one(part: Any):
+    # A whole answer (stream=False) read like a stream of one part.
+    yield part
+
+
+def chat_client(url: str) -> ollama.AsyncClient:
+    """The `ollama` client a model talks through (chat answers kept as plain JSON, see `_RawChatClient`)."""
+    return _RawChatClient(host=url)
+
+
+async def _tell(sink: TextSink | None, text: str) -> None:
+    if sink is not None:
+        shown = sink(text)
+        if shown is not None:
+            await shown
 
 
 class _RawChat(dict):

@@ -42,6 +42,21 @@ GraceOpt = Annotated[
         "--shutdown-grace", min=0, help="On SIGTERM/SIGINT, seconds to let running calls finish before stopping.",
     ),
 ]
+OllamaOpt = Annotated[
+    bool, typer.Option("--ollama", help="Also speak Ollama's API at /ollama, with governed tools in every chat (docs/ollama.md)."),
+]
+OllamaUpstreamOpt = Annotated[
+    str | None,
+    typer.Option("--ollama-upstream", envvar="OLLAMA_HOST", help="The real Ollama that /ollama forwards to; default http://127.0.0.1:11434."),
+]
+TrustedClientOpt = Annotated[
+    str | None,
+    typer.Option("--ollama-trusted-client", help="A front-end client (e.g. open-webui) whose own token may name the user in --ollama-user-header."),
+]
+UserHeaderOpt = Annotated[
+    str | None,
+    typer.Option("--ollama-user-header", help="The header the trusted front-end names its signed-in user in, e.g. X-OpenWebUI-User-Email."),
+]
 DEFAULT_SHUTDOWN_GRACE = 10.0
 # After the drain, how long uvicorn waits for connections still open before cancelling them.
 CLOSE_TIMEOUT = 5
@@ -96,13 +111,13 @@ def port_note(settings: Settings, url: str) -> str | None:
     )
 
 
-def build_app(settings: Settings, engine, *, metrics: bool = False):
+def build_app(settings: Settings, engine, *, metrics: bool = False, ollama=None):
     """The HTTP app, or a one-line error when the tools or the auth settings are wrong."""
     from mcp_acl.app import create_app
     from mcp_acl.auth import AuthConfigError
 
     try:
-        return create_app(settings, engine, gateway=_gateway(settings, engine), metrics=metrics)
+        return create_app(settings, engine, gateway=_gateway(settings, engine), metrics=metrics, ollama=ollama)
     except AuthConfigError as exc:
         fail(str(exc))
 
@@ -156,9 +171,28 @@ def run_app(app, sock: socket.socket, *, grace: float = DEFAULT_SHUTDOWN_GRACE, 
     DrainingServer(server_config(app, log_format=log_format), app, grace).run(sockets=[sock])
 
 
+def ollama_settings(enabled: bool, upstream: str | None, trusted_client: str | None, user_header: str | None):
+    """The /ollama endpoint's settings (None when off), or a one-line usage error."""
+    from mcp_acl.agent.model import ollama_url
+    from mcp_acl.ollama_endpoint import EndpointSettings
+
+    if not enabled:
+        if trusted_client or user_header:
+            fail("--ollama-trusted-client and --ollama-user-header need --ollama")
+        return None
+    if user_header is not None and not user_header.strip():
+        fail("--ollama-user-header needs a header name, e.g. X-OpenWebUI-User-Email")
+    try:
+        return EndpointSettings(ollama_url(upstream), trusted_client or None, user_header.strip() if user_header else None)
+    except ValueError as exc:
+        fail(str(exc))
+
+
 def serve(
     database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8000,
     metrics: MetricsOpt = False, log_format: LogFormatOpt = LogFormat.text, shutdown_grace: GraceOpt = DEFAULT_SHUTDOWN_GRACE,
+    ollama: OllamaOpt = False, ollama_upstream: OllamaUpstreamOpt = None, ollama_trusted_client: TrustedClientOpt = None,
+    ollama_user_header: UserHeaderOpt = None,
 ) -> None:
     """Serve MCP over HTTP at /mcp (OAuth-protected), with /healthz, /readyz and the discovery documents.
 
@@ -167,16 +201,23 @@ def serve(
     exits 0; a second signal stops it at once. docs/operations.md says what
     to watch.
 
+    With --ollama it also speaks Ollama's API at /ollama: point an Ollama
+    app at it (OLLAMA_HOST=http://HOST:PORT/ollama) and each chat gets the
+    caller's tools, decided and audited here (docs/ollama.md).
+
     Example: mcp-acl serve --port 8000
     Then: mcp-acl token --user alice   (and send it as `Authorization: Bearer …`)
     """
+    endpoint = ollama_settings(ollama, ollama_upstream, ollama_trusted_client, ollama_user_header)
     settings = Settings.from_env(database)
     engine = open_engine(database)
     start_observing(log_format.value)
-    app = build_app(settings, engine, metrics=metrics)
+    app = build_app(settings, engine, metrics=metrics, ollama=endpoint)
     sock = bind(host, port)
     url = listen_url(sock)
     out.print(f"mcp-acl serving {url}", highlight=False)
+    if endpoint is not None:
+        out.print(f"Ollama API at {url.removesuffix('/mcp')}/ollama (forwarding to {endpoint.upstream})", highlight=False, soft_wrap=True)
     if note := port_note(settings, url):
         if log_format is LogFormat.json:
             # Every line on stderr is then one JSON object.

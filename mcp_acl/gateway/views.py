@@ -127,6 +127,10 @@ class CatalogueViews:
         self._store(self._listings, identity, built, epoch)
         return built
 
+    def cached(self, policy: CompiledPolicy, identity: Identity, now: datetime) -> Listing | None:
+        """The listing of `identity` under `policy` if the cache holds it fresh, else None (nothing is built)."""
+        return self._cached(self._listings, identity, policy.revision, now)
+
     def tool_names(self, policy: CompiledPolicy, identity: Identity, now: datetime) -> tuple[str, ...]:
         """The names tools/list shows `identity` now, in its order (without listing resources)."""
         return tuple(tool.name for tool in self._part(policy, identity, now).tools)
