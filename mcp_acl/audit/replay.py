@@ -29,6 +29,7 @@ from sqlalchemy import Engine, select
 from mcp_acl.audit.chain import args_digest, timestamp
 from mcp_acl.audit.flips import EXAMPLES, Flip, FlipGroup, group_flips
 from mcp_acl.gateway.invocation import UNAVAILABLE, UNSETTLED
+from mcp_acl.store.usage import is_quota_refusal
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide
 from mcp_acl.policy.replay import decide_without_args
 from mcp_acl.store import tables as t
@@ -86,8 +87,12 @@ def row_identity(row: Any) -> Identity:
 
 
 def is_policy_answer(row: Any) -> bool:
-    """False for decision rows the policy did not decide: unknown target, policy unreadable or unsettled."""
-    return row.target is not None and row.reason not in (UNAVAILABLE, UNSETTLED) and row.reason != f"{row.target} does not exist"
+    """False for decision rows the policy did not decide: unknown target, policy unreadable or unsettled,
+    a used-up quota (the policy allowed it; the count refused it)."""
+    return (
+        row.target is not None and row.reason not in (UNAVAILABLE, UNSETTLED)
+        and row.reason != f"{row.target} does not exist" and not is_quota_refusal(row.reason)
+    )
 
 
 def redecide(candidate: CompiledPolicy, row: Any) -> Decision | None:

@@ -176,6 +176,7 @@ class Invoker:
                 # The policy changed under each attempt: refuse rather than allow on one already gone.
                 decision, policy = Decision(False, UNSETTLED, None, decision.revision), None
             quota = None
+            decided = decision  # the policy's answer, before any quota refuses it (what a shadow compares)
             if decision.allowed and policy is not None:
                 # Counted in the audit append's transaction (gateway/quotas.py).
                 decision, quota = quota_charge(policy, identity, target, args, self.clock(), decision)
@@ -206,7 +207,7 @@ class Invoker:
             break
         if policy is not None and policy.shadow is not None and exists and self.shadow is not None:
             # Decided again under the candidate, never enforced; an unknown target is not the policy's answer.
-            self.shadow.observe(policy.shadow, identity, session_id, action, target, args, decision, audit_id, self.clock())
+            self.shadow.observe(policy.shadow, identity, session_id, action, target, args, decided, audit_id, self.clock())
         if self.metrics is not None:
             self.metrics.admitted(action, _result(decision, known), latency_ms / 1000.0, time.perf_counter() - audit_started)
         return Admission(decision, known, audit_id), policy

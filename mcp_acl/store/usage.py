@@ -43,6 +43,15 @@ def _when(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+# The words of a quota's refusal: replay and shadow tell them from the policy's answers by them.
+NO_ROOM = "no grant that allows it has room left"
+USED_UP = "has used up the quota for"
+
+
+def is_quota_refusal(reason: str | None) -> bool:
+    """Whether an audited refusal was a used-up quota (the policy itself allowed the call)."""
+    return reason is not None and (USED_UP in reason or reason.endswith(NO_ROOM))
+
 @dataclass
 class QuotaCharge:
     """What one admitted call must be counted against; `refusal` is set by `run` when a quota is used up."""
@@ -95,11 +104,11 @@ class QuotaCharge:
                 for key in taken:
                     cur.execute(give_back, key)
                 if reset_first is None:  # no allow held after all: refuse rather than guess
-                    self.refusal = f"{self.target} is not allowed to {allowance.who}: no grant that allows it has room left"
+                    self.refusal = f"{self.target} is not allowed to {allowance.who}: {NO_ROOM}"
                     return {"decision": "deny", "reason": self.refusal}
                 resets, grant_id, quota = reset_first
                 self.refusal = (
-                    f"{allowance.who} has used up the quota for {self.target} "
+                    f"{allowance.who} {USED_UP} {self.target} "
                     f"({quota.phrase()}, grant #{grant_id}); it resets at {_when(resets)}"
                 )
                 return {"decision": "deny", "reason": self.refusal, "grant_id": grant_id}

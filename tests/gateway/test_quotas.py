@@ -14,9 +14,10 @@ import anyio
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from mcp_acl.audit.replay import replay
 from mcp_acl.cli import app
 from mcp_acl.policy import Effect
-from mcp_acl.store import PolicyAdmin
+from mcp_acl.store import PolicyAdmin, PolicyLoader
 from mcp_acl.store import tables as t
 
 from .harness import connect, serve, text_of
@@ -55,6 +56,9 @@ async def test_a_limit_allows_that_many_calls_then_refuses_saying_when_it_resets
     assert [(d.decision, d.grant_id) for d in decisions] == [("allow", grant)] * 3 + [("deny", grant)]
     assert decisions[3].reason == refusal.removeprefix("Refused: ").rstrip(".")
     assert _usage(world, "user:carol") == {grant: 3}
+    # Replayed against the same policy nothing flips: the quota's refusal is not the policy's answer.
+    replayed = replay(world.engine, PolicyLoader(world.engine).current())
+    assert replayed.flips == [] and replayed.skipped >= 1
     shown = CliRunner().invoke(app, ["usage", "--user", "carol", "--all", "--json", "--database", world.database_url])
     assert shown.exit_code == 0, shown.output
     assert [(r["principal"], r["grant"], r["kind"], r["calls"], r["quota"]) for r in json.loads(shown.output)] == [
