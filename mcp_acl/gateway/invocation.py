@@ -152,14 +152,14 @@ class Invoker:
 
     def _admit(
         self, identity: Identity, session_id: str | None, action: str, target: str,
-        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None, counted: bool = False,
     ) -> tuple[Admission, CompiledPolicy | None]:
         with self.connection():
-            return self._admit_on(identity, session_id, action, target, args, exists, session_check)
+            return self._admit_on(identity, session_id, action, target, args, exists, session_check, counted)
 
     def _admit_on(
         self, identity: Identity, session_id: str | None, action: str, target: str,
-        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None, counted: bool = False,
     ) -> tuple[Admission, CompiledPolicy | None]:
         if session_check is not None:
             try:
@@ -177,8 +177,9 @@ class Invoker:
                 decision, policy = Decision(False, UNSETTLED, None, decision.revision), None
             quota = None
             decided = decision  # the policy's answer, before any quota refuses it (what a shadow compares)
-            if decision.allowed and policy is not None:
-                # Counted in the audit append's transaction (gateway/quotas.py).
+            if decision.allowed and policy is not None and not counted:
+                # Counted in the audit append's transaction (gateway/quotas.py); a call released
+                # after its approval was counted when it was asked for (`counted`), not again.
                 decision, quota = quota_charge(policy, identity, target, args, self.clock(), decision)
             audit_started = time.perf_counter()
             latency_ms = (audit_started - started) * 1000.0
@@ -234,18 +235,21 @@ class Invoker:
 
     async def admit(
         self, identity: Identity, session_id: str | None, action: str, target: str,
-        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None = None,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None = None, counted: bool = False,
     ) -> tuple[Admission, CompiledPolicy | None]:
-        """Check the session, then decide and audit one request: on the loop if nothing waits, else in a worker thread."""
+        """Check the session, then decide and audit one request: on the loop if nothing waits, else in a worker thread.
+
+        `counted`: the call was already counted against its quotas (a held call, released).
+        """
         try:
             if self.standing is not None:
                 try:
                     with self.standing.block():
-                        return self._admit_on(identity, session_id, action, target, args, exists, session_check)
+                        return self._admit_on(identity, session_id, action, target, args, exists, session_check, counted)
                 except WouldWait:
                     pass  # nothing was done; the worker thread may wait for it
             return await anyio.to_thread.run_sync(
-                self._admit, identity, session_id, action, target, args, exists, session_check
+                self._admit, identity, session_id, action, target, args, exists, session_check, counted
             )
         except _SessionFailed as failed:
             raise session_error(failed.cause) from None
@@ -382,7 +386,7 @@ class Invoker:
         if released.reused:
             return admission  # this admission is allowed under the grant the standing approval was given for
         # Approved: decided again now, audited, as any call is; the approval never outlives its grant.
-        again, _ = await self.admit(identity, session_id, action, target, args, True, session_check)
+        again, _ = await self.admit(identity, session_id, action, target, args, True, session_check, counted=True)
         if not again.decision.allowed:
             return refusal_text(again.decision)
         if needs_approval(again.decision) and not still_under(released.request, again.decision.grant):

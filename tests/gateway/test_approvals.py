@@ -318,3 +318,32 @@ async def test_check_and_grants_show_the_hold(sqlite_world, subprocess_env):
 async def test_an_unknown_request_is_one_line_and_exit_2(sqlite_world, subprocess_env, args):
     done = await run_cli(subprocess_env, sqlite_world, "approvals", *args)
     assert done.returncode == 2 and "no approval request 'feedbeef0000'" in done.stderr
+
+
+async def test_a_held_call_under_a_quota_is_counted_once_when_asked_not_again_at_release(sqlite_world, subprocess_env):
+    world = sqlite_world
+    admin = PolicyAdmin(world.engine, actor="test")
+    admin.add_role("lead")
+    admin.add_user("carol", ["lead"])
+    admin.revoke(world.grants["alice-select"])
+    grant_id = admin.add_grant("role:analyst", "tool:sql.select", approval_by="role:lead", limit="1/day")
+    with serve(world, world.gateway()) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            async with anyio.create_task_group() as tg:
+                results = []
+
+                async def call() -> None:
+                    results.append(await alice.call_tool("sql.select", ORDERS))
+
+                tg.start_soon(call)
+                request = await one_pending(world)
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
+                assert approved.returncode == 0, approved.stderr
+            # The quota of one is spent by the approved call: the next is refused before anyone is asked.
+            again = await alice.call_tool("sql.select", ORDERS)
+    assert not results[0].is_error, text_of(results[0])
+    assert again.is_error and "used up the quota" in text_of(again)
+    with world.engine.connect() as conn:
+        counts = conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == grant_id)).scalars().all()
+    assert counts == [1]
+    assert hold_rows(world) == ["approval/request", "approval/approve"]
