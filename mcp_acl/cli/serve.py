@@ -221,8 +221,7 @@ def catalogue(
     Example: mcp-acl catalogue --user bob --client ollama-agent
     """
     from mcp_acl.gateway.invocation import utcnow
-    from mcp_acl.gateway.views import CatalogueViews
-    from mcp_acl.policy import Identity
+    from mcp_acl.gateway.views import CatalogueViews, catalogue_identity
     from mcp_acl.prompting import access_policy_text
     from mcp_acl.store import PolicyAdmin, PolicyLoader
     from mcp_acl.store.engine import StoreError
@@ -246,7 +245,7 @@ def catalogue(
 
         # Upstream tools are known only by asking each upstream (one that is down adds none).
         anyio.run(gateway.upstreams.add_tools_once, gateway.catalogue)
-    identity = Identity(subject=user, client_id=client, issuer=settings.expected_issuer, scopes=frozenset({settings.required_scope}))
+    identity = catalogue_identity(user, client, settings.expected_issuer, settings.required_scope)
     try:
         policy = PolicyLoader(engine).current()
     except StoreError as exc:

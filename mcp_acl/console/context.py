@@ -38,7 +38,8 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on its own forms.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 

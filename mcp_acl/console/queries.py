@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from mcp_acl.audit.log import _public
-from mcp_acl.gateway.views import CatalogueViews, Listing
+from mcp_acl.gateway.views import CatalogueViews, Listing, catalogue_identity
 from mcp_acl.policy import CompiledPolicy, Grant, Identity, limits, visible
 from mcp_acl.policy.compiled import compile_grant
 from mcp_acl.policy.model import Effect
@@ -24,11 +24,6 @@ from mcp_acl.store import tables as t
 from mcp_acl.store.questions import synthetic_member
 
 ev = t.audit_events
-
-
-def catalogue_identity(user: str | None, client: str | None, issuer: str, scope: str) -> Identity:
-    """The identity `mcp-acl catalogue --user U --client C` shows (a token of U through C)."""
-    return Identity(subject=user, client_id=client, issuer=issuer, scopes=frozenset({scope}))
 
 
 @dataclass(frozen=True)
