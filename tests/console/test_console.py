@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
@@ -61,8 +62,21 @@ def outcome_of(engine, row_id: int) -> str | None:
         return conn.execute(select(t.audit_events.c.outcome).where(t.audit_events.c.ref_id == row_id)).scalar()
 
 
+async def some_traffic(url: str, world) -> None:
+    """Calls allowed and refused, so the overview, the audit log and the sessions page have something to show."""
+    async with connect(url, world.token("alice", client="mcp-acl-cli")) as alice, connect(url, world.token("bob", client="mcp-acl-cli")) as bob:
+        for path in ("reports/q3-sales.md", "hr/salaries.csv", "notes/todo.md"):
+            await alice.call_tool("files.read", {"path": path})
+        await alice.call_tool("sql.select", {"table": "customers"})
+        await bob.call_tool("files.list", {})
+        await bob.call_tool("files.read", {"path": "reports/q3-sales.md"})
+
+
 async def test_an_admin_signs_in_and_every_page_works_without_leaking_a_token_or_secret(sqlite_url, tmp_path):
-    async with served_demo(sqlite_url) as served, browser() as chrome:
+    async with served_demo(sqlite_url) as served, browser() as chrome, AsyncExitStack() as stack:
+        await some_traffic(served.base + "/mcp", served.world)
+        # One session stays open for the sessions page.
+        await stack.enter_async_context(connect(served.base + "/mcp", served.world.token("alice", client="ollama-agent")))
         page = await chrome.new_page(viewport={"width": 1280, "height": 860})
         blocked: list[str] = []
         page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
