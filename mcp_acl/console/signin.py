@@ -83,8 +83,21 @@ class SignIn:
         self.embedded = settings.embedded_issuer and console.keys is not None
         if self.embedded:
             self.options = options_from(settings)
-            self.server = EmbeddedAuthorizationServer(console.engine, console.keys, self.options)
-        self.verifier = build_verifier(settings, console.engine)
+        # Made at the first sign-in, not with the app: building them may write (a first signing key).
+        self._server: EmbeddedAuthorizationServer | None = None
+        self._verifier = None
+
+    @property
+    def server(self) -> EmbeddedAuthorizationServer:
+        if self._server is None:
+            self._server = EmbeddedAuthorizationServer(self.console.engine, self.console.keys, self.options)
+        return self._server
+
+    @property
+    def verifier(self):
+        if self._verifier is None:
+            self._verifier = build_verifier(self.console.settings, self.console.engine)
+        return self._verifier
 
     def _redirect_uri(self, request: Request) -> str:
         # The browser's own origin: a loopback URI matches the registered one on any port.
@@ -133,7 +146,8 @@ class SignIn:
         if params.get("error"):
             return self._failed(request, f"The sign-in did not complete ({params['error']}).", 403)
         token = await run_in_threadpool(self._exchange, params.get("code", ""), pending)
-        access = await self.verifier.verify_token(token) if token else None
+        verifier = await run_in_threadpool(lambda: self.verifier)
+        access = await verifier.verify_token(token) if token else None
         if access is None:
             return self._failed(request, "The sign-in could not be completed (the code was refused). Start again.", 400)
         identity = identity_from_claims(access.claims or {}, console.settings)
