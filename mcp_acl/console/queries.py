@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from mcp_acl.audit.log import _public
+from mcp_acl.audit.chain import timestamp
 from mcp_acl.gateway.views import CatalogueViews, Listing, catalogue_identity
 from mcp_acl.policy import CompiledPolicy, Grant, Identity, limits, visible
 from mcp_acl.policy.compiled import compile_grant
@@ -161,7 +161,10 @@ def audit_rows(engine, wanted: AuditFilter, limit: int | None = 200) -> list[dic
     if limit is not None:
         query = query.limit(limit)
     with engine.connect() as conn:
-        return [_public(r) for r in conn.execute(query)]
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for row in rows:
+        row["at"] = timestamp(row["at"])  # as `audit tail --json` and `audit export` write it
+    return rows
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from mcp_acl.console.context import CONSOLE_CLIENT, SECURITY_HEADERS, Console
 from mcp_acl.console.cookies import SIGN_IN_LIFETIME, ConsoleSession
 from mcp_acl.console.guard import audit_admin, decide_admin, read_session
 from mcp_acl.oauth.adapter import HttpRequestData
+from mcp_acl.oauth import redirects
 from mcp_acl.oauth.clients import CODE_GRANTS, PUBLIC, ClientRegistry, Registration
 from mcp_acl.oauth.metadata import AUTHORIZE_PATH, TOKEN_PATH
 from mcp_acl.oauth.routes import options_from
@@ -49,13 +50,15 @@ def callback_uri(resource_url: str) -> str:
 def register_console_client(engine, resource_url: str) -> None:
     """Make `mcp-acl-console` an OAuth client of the embedded issuer, once (a policy change like `client add`)."""
     registry = ClientRegistry(engine)
-    if registry.get(CONSOLE_CLIENT) is not None:
-        return
+    found = registry.get(CONSOLE_CLIENT)
+    if found is not None and redirects.matches(callback_uri(resource_url), found.redirect_uris):
+        return  # registered, for this address (the resource URL may have moved since)
     admin = PolicyAdmin(engine, actor="mcp-acl console")
     registration = Registration(PUBLIC, (callback_uri(resource_url),), CODE_GRANTS)
+    stored = CONSOLE_CLIENT in {cid for cid, _, _ in admin.list_clients()}
     try:
         with admin.change() as conn:
-            if CONSOLE_CLIENT not in {cid for cid, _, _ in admin.list_clients()}:
+            if not stored:
                 admin.add_client(CONSOLE_CLIENT, False, "mcp-acl admin console", conn=conn)
             registry.attach(conn, CONSOLE_CLIENT, registration)
     except AdminError:
