@@ -159,14 +159,14 @@ async def test_revoking_the_admin_grant_ends_console_access_at_the_next_click(sq
         assert "/authorize" in page.url  # the session cookie was cleared
 
 
-async def test_a_grant_added_in_the_console_reaches_a_live_sdk_session_and_revoking_takes_it_away(sqlite_url):
+async def test_a_grant_added_in_the_console_reaches_a_live_sdk_session_and_revoking_takes_it_away(database_url):
     heard: list[str] = []
 
     async def record(message) -> None:
         if isinstance(message, types.ToolListChangedNotification):
             heard.append(message.method)
 
-    async with served_demo(sqlite_url) as served, browser() as chrome:
+    async with served_demo(database_url) as served, browser() as chrome:
         world = served.world
         async with connect(served.base + "/mcp", world.token("bob", client="mcp-acl-cli"), message_handler=record) as bob:
             before = {tool.name for tool in (await bob.list_tools()).tools}
@@ -250,8 +250,8 @@ async def test_a_session_killed_in_the_console_is_refused_at_its_next_request(sq
         assert row.subject == "admin" and outcome_of(world.engine, row.id) == "ok"
 
 
-async def test_the_audit_log_filters_by_caller_result_target_and_time_and_exports_what_it_shows(sqlite_url):
-    async with served_demo(sqlite_url) as served, browser() as chrome:
+async def test_the_audit_log_filters_by_caller_result_target_and_time_and_exports_what_it_shows(database_url):
+    async with served_demo(database_url) as served, browser() as chrome:
         world = served.world
         async with connect(served.base + "/mcp", world.token("alice", client="mcp-acl-cli")) as alice:
             assert (await alice.call_tool("files.read", {"path": "hr/salaries.csv"})).is_error
