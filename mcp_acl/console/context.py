@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from mcp_acl.config import Settings
-from mcp_acl.console.cookies import ConsoleSession, Signer
+from mcp_acl.console.cookies import SESSION_LIFETIME, ConsoleSession, Signer
 from mcp_acl.gateway.runtime import Gateway
 from mcp_acl.printable import printable
 
@@ -97,7 +97,7 @@ class Console:
     def set_session(self, response: Response, session: ConsoleSession) -> None:
         response.set_cookie(
             self.cookie, self.signer.sign(SESSION_PURPOSE, session.as_value()), path="/", httponly=True,
-            samesite="lax", secure=self.secure, max_age=int(session.started + 8 * 3600 - time.time()),
+            samesite="lax", secure=self.secure, max_age=max(int(session.started + SESSION_LIFETIME - time.time()), 0),
         )
 
     def end_session(self, response: Response) -> None:
