@@ -1,10 +1,12 @@
-"""Signing in to the console: an OAuth client of the embedded authorization server.
+"""Signing in to the console: an OAuth client of the embedded authorization server (or an external one).
 
-The console is the registered public client `mcp-acl-console` (authorization
-code + PKCE S256, redirect to /admin/callback). The browser signs in on the
-issuer's own pages; the code comes back here and is exchanged in-process at
-the issuer's token endpoint; the access token is verified by the same
-verifier as every MCP request. Then the policy decides `admin:console` for
+With the embedded issuer the console is the registered public client
+`mcp-acl-console` (authorization code + PKCE S256, redirect to
+/admin/callback). The browser signs in on the issuer's own pages; the code
+comes back here and is exchanged in-process at the issuer's token endpoint.
+With an external provider (external.py) the same flow runs against its
+endpoints. Either way the access token is verified by the same verifier as
+every MCP request. Then the policy decides `admin:console` for
 that identity, and the sign-in is audited, allowed or not. The token itself
 is dropped: the browser only ever holds the signed session cookie.
 """
@@ -28,6 +30,7 @@ from mcp_acl.auth.identity import identity_from_claims
 from mcp_acl.auth.setup import build_verifier
 from mcp_acl.console.context import CONSOLE_CLIENT, SECURITY_HEADERS, Console
 from mcp_acl.console.cookies import SIGN_IN_LIFETIME, ConsoleSession
+from mcp_acl.console.external import CLIENT_ID_ENV, ExternalProvider, ProviderError
 from mcp_acl.console.guard import audit_admin, decide_admin, read_session
 from mcp_acl.oauth.adapter import HttpRequestData
 from mcp_acl.oauth import redirects
@@ -84,6 +87,7 @@ class SignIn:
         self.console = console
         settings = console.settings
         self.embedded = settings.embedded_issuer and console.keys is not None
+        self.external = None if settings.embedded_issuer else ExternalProvider(settings.issuer)
         if self.embedded:
             self.options = options_from(settings)
         # Made at the first sign-in, not with the app: building them may write (a first signing key).
@@ -108,22 +112,31 @@ class SignIn:
 
     async def login(self, request: Request) -> Response:
         console = self.console
-        if not self.embedded:
+        if not self.embedded and (self.external is None or not self.external.client_id):
             return console.render(request, "error.html", 501, message=(
-                "The console signs in through the embedded authorization server; with MCP_ACL_ISSUER set "
-                "(an external identity provider) it is not available yet."))
+                "No sign-in is configured for the console: with an external identity provider (MCP_ACL_ISSUER), "
+                f"register the console there and set {CLIENT_ID_ENV} (docs/console.md)."))
         if read_session(console, request) is not None:
             return RedirectResponse(_safe_next(request.query_params.get("next")), 303, headers=SECURITY_HEADERS)
-        await run_in_threadpool(register_console_client, console.engine, console.settings.resource_url)
         state, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
         redirect_uri = self._redirect_uri(request)
-        query = urlencode({
-            "response_type": "code", "client_id": CONSOLE_CLIENT, "redirect_uri": redirect_uri,
+        params = {
+            "response_type": "code", "redirect_uri": redirect_uri,
             "scope": console.settings.required_scope, "state": state, "resource": console.settings.resource_url,
             "code_challenge": _challenge(verifier), "code_challenge_method": "S256",
-        })
-        # Relative: the issuer's pages are served by this same process, on the origin the browser uses.
-        response = RedirectResponse(f"{self.options.path}{AUTHORIZE_PATH}?{query}", 303, headers=SECURITY_HEADERS)
+        }
+        if self.embedded:
+            await run_in_threadpool(register_console_client, console.engine, console.settings.resource_url)
+            # Relative: the issuer's pages are served by this same process, on the origin the browser uses.
+            authorize = f"{self.options.path}{AUTHORIZE_PATH}?" + urlencode({"client_id": CONSOLE_CLIENT, **params})
+        else:
+            try:
+                endpoints = await self.external.endpoints()
+            except ProviderError as exc:
+                return console.render(request, "error.html", 502, message=f"The identity provider cannot be used: {exc}")
+            authorize = endpoints.authorization + ("&" if "?" in endpoints.authorization else "?") + urlencode(
+                {"client_id": self.external.client_id, **params})
+        response = RedirectResponse(authorize, 303, headers=SECURITY_HEADERS)
         pending = {
             "state": state, "verifier": verifier, "redirect_uri": redirect_uri,
             "next": _safe_next(request.query_params.get("next")), "exp": time.time() + SIGN_IN_LIFETIME,
@@ -136,7 +149,7 @@ class SignIn:
 
     async def callback(self, request: Request) -> Response:
         console = self.console
-        if not self.embedded:
+        if not self.embedded and (self.external is None or not self.external.client_id):
             return console.render(request, "error.html", 501, message="No sign-in is configured for the console.")
         pending = console.signer.read(SIGN_IN_PURPOSE, request.cookies.get("mcp_acl_console_sign_in"))
         params = request.query_params
@@ -144,11 +157,19 @@ class SignIn:
             return self._failed(request, "This sign-in has expired or did not start here. Start again.", 400)
         if not hmac.compare_digest(str(pending.get("state", "")).encode(), params.get("state", "").encode()):
             return self._failed(request, "This sign-in answer does not belong to this browser's sign-in (state). Start again.", 400)
-        if params.get("iss") not in (None, self.options.issuer):
+        if params.get("iss") not in (None, console.settings.expected_issuer):
             return self._failed(request, "The sign-in came back from another issuer. Start again.", 400)
         if params.get("error"):
             return self._failed(request, f"The sign-in did not complete ({params['error']}).", 403)
-        token = await run_in_threadpool(self._exchange, params.get("code", ""), pending)
+        if self.embedded:
+            token = await run_in_threadpool(self._exchange, params.get("code", ""), pending)
+        else:
+            try:
+                token = await self.external.exchange(
+                    params.get("code", ""), str(pending.get("verifier", "")), str(pending.get("redirect_uri", "")),
+                    console.settings.resource_url)
+            except ProviderError as exc:
+                return self._failed(request, f"The identity provider cannot be used: {exc}", 502)
         verifier = await run_in_threadpool(lambda: self.verifier)
         access = await verifier.verify_token(token) if token else None
         if access is None:
