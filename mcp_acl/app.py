@@ -22,13 +22,14 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from mcp_acl.auth.identity import identity_from_claims
 from mcp_acl.auth.metadata import auth_routes
 from mcp_acl.auth.middleware import protect
 from mcp_acl.auth.setup import build_verifier, signing_keys
 from mcp_acl.config import Settings
+from mcp_acl.console import admin_redirect, console_app
 from mcp_acl.gateway.approval_page import approval_page
 from mcp_acl.gateway.drain import RefuseWhileDraining, end_listen_streams, end_sessions
 from mcp_acl.gateway.edge import HttpEdge
@@ -130,6 +131,8 @@ def create_app(
         ),
         *ollama_served,
     ]
+    # The admin web console (mcp_acl/console): signed in through the issuer above, decided by the same policy.
+    routes += [Route("/admin", endpoint=admin_redirect(), methods=["GET"]), Mount("/admin", console_app(settings, engine, gateway, keys))]
     if metrics:
         routes.append(Route("/metrics", endpoint=metrics_endpoint(gateway, manager), methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -1,7 +1,8 @@
 """The demo: a workspace, a shop database, two users, two clients and grants that differ.
 
 alice (role analyst) reads `reports/` and selects from `orders`; bob (role
-intern) only lists files; nobody writes (no grant names files.write or
+intern) only lists files; admin (role admin) may use the web console at
+/admin and no tool; nobody writes (no grant names files.write or
 sql.execute); the `ollama-agent` client is restricted to the read-only
 tools and the access-policy prompt, whoever uses it.
 """
@@ -20,6 +21,8 @@ from mcp_acl.store import PolicyAdmin
 UNDER_REPORTS = 'has(args.path) && (args.path == "reports" || args.path.startsWith("reports/"))'
 READ_TOOLS = ("files.list", "files.read", "files.search", "sql.tables", "sql.describe", "sql.select")
 POLICY_PROMPT = "prompt:access-policy"
+# The web console's admin target (mcp_acl/console); the demo's `admin` user holds it through role admin.
+CONSOLE_TARGET = "admin:console"
 
 # (principal, target, condition, note): the note is what the model is told.
 GRANTS: tuple[tuple[str, str, str | None, str], ...] = (
@@ -35,6 +38,7 @@ GRANTS: tuple[tuple[str, str, str | None, str], ...] = (
     ("role:intern", POLICY_PROMPT, None, "Interns may read their own access policy."),
     *(("client:ollama-agent", f"tool:{name}", None, "The Ollama agent may use read-only tools only.") for name in READ_TOOLS),
     ("client:ollama-agent", POLICY_PROMPT, None, "The Ollama agent may read the caller's access policy."),
+    ("role:admin", CONSOLE_TARGET, None, "Administrators may use the web console at /admin."),
 )
 
 FILES = {
@@ -139,16 +143,17 @@ def seed_demo(engine: Engine, home: Path) -> DemoInfo:
     workspace, shop = home / "workspace", home / "shop.db"
     files = _write_workspace(workspace)
     shop_created = _write_shop(shop)
-    users = {"alice": ("analyst",), "bob": ("intern",)}
-    clients = {"mcp-acl-cli": False, "ollama-agent": True}
+    users = {"alice": ("analyst",), "bob": ("intern",), "admin": ("admin",)}
+    clients = {"mcp-acl-cli": False, "ollama-agent": True, "mcp-acl-console": False}
     # One transaction, so the demo appears as one policy revision or not at all.
     with admin.change() as conn:
-        for role in ("analyst", "intern"):
+        for role in ("analyst", "intern", "admin"):
             admin.add_role(role, conn=conn)
         for user, roles in users.items():
             admin.add_user(user, list(roles), conn=conn)
         admin.add_client("mcp-acl-cli", restricted=False, name="mcp-acl command line (tokens it mints)", conn=conn)
         admin.add_client("ollama-agent", restricted=True, name="Ollama agent (read-only tools)", conn=conn)
+        admin.add_client("mcp-acl-console", restricted=False, name="mcp-acl admin console", conn=conn)
         ids = [admin.add_grant(p, target, condition=cond, note=note, conn=conn) for p, target, cond, note in GRANTS]
     grants = tuple(g for g in admin.list_grants() if g.id in set(ids))
     return DemoInfo(home, workspace, shop, files, shop_created, users, clients, grants)

@@ -44,7 +44,7 @@ def test_seed_creates_the_workspace_and_the_shop(seeded):
 
 def test_every_grant_carries_a_note(seeded):
     info, _ = seeded
-    assert len(info.grants) == 17
+    assert len(info.grants) == 18
     assert all(g.note and g.note.endswith(".") for g in info.grants)
 
 
@@ -134,9 +134,19 @@ def test_the_tools_work_on_the_seeded_workspace_and_shop(seeded, monkeypatch):
     cat.tool("sql.select").handler.__self__.db.reader.dispose()
 
 
+def test_only_the_demo_admin_may_use_the_console_and_it_sees_no_tool(seeded):
+    _, loader = seeded
+    policy, now = loader.current(), datetime.now(timezone.utc)
+    admin = Identity("admin", "mcp-acl-console")
+    assert decide(policy, admin, "admin:console", {}, now).allowed
+    assert not decide(policy, ALICE, "admin:console", {}, now).allowed
+    assert not decide(policy, BOB, "admin:console", {}, now).allowed
+    assert not visible(policy, admin, "tool:files.list", now)
+
+
 def test_seeding_twice_is_refused_and_changes_nothing(seeded, engine, tmp_path):
     revision = PolicyAdmin(engine).revision()
-    with pytest.raises(DemoError, match=r"the policy is not empty \(2 users, 2 roles, 2 clients, 17 grants\)"):
+    with pytest.raises(DemoError, match=r"the policy is not empty \(3 users, 3 roles, 3 clients, 18 grants\)"):
         seed_demo(engine, tmp_path / "other")
     assert PolicyAdmin(engine).revision() == revision
     assert not (tmp_path / "other").exists()
@@ -163,8 +173,8 @@ def test_demo_command_initialises_seeds_and_refuses_a_second_time(sqlite_url, tm
     first = runner.invoke(app, ["demo", "--database", sqlite_url, "--home", str(home)])
     assert first.exit_code == 0, first.output
     assert first.stdout.startswith(f"demo seeded under {home}\n")
-    assert "  users      alice (analyst), bob (intern)\n" in first.stdout
-    assert "  clients    mcp-acl-cli (unrestricted), ollama-agent (restricted)\n" in first.stdout
+    assert "  users      alice (analyst), bob (intern), admin (admin)\n" in first.stdout
+    assert "  clients    mcp-acl-cli (unrestricted), ollama-agent (restricted), mcp-acl-console (unrestricted)\n" in first.stdout
     second = runner.invoke(app, ["demo", "--database", sqlite_url, "--home", str(home)])
     assert second.exit_code == 2
     assert "the policy is not empty" in second.stderr

@@ -19,7 +19,9 @@ TOKEN_TTL = timedelta(hours=8)
 INSPECTOR = "npx -y @modelcontextprotocol/inspector@2.12.0 --cli {url} --transport http"
 USERS = (("alice", "ALICE", "role analyst: reads reports/, selects from orders"), ("bob", "BOB", "role intern: only lists files"))
 # Sign-in passwords for the browser (OAuth) flow, set only on demo users that have none.
-DEMO_PASSWORDS = {"alice": "alice-demo-password", "bob": "bob-demo-password"}
+DEMO_PASSWORDS = {"alice": "alice-demo-password", "bob": "bob-demo-password", "admin": "admin-demo-password"}
+# The demo's administrator: role admin holds admin:console, the web console's target.
+CONSOLE_ADMIN = "admin"
 
 
 def set_demo_passwords(engine) -> None:
@@ -69,7 +71,12 @@ def shell_setup(database: str | None) -> list[str]:
 def instructions(url: str, tokens: dict[str, str], setup: list[str] = ()) -> str:
     """The text `run-demo` prints: what to paste into another terminal, and the commands to connect."""
     inspector = INSPECTOR.format(url=url)
-    lines = [f"mcp-acl serves the demo at {url}  (health: {url.removesuffix('/mcp')}/healthz)", ""]
+    base = url.removesuffix("/mcp")
+    lines = [
+        f"mcp-acl serves the demo at {url}  (health: {base}/healthz)",
+        f"The admin console: {base}/admin  (sign in as {CONSOLE_ADMIN} / {DEMO_PASSWORDS[CONSOLE_ADMIN]})",
+        "",
+    ]
     hours = int(TOKEN_TTL.total_seconds() // 3600)
     lines.append(
         f"Paste these lines into another terminal: the mcp-acl command on this database, and access tokens valid {hours} hours:"
@@ -94,7 +101,7 @@ def instructions(url: str, tokens: dict[str, str], setup: list[str] = ()) -> str
         "  mcp-acl revoke ID   # ID from the list; `mcp-acl grant --help` adds one",
         "",
         "Or sign in through the browser (OAuth) as alice or bob, with the demo passwords (unless changed since)",
-        f"({', '.join(f'{u} / {p}' for u, p in DEMO_PASSWORDS.items())}; change them with `mcp-acl user passwd`):",
+        f"({', '.join(f'{u} / {p}' for u, p in DEMO_PASSWORDS.items() if u != CONSOLE_ADMIN)}; change them with `mcp-acl user passwd`):",
         f"  the Inspector web UI: npx -y @modelcontextprotocol/inspector@2.12.0, then connect to {url}",
         "  an agent client: mcp-acl register vscode|cursor|claude-desktop|inspector --write",
         "",

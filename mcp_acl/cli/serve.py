@@ -267,8 +267,7 @@ def catalogue(
     if token is not None and (user or client):
         fail("--token says who is calling: leave out --user and --client")
     from mcp_acl.gateway.invocation import utcnow
-    from mcp_acl.gateway.views import CatalogueViews
-    from mcp_acl.policy import Identity
+    from mcp_acl.gateway.views import CatalogueViews, catalogue_identity
     from mcp_acl.prompting import access_policy_text
     from mcp_acl.store import PolicyAdmin, PolicyLoader
     from mcp_acl.store.engine import StoreError
@@ -292,7 +291,7 @@ def catalogue(
 
         # Upstream tools are known only by asking each upstream (one that is down adds none).
         anyio.run(gateway.upstreams.add_tools_once, gateway.catalogue)
-    identity = Identity(subject=user, client_id=client, issuer=settings.expected_issuer, scopes=frozenset({settings.required_scope}))
+    identity = catalogue_identity(user, client, settings.expected_issuer, settings.required_scope)
     if token is not None:
         from mcp_acl.cli.token_identity import TokenNotAccepted, identity_of_token
 

@@ -54,18 +54,11 @@ def kill_session(
 
     Example: mcp-acl sessions kill 3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b
     """
-    from mcp_acl.gateway.sessions import KILLED, SessionStore  # loads the MCP SDK: only when asked
+    from mcp_acl.gateway.sessions import SessionKillError, SessionStore  # loads the MCP SDK: only when asked
 
-    store = SessionStore(open_engine(database))
     try:
-        row = store.get(session_id)
-        if row is None:
-            fail(f"no session {session_id!r}: see `mcp-acl sessions list`")
-        if row.ended_at is not None:
-            fail(f"session {session_id} already ended ({row.end_reason})")
-        if not store.end(session_id, KILLED):
-            fail(f"session {session_id} ended meanwhile")
-    except StoreError as exc:
+        row = SessionStore(open_engine(database)).kill(session_id)
+    except (SessionKillError, StoreError) as exc:
         fail(str(exc))
     out.print(f"killed session {printable(session_id)} ({printable(row.subject or row.client_id)})", highlight=False, markup=False)
 

@@ -36,6 +36,10 @@ _ROW = select(t.sessions).where(t.sessions.c.id == bindparam("session_id"))
 _STATE = "SELECT issuer, subject, client_id, end_reason, ended_at IS NOT NULL FROM sessions WHERE id = ?"
 
 
+class SessionKillError(ValueError):
+    """A session an administrator asked to kill that is not live (nothing was written)."""
+
+
 class SessionRefused(Exception):
     """A request on a session that may not go on; the message is shown to the client."""
 
@@ -151,6 +155,20 @@ class SessionStore:
                 # Every replica hears it at commit and ends the session if it holds it (transport.py).
                 notify_policy_changed(conn)
         return result.rowcount == 1
+
+    def kill(self, session_id: str) -> SessionRow:
+        """End a live session as an administrator (`sessions kill`, the console); return its row.
+
+        Raises SessionKillError (nothing written) when there is no such session or it already ended.
+        """
+        row = self.get(session_id)
+        if row is None:
+            raise SessionKillError(f"no session {session_id!r}: see `mcp-acl sessions list`")
+        if row.ended_at is not None:
+            raise SessionKillError(f"session {session_id} already ended ({row.end_reason})")
+        if not self.end(session_id, KILLED):
+            raise SessionKillError(f"session {session_id} ended meanwhile")
+        return row
 
     def live(self) -> list[SessionRow]:
         """Every session not ended, oldest first."""

@@ -54,6 +54,11 @@ class Listing:
         return revision == self.revision and (self.stale_after is None or now < self.stale_after)
 
 
+def catalogue_identity(user: str | None, client: str | None, issuer: str, scope: str) -> Identity:
+    """Whom `mcp-acl catalogue --user U --client C` and the console's "who can do what" show: a token of U through C."""
+    return Identity(subject=user, client_id=client, issuer=issuer, scopes=frozenset({scope}))
+
+
 def describe_with_limits(description: str, texts: Iterable[str]) -> str:
     """A tool description with the caller's limits appended, e.g. `… Limits: only reports/.`"""
     texts = [t.rstrip(".") for t in texts]

@@ -18,7 +18,8 @@ from functools import lru_cache
 from mcp_acl.policy.model import PolicyError
 
 PRINCIPAL_KINDS = ("user", "role", "client")
-TARGET_KINDS = ("tool", "resource", "prompt")
+# `admin:` targets are decided for the web console (e.g. admin:console); no catalogue lists them.
+TARGET_KINDS = ("tool", "resource", "prompt", "admin")
 _WILDCARDS = frozenset("*?")
 
 
@@ -66,7 +67,7 @@ def _split_target(text: str) -> tuple[str, str]:
         )
     if kind not in TARGET_KINDS:
         raise PolicyError(
-            f"unknown target kind {kind!r} in {text!r}: use tool:, resource: or prompt:"
+            f"unknown target kind {kind!r} in {text!r}: use tool:, resource:, prompt: or admin:"
         )
     _check_name(name, "target", text)
     return kind, name
