@@ -142,6 +142,8 @@ def revoke_personal(engine: Engine, given: str, actor: str | None) -> tuple[str,
 
 
 def register(token_app: typer.Typer) -> None:
-    """Add `create` and `list` to the `token` group."""
+    """Add `create` and `list` to the `token` group (once, however often the CLI is assembled)."""
+    if any(command.name == "create" for command in token_app.registered_commands):
+        return
     token_app.command("create")(token_create)
     token_app.command("list")(token_list)

@@ -91,6 +91,8 @@ def token(
       mcp-acl token --client ollama-agent
 
     Revoking: mcp-acl token revoke JTI, or every live token of a user or client (see `mcp-acl token revoke --help`).
+
+    A long-lived personal token for a client that sends a fixed header: `mcp-acl token create --user alice --name bridge`.
     """
     from mcp_acl.auth.keys import DEFAULT_MAX_TOKEN_TTL, describe_duration
 
