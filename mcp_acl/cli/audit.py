@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from mcp_acl.audit import GENESIS_HASH, AuditLog, canonical_json
-from mcp_acl.cli._common import DatabaseOpt, JsonOpt, fail, open_engine, print_json
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, engine_for, fail, open_engine, print_json
 from mcp_acl.config import data_home
 from mcp_acl.printable import printable
 
@@ -30,6 +30,8 @@ def describe_row(row: dict) -> str:
     who = row["subject"] or "(no user)"
     if row["client_id"]:
         who += f" via {row['client_id']}"
+    if (row.get("issuer") or "").startswith("token:"):
+        who += f" with {row['issuer']}"  # a personal token, by name (auth/personal.py)
     if row["kind"] == "outcome":
         return f"#{row['id']} {at} outcome {row['outcome']} of #{row['ref_id']} ({who} {row['target']})"
     if row["kind"] == "authentication":
@@ -60,18 +62,20 @@ def tail(
 
     Example: mcp-acl audit tail -n 50 --follow
     """
-    log = AuditLog(open_engine(database))
-    recent = log.tail(lines)
-    rows: Iterator[dict] = iter(recent)
-    if follow:
-        after = recent[-1]["id"] if recent else (log.last_id() if lines == 0 else 0)
-        rows = chain(rows, log.follow(after_id=after, poll_seconds=poll))
-    try:
-        for row in islice(rows, max_rows):
-            typer.echo(canonical_json(row) if as_json else describe_row(row))
-            sys.stdout.flush()
-    except KeyboardInterrupt:
-        pass
+    # Closed when done: in-process (tests) a pool left to the collector leaves PostgreSQL connections open.
+    with engine_for(database) as engine:
+        log = AuditLog(engine)
+        recent = log.tail(lines)
+        rows: Iterator[dict] = iter(recent)
+        if follow:
+            after = recent[-1]["id"] if recent else (log.last_id() if lines == 0 else 0)
+            rows = chain(rows, log.follow(after_id=after, poll_seconds=poll))
+        try:
+            for row in islice(rows, max_rows):
+                typer.echo(canonical_json(row) if as_json else describe_row(row))
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            pass
 
 
 KeyOpt = Annotated[

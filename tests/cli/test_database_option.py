@@ -29,6 +29,7 @@ ARGS = {
     ("usage",): ["--user", "alice"],
     ("token",): ["--user", "alice"],
     ("token", "revoke"): ["some-jti"],
+    ("token", "create"): ["--user", "alice", "--name", "bridge"],
     ("catalogue",): ["--user", "alice"],
     ("register",): ["vscode", "--stdio", "--user", "alice"],
     ("user", "add"): ["alice"],
