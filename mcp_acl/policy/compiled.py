@@ -145,7 +145,9 @@ class CompiledPolicy:
         off = {u for u, d in disabled.items() if not d}
         new.disabled_users = (self.disabled_users - off) | {u for u, d in disabled.items() if d}
         new._exact, new._wild, new._all, new._by_id = dict(self._exact), dict(self._wild), dict(self._all), dict(self._by_id)
-        copied: set[int] = set()  # ids of the inner dicts and lists already copied for `new`
+        # The inner dicts and lists already copied for `new`, by id. Holding them keeps each id taken:
+        # a copy emptied and dropped could otherwise lend its id to a fresh `{}`/`[]` default below.
+        copied: dict[int, object] = {}
         for grant_id, cg in grants.items():
             old = new._by_id.pop(grant_id, None)
             if old is not None:
@@ -156,7 +158,7 @@ class CompiledPolicy:
         new._derive()
         return new
 
-    def _place(self, cg: CompiledGrant, copied: set[int], remove: bool) -> None:
+    def _place(self, cg: CompiledGrant, copied: dict[int, object], remove: bool) -> None:
         # Put `cg` in (or take it out of) this copy's indexes, in id order,
         # copying each shared inner dict or list before its first change.
         principal = sys.intern(cg.grant.principal)
@@ -164,12 +166,12 @@ class CompiledPolicy:
         by_principal = index.get(cg.lead, {})
         if id(by_principal) not in copied:
             by_principal = index[cg.lead] = dict(by_principal)
-            copied.add(id(by_principal))
+            copied[id(by_principal)] = by_principal
         for table, key in ((by_principal, principal), (self._all, principal)):
             listed = table.get(key, [])
             if id(listed) not in copied:
                 listed = table[key] = list(listed)
-                copied.add(id(listed))
+                copied[id(listed)] = listed
             if remove:
                 listed.remove(cg)
                 if not listed:

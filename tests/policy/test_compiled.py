@@ -92,3 +92,19 @@ def test_compiled_grant_covers_exactly_what_its_pattern_matches(pattern, covered
         assert cg.covers(target) and cg.pattern.matches(target)
     for target in not_covered:
         assert not cg.covers(target) and not cg.pattern.matches(target)
+
+
+def test_an_update_that_empties_one_index_entry_and_opens_another_keeps_both_changes():
+    # Removing the last grant of a principal on one target frees the inner list and dict that held it;
+    # the fresh, empty ones made for a new principal on another target must not be mistaken for them.
+    policy = compile_policy(1, [
+        Grant(1, "role:analyst", Effect.ALLOW, "tool:files.read"),
+        Grant(2, "role:analyst", Effect.ALLOW, "tool:sql.select"),
+        Grant(3, "role:intern", Effect.ALLOW, "tool:files.list"),
+    ])
+    for _ in range(50):  # the collision depends on the allocator reusing an address: try it often
+        moved = policy.updated(2, grants={1: None, 4: compile_grant(Grant(4, "role:intern", Effect.ALLOW, "tool:sql.select"))})
+        assert _ids(moved.matching("role:intern", "tool", "sql.select")) == [4]
+        assert _ids(moved.matching("role:analyst", "tool", "files.read")) == []
+        assert _ids(moved.matching("role:analyst", "tool", "sql.select")) == [2]
+        assert _ids(policy.matching("role:analyst", "tool", "files.read")) == [1]
