@@ -20,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -147,7 +148,8 @@ async def test_a_revoked_token_stops_the_bridge_at_the_next_call(stage, bridge_p
         async with httpx2.AsyncClient(base_url=alice, timeout=None) as http, anyio.create_task_group() as tasks:
             # The bridge's SDK waits forever on the 401, so the chat never ends: the test watches the audit
             # trail instead and then hangs up (the bridge then cancels the request itself).
-            tasks.start_soon(http.post, "/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": "Q3?"}], "stream": False})
+            chat = {"model": MODEL, "messages": [{"role": "user", "content": "How did Q3 go?"}], "stream": False}
+            tasks.start_soon(partial(http.post, "/api/chat", json=chat))
             await wait_for(lambda: ("authenticate", None, "deny") in stage.decisions("alice"), timeout=60)
             tasks.cancel_scope.cancel()
         # Nothing ran: no tool decision, no result for the model. Bob's bridge, with his own token, still works.
