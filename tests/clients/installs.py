@@ -29,12 +29,12 @@ def _pypi_reachable(package: str) -> bool:
         return False
 
 
-def _install(venv: Path, requirement: str) -> subprocess.CompletedProcess:
+def _install(venv: Path, requirements: list[str]) -> subprocess.CompletedProcess:
     shutil.rmtree(venv, ignore_errors=True)
     made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300)
     if made.returncode:
         return made
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", requirement]
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements]
     return subprocess.run(pip, capture_output=True, text=True, timeout=900)
 
 
@@ -46,13 +46,15 @@ def _runs(venv: Path) -> bool:
         return False
 
 
-def installed(package: str, version: str, executable: str) -> Path:
-    """The path of `executable` from `package==version`, installed into its own venv once."""
-    requirement = f"{package}=={version}"
+def installed(package: str, version: str, executable: str, also: tuple[str, ...] = ()) -> Path:
+    """The path of `executable` from `package==version` (with the `also` requirements beside it, for a
+    client whose own pins are too loose to run), installed into its own venv once."""
+    requirements = [f"{package}=={version}", *also]
+    requirement = " ".join(requirements)
     venv = CACHE / package / "venv"
     marker, program = venv / ".installed", venv / "bin" / executable
     if not (marker.exists() and marker.read_text() == requirement and program.exists() and _runs(venv)):
-        done = _install(venv, requirement)
+        done = _install(venv, requirements)
         if done.returncode or not program.exists():
             why = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no executable"]
             if REQUIRE or _pypi_reachable(package):
