@@ -8,12 +8,14 @@ import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from auth.support import LoopbackServer
 from gateway.harness import LiveServer, World, cli, serve, sqlite_world  # noqa: F401 (fixture)
+from mcp_acl.cli.tokens import mint_checked
 from mcp_acl.store import tables as t
 from support.ollama_double import OllamaDouble
 
@@ -39,8 +41,9 @@ class Stage:
         return done
 
     def mint(self, user: str) -> str:
-        """A short-lived JWT for `user`, exactly as `mcp-acl token --user USER` prints it."""
-        return self.admin("token", "--user", user, "--ttl", "30m").stdout.strip()
+        """A short-lived JWT for `user` from what `mcp-acl token --user USER --ttl 30m` runs (in this
+        process, to spare an interpreter start): recorded, so `token revoke --user` finds it."""
+        return mint_checked(self.world.database_url, user=user, client=None, ttl=timedelta(minutes=30))
 
     def offered(self, chat: int = -1) -> set[str]:
         """The tool names a client put in one `/api/chat` request to the model (the last by default)."""
