@@ -42,6 +42,7 @@ from mcp_acl.config import Settings
 from mcp_acl.observe.tracing import span
 from mcp_acl.policy import Identity
 from mcp_acl.printable import printable
+from mcp_acl.store.personal_tokens import looks_personal
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +143,13 @@ class BearerGuard:
         inner = {**scope, "user": user, "auth": credentials, IDENTITY_KEY: identity, TOKEN_ID_KEY: jti}
         # As the SDK's AuthContextMiddleware does: handlers call get_access_token().
         context = auth_context_var.set(user)
-        held = caller_token.bind(caller_token.CallerToken(token, verified.expires_at.timestamp()))
+        # A personal token is ours alone: no other token endpoint may ever see it.
+        held = None if looks_personal(token) else caller_token.bind(caller_token.CallerToken(token, verified.expires_at.timestamp()))
         try:
             await self.app(inner, receive, send)
         finally:
-            caller_token.unbind(held)
+            if held is not None:
+                caller_token.unbind(held)
             auth_context_var.reset(context)
 
     async def _not_revoked(self, verified: VerifiedToken) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable
 
 from sqlalchemy import Engine
@@ -10,6 +11,7 @@ from sqlalchemy import Engine
 from mcp_acl.auth.errors import AuthConfigError
 from mcp_acl.auth.jwks import embedded_key_set, remote_key_set
 from mcp_acl.auth.keys import SigningKeys
+from mcp_acl.auth.personal import PersonalTokens
 from mcp_acl.auth.tokens import ACCESS_TOKEN_TYPE
 from mcp_acl.auth.verifier import AccessTokenVerifier
 from mcp_acl.config import Settings
@@ -22,8 +24,12 @@ def build_verifier(settings: Settings, engine: Engine, *, clock: Callable[[], fl
     from the database, `typ` at+jwt only; an active key is created if none
     exists, so the JWKS is never empty. External: issuer MCP_ACL_ISSUER, keys
     from MCP_ACL_JWKS_URL or the issuer's discovery document, `typ` one of
-    MCP_ACL_TOKEN_TYPES.
+    MCP_ACL_TOKEN_TYPES. Either way personal access tokens (auth/personal.py)
+    from this database are accepted too.
     """
+    personal = PersonalTokens(
+        engine, required_scope=settings.required_scope, clock=lambda: datetime.fromtimestamp(clock(), timezone.utc)
+    )
     if settings.embedded_issuer:
         if settings.jwks_url:
             raise AuthConfigError("MCP_ACL_JWKS_URL needs MCP_ACL_ISSUER: the tokens' issuer must be known to be checked")
@@ -37,6 +43,7 @@ def build_verifier(settings: Settings, engine: Engine, *, clock: Callable[[], fl
             token_types=(ACCESS_TOKEN_TYPE,),
             leeway=settings.clock_leeway,
             clock=clock,
+            personal=personal,
         )
     return AccessTokenVerifier(
         issuer=settings.issuer,
@@ -46,6 +53,7 @@ def build_verifier(settings: Settings, engine: Engine, *, clock: Callable[[], fl
         token_types=settings.token_types,
         leeway=settings.clock_leeway,
         clock=clock,
+        personal=personal,
     )
 
 

@@ -18,6 +18,10 @@ The checks run in this fixed order; the first that fails refuses the token:
 
 Tokens that pass are cached by their SHA-256 until they expire, as long as
 their key stays in the key set.
+
+A personal access token (its prefix says so, auth/personal.py) is not a
+JWT: when the verifier has a `personal` source it is checked there, in SQL
+on every request and never cached, and yields the same VerifiedToken.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Protocol
 
 from joserfc import jws
 from joserfc.errors import ExpiredTokenError, JoseError
@@ -89,6 +94,14 @@ class VerifiedToken:
     memo: dict = field(default_factory=dict, compare=False, repr=False)
 
 
+class PersonalTokenSource(Protocol):
+    """Where tokens that are not JWTs are verified (auth/personal.py)."""
+
+    def recognises(self, token: str) -> bool: ...
+
+    async def verify(self, token: str) -> VerifiedToken: ...
+
+
 class AccessTokenVerifier:
     """Verifies JWT access tokens of one issuer for one resource; also an SDK TokenVerifier."""
 
@@ -104,6 +117,7 @@ class AccessTokenVerifier:
         max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
+        personal: PersonalTokenSource | None = None,
     ) -> None:
         if not 0 <= leeway <= MAX_LEEWAY:
             raise AuthConfigError(f"the clock leeway must be between 0 and {MAX_LEEWAY} seconds, not {leeway}")
@@ -119,6 +133,7 @@ class AccessTokenVerifier:
         self.max_token_bytes = max_token_bytes
         self.cache_size = cache_size
         self._clock = clock
+        self.personal = personal
         # SHA-256 of the token -> (what it said, cached until, its kid)
         self._cache: OrderedDict[bytes, tuple[VerifiedToken, float, str]] = OrderedDict()
 
@@ -126,6 +141,8 @@ class AccessTokenVerifier:
         """The verified token, or TokenRejected saying why not (never containing the token)."""
         if len(token) > self.max_token_bytes:  # 1. size
             raise invalid_token("the token is too large")
+        if self.personal is not None and self.personal.recognises(token):
+            return await self.personal.verify(token)
         digest = hashlib.sha256(token.encode("utf-8", "replace")).digest()
         now = self._clock()
         cached = await self._cached(digest, now)

@@ -30,6 +30,8 @@ def describe_row(row: dict) -> str:
     who = row["subject"] or "(no user)"
     if row["client_id"]:
         who += f" via {row['client_id']}"
+    if (row.get("issuer") or "").startswith("token:"):
+        who += f" with {row['issuer']}"  # a personal token, by name (auth/personal.py)
     if row["kind"] == "outcome":
         return f"#{row['id']} {at} outcome {row['outcome']} of #{row['ref_id']} ({who} {row['target']})"
     if row["kind"] == "authentication":

@@ -114,7 +114,7 @@ def token(
 
 @token_app.command("revoke")
 def token_revoke(
-    jti: Annotated[str | None, typer.Argument(help="The token's jti claim (e.g. from `mcp-acl audit` or the token itself); one that starts with - goes after --: `token revoke -- -abc`.")] = None,
+    jti: Annotated[str | None, typer.Argument(metavar="[NAME|JTI]", help="A personal token's name (or the token itself), else a token's jti claim (e.g. from `mcp-acl audit` or the token itself); one that starts with - goes after --: `token revoke -- -abc`.")] = None,
     user: Annotated[
         str | None, typer.Option("--user", help="Instead: every live token and sign-in (refresh tokens) of this user.")
     ] = None,
@@ -129,8 +129,13 @@ def token_revoke(
 
       mcp-acl token revoke 3q2-7Xk1y0Vd9sQm8pLr2w
 
-    Every live token of a user or a client, with its sign-ins (refresh
-    tokens): the user must sign in again.
+    A personal token by its name (a name is tried before a jti; `token list`
+    shows them), or by the token itself (mcpacl_pat_…):
+
+      mcp-acl token revoke bridge
+
+    Every live token of a user or a client, personal tokens included, with
+    its sign-ins (refresh tokens): the user must sign in again.
 
       mcp-acl token revoke --user alice
       mcp-acl token revoke --client ollama-agent
@@ -140,11 +145,15 @@ def token_revoke(
     if jti is not None and (not jti.strip() or len(jti) > 255 or not jti.isprintable()):
         fail("not a jti: it is a short printable string (the token's jti claim)")
     from mcp_acl.audit import AuditError, AuditLog
+    from mcp_acl.cli.personal_tokens import revoke_personal
     from mcp_acl.store.token_ledger import revoke_jti, revoke_party
 
     actor = admin_name()
     with engine_for(database) as engine:
-        if jti is not None:
+        personal = revoke_personal(engine, jti, actor) if jti is not None else None
+        if personal is not None:
+            target, said = personal
+        elif jti is not None:
             done = revoke_jti(engine, jti, actor)
             target = f"token:{jti}"
             if done.already:
@@ -274,5 +283,8 @@ def keys_rotate(
 
 def register(app: typer.Typer) -> None:
     """Add the `token` and `keys` groups to the CLI."""
+    from mcp_acl.cli.personal_tokens import register as register_personal
+
+    register_personal(token_app)
     app.add_typer(token_app, name="token")
     app.add_typer(keys_app, name="keys")

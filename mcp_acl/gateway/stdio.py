@@ -31,6 +31,7 @@ from mcp_acl.gateway.revoked import RevokedTokens
 from mcp_acl.gateway.runtime import Gateway
 from mcp_acl.gateway.sessions import CLOSED
 from mcp_acl.policy import Identity
+from mcp_acl.store.personal_tokens import looks_personal
 
 TOKEN_ENV = "MCP_ACL_TOKEN"
 
@@ -46,7 +47,9 @@ async def verify_stdio_token(settings: Settings, engine: Engine, token: str | No
     """
     if not token:
         AuditLog(engine).record_authentication(reason=f"no token in {TOKEN_ENV} (stdio)")
-        raise StdioRefused(f"set {TOKEN_ENV} to an access token (mint one with `mcp-acl token --user NAME`)")
+        raise StdioRefused(
+            f"set {TOKEN_ENV} to an access token (mint one with `mcp-acl token --user NAME`, or a personal one with `mcp-acl token create`)"
+        )
     verifier = build_verifier(settings, engine)
     try:
         verified = await verifier.verify(token)
@@ -72,7 +75,8 @@ async def serve_stdio(gateway: Gateway, identity: Identity, expires_at: datetime
     await anyio.to_thread.run_sync(gateway.sessions.open, session_id, identity, "stdio")
     # The verified token is the caller's for the process's life: an upstream's token exchange presents it.
     token = os.environ.get(TOKEN_ENV)
-    held = caller_token.bind(caller_token.CallerToken(token, expires_at.timestamp())) if token else None
+    # Not a personal token: it is ours alone, never shown to another token endpoint.
+    held = caller_token.bind(caller_token.CallerToken(token, expires_at.timestamp())) if token and not looks_personal(token) else None
     try:
         async with stdio_server() as (read_stream, write_stream), anyio.create_task_group() as tg:
             await tg.start(gateway.run_background)

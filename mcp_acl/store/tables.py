@@ -351,3 +351,21 @@ access_tokens = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("revoked_by", String(255), nullable=True),
 )
+
+# --- personal access tokens (migration 0016) -------------------------------
+# Opaque tokens for clients that send a fixed `Authorization` header. Only
+# the SHA-256 digest of the token is stored; its revocation is the ledger row
+# `access_tokens.jti` (so revoking a user or client revokes these too).
+personal_tokens = Table(
+    "personal_tokens",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("jti", String(255), nullable=False),
+    Column("subject", String(255), nullable=False, index=True),
+    Column("client_id", String(255), nullable=False),
+    Column("created_by", String(255), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),  # None: never expires
+    Column("last_used_at", UTCDateTime, nullable=True),
+)

@@ -28,6 +28,7 @@ ARGS = {
     ("check",): ["user:alice", "tool:files.read"],
     ("token",): ["--user", "alice"],
     ("token", "revoke"): ["some-jti"],
+    ("token", "create"): ["--user", "alice", "--name", "bridge"],
     ("catalogue",): ["--user", "alice"],
     ("register",): ["vscode", "--stdio", "--user", "alice"],
     ("user", "add"): ["alice"],

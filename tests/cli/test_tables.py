@@ -45,6 +45,7 @@ LISTINGS = {
     ("client", "list"): ("id", "name"),
     ("sessions", "list"): ("id", "subject", "client_id", "issuer", "transport"),
     ("keys", "list"): ("kid", "alg", "state"),
+    ("token", "list"): ("name", "user", "client", "state"),
 }
 
 
@@ -66,6 +67,7 @@ def world(tmp_path_factory) -> tuple[str, dict[str, str]]:
         run("role", "add", role)
         run("role", "assign", "alice", role)
     run("token", "--user", "alice")
+    run("token", "create", "--user", "alice", "--name", "reporting-bridge", "--client", "ollama-agent")
     engine = make_engine(url, create=False)
     try:
         identity = Identity("alice", "ollama-agent", issuer="https://keycloak.example.com/realms/acme")

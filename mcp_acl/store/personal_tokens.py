@@ -1,0 +1,212 @@
+"""Personal access tokens: named, opaque, long-lived tokens for clients that send a static header.
+
+A personal token is `mcpacl_pat_` followed by 43 base64url characters (256
+random bits). It is shown once, when made; the database keeps only its
+SHA-256 digest. A fast hash is right here, unlike for passwords: nobody
+can guess 256 random bits, so a stolen digest gives nothing to search, and
+the lookup on every request stays one indexed read.
+
+Each token also has a row in the access-token ledger (token_ledger.py)
+under a `jti` of its own (`pat-…`), written in the same transaction. That
+row is the token's revocation: `token revoke NAME`, revoking its user or
+client, disabling or removing the user, or removing the client all mark
+it, and the gateway's deny-list check (at the door and again in every
+admission) refuses it from the next call on, on every replica.
+
+Names are unique: a live token's name cannot be taken again; a revoked or
+expired token's name can (the old row is replaced).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from mcp_acl.store import tables as t
+from mcp_acl.store.token_ledger import IssuedToken, JtiRevocation, record_issued, revoke_jti, utcnow
+
+PREFIX = "mcpacl_pat_"
+# The client a personal token acts through when none is named: unregistered
+# (so unrestricted: the token carries the user's own grants) unless an
+# administrator registers it, restricted, to put one ceiling on all of them.
+DEFAULT_CLIENT = "mcp-acl-token"
+# The ledger needs an expiry: a token that never expires gets this one.
+NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
+# `last_used_at` is written at most this often per token (not on every call).
+TOUCH_EVERY = timedelta(minutes=1)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_SECRET = re.compile(re.escape(PREFIX) + r"[A-Za-z0-9_-]{43}")
+
+_pt = t.personal_tokens
+_at = t.access_tokens
+
+
+class PersonalTokenError(Exception):
+    """A personal token cannot be made or found; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class PersonalToken:
+    """A personal token as stored (never its secret)."""
+
+    name: str
+    subject: str
+    client_id: str
+    jti: str
+    created_at: datetime
+    created_by: str | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def state(self, now: datetime) -> str:
+        """`live`, `revoked` or `expired`."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        return "live"
+
+    def as_dict(self, now: datetime) -> dict:
+        """For `--json`: every field but the ledger key, times as ISO 8601."""
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat(timespec="seconds") if value is not None else None
+
+        return {
+            "name": self.name, "user": self.subject, "client": self.client_id, "state": self.state(now),
+            "created": iso(self.created_at), "created_by": self.created_by, "last_used": iso(self.last_used_at),
+            "expires": iso(self.expires_at), "revoked": iso(self.revoked_at),
+        }
+
+
+def looks_personal(token: str) -> bool:
+    """True when `token` has the personal-token form (a JWT never starts with the prefix)."""
+    return token.startswith(PREFIX)
+
+
+def digest(secret: str) -> str:
+    """The stored form of a token: its SHA-256, hex."""
+    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
+
+
+def check_name(name: str) -> None:
+    """PersonalTokenError unless `name` is 1-64 letters, digits, `.`, `_`, `-` (starting with a letter or digit)."""
+    if not _NAME.fullmatch(name) or name.startswith(PREFIX):
+        raise PersonalTokenError(
+            f"not a token name: {name!r} (1-64 letters, digits, '.', '_' or '-', starting with a letter or digit)"
+        )
+
+
+def create(
+    engine: Engine, *, name: str, user: str, client: str | None, expires_at: datetime | None, actor: str | None,
+    now: datetime | None = None,
+) -> tuple[str, PersonalToken]:
+    """Make a token for `user` (through `client`, else DEFAULT_CLIENT); return (its secret, its row).
+
+    Raises PersonalTokenError when the name is taken by a live token, and
+    token_ledger.IssueRefused when the user is disabled or gone or a named
+    client is not registered (checked under the same locks revocation takes).
+    """
+    check_name(name)
+    now = now or utcnow()
+    secret = PREFIX + secrets.token_urlsafe(32)
+    jti = "pat-" + secrets.token_urlsafe(16)
+    client_id = client or DEFAULT_CLIENT
+    with engine.begin() as conn:
+        # The ledger row first: it takes SQLite's write lock and refuses a disabled user (token_ledger.py).
+        ledger = IssuedToken(jti, user, client_id, now, expires_at or NEVER)
+        record_issued(conn, ledger, registered_client=client is not None)
+        old = _find(conn, _pt.c.name == name)
+        if old is not None:
+            if old.state(now) == "live":
+                raise PersonalTokenError(f"a live token is already named {name!r}: revoke it first, or choose another name")
+            conn.execute(delete(_pt).where(_pt.c.name == name))
+        conn.execute(
+            insert(_pt).values(
+                name=name, token_hash=digest(secret), jti=jti, subject=user, client_id=client_id,
+                created_by=actor, created_at=now, expires_at=expires_at,
+            )
+        )
+        row = _find(conn, _pt.c.name == name)
+    return secret, row
+
+
+def find_by_secret(conn: Connection, secret: str) -> PersonalToken | None:
+    """The token whose secret this is, or None; looked up by digest and compared in constant time."""
+    if not _SECRET.fullmatch(secret):
+        return None
+    wanted = digest(secret)
+    found = conn.execute(
+        select(_pt.c.token_hash, _pt.c.name).where(_pt.c.token_hash == wanted)
+    ).first()
+    if found is None or not hmac.compare_digest(found.token_hash, wanted):
+        return None
+    return _find(conn, _pt.c.name == found.name)
+
+
+def find_by_name(engine: Engine, name: str) -> PersonalToken | None:
+    """The token named `name`, or None."""
+    with engine.connect() as conn:
+        return _find(conn, _pt.c.name == name)
+
+
+def listing(engine: Engine, user: str | None = None) -> list[PersonalToken]:
+    """Every token (of `user`, if given), by name."""
+    query = _joined().order_by(_pt.c.name)
+    if user is not None:
+        query = query.where(_pt.c.subject == user)
+    with engine.connect() as conn:
+        return [_token(row) for row in conn.execute(query)]
+
+
+def revoke(engine: Engine, token: PersonalToken, actor: str | None = None) -> JtiRevocation:
+    """Revoke `token` through its ledger row: refused from the next call on."""
+    return revoke_jti(engine, token.jti, actor)
+
+
+def touch(engine: Engine, token: PersonalToken, now: datetime) -> bool:
+    """Record that `token` was used now, unless that was recorded less than TOUCH_EVERY ago; True if written.
+
+    The condition is in the UPDATE too, so replicas racing on the same
+    token write it about once a minute between them.
+    """
+    if token.last_used_at is not None and now - token.last_used_at < TOUCH_EVERY:
+        return False
+    stale = now - TOUCH_EVERY
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(_pt)
+            .where(_pt.c.name == token.name, _pt.c.jti == token.jti)
+            .where((_pt.c.last_used_at.is_(None)) | (_pt.c.last_used_at < stale))
+            .values(last_used_at=now)
+        )
+    return done.rowcount > 0
+
+
+def _joined():
+    # A token whose ledger row is missing reads as revoked (see _token): never as live.
+    return select(_pt, _at.c.revoked_at, _at.c.jti.label("ledger_jti")).select_from(
+        _pt.outerjoin(_at, _at.c.jti == _pt.c.jti)
+    )
+
+
+def _find(conn: Connection, where) -> PersonalToken | None:
+    row = conn.execute(_joined().where(where)).first()
+    return _token(row) if row is not None else None
+
+
+def _token(row) -> PersonalToken:
+    revoked_at = row.revoked_at
+    if row.ledger_jti is None and not (row.expires_at is not None and row.expires_at <= utcnow()):
+        # The ledger row goes a day after the token expires; missing before that, fail closed.
+        revoked_at = row.created_at
+    return PersonalToken(
+        name=row.name, subject=row.subject, client_id=row.client_id, jti=row.jti, created_at=row.created_at,
+        created_by=row.created_by, expires_at=row.expires_at, last_used_at=row.last_used_at, revoked_at=revoked_at,
+    )
