@@ -45,6 +45,10 @@ class Stage:
         process, to spare an interpreter start): recorded, so `token revoke --user` finds it."""
         return mint_checked(self.world.database_url, user=user, client=None, ttl=timedelta(minutes=30))
 
+    def personal_token(self, user: str, name: str) -> str:
+        """A personal access token, as the operator makes one: `mcp-acl token create --user USER --name NAME`."""
+        return self.admin("token", "create", "--user", user, "--name", name, "--expires", "1d").stdout.strip()
+
     def offered(self, chat: int = -1) -> set[str]:
         """The tool names a client put in one `/api/chat` request to the model (the last by default)."""
         return {tool["function"]["name"] for tool in self.ollama.chats[chat].get("tools") or []}
@@ -65,6 +69,14 @@ class Stage:
                  .where(events.subject == subject, events.decision.is_not(None)).order_by(events.id))
         with self.world.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(query)]
+
+
+    def refused_requests(self) -> list[str]:
+        """The reasons of every request refused for its token (audited before anything is read or run)."""
+        events = t.audit_events.c
+        query = select(events.reason).where(events.action == "authenticate", events.decision == "deny").order_by(events.id)
+        with self.world.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ does, with the real `ollama` Python client, against the scripted Ollama.
 
 What the bridge does not do, and what mcp-acl does about it: it never re-reads the tool list (it ignores
 `list_changed`), so a revoked grant still shows in the tools it offers the model, and mcp-acl refuses the
-call; it has no sign-in and no token refresh, and when its token is revoked the request hangs in the
-bridge (its MCP SDK waits on the 401), while mcp-acl runs nothing and audits the refusal.
+call; it has no sign-in and no token refresh, and when its personal token is revoked the request hangs in
+the bridge (its MCP SDK waits on the 401), while mcp-acl runs nothing and audits the refusal.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from support.ollama_double import call, say
 
 # The version these tests were written against (docs/clients.md records it too).
 PACKAGE, VERSION = "ollama-mcp-bridge", "0.12.2"
+REVOKED = "the personal access token 'bridge' was revoked"  # how mcp-acl audits the refusal
 SERVER = "acl"  # the key in the bridge's mcpServers; it prefixes the tool names: acl.files.read
 
 
@@ -140,26 +141,28 @@ def test_the_bridge_ignores_list_changed_and_mcp_acl_still_decides_each_call(sta
         assert stage.offered() == names(BOB_TOOLS | {"sql.select"})
 
 
-async def test_a_revoked_token_stops_the_bridge_at_the_next_call(stage, bridge_program, tmp_path):
-    with running_bridge(bridge_program, stage, stage.mint("alice"), tmp_path / "alice") as alice, \
-            running_bridge(bridge_program, stage, stage.mint("bob"), tmp_path / "bob") as bob:
-        stage.admin("token", "revoke", "--user", "alice")
+async def test_a_revoked_personal_token_stops_the_bridge_at_the_next_call(stage, bridge_program, tmp_path):
+    token = stage.personal_token("alice", "bridge")
+    with running_bridge(bridge_program, stage, token, tmp_path / "alice") as alice, \
+            running_bridge(bridge_program, stage, stage.personal_token("bob", "bridge-bob"), tmp_path / "bob") as bob:
+        stage.ollama.add(call("acl.files.list"), say("Two folders."))
+        assert ask(alice, "What is there?") == "Two folders."
+        stage.admin("token", "revoke", "bridge")
         stage.ollama.add(call("acl.files.read", path="reports/q3.md"), say("Never said."))
         async with httpx2.AsyncClient(base_url=alice, timeout=None) as http, anyio.create_task_group() as tasks:
             # The bridge's SDK waits forever on the 401, so the chat never ends: the test watches the audit
             # trail instead and then hangs up (the bridge then cancels the request itself).
             chat = {"model": MODEL, "messages": [{"role": "user", "content": "How did Q3 go?"}], "stream": False}
             tasks.start_soon(partial(http.post, "/api/chat", json=chat))
-            await wait_for(lambda: ("authenticate", None, "deny") in stage.decisions("alice"), timeout=60)
+            await wait_for(lambda: REVOKED in " ".join(stage.refused_requests()), timeout=60)
             tasks.cancel_scope.cancel()
-        # Nothing ran: no tool decision, no result for the model. Bob's bridge, with his own token, still works.
-        assert [d for d in stage.decisions("alice") if d[0] == "tools/call"] == []
-        assert stage.tool_messages() == []
+        # Nothing ran after the revocation: no new tool decision, no new result for the model.
+        # Bob's bridge, with his own token, still works.
+        assert [d for d in stage.decisions("alice") if d[0] == "tools/call"] == [("tools/call", "tool:files.list", "allow")]
+        assert len(stage.tool_messages()) == 1
         stage.ollama.script.clear()
         stage.ollama.add(call("acl.files.list"), say("Still here."))
         assert ask(bob, "What is there?") == "Still here."
-    # A bridge started with the revoked token connects to nothing: it offers the model no tools at all.
-    revoked = stage.mint("alice")
-    stage.admin("token", "revoke", "--user", "alice")
-    with running_bridge(bridge_program, stage, revoked, tmp_path / "alice-again") as alice:
+    # A bridge (re)started with the revoked token connects to nothing: it offers the model no tools at all.
+    with running_bridge(bridge_program, stage, token, tmp_path / "alice-again") as alice:
         assert httpx2.get(f"{alice}/health").json()["tools"] == 0

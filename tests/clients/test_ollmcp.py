@@ -8,7 +8,7 @@ that off so the test does not have to answer each prompt.
 
 What ollmcp does not do, and what mcp-acl does about it: it lists tools once, when it connects, and
 ignores `list_changed`, so a revoked grant stays in the tools it offers the model and mcp-acl refuses the
-call; it never renews or replaces its token, and when the token is revoked its next call fails (a 401
+call; it never renews or replaces its token, and when its personal token is revoked its next call fails (a 401
 from mcp-acl, which runs nothing and audits the refusal) until the user restarts it with a new one.
 """
 
@@ -95,13 +95,13 @@ def test_each_user_in_their_own_ollmcp_sees_their_catalogue_and_every_call_is_de
     assert stage.decisions("bob") == [("tools/call", "tool:files.list", "allow")]
 
 
-def test_a_revoked_token_stops_ollmcp_at_the_next_call(stage, ollmcp_program, tmp_path):
-    with running_ollmcp(ollmcp_program, stage, stage.mint("alice"), tmp_path / "alice") as alice:
-        stage.admin("token", "revoke", "--user", "alice")
+def test_a_revoked_personal_token_stops_ollmcp_at_the_next_call(stage, ollmcp_program, tmp_path):
+    with running_ollmcp(ollmcp_program, stage, stage.personal_token("alice", "ollmcp"), tmp_path / "alice") as alice:
+        stage.admin("token", "revoke", "ollmcp")
         stage.ollama.add(call("acl_files_read", path="reports/q3.md"), say("The call failed."))
         ask(alice, "How did Q3 go?", "The call failed.")
         # ollmcp shows the failure and tells the model; nothing ran.
         assert "Error calling tool acl.files.read" in alice.screen()
         assert stage.tool_messages()[-1]["content"].startswith("Error calling tool acl.files.read")
     assert [d for d in stage.decisions("alice") if d[0] == "tools/call"] == []
-    assert ("authenticate", None, "deny") in stage.decisions("alice")
+    assert "the personal access token 'ollmcp' was revoked" in " ".join(stage.refused_requests())
