@@ -15,6 +15,7 @@ from mcp-acl, which runs nothing and audits the refusal) until the user restarts
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,7 +62,7 @@ def running_ollmcp(program: Path, stage: Stage, token: str, folder: Path) -> Ite
 def ask(terminal: Terminal, question: str, answer: str) -> None:
     """Type a question; wait until the model's (scripted) answer is on screen and the prompt is back."""
     terminal.type(question)
-    terminal.expect(answer)
+    terminal.expect(re.escape(answer))
     terminal.expect(PROMPT)
 
 
@@ -72,8 +73,8 @@ def wire(tools: set[str]) -> set[str]:
 def test_each_user_in_their_own_ollmcp_sees_their_catalogue_and_every_call_is_decided(stage, ollmcp_program, tmp_path):
     with running_ollmcp(ollmcp_program, stage, stage.mint("alice"), tmp_path / "alice") as alice:
         # Allowed: ollmcp runs the call through mcp-acl and hands the result to the model.
-        stage.ollama.add(call("acl_files_read", path="reports/q3.md"), say("Revenue grew."))
-        ask(alice, "How did Q3 go?", "Revenue grew.")
+        stage.ollama.add(call("acl_files_read", path="reports/q3.md"), say("Q3 went well."))
+        ask(alice, "How did Q3 go?", "Q3 went well.")
         assert stage.offered() == wire(ALICE_TOOLS)
         assert "Revenue grew 12%" in stage.tool_messages()[-1]["content"]
         # Refused by mcp-acl (the grant's condition): shown to the user, read by the model.
