@@ -156,7 +156,9 @@ class CompiledPolicy:
         off = {u for u, d in disabled.items() if not d}
         new.disabled_users = (self.disabled_users - off) | {u for u, d in disabled.items() if d}
         new._exact, new._wild, new._all, new._by_id = dict(self._exact), dict(self._wild), dict(self._all), dict(self._by_id)
-        copied: set[int] = set()  # ids of the inner dicts and lists already copied for `new`
+        # The inner dicts and lists already copied for `new`, by id. Holding them keeps each id taken:
+        # a copy emptied and dropped could otherwise lend its id to a fresh container made below.
+        copied: dict[int, object] = {}
         new.limited_grants = self.limited_grants
         for grant_id, cg in grants.items():
             old = new._by_id.pop(grant_id, None)
@@ -170,23 +172,22 @@ class CompiledPolicy:
         new._derive()
         return new
 
-    def _place(self, cg: CompiledGrant, copied: set[int], remove: bool) -> None:
+    def _place(self, cg: CompiledGrant, copied: dict[int, object], remove: bool) -> None:
         # Put `cg` in (or take it out of) this copy's indexes, in id order,
         # copying each shared inner dict or list before its first change.
         principal = sys.intern(cg.grant.principal)
         index = self._exact if cg.pattern.exact else self._wild
-        # A container made here is registered at once: `copied` holds ids, and a
-        # container freed earlier in this update (its last grant removed) can
-        # hand its id to a new one (a grant id revoked and reused in one delta).
+        # A container made here is registered at once, and a missing one is always made
+        # (a grant id revoked and reused in one delta goes out and in again).
         by_principal = index.get(cg.lead)
         if by_principal is None or id(by_principal) not in copied:
             by_principal = index[cg.lead] = dict(by_principal or {})
-            copied.add(id(by_principal))
+            copied[id(by_principal)] = by_principal
         for table, key in ((by_principal, principal), (self._all, principal)):
             listed = table.get(key)
             if listed is None or id(listed) not in copied:
                 listed = table[key] = list(listed or ())
-                copied.add(id(listed))
+                copied[id(listed)] = listed
             if remove:
                 listed.remove(cg)
                 if not listed:

@@ -110,3 +110,19 @@ def test_a_grant_replaced_in_one_update_is_placed():
         new = compile_grant(Grant(1, "user:alice", Effect.ALLOW, "tool:a", note=str(revision)))
         policy = policy.updated(revision, grants={1: new})
         assert decide(policy, Identity("alice"), "tool:a", None, now).grant.note == str(revision)
+
+
+def test_an_update_that_empties_one_index_entry_and_opens_another_keeps_both_changes():
+    # Removing the last grant of a principal on one target frees the inner list and dict that held it;
+    # the fresh, empty ones made for a new principal on another target must not be mistaken for them.
+    policy = compile_policy(1, [
+        Grant(1, "role:analyst", Effect.ALLOW, "tool:files.read"),
+        Grant(2, "role:analyst", Effect.ALLOW, "tool:sql.select"),
+        Grant(3, "role:intern", Effect.ALLOW, "tool:files.list"),
+    ])
+    for _ in range(50):  # the collision depends on the allocator reusing an address: try it often
+        moved = policy.updated(2, grants={1: None, 4: compile_grant(Grant(4, "role:intern", Effect.ALLOW, "tool:sql.select"))})
+        assert _ids(moved.matching("role:intern", "tool", "sql.select")) == [4]
+        assert _ids(moved.matching("role:analyst", "tool", "files.read")) == []
+        assert _ids(moved.matching("role:analyst", "tool", "sql.select")) == [2]
+        assert _ids(policy.matching("role:analyst", "tool", "files.read")) == [1]
