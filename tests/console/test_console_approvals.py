@@ -147,6 +147,10 @@ async def test_an_admin_who_is_not_among_the_named_approvers_is_refused_and_the_
                 await page.locator(f"#approval-{request.id} form.approve button").click()
                 assert "for 'tomorrow': give a duration such as 30m, 1h or 1d" in await page.inner_text(".note.bad")
                 assert len(console_rows(world.engine, "approval approve")) == 1
+                # On a phone the page still fits: no sideways scrolling.
+                await page.set_viewport_size({"width": 390, "height": 844})
+                await page.goto(served.base + "/admin/approvals")
+                assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
                 # carol (role:lead) answers as the CLI would; that answer stands.
                 await anyio.to_thread.run_sync(lambda: answer(world.engine, request.id, approve=False, approver="carol", reason="lead says no"))
             [result] = results
