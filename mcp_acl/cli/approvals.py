@@ -10,7 +10,6 @@ which whoever runs this CLI on the database is.
 from __future__ import annotations
 
 import getpass
-import json
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -18,10 +17,9 @@ import typer
 
 from mcp_acl.audit import AuditError
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, fail, out, print_json, table
-from mcp_acl.expiry import parse_duration
 from mcp_acl.policy.approval import approvers_text
 from mcp_acl.printable import printable
-from mcp_acl.store.approvals import ApprovalError, ApprovalStore, answer
+from mcp_acl.store.approvals import ApprovalError, ApprovalStore, answer, approval_window
 
 approvals_app = typer.Typer(help="Calls held for approval: list them, approve or deny them.", no_args_is_help=True)
 
@@ -63,8 +61,7 @@ def list_requests(
         status = r.status.replace("_", " ")
         if r.status == "pending" and r.expires_at <= now:
             status = "pending (timed out)"
-        shown = json.dumps(r.args, ensure_ascii=False) if r.args is not None else "(kept only while pending)"
-        details = f"args {shown}; by {approvers_text(r.approval_by)}; grant #{r.grant_id}"
+        details = f"args {r.args_text}; by {approvers_text(r.approval_by)}; grant #{r.grant_id}"
         if r.decided_by:
             details += f"; {status} by {r.decided_by}"
         if r.valid_until:
@@ -97,12 +94,10 @@ def approve(
       mcp-acl approvals approve 3f9c2a7d41be --for 1h --as carol
     """
     now = datetime.now(timezone.utc)
-    window = None
-    if for_ is not None:
-        span = parse_duration(for_)
-        if not span:
-            fail(f"--for {for_!r}: give a duration such as 30m, 1h or 1d")
-        window = now + span
+    try:
+        window = approval_window(for_, now)
+    except ApprovalError as exc:
+        fail(str(exc))
     _answer(database, request_id, approve=True, approver=_approver(as_), window=window, reason=None, now=now)
 
 

@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from mcp_acl.config import Settings
-from mcp_acl.console import actions, pages
+from mcp_acl.console import actions, approvals, pages
 from mcp_acl.console.context import HERE, SECURITY_HEADERS, Console
 from mcp_acl.console.guard import admin_action
 from mcp_acl.console.signin import SignIn
@@ -71,6 +71,8 @@ def console_app(settings: Settings, engine: Engine, gateway, keys) -> Starlette:
         get("/audit/verify", pages.audit_verify),
         get("/explain", pages.explain),
         get("/upstreams", pages.upstreams),
+        get("/approvals", approvals.approvals),
+        post("/approvals/answer", approvals.approval_answer),
     ]
     app = Starlette(routes=routes)
     app.state.console = console

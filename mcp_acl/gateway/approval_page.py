@@ -2,7 +2,7 @@
 
 It is where URL-mode elicitation and `input_required` point the caller's
 client. It shows the request's status, the target, who asked and who must
-approve, and the CLI commands; never the arguments (the CLI shows those to
+approve, the CLI commands and the console's Approvals page; never the arguments (the CLI shows those to
 approvers). The id is random (48 bits): it is the only way to the page.
 """
 
@@ -34,6 +34,7 @@ _PAGE = """<!doctype html>
 <pre>mcp-acl approvals list
 mcp-acl approvals approve {id}            # add --for 1h to let the same call through for an hour
 mcp-acl approvals deny {id} --reason "…"</pre>
+<p>or, signed in to the admin web console, on its Approvals page: <a href="/admin/approvals">/admin/approvals</a>.</p>
 </body></html>
 """
 

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, insert, select, update
 
 from mcp_acl.audit.chain import args_digest, canonical_json
+from mcp_acl.expiry import parse_duration
 from mcp_acl.policy import Grant, Identity
 from mcp_acl.policy.approval import approvers_text, may_approve
 from mcp_acl.store import tables as t
@@ -72,6 +73,11 @@ class ApprovalRequest:
         if self.subject is None:
             return f"client:{self.client_id}"
         return f"user:{self.subject}" + (f" through client:{self.client_id}" if self.client_id else "")
+
+    @property
+    def args_text(self) -> str:
+        """The arguments as `approvals list` and the console show them to approvers."""
+        return json.dumps(self.args, ensure_ascii=False) if self.args is not None else "(kept only while pending)"
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape `mcp-acl approvals list --json` prints."""
@@ -204,9 +210,20 @@ class ApprovalStore:
         return found
 
 
+def approval_window(span: str | None, now: datetime) -> datetime | None:
+    """Until when an approval given `--for span` (30m, 1h, 1d) lets the same call through; None without one."""
+    if span is None:
+        return None
+    length = parse_duration(span)
+    if not length:
+        raise ApprovalError(f"--for {span!r}: give a duration such as 30m, 1h or 1d")
+    return now + length
+
+
 def answer(
     engine: Engine, request_id: str, *, approve: bool, approver: str, admin: bool = True,
     window: datetime | None = None, reason: str | None = None, now: datetime | None = None,
+    client_id: str = "mcp-acl-cli", retry_hint: str = " (answer as one of them with --as NAME)",
 ) -> ApprovalRequest:
     """An approver approves (until `window`, for the same call again) or denies a pending request.
 
@@ -215,7 +232,8 @@ def answer(
     grant names no approvers asks for. A grant's named approvers must match
     the approver as a stored user (user:NAME, or a role:R they hold). No one
     approves their own call. The audit row is written before the request
-    moves: an approval nobody could trace is never given.
+    moves: an approval nobody could trace is never given. `client_id` names
+    where it was answered (the CLI, or the console: mcp_acl/console).
     """
     from mcp_acl.audit import AuditLog  # the audit package imports the store
 
@@ -235,8 +253,7 @@ def answer(
         grant = conn.execute(select(t.grants.c.id, t.grants.c.created_at).where(t.grants.c.id == found.grant_id)).first()
     if not may_approve(found.approval_by, approver, roles, admin=admin):
         raise ApprovalError(
-            f"approval request {found.id} must be answered by {approvers_text(found.approval_by)}; {approver} is not "
-            f"(answer as one of them with --as NAME)"
+            f"approval request {found.id} must be answered by {approvers_text(found.approval_by)}; {approver} is not{retry_hint}"
         )
     if approve and (grant is None or grant.created_at != found.grant_created_at):
         raise ApprovalError(f"grant #{found.grant_id}, under which request {found.id} was made, is gone: nothing to approve")
@@ -248,6 +265,6 @@ def answer(
         said += f": {reason}"
     AuditLog(engine).record_hold(
         action=f"approval/{'approve' if approve else 'deny'}", target=found.target, decision="allow" if approve else "deny",
-        ref_id=found.decision_audit_id, subject=approver, client_id="mcp-acl-cli", grant_id=found.grant_id, reason=said,
+        ref_id=found.decision_audit_id, subject=approver, client_id=client_id, grant_id=found.grant_id, reason=said,
     )
     return store.decide(found.id, APPROVED if approve else DENIED, by=approver, reason=reason, valid_until=window, now=now)

@@ -234,7 +234,8 @@ async def test_url_mode_elicitation_points_a_2025_11_25_client_to_the_approval_p
                     missing = await http.get(f"{live.base}/approvals/0000")
                 assert missing.status_code == 404
                 assert page.status_code == 200 and request.id in page.text and "role:lead" in page.text
-                assert "orders" not in page.text  # the arguments are for approvers on the CLI only
+                assert "orders" not in page.text  # the arguments are for approvers on the CLI and in the console only
+                assert 'href="/admin/approvals"' in page.text
                 assert "role:lead" in shown[0].message and f"mcp-acl approvals approve {request.id}" in shown[0].message
                 await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
             [result] = results
