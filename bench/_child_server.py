@@ -7,6 +7,7 @@ timed request never meets a server still starting.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import subprocess
@@ -47,3 +48,19 @@ async def _wait_until_up(port: int) -> None:
             return
         except OSError:
             await asyncio.sleep(0.05)
+
+
+def server_parser(doc: str, roles: tuple[str, str], loop: str, http: str) -> argparse.ArgumentParser:
+    """The options of a benchmark that starts its servers as children of itself (`--serve ROLE`, hidden).
+
+    `loop` and `http` are `mcp-acl serve`'s defaults, passed in so this module stays free of mcp_acl.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default=loop, help="the servers' event loop (default: as `mcp-acl serve`)")
+    parser.add_argument("--http", choices=["httptools", "h11"], default=http, help="the servers' HTTP parser (default: as `mcp-acl serve`)")
+    parser.add_argument("--serve", choices=list(roles), help=argparse.SUPPRESS)
+    parser.add_argument("--ready-file", help=argparse.SUPPRESS)
+    parser.add_argument("--database", help=argparse.SUPPRESS)
+    parser.add_argument("--tools", help=argparse.SUPPRESS)
+    return parser

@@ -19,7 +19,6 @@ The last line is `ratio N`: mcp-acl's median over the direct call's median.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mcp_acl.cli.serve import SERVE_HTTP, SERVE_LOOP  # noqa: E402 (after the path is set)
-from _child_server import child_server  # noqa: E402 (bench/, the script's folder)
+from _child_server import child_server, server_parser  # noqa: E402 (bench/, the script's folder)
 from _timing import echo_call, mint_token, p99, run_app, sdk_client, time_pairs  # noqa: E402 (bench/, the script's folder)
 
 NAME = "up"
@@ -122,14 +121,7 @@ async def _bench(quick: bool, stack: list[str]) -> None:
 
 def main() -> None:
     """Run the benchmark, or (internally) one of its servers."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default=SERVE_LOOP, help="the servers' event loop (default: as `mcp-acl serve`)")
-    parser.add_argument("--http", choices=["httptools", "h11"], default=SERVE_HTTP, help="the servers' HTTP parser (default: as `mcp-acl serve`)")
-    parser.add_argument("--serve", choices=["upstream", "acl"], help=argparse.SUPPRESS)
-    parser.add_argument("--ready-file", help=argparse.SUPPRESS)
-    parser.add_argument("--database", help=argparse.SUPPRESS)
-    parser.add_argument("--tools", help=argparse.SUPPRESS)
+    parser = server_parser(__doc__, ("upstream", "acl"), SERVE_LOOP, SERVE_HTTP)
     args = parser.parse_args()
     if args.serve == "upstream":
         run_app(_upstream_app(), args.ready_file, args.loop, args.http)
