@@ -24,7 +24,7 @@ import httpx2
 import pytest
 
 from clients.conftest import ALICE_TOOLS, BOB_TOOLS, Stage, write_json
-from clients.installs import installed
+from support.installs import installed
 from mcp_acl.store import PolicyAdmin
 
 # The version these tests were written against (docs/clients.md records it too), with the pins it needs.

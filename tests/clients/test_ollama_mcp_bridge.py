@@ -29,7 +29,7 @@ import ollama
 import pytest
 
 from clients.conftest import ALICE_TOOLS, BOB_TOOLS, MODEL, Stage, write_json
-from clients.installs import installed
+from support.installs import installed
 from gateway.harness import wait_for
 from mcp_acl.store import PolicyAdmin
 from support.ollama_double import call, say

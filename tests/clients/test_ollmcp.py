@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from clients.conftest import ALICE_TOOLS, BOB_TOOLS, MODEL, Stage, write_json
-from clients.installs import installed
+from support.installs import installed
 from clients.terminal import Terminal
 from mcp_acl.store import PolicyAdmin
 from support.ollama_double import call, say

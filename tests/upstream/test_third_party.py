@@ -8,62 +8,20 @@ Without PyPI the test skips, saying so; with MCP_ACL_REQUIRE_THIRD_PARTY=1 (as i
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from gateway.harness import World, cli, connect, serve, sqlite_world, text_of  # noqa: F401 (fixture)
+from support.installs import installed
 
 PACKAGE = "mcp-server-time"
-REQUIRE = os.environ.get("MCP_ACL_REQUIRE_THIRD_PARTY") == "1"
-# Kept between sessions: installing once is the whole cost; a half-built one has no marker and is rebuilt.
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mcp-acl-tests" / PACKAGE
-
-
-def _pypi_reachable() -> bool:
-    try:
-        with urllib.request.urlopen(f"https://pypi.org/simple/{PACKAGE}/", timeout=15):
-            return True
-    except OSError:
-        return False
-
-
-def _install(venv: Path) -> subprocess.CompletedProcess:
-    shutil.rmtree(venv, ignore_errors=True)
-    made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300)
-    if made.returncode:
-        return made
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", PACKAGE]
-    return subprocess.run(pip, capture_output=True, text=True, timeout=600)
-
-
-def _runs(venv: Path) -> bool:
-    # A cached venv whose base interpreter has gone (Python upgraded or removed) is rebuilt.
-    try:
-        return subprocess.run([str(venv / "bin" / "python"), "-c", "pass"], capture_output=True, timeout=60).returncode == 0
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="session")
 def time_server() -> Path:
     """The `mcp-server-time` executable in its own venv under the cache folder, installed once."""
-    venv, marker = CACHE / "venv", CACHE / "venv" / ".installed"
-    executable = venv / "bin" / PACKAGE
-    if not (marker.exists() and executable.exists() and _runs(venv)):
-        done = _install(venv)
-        if done.returncode or not executable.exists():
-            why = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no executable"]
-            if REQUIRE or _pypi_reachable():
-                pytest.fail(f"could not install {PACKAGE} into {venv}: {why[0]}")
-            pytest.skip(f"PyPI is unreachable, so {PACKAGE} cannot be installed (set MCP_ACL_REQUIRE_THIRD_PARTY=1 to fail instead)")
-        marker.write_text(PACKAGE)
-    return executable
+    return installed(PACKAGE, None, PACKAGE)
 
 
 async def tool_names(client, prefix: str) -> set[str]:

@@ -1,6 +1,7 @@
-"""Third-party Ollama MCP clients from PyPI, each in its own virtual environment under the cache folder.
+"""Third-party programs from PyPI (Ollama MCP clients, an MCP server), each in its own virtual environment
+under the cache folder.
 
-Each client pins its own `mcp` SDK (1.x or another 2.x), so none of them runs in ours. A client is
+Each pins its own `mcp` SDK (1.x or another 2.x), so none of them runs in ours. A program is
 installed once, at the version named here, and kept between sessions; a half-built environment has no
 marker and is rebuilt. Without PyPI the tests skip, saying so; with MCP_ACL_REQUIRE_THIRD_PARTY=1 (as in
 CI) they fail instead.
@@ -46,10 +47,10 @@ def _runs(venv: Path) -> bool:
         return False
 
 
-def installed(package: str, version: str, executable: str, also: tuple[str, ...] = ()) -> Path:
-    """The path of `executable` from `package==version` (with the `also` requirements beside it, for a
-    client whose own pins are too loose to run), installed into its own venv once."""
-    requirements = [f"{package}=={version}", *also]
+def installed(package: str, version: str | None, executable: str, also: tuple[str, ...] = ()) -> Path:
+    """The path of `executable` from `package==version` (the newest when `version` is None; with the `also`
+    requirements beside it, for a client whose own pins are too loose to run), installed into its own venv once."""
+    requirements = [package if version is None else f"{package}=={version}", *also]
     requirement = " ".join(requirements)
     venv = CACHE / package / "venv"
     marker, program = venv / ".installed", venv / "bin" / executable
