@@ -5,7 +5,11 @@ http is allowed only because the test world turns on both
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
+import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +29,8 @@ TIME_LIMIT = 1.0  # the test world's fetch limit, in seconds
 class DocumentServer:
     """A small HTTP server: path -> (status, headers, body); "/slow" answers only when released."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.scheme = "https" if tls else "http"
         self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self.hits: dict[str, int] = {}
         self.release = threading.Event()
@@ -52,15 +57,17 @@ class DocumentServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_port}{path}"
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"{self.scheme}://{host}:{self.httpd.server_port}{path}"
 
-    def document(self, path: str, **fields) -> str:
+    def document(self, path: str, host: str = "127.0.0.1", **fields) -> str:
         """Serve a valid metadata document at `path` (fields override); return its URL."""
-        url = self.url(path)
+        url = self.url(path, host)
         body = {"client_id": url, "client_name": "Acme Notes", "redirect_uris": [CALLBACK],
                 "token_endpoint_auth_method": "none", **fields}
         self.serve(path, json.dumps(body).encode())
@@ -152,6 +159,9 @@ def test_a_bad_document_is_refused_at_authorize_and_nothing_is_stored(cimd_world
     fields, message = BAD[case]
     url = documents.document("/bad.json", **fields)
     _refused(cimd_world, url, message)
+    token = cimd_world.exchange(Client(url, CALLBACK), "any-code", "any-verifier")
+    assert token.status_code in (400, 401) and token.json()["error"] == "invalid_client", token.text
+    assert _client_rows(cimd_world.engine, url) == 0
 
 
 def _refused(oauth, url: str, message: str, redirect_uri: str = CALLBACK) -> None:
@@ -241,3 +251,54 @@ def test_a_document_is_fetched_again_once_its_max_age_is_over(documents):
     now[0] = 61.0
     cache.get(url)
     assert documents.hits["/notes.json"] == 2
+
+
+def _self_signed(tmp_path, name: str) -> tuple[ssl.SSLContext, str]:
+    """A server TLS context with a certificate for `name` (and 127.0.0.1); the certificate's file, as a CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context, str(cert_file)
+
+
+def test_https_is_checked_against_the_host_name_while_connecting_to_the_checked_address(tmp_path, monkeypatch):
+    context, ca_file = _self_signed(tmp_path, "localhost")
+    server = DocumentServer(tls=context)
+    lookups: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def counting(host, *args, **kwargs):
+        lookups.append(host)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    try:
+        url = server.document("/notes.json", host="localhost")
+        fetched = MetadataDocuments(FetchPolicy(allow_private=True, ca_file=ca_file)).get(url)
+        assert (fetched.client_name, fetched.origin) == ("Acme Notes", f"https://localhost:{server.httpd.server_port}")
+        # One lookup of the name (the one checked); the connection went to the address it gave.
+        assert lookups.count("localhost") == 1
+        # Another CA: the certificate is not trusted, whatever address was checked.
+        _, other_ca = _self_signed(tmp_path, "other.test")
+        with pytest.raises(MetadataDocumentError, match="cannot be fetched"):
+            MetadataDocuments(FetchPolicy(allow_private=True, ca_file=other_ca)).get(url)
+    finally:
+        server.stop()
