@@ -67,6 +67,7 @@ class Settings:
     cimd_allow_private: bool = False
     cimd_allow_http: bool = False
     cimd_timeout: float = 5.0
+    cimd_ca_file: str | None = None  # a CA bundle for those fetches instead of the system's
 
     @property
     def embedded_issuer(self) -> bool:
@@ -104,6 +105,7 @@ class Settings:
             clock_leeway=_int_env("MCP_ACL_CLOCK_LEEWAY", 30),
             cimd_allow_private=env.get("MCP_ACL_CIMD_ALLOW_PRIVATE") == "1",
             cimd_allow_http=env.get("MCP_ACL_CIMD_ALLOW_HTTP") == "1",
+            cimd_ca_file=env.get("MCP_ACL_CIMD_CA_FILE") or None,
         )
 
 

@@ -50,7 +50,7 @@ class FetchPolicy:
     default_ttl: int = 300
     max_ttl: int = 3600
     max_cached: int = 1000
-    ca_file: str | None = None  # a CA bundle instead of the system's (tests with their own certificate)
+    ca_file: str | None = None  # MCP_ACL_CIMD_CA_FILE: a CA bundle instead of the system's (an intranet CA)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ def options_from(settings: Settings) -> ServerOptions:
     """The embedded issuer's options from the settings."""
     documents = FetchPolicy(
         allow_private=settings.cimd_allow_private, allow_http=settings.cimd_allow_http, timeout=settings.cimd_timeout,
+        ca_file=settings.cimd_ca_file,
     )
     return ServerOptions(
         issuer=settings.embedded_issuer_url, resource=settings.resource_url, scope=settings.required_scope,

@@ -20,7 +20,9 @@ from sqlalchemy import func, select
 from mcp_acl.oauth.cimd import FetchPolicy, MetadataDocumentError, MetadataDocuments, _ttl, check_url
 from mcp_acl.store import tables as t
 from tests.gateway.harness import connect
-from tests.oauth.harness import ALICE_TOOLS, Client, form_request_id, pkce_pair, redirect_params, start_world
+from tests.oauth.harness import (
+    ALICE_TOOLS, PASSWORDS, Client, form_request_id, pkce_pair, redirect_params, sdk_sign_in, start_world,
+)
 
 CALLBACK = "http://127.0.0.1:1/callback"
 TIME_LIMIT = 1.0  # the test world's fetch limit, in seconds
@@ -302,3 +304,22 @@ def test_https_is_checked_against_the_host_name_while_connecting_to_the_checked_
             MetadataDocuments(FetchPolicy(allow_private=True, ca_file=other_ca)).get(url)
     finally:
         server.stop()
+
+
+async def test_the_sdk_client_signs_in_with_its_metadata_url_instead_of_registering(sqlite_url, tmp_path):
+    context, ca_file = _self_signed(tmp_path, "localhost")
+    documents = DocumentServer(tls=context)
+    oauth = start_world(sqlite_url, tmp_path / "home", cimd_allow_private=True, cimd_ca_file=ca_file)
+    try:
+        url = documents.document("/sdk-client.json", host="localhost")
+        names, storage = await sdk_sign_in(oauth.resource, "alice", PASSWORDS["alice"], client_metadata_url=url)
+        assert names == ALICE_TOOLS
+        assert storage.client_info is not None and storage.client_info.client_id == url
+        assert _client_rows(oauth.engine, url) == 1
+        with oauth.engine.connect() as conn:  # it never used /register
+            assert conn.execute(select(func.count()).select_from(t.clients).where(t.clients.c.registered_via == "dynamic")).scalar() == 0
+    finally:
+        oauth.close()
+        oauth.live.stop()
+        oauth.engine.dispose()
+        documents.stop()
