@@ -110,12 +110,27 @@ def _refused_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
     )
 
 
+def _resolve(host: str, port: int, timeout: float) -> list:
+    # getaddrinfo has no timeout of its own: it runs in a thread that is waited for at most `timeout`.
+    found: list = []
+
+    def lookup() -> None:
+        try:
+            found.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError:
+            found.append([])
+
+    worker = threading.Thread(target=lookup, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not found:
+        raise MetadataDocumentError(f"resolving the client_id host {host} took longer than {timeout:g} s")
+    return found[0]
+
+
 def pick_address(host: str, port: int, policy: FetchPolicy) -> str:
     """The one address to connect to for `host`: every address it resolves to must be allowed."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        raise MetadataDocumentError(f"the client_id host {host} cannot be resolved") from None
+    infos = _resolve(host, port, policy.timeout)
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     if not addresses:
         raise MetadataDocumentError(f"the client_id host {host} cannot be resolved")
@@ -161,12 +176,14 @@ def fetch_document(url: str, policy: FetchPolicy) -> tuple[bytes, int]:
     check_url(url, policy)
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    started = time.monotonic()
     address = pick_address(parts.hostname, port, policy)
+    left = max(policy.timeout - (time.monotonic() - started), 0.001)
     if parts.scheme == "https":
         context = ssl.create_default_context(cafile=policy.ca_file)
-        conn: http.client.HTTPConnection = _PinnedHTTPSConnection(parts.hostname, port, address, policy.timeout, context)
+        conn: http.client.HTTPConnection = _PinnedHTTPSConnection(parts.hostname, port, address, left, context)
     else:
-        conn = _PinnedHTTPConnection(parts.hostname, port, address, policy.timeout)
+        conn = _PinnedHTTPConnection(parts.hostname, port, address, left)
     # The socket timeout bounds each wait; this timer bounds the whole fetch
     # (a server that trickles a byte at a time never trips a per-read timeout).
     expired = threading.Event()
@@ -180,7 +197,7 @@ def fetch_document(url: str, policy: FetchPolicy) -> tuple[bytes, int]:
             except OSError:
                 pass
 
-    timer = threading.Timer(policy.timeout, cut_off)
+    timer = threading.Timer(left, cut_off)
     timer.daemon = True
     timer.start()
     try:
