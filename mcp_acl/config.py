@@ -61,6 +61,13 @@ class Settings:
     token_types: tuple[str, ...] = ("at+jwt", "jwt")
     # Seconds of clock skew tolerated on exp/nbf/iat (at most 60).
     clock_leeway: int = 30
+    # Client ID Metadata Documents (oauth/cimd.py): fetching from private or
+    # loopback addresses, and (for tests on loopback, only with the former)
+    # plain http; the whole fetch's time limit in seconds.
+    cimd_allow_private: bool = False
+    cimd_allow_http: bool = False
+    cimd_timeout: float = 5.0
+    cimd_ca_file: str | None = None  # a CA bundle for those fetches instead of the system's
 
     @property
     def embedded_issuer(self) -> bool:
@@ -96,6 +103,9 @@ class Settings:
             issuer_url=env.get("MCP_ACL_ISSUER_URL") or None,
             token_types=tuple(t.strip() for t in env.get("MCP_ACL_TOKEN_TYPES", "at+jwt,jwt").split(",") if t.strip()),
             clock_leeway=_int_env("MCP_ACL_CLOCK_LEEWAY", 30),
+            cimd_allow_private=env.get("MCP_ACL_CIMD_ALLOW_PRIVATE") == "1",
+            cimd_allow_http=env.get("MCP_ACL_CIMD_ALLOW_HTTP") == "1",
+            cimd_ca_file=env.get("MCP_ACL_CIMD_CA_FILE") or None,
         )
 
 

@@ -7,6 +7,12 @@ an OAuth client when it has a `token_endpoint_auth_method`: set by
 registration (RFC 7591). Public clients (`none`) have no secret and must use
 PKCE; confidential ones authenticate with a secret that is stored only as
 its SHA-256 and shown once.
+
+A client whose id is an https URL (a Client ID Metadata Document, cimd.py)
+needs no registration: its metadata is fetched from that URL each time it is
+not cached, and a `clients` row (registered_via "cimd", no auth method) is
+added the first time it resolves, so that it is a policy principal like any
+other and its codes and tokens have a row to refer to.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from datetime import datetime, timezone
 
 from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from mcp_acl.oauth import redirects
+from mcp_acl.oauth.cimd import ClientMetadata, MetadataDocumentError, MetadataDocuments, looks_like_metadata_url
 from mcp_acl.oauth._digest import digest, matches, new_token
 from mcp_acl.store import tables as t
 from mcp_acl.store.admin import unknown_name
@@ -29,6 +37,7 @@ SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 AUTH_METHODS = (PUBLIC, *SECRET_METHODS)
 CODE_GRANTS = ("authorization_code", "refresh_token")
 SERVICE_GRANT = "client_credentials"
+METADATA_DOCUMENT = "cimd"  # registered_via of a client known by its metadata document URL
 
 
 class ClientError(ValueError):
@@ -48,6 +57,7 @@ class OAuthClient(ClientMixin):
     grant_types: tuple[str, ...]
     scope: str
     registered_via: str | None
+    origin: str | None = None  # for a metadata document client: the origin of its client_id URL
 
     @property
     def is_public(self) -> bool:
@@ -71,6 +81,9 @@ class OAuthClient(ClientMixin):
         return list_to_scope(granted) if granted else None
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
+        if self.registered_via == METADATA_DOCUMENT:
+            # Exactly as the document lists it: no loopback port leeway for a URL anyone can publish.
+            return redirect_uri in self.redirect_uris
         return redirects.matches(redirect_uri, self.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
@@ -140,16 +153,28 @@ def _row_values(reg: Registration, secret: str | None) -> dict:
 class ClientRegistry:
     """Reads and writes OAuth client registrations."""
 
-    def __init__(self, engine: Engine, default_scope: str = "mcp") -> None:
+    def __init__(self, engine: Engine, default_scope: str = "mcp", documents: MetadataDocuments | None = None) -> None:
         self.engine = engine
         self.default_scope = default_scope
+        self.documents = documents  # None: client_id URLs are not looked up
 
     def get(self, client_id: str) -> OAuthClient | None:
         """The OAuth client `client_id`, or None if it does not exist or cannot sign in."""
+        try:
+            return self.resolve(client_id)
+        except MetadataDocumentError:
+            return None
+
+    def resolve(self, client_id: str) -> OAuthClient | None:
+        """As `get`, but a client_id URL whose document is unusable raises MetadataDocumentError (saying why)."""
         if not isinstance(client_id, str) or not client_id:
             return None
         with self.engine.connect() as conn:
             row = conn.execute(select(t.clients).where(t.clients.c.client_id == client_id)).first()
+        if (row is None or row.token_endpoint_auth_method is None) and self.documents is not None \
+                and looks_like_metadata_url(client_id):
+            # Registered clients come first: an admin-made OAuth client keeps its stored metadata.
+            return self._from_document(self.documents.get(client_id), row)
         if row is None or row.token_endpoint_auth_method not in AUTH_METHODS:
             return None
         return OAuthClient(
@@ -162,6 +187,31 @@ class ClientRegistry:
             grant_types=tuple(json.loads(row.grant_types or "[]")),
             scope=row.scope or self.default_scope,
             registered_via=row.registered_via,
+        )
+
+    def _from_document(self, metadata: ClientMetadata, row) -> OAuthClient:
+        if row is None:
+            # No policy revision bump, as for dynamic registration: a new
+            # unrestricted client with no grants changes no decision.
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(t.clients).values(
+                        client_id=metadata.client_id, name=metadata.client_name, restricted=False,
+                        created_at=datetime.now(timezone.utc), registered_via=METADATA_DOCUMENT,
+                    ))
+            except IntegrityError:
+                pass  # another request added it first
+        return OAuthClient(
+            client_id=metadata.client_id,
+            name=metadata.client_name,
+            restricted=bool(row.restricted) if row is not None else False,
+            auth_method=PUBLIC,
+            secret_hash=None,
+            redirect_uris=metadata.redirect_uris,
+            grant_types=metadata.grant_types,
+            scope=self.default_scope,
+            registered_via=METADATA_DOCUMENT,
+            origin=metadata.origin,
         )
 
     def attach(self, conn: Connection, client_id: str, reg: Registration, via: str = "admin") -> str | None:

@@ -55,4 +55,6 @@ def server_metadata(options: ServerOptions) -> dict:
         "code_challenge_methods_supported": ["S256"],
         # RFC 9207: the authorization response carries `iss`, against mix-up attacks.
         "authorization_response_iss_parameter_supported": True,
+        # An https client_id naming the client's own metadata document (oauth/cimd.py).
+        "client_id_metadata_document_supported": True,
     }

@@ -8,6 +8,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from mcp_acl.auth.errors import AuthConfigError
+from mcp_acl.oauth.cimd import FetchPolicy
 
 
 class OAuthConfigError(AuthConfigError):
@@ -34,6 +35,7 @@ class ServerOptions:
     refresh_token_ttl: timedelta = timedelta(days=30)
     code_ttl: timedelta = timedelta(minutes=5)
     sign_in_ttl: timedelta = timedelta(minutes=10)
+    metadata_documents: FetchPolicy = FetchPolicy()  # how client_id URLs are fetched (oauth/cimd.py)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)

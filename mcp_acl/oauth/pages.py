@@ -74,6 +74,9 @@ class ClientView:
     client_id: str
     name: str | None
     verified: bool  # False when it registered itself (RFC 7591): its name is unchecked
+    # A client known by its metadata document URL: that URL's origin, which
+    # is what vouches for the name (the document's own claims do not).
+    origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,12 @@ def _client_intro(client: ClientView, lead: str) -> str:
         "mcp-acl has not checked its name, and anyone can use any name. "
         "Continue only if you started this sign-in yourself, from the app you expect.</div>"
     )
+    vouched = (
+        f"<p class=note>Verified by its origin: <strong>{escape(client.origin)}</strong> "
+        "(the name and the addresses it may send you back to are published there).</p>"
+    ) if client.origin else ""
     return (
-        f"<p>{name} {lead}</p>"
+        f"<p>{name} {lead}</p>{vouched}"
         f"<p class=note>Client id: <code>{escape(client.client_id)}</code></p>{warning}"
     )
 

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from mcp_acl.auth.keys import SigningKeys
 from mcp_acl.config import Settings
 from mcp_acl.oauth.adapter import BodyError, read_request
+from mcp_acl.oauth.cimd import FetchPolicy
 from mcp_acl.oauth.metadata import AUTHORIZE_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH, metadata_paths, server_metadata
 from mcp_acl.oauth.options import ServerOptions
 from mcp_acl.oauth.server import EmbeddedAuthorizationServer
@@ -40,7 +41,14 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def options_from(settings: Settings) -> ServerOptions:
     """The embedded issuer's options from the settings."""
-    return ServerOptions(issuer=settings.embedded_issuer_url, resource=settings.resource_url, scope=settings.required_scope)
+    documents = FetchPolicy(
+        allow_private=settings.cimd_allow_private, allow_http=settings.cimd_allow_http, timeout=settings.cimd_timeout,
+        ca_file=settings.cimd_ca_file,
+    )
+    return ServerOptions(
+        issuer=settings.embedded_issuer_url, resource=settings.resource_url, scope=settings.required_scope,
+        metadata_documents=documents,
+    )
 
 
 def _cors(endpoint: Endpoint) -> Endpoint:

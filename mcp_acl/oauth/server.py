@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Request
 from sqlalchemy import Engine
 from starlette.responses import Response
 
 from mcp_acl.auth.keys import SigningKeys
 from mcp_acl.oauth.adapter import HttpRequestData, StarletteJsonRequest, StarletteOAuth2Request
+from mcp_acl.oauth.cimd import MetadataDocumentError, MetadataDocuments
 from mcp_acl.oauth.clients import ClientRegistry, OAuthClient
 from mcp_acl.oauth.codes import CodeStore
 from mcp_acl.oauth.exchange import TokenExchangeGrant
@@ -28,6 +29,11 @@ from mcp_acl.oauth.revocation import RevocationEndpoint
 from mcp_acl.oauth.tokens import TokenIssuer
 
 
+def _printable(text: str) -> str:
+    # RFC 6749 §5.2: an error_description is printable ASCII without " and \ (a URL quoted in it may not be).
+    return "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text)
+
+
 class EmbeddedAuthorizationServer(AuthorizationServer):
     """mcp-acl's own OAuth 2.1 authorization server."""
 
@@ -35,7 +41,9 @@ class EmbeddedAuthorizationServer(AuthorizationServer):
         super().__init__(scopes_supported=[options.scope])
         self.engine = engine
         self.options = options
-        self.clients = ClientRegistry(engine, default_scope=options.scope)
+        self.clients = ClientRegistry(
+            engine, default_scope=options.scope, documents=MetadataDocuments(options.metadata_documents),
+        )
         self.refresh_tokens = RefreshTokenStore(engine, ttl=options.refresh_token_ttl)
         self.codes = CodeStore(engine, self.refresh_tokens, ttl=options.code_ttl)
         self.tokens = TokenIssuer(keys, options, self.refresh_tokens)
@@ -47,7 +55,11 @@ class EmbeddedAuthorizationServer(AuthorizationServer):
         self.register_endpoint(RegistrationEndpoint)
 
     def query_client(self, client_id: str) -> OAuthClient | None:
-        return self.clients.get(client_id)
+        try:
+            return self.clients.resolve(client_id)
+        except MetadataDocumentError as exc:
+            # Said at /authorize on the error page (the redirect URI is not trusted yet), at /token as invalid_client.
+            raise InvalidClientError(description=_printable(str(exc))) from None
 
     def save_token(self, token: dict, request) -> None:
         # Both were stored when issued (TokenIssuer): the access token's jti in the ledger, the refresh token's digest.

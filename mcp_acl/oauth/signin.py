@@ -249,4 +249,4 @@ class SignInFlow:
 
 
 def _view(client) -> ClientView:
-    return ClientView(client.client_id, client.name or None, client.registered_via != "dynamic")
+    return ClientView(client.client_id, client.name or None, client.registered_via != "dynamic", getattr(client, "origin", None))

@@ -248,7 +248,9 @@ class MemoryStorage:
         self.client_info = client_info
 
 
-async def sdk_sign_in(resource: str, user: str, password: str) -> tuple[set[str], MemoryStorage]:
+async def sdk_sign_in(
+    resource: str, user: str, password: str, client_metadata_url: str | None = None,
+) -> tuple[set[str], MemoryStorage]:
     """Let the SDK's OAuthClientProvider sign `user` in on its own; the tools it then lists.
 
     The test plays the user's browser (the redirect handler opens the
@@ -281,6 +283,7 @@ async def sdk_sign_in(resource: str, user: str, password: str) -> tuple[set[str]
         storage=storage,
         redirect_handler=redirect_handler,
         callback_handler=callback_handler,
+        client_metadata_url=client_metadata_url,
     )
     async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
         async with McpClient(streamable_http_client(resource, http_client=http), mode="legacy") as client:
