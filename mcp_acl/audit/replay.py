@@ -28,7 +28,7 @@ from sqlalchemy import Engine, select
 
 from mcp_acl.audit.chain import args_digest, timestamp
 from mcp_acl.audit.flips import EXAMPLES, Flip, FlipGroup, group_flips
-from mcp_acl.gateway.invocation import UNAVAILABLE, UNSETTLED
+from mcp_acl.gateway.reasons import UNAVAILABLE, UNSETTLED
 from mcp_acl.store.usage import is_quota_refusal
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide
 from mcp_acl.policy.replay import decide_without_args

@@ -36,6 +36,7 @@ from mcp_acl.gateway.arguments import ArgumentCheck
 from mcp_acl.gateway.holds import Channel, Holds, still_under
 from mcp_acl.gateway.outcomes import OutcomeWriter
 from mcp_acl.gateway.quotas import quota_charge
+from mcp_acl.gateway.reasons import UNAUDITED, UNAVAILABLE, UNSETTLED
 from mcp_acl.gateway.sessions import session_error
 from mcp_acl.gateway.slots import ToolSlots
 from mcp_acl.gateway.specs import CallContext, Progress, PromptGetter, ToolError
@@ -53,9 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE = "the access policy could not be checked, so nothing is allowed until it can"
-UNAUDITED = "the decision could not be written to the audit log, and nothing runs unaudited"
-UNSETTLED = "the access policy kept changing while the call was being decided; try again"
 # An allow is committed only while its policy revision is still current
 # (PolicyMoved otherwise): decide at most this often before refusing.
 DECIDE_ATTEMPTS = 3

@@ -12,9 +12,6 @@ from mcp_acl.gateway.quotas import quota_charge
 from mcp_acl.policy import Identity, decide
 from mcp_acl.store import PolicyLoader, make_engine
 
-NOW = datetime.now(timezone.utc)
-
-
 @pytest.fixture
 def seeded(cli):
     cli.ok("role", "add", "analyst")
@@ -27,8 +24,10 @@ def _call(url: str, identity: Identity, target: str) -> bool:
     # One admission as the gateway makes it: decide, then count in the audit append.
     engine = make_engine(url)
     try:
+        # The clock of the call itself: `usage` shows the windows current when it runs, moments later.
+        now = datetime.now(timezone.utc)
         policy = PolicyLoader(engine).current()
-        decision, charge = quota_charge(policy, identity, target, {}, NOW, decide(policy, identity, target, {}, NOW))
+        decision, charge = quota_charge(policy, identity, target, {}, now, decide(policy, identity, target, {}, now))
         AuditLog(engine).record_decision(
             session_id=None, identity=identity, action="tools/call", target=target, args={},
             decision=decision, latency_ms=0.0, **({"quota": charge} if charge else {}),
@@ -63,11 +62,13 @@ def test_usage_shows_the_calls_counted_per_principal_grant_and_window(seeded):
     alice, svc = Identity("alice", "app"), Identity(None, "svc")
     assert [_call(seeded.url, alice, "tool:x") for _ in range(3)] == [True, True, False]
     assert _call(seeded.url, svc, "tool:x")
-    rows = json.loads(seeded.ok("usage", "--json"))
+    # Every window kept (--all): the content never depends on a minute turning between the calls and here.
+    rows = json.loads(seeded.ok("usage", "--all", "--json"))
     assert [(r["principal"], r["grant"], r["kind"], r["calls"], r["quota"]) for r in rows] == [
         ("client:svc", sid, "rate", 1, "5/min"), ("user:alice", gid, "limit", 2, "2/day"),
     ]
     assert rows[1]["resets_at"].endswith("T00:00:00+00:00")
+    assert "user:alice" in [r["principal"] for r in json.loads(seeded.ok("usage", "--json"))]  # today's window is current
     assert [r["principal"] for r in json.loads(seeded.ok("usage", "--user", "alice", "--json"))] == ["user:alice"]
     assert [r["principal"] for r in json.loads(seeded.ok("usage", "--client", "svc", "--json"))] == ["client:svc"]
     table = seeded.ok("usage")
