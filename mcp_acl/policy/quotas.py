@@ -145,6 +145,10 @@ def allowances(policy: Any, identity: Identity, target: str, args: dict | None, 
         for cg in side.matching(target, now):
             if cg.deny:
                 continue
+            if cg.grant.approval_by is not None and cg.id != decision.grant_id:
+                # A grant that needs approval lets nothing through unasked: it is not this call's
+                # allowance (decide chose an allow that needs none), so it neither frees nor counts it.
+                continue
             if cg.condition is not None:
                 if context is None:
                     context = {"args": args if args is not None else {}, "user": caller.user, "client": caller.client, "now": now}

@@ -74,3 +74,13 @@ def test_the_client_side_of_a_restricted_client_is_counted_too():
     grants = [Grant(1, "user:a", Effect.ALLOW, "tool:x"), Grant(2, "client:bot", Effect.ALLOW, "tool:x", rate="5/min")]
     user_side, client_side = _plan(grants, Identity("a", "bot"), restricted=("bot",))
     assert (user_side.free, [g for g, _ in client_side.grants]) == (1, [2])
+
+
+def test_a_grant_that_needs_approval_neither_frees_nor_counts_a_call_that_runs_unasked():
+    limited = Grant(1, "user:a", Effect.ALLOW, "tool:x", limit="1/day")
+    held = Grant(2, "user:a", Effect.ALLOW, "tool:x", approval_by="admins")
+    held_limited = Grant(3, "user:a", Effect.ALLOW, "tool:*", approval_by="admins", rate="1/min")
+    # decide picks #1 (no approval needed): the call runs unasked, so #1's limit is what counts it.
+    for grants in ([limited, held], [held, limited], [limited, held, held_limited]):
+        [side] = _plan(grants, Identity("a"))
+        assert (side.free, [g for g, _ in side.grants]) == (None, [1])
