@@ -20,7 +20,7 @@ from mcp_acl.store.personal_tokens import (
     DEFAULT_CLIENT, NEVER, PersonalTokenError, check_name, create, find_by_name, find_by_secret,
     listing, looks_personal, revoke,
 )
-from mcp_acl.store.token_ledger import IssueRefused, utcnow
+from mcp_acl.store.token_ledger import IssueRefused, ledger_entry, utcnow
 
 DEFAULT_EXPIRY = "90d"
 
@@ -120,9 +120,9 @@ def token_list(
 def revoke_personal(engine: Engine, given: str, actor: str | None) -> tuple[str, str] | None:
     """Revoke the personal token `given` names (its name, or the token itself); (audit target, sentence), or None if it names none.
 
-    A name wins over a jti: PAT names and the issuer's jtis never meet in
-    practice, and `token list` shows which names exist. A token (its
-    prefix says so) that is not known here fails instead of falling through.
+    A name that is also another token's jti fails as ambiguous rather than
+    revoking one and leaving the other live. A token (its prefix says so)
+    that is not known here fails instead of falling through.
     """
     if looks_personal(given):
         with engine.connect() as conn:
@@ -133,6 +133,10 @@ def revoke_personal(engine: Engine, given: str, actor: str | None) -> tuple[str,
         token = find_by_name(engine, given)
         if token is None:
             return None
+        with engine.connect() as conn:
+            other = ledger_entry(conn, given)
+        if other is not None and other.jti != token.jti:
+            fail(f"{given!r} is both a personal token's name and another token's jti: revoke the token by its secret, or by --user/--client")
     done = revoke(engine, token, actor)
     if done.already:
         said = f"personal token {token.name} was already revoked"

@@ -111,3 +111,11 @@ async def test_list_filters_by_user_and_revoking_the_user_revokes_its_tokens(eng
         await build_verifier(Settings(database_url=url), engine).verify(token)
     text = cli(url, "list").stdout
     assert "a1" in text and "b1" in text and "revoked" in text
+
+
+def test_a_name_that_is_also_another_tokens_jti_is_refused_as_ambiguous(url):
+    assert cli(url, "revoke", "shared-id").exit_code == 0  # a jti on the ledger now
+    cli(url, "create", "--user", "alice", "--name", "shared-id")
+    result = cli(url, "revoke", "shared-id")
+    assert result.exit_code == 2 and "both a personal token's name and another token's jti" in result.stderr
+    assert json.loads(cli(url, "list", "--json").stdout)[0]["state"] == "live"
