@@ -271,7 +271,7 @@ def parse_document(url: str, body: bytes) -> ClientMetadata:
     if not isinstance(grants, list) or "authorization_code" not in grants or any(g not in CODE_GRANTS for g in grants):
         raise MetadataDocumentError("grant_types in the client metadata document may only be authorization_code and refresh_token")
     return ClientMetadata(
-        client_id=url, client_name=name or None, redirect_uris=uris, grant_types=CODE_GRANTS,
+        client_id=url, client_name=name or None, redirect_uris=uris, grant_types=tuple(dict.fromkeys(grants)),
         client_uri=_optional_url(document, "client_uri"), logo_uri=_optional_url(document, "logo_uri"),
     )
 

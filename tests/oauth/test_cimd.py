@@ -71,7 +71,7 @@ class DocumentServer:
         """Serve a valid metadata document at `path` (fields override); return its URL."""
         url = self.url(path, host)
         body = {"client_id": url, "client_name": "Acme Notes", "redirect_uris": [CALLBACK],
-                "token_endpoint_auth_method": "none", **fields}
+                "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none", **fields}
         self.serve(path, json.dumps(body).encode())
         return url
 
@@ -323,3 +323,14 @@ async def test_the_sdk_client_signs_in_with_its_metadata_url_instead_of_register
         oauth.live.stop()
         oauth.engine.dispose()
         documents.stop()
+
+
+def test_a_document_gets_only_the_grant_types_it_names():
+    from mcp_acl.oauth.cimd import parse_document
+
+    url = "https://app.example.com/client.json"
+    base = {"client_id": url, "client_name": "App", "redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "none"}
+    only_code = parse_document(url, json.dumps(base | {"grant_types": ["authorization_code"]}).encode())
+    assert only_code.grant_types == ("authorization_code",)  # no refresh tokens it never asked for
+    both = parse_document(url, json.dumps(base | {"grant_types": ["authorization_code", "refresh_token"]}).encode())
+    assert both.grant_types == ("authorization_code", "refresh_token")
