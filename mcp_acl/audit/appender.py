@@ -143,6 +143,8 @@ class Appender:
             if revision is not None and not self._postgres:
                 self._require_revision(cur, revision)
             if quota is not None:
+                if len(batch) != 1:  # a count belongs to one decision row; never drop the others
+                    raise ValueError("a quota is counted with exactly one decision row")
                 batch = [batch[0] | quota.run(cur, self._postgres)]
             rows: list[list[Any]] = []
             for values in batch:

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, select
 from mcp_acl.audit.chain import args_digest, timestamp
 from mcp_acl.audit.flips import EXAMPLES, Flip, FlipGroup, group_flips
 from mcp_acl.gateway.reasons import UNAVAILABLE, UNSETTLED
+from mcp_acl.policy.narrowing import is_narrowing_refusal
 from mcp_acl.store.usage import is_quota_refusal
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide
 from mcp_acl.policy.replay import decide_without_args
@@ -88,10 +89,12 @@ def row_identity(row: Any) -> Identity:
 
 def is_policy_answer(row: Any) -> bool:
     """False for decision rows the policy did not decide: unknown target, policy unreadable or unsettled,
-    a used-up quota (the policy allowed it; the count refused it)."""
+    a used-up quota (the policy allowed it; the count refused it), a narrowed token's refusal (the row
+    keeps no narrowing to decide it again with)."""
     return (
         row.target is not None and row.reason not in (UNAVAILABLE, UNSETTLED)
-        and row.reason != f"{row.target} does not exist" and not is_quota_refusal(row.reason)
+        and row.reason != f"{row.target} does not exist"
+        and not is_quota_refusal(row.reason) and not is_narrowing_refusal(row.reason)
     )
 
 

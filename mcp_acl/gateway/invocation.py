@@ -204,8 +204,9 @@ class Invoker:
                     self.metrics.admitted(action, "unaudited", latency_ms / 1000.0, None)
                 return Admission(Decision(False, UNAUDITED, decision.grant, decision.revision), known, None), None
             break
-        if policy is not None and policy.shadow is not None and exists and self.shadow is not None:
-            # Decided again under the candidate, never enforced; an unknown target is not the policy's answer.
+        if policy is not None and policy.shadow is not None and exists and self.shadow is not None and not counted:
+            # Decided again under the candidate, never enforced; an unknown target is not the policy's answer,
+            # and a released held call (`counted`) was observed when it was asked for.
             self.shadow.observe(policy.shadow, identity, session_id, action, target, args, decided, audit_id, self.clock())
         if self.metrics is not None:
             self.metrics.admitted(action, _result(decision, known), latency_ms / 1000.0, time.perf_counter() - audit_started)

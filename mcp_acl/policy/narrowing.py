@@ -34,6 +34,15 @@ MAX_TARGETS = 64
 _FIELDS = frozenset({"type", "targets", "condition"})
 
 
+# The words of a narrowing's refusals: audit rows keep no narrowing, so replay tells these apart by them.
+OUTSIDE = "is outside what this token was narrowed to"
+UNREADABLE = "the token is narrowed, but its narrowing could not be read"
+
+
+def is_narrowing_refusal(reason: str | None) -> bool:
+    """Whether an audited refusal came from the caller's narrowed token rather than the policy's grants."""
+    return reason is not None and (OUTSIDE in reason or UNREADABLE in reason)
+
 @dataclass(frozen=True, slots=True)
 class NarrowingEntry:
     """Targets (globs, any of them) a narrowed token may use, maybe only under a condition."""
@@ -80,7 +89,7 @@ class Narrowing:
         if target == SELF_DESCRIPTION:
             return None
         if self.problem:
-            return f"{target} is refused: the token is narrowed, but its narrowing could not be read ({self.problem})"
+            return f"{target} is refused: {UNREADABLE} ({self.problem})"
         why = None
         for entry in self.entries:
             if not entry.covers(target):
@@ -94,8 +103,8 @@ class Narrowing:
             except ConditionError as exc:
                 why = why or f"its condition could not be evaluated ({exc})"
         if why:
-            return f"{target} is outside what this token was narrowed to: the narrowing covers it but {why}"
-        return f"{target} is outside what this token was narrowed to (only {self.describe()})"
+            return f"{target} {OUTSIDE}: the narrowing covers it but {why}"
+        return f"{target} {OUTSIDE} (only {self.describe()})"
 
     def may_list(self, target: str, context: dict[str, Any]) -> bool:
         """Could some call to `target` pass? (`context` without args: a condition on args could hold.)"""

@@ -67,7 +67,7 @@ def grant_from_row(row) -> Grant:
         created_at=row.created_at,
         limit=row.quota_limit,
         rate=row.quota_rate,
-        approval_by=getattr(row, "approval_by", None),
+        approval_by=row.approval_by,
     )
 
 

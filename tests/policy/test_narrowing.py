@@ -157,3 +157,25 @@ def test_a_claim_is_read_fail_closed():
     read = narrowing_from_claim([{"type": NARROWING_TYPE, "targets": ["tool:a"], "condition": "args.n > 1"}])
     assert read == Narrowing((narrowing_entry(["tool:a"], "args.n > 1"),))
     assert read.as_details() == [{"type": NARROWING_TYPE, "targets": ["tool:a"], "condition": "args.n > 1"}]
+
+
+def test_replay_skips_a_narrowed_tokens_refusals_but_not_the_policys():
+    # Audit rows keep no narrowing: a refusal by the token is not the policy's answer to decide again.
+    from types import SimpleNamespace
+
+    from mcp_acl.audit.replay import is_policy_answer
+
+    policy = compile_policy(1, ALICE_READS)
+    alice = _alice(parse_details([{"type": NARROWING_TYPE, "targets": ["tool:files.read"]}]))
+    unreadable = _alice(narrowing_from_claim("not a list"))
+    reports = {"path": "reports/a.md"}
+    assert decide(policy, Identity("alice", "agent"), "tool:files.read", reports, NOW).allowed
+    for refused in (decide(policy, alice, "tool:files.write", reports, NOW), decide(policy, unreadable, "tool:files.read", reports, NOW)):
+        assert not refused.allowed and "narrow" in refused.reason
+        assert not is_policy_answer(SimpleNamespace(target=refused_target(refused), reason=refused.reason))
+    base = decide(policy, Identity("alice", "agent"), "tool:files.read", {"path": "hr/x"}, NOW)
+    assert not base.allowed and is_policy_answer(SimpleNamespace(target="tool:files.read", reason=base.reason))
+
+
+def refused_target(decision) -> str:
+    return decision.reason.split(" ", 1)[0]
