@@ -72,35 +72,21 @@ async def grant_add(console: Console, request: Request, session: ConsoleSession,
         principal, target, effect, when, note, expires_at = _grant_from_form(form)
     except AdminError as exc:
         return await pages.grants_page(console, request, session, 400, form=form, add_problem=str(exc))
-    settings = console.settings
     if form.get("step") == "preview":
-        def preview():
-            admin = PolicyAdmin(console.engine)
-            admin.require_principal(principal)
-            draft = q.draft_grant(principal, target, effect, when, note, expires_at)
-            return q.preview_change(
-                q.CatalogueViews(console.gateway.catalogue), admin, console.policy(), add=draft,
-                client=DEFAULT_CLI_CLIENT, issuer=settings.expected_issuer, scope=settings.required_scope, now=datetime.now(timezone.utc),
-            )
-
         try:
-            changes = await run_in_threadpool(preview)
+            await run_in_threadpool(PolicyAdmin(console.engine).require_principal, principal)
+            changes = await _preview(console, add=q.draft_grant(principal, target, effect, when, note, expires_at))
         except CHANGE_ERRORS as exc:
             return await pages.grants_page(console, request, session, 400, form=form, add_problem=str(exc))
         return await pages.grants_page(console, request, session, form=form, preview=changes, previewed=True)
     what = f"grant {effect.value} {principal} {target}" + (f" when {when}" if when else "")
     args = {"principal": principal, "target": target, "effect": effect.value, "when": when, "note": note,
             "expires": expires_at.isoformat() if expires_at else None}
-    try:
-        grant_id = await run_in_threadpool(
-            audited_change, console, session, "grant", what, args,
-            lambda admin: admin.add_grant(principal, target, effect, when, note, expires_at),
-        )
-    except ConsoleRefused as exc:
-        return _refused_page(console, request, session, str(exc))
-    except CHANGE_ERRORS as exc:
-        return await pages.grants_page(console, request, session, 400, form=form, add_problem=str(exc))
-    return _back(console, "/grants", f"added grant #{grant_id}: {what}")
+    return await _change(
+        console, request, session, "grant", what, args, lambda admin: admin.add_grant(principal, target, effect, when, note, expires_at),
+        "/grants", lambda grant_id: f"added grant #{grant_id}: {what}",
+        lambda problem: pages.grants_page(console, request, session, 400, form=form, add_problem=problem),
+    )
 
 
 def _grant_id(form: dict[str, str]) -> int:
@@ -116,37 +102,53 @@ async def grant_revoke(console: Console, request: Request, session: ConsoleSessi
         grant_id = _grant_id(form)
     except AdminError as exc:
         return await pages.grants_page(console, request, session, 400, problem=str(exc))
+    problem_page = lambda problem: pages.grants_page(console, request, session, 400, problem=problem)  # noqa: E731
     if form.get("step") == "preview":
-        settings = console.settings
-
-        def preview():
-            return q.preview_change(
-                q.CatalogueViews(console.gateway.catalogue), PolicyAdmin(console.engine), console.policy(), remove=grant_id,
-                client=DEFAULT_CLI_CLIENT, issuer=settings.expected_issuer, scope=settings.required_scope, now=datetime.now(timezone.utc),
-            )
-
-        changes = await run_in_threadpool(preview)
+        try:
+            changes = await _preview(console, remove=grant_id)
+        except CHANGE_ERRORS as exc:
+            return await problem_page(str(exc))
         return await pages.grants_page(console, request, session, preview=changes, revoking=grant_id)
+    return await _change(
+        console, request, session, "revoke", f"revoke grant #{grant_id}", {"grant": grant_id}, lambda admin: admin.revoke(grant_id),
+        "/grants", lambda gone: f"revoked {gone.describe()}", problem_page,
+    )
+
+
+async def _change(
+    console: Console, request: Request, session: ConsoleSession, action: str, what: str, args: dict, run,
+    back: str, said, problem_page, errors: tuple = CHANGE_ERRORS,
+) -> Response:
+    """Make one audited change (guard.audited_change) and go `back` saying `said(result)`; a refused
+    admin gets the refusal page, a change the store refuses gets `problem_page(..., problem=)`."""
     try:
-        gone = await run_in_threadpool(
-            audited_change, console, session, "revoke", f"revoke grant #{grant_id}", {"grant": grant_id},
-            lambda admin: admin.revoke(grant_id),
-        )
+        result = await run_in_threadpool(audited_change, console, session, action, what, args, run)
     except ConsoleRefused as exc:
         return _refused_page(console, request, session, str(exc))
-    except CHANGE_ERRORS as exc:
-        return await pages.grants_page(console, request, session, 400, problem=str(exc))
-    return _back(console, "/grants", f"revoked {gone.describe()}")
+    except errors as exc:
+        return await problem_page(str(exc))
+    return _back(console, back, said(result))
 
 
 async def _people_change(console: Console, request: Request, session: ConsoleSession, action: str, what: str, args: dict, run) -> Response:
-    try:
-        await run_in_threadpool(audited_change, console, session, action, what, args, run)
-    except ConsoleRefused as exc:
-        return _refused_page(console, request, session, str(exc))
-    except CHANGE_ERRORS as exc:
-        return await pages.people_page(console, request, session, 400, problem=str(exc))
-    return _back(console, "/people", what)
+    return await _change(
+        console, request, session, action, what, args, run, "/people", lambda _: what,
+        lambda problem: pages.people_page(console, request, session, 400, problem=problem),
+    )
+
+
+async def _preview(console: Console, **change):
+    """Whose catalogues a grant added (`add=`) or revoked (`remove=`) would change; run in a worker thread."""
+    settings = console.settings
+
+    def preview():
+        return q.preview_change(
+            q.CatalogueViews(console.gateway.catalogue), PolicyAdmin(console.engine), console.policy(),
+            client=DEFAULT_CLI_CLIENT, issuer=settings.expected_issuer, scope=settings.required_scope,
+            now=datetime.now(timezone.utc), **change,
+        )
+
+    return await run_in_threadpool(preview)
 
 
 def _roles(form_value: str) -> list[str]:
@@ -201,13 +203,8 @@ async def client_add(console: Console, request: Request, session: ConsoleSession
 async def session_kill(console: Console, request: Request, session: ConsoleSession, form: dict[str, str]) -> Response:
     session_id = form.get("session", "").strip()
     store = SessionStore(console.engine)
-    try:
-        row = await run_in_threadpool(
-            audited_change, console, session, "session kill", f"kill session {session_id[:12]}", {"session": session_id},
-            lambda admin: store.kill(session_id),
-        )
-    except ConsoleRefused as exc:
-        return _refused_page(console, request, session, str(exc))
-    except CHANGE_ERRORS as exc:
-        return await pages.sessions_page(console, request, session, 400, problem=str(exc))
-    return _back(console, "/sessions", f"killed session {session_id[:12]}… of {row.subject or row.client_id}")
+    return await _change(
+        console, request, session, "session kill", f"kill session {session_id[:12]}", {"session": session_id},
+        lambda admin: store.kill(session_id), "/sessions", lambda row: f"killed session {session_id[:12]}… of {row.subject or row.client_id}",
+        lambda problem: pages.sessions_page(console, request, session, 400, problem=problem),
+    )

@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mcp_acl.audit import AuditError
-from mcp_acl.console.actions import CHANGE_ERRORS, _back, _refused_page
+from mcp_acl.console.actions import CHANGE_ERRORS, _change
 from mcp_acl.console.context import CONSOLE_CLIENT, Console
 from mcp_acl.console.cookies import ConsoleSession
-from mcp_acl.console.guard import ConsoleRefused, admin_action, admin_page, audited_change
+from mcp_acl.console.guard import admin_action, admin_page
 from mcp_acl.policy.approval import approvers_text
 from mcp_acl.store.approvals import ApprovalError, ApprovalStore, answer, approval_window
 
@@ -57,19 +57,18 @@ async def approval_answer(console: Console, request: Request, session: ConsoleSe
         return await approvals_page(console, request, session, 400, problem=str(exc).replace("--for ", "for "))
     what = f"{decision} approval request {request_id}" + (f" for {span}" if window else "") + (f": {reason}" if reason else "")
     args = {"request": request_id, "decision": decision, "for": span if window else None, "reason": reason or None}
-    try:
-        done = await run_in_threadpool(
-            audited_change, console, session, f"approval {decision}", what, args,
-            lambda admin: answer(
-                console.engine, request_id, approve=approve, approver=session.subject, admin=True, window=window,
-                reason=reason or None, now=now, client_id=CONSOLE_CLIENT, retry_hint=NOT_AN_APPROVER,
-            ),
-        )
-    except ConsoleRefused as exc:
-        return _refused_page(console, request, session, str(exc))
-    except (*CHANGE_ERRORS, AuditError) as exc:
-        return await approvals_page(console, request, session, 400, problem=str(exc))
-    said = f"{done.status} {done.id} ({done.caller} {done.target})"
-    if done.valid_until:
-        said += f"; the same call passes until {done.valid_until.strftime('%Y-%m-%d %H:%M')} UTC"
-    return _back(console, "/approvals", said)
+    def said(done) -> str:
+        text = f"{done.status} {done.id} ({done.caller} {done.target})"
+        if done.valid_until:
+            text += f"; the same call passes until {done.valid_until.strftime('%Y-%m-%d %H:%M')} UTC"
+        return text
+
+    return await _change(
+        console, request, session, f"approval {decision}", what, args,
+        lambda admin: answer(
+            console.engine, request_id, approve=approve, approver=session.subject, admin=True, window=window,
+            reason=reason or None, now=now, client_id=CONSOLE_CLIENT, retry_hint=NOT_AN_APPROVER,
+        ),
+        "/approvals", said, lambda problem: approvals_page(console, request, session, 400, problem=problem),
+        errors=(*CHANGE_ERRORS, AuditError),
+    )
