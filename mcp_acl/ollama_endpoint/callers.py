@@ -25,11 +25,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import anyio.to_thread
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from mcp_acl.gateway.invocation import PolicySource
 from mcp_acl.policy import CompiledPolicy, Identity
-from mcp_acl.store import tables as t
+from mcp_acl.store import PolicyAdmin
+from mcp_acl.store.admin import AdminError
 
 
 class CallerRefused(Exception):
@@ -70,22 +71,24 @@ class FrontEnds:
         if not user:
             raise CallerRefused(400, f"the {self.user_header} header is empty")
         try:
-            policy, disabled = await anyio.to_thread.run_sync(self._look_up, policies, user)
+            policy, known = await anyio.to_thread.run_sync(self._look_up, policies, user)
         except Exception as exc:
             raise CallerRefused(503, "the access policy could not be read; try again shortly") from exc
         if not policy.is_restricted(self.trusted_client):
             raise CallerRefused(403, (
                 f"the front-end client {self.trusted_client} is not restricted, so it would set no ceiling: "
                 f"register it with `mcp-acl client add {self.trusted_client} --restricted` and grant it what its users may use"))
-        if disabled is None:
+        if not known:
             raise CallerRefused(403, f"no user named {user!r} is known to mcp-acl")
-        if disabled:
+        if user in policy.disabled_users:
             raise CallerRefused(403, f"the user {user!r} is disabled")
         # Stored memberships give the user's roles; the front-end token's own role claim is not the user's.
         return replace(token_identity, subject=user, roles=frozenset())
 
-    def _look_up(self, policies: PolicySource, user: str) -> tuple[CompiledPolicy, bool | None]:
-        # The user's row: None when there is none, else whether it is disabled.
-        with self.engine.connect() as conn:
-            disabled = conn.execute(select(t.users.c.disabled).where(t.users.c.name == user)).scalar_one_or_none()
-        return policies.current(), disabled
+    def _look_up(self, policies: PolicySource, user: str) -> tuple[CompiledPolicy, bool]:
+        # Whether the user is stored (the admin's own check), and the policy that says whether it is disabled.
+        try:
+            PolicyAdmin(self.engine).require_principal(f"user:{user}")
+        except AdminError:
+            return policies.current(), False
+        return policies.current(), True
