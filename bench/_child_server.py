@@ -50,7 +50,7 @@ async def _wait_until_up(port: int) -> None:
             await asyncio.sleep(0.05)
 
 
-def server_parser(doc: str, roles: tuple[str, str], loop: str, http: str) -> argparse.ArgumentParser:
+def server_parser(doc: str, roles: tuple[str, ...], loop: str, http: str) -> argparse.ArgumentParser:
     """The options of a benchmark that starts its servers as children of itself (`--serve ROLE`, hidden).
 
     `loop` and `http` are `mcp-acl serve`'s defaults, passed in so this module stays free of mcp_acl.
