@@ -21,7 +21,9 @@ from mcp_acl.store.portable import PolicyDocument, parse_document
 
 
 def compile_document(doc: PolicyDocument) -> CompiledPolicy:
-    """The document as a compiled policy (revision 0); FileError for a grant that does not compile."""
+    """The document as a compiled policy (revision 0); FileError for a grant that does not compile
+    or a principal the file does not list."""
+    _require_listed(doc)
     grants = [
         Grant(id=i + 1, principal=g.principal, effect=g.effect, target=g.target, condition=g.when,
               expires_at=g.expires, note=g.note)
@@ -37,6 +39,24 @@ def compile_document(doc: PolicyDocument) -> CompiledPolicy:
     except PolicyError as exc:
         # compile_policy names the grant by id; the file names it by place.
         raise FileError(f"grants: {exc}") from None
+
+
+def _require_listed(doc: PolicyDocument) -> None:
+    # As an import into an empty database would: a grant to a name the file does not list
+    # (a typo, a user only the live store has) would otherwise decide for nobody, silently.
+    listed = {"user": {u.name for u in doc.users}, "role": set(doc.roles), "client": {c.client_id for c in doc.clients}}
+    for i, user in enumerate(doc.users):
+        for role in user.roles:
+            if role not in listed["role"]:
+                raise FileError(f"users[{i}]: {_not_listed('role', role)}")
+    for i, grant in enumerate(doc.grants):
+        kind, _, name = grant.principal.partition(":")
+        if name not in listed.get(kind, ()):
+            raise FileError(f"grants[{i}]: {_not_listed(kind, name)}")
+
+
+def _not_listed(kind: str, name: str) -> str:
+    return f"{kind} {name!r} is not in the file; a candidate is the whole policy, so list it under {kind}s"
 
 
 def load_candidate(text: str, source: str) -> CompiledPolicy:

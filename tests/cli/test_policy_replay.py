@@ -116,6 +116,12 @@ def test_since_limits_the_calls_replayed(audited, tmp_path):
         ("grants:\n  - {principal: nobody, target: 'tool:a'}\n", "grants[0].principal"),
         ("grants:\n  - {principal: role:x, target: 'tool:a', effect: maybe}\n", "grants[0].effect: expected allow or deny"),
         ("colour: blue\n", "colour"),
+        # The candidate is the whole policy: names it does not list are refused as an import into
+        # an empty database refuses them, not compiled into grants that decide for nobody.
+        ("roles: [x]\ngrants:\n  - {principal: role:x, target: 'tool:a'}\n  - {principal: user:alcie, target: 'tool:a'}\n",
+         "grants[1]: user 'alcie' is not in the file; a candidate is the whole policy, so list it under users"),
+        ("users:\n  - {name: ada, roles: [analyst]}\n", "users[0]: role 'analyst' is not in the file"),
+        ("grants:\n  - {principal: 'client:bench-cli', target: 'tool:a'}\n", "grants[0]: client 'bench-cli' is not in the file"),
     ],
 )
 def test_a_bad_candidate_is_one_line_and_exit_2(audited, tmp_path, content, says):
