@@ -21,8 +21,9 @@ its `authorization_details` claim, ends no later than the subject token,
 comes without a refresh token, and is recorded in the ledger under the same
 sign-in (refresh-token family) with the subject token's jti as its parent:
 revoking the user, the client, the sign-in or the subject token itself (by
-its jti, `mcp-acl token revoke`) revokes it too (store/token_ledger.py). The narrowing only ever intersects (policy/narrowing.py),
-so asking for more than the user has gains nothing; what is malformed,
+its jti, `mcp-acl token revoke`) revokes it too (store/token_ledger.py).
+The narrowing only ever intersects (policy/narrowing.py), so asking for
+more than the user has gains nothing; what is malformed,
 names an unknown type or has a condition that does not check is refused.
 A token that is already narrowed is not exchanged again: exchange the
 token it came from.

@@ -33,9 +33,8 @@ then sweeps the ledger, in a later statement that sees every token whose
 issuing committed meanwhile. Whichever comes second sees the other's work,
 so a revoked user, client, family or parent token never gains a live
 token, not even one whose refresh or exchange was claimed an instant before
-the revocation. On SQLite the
-issuing transaction's first insert takes the database write lock, which
-serialises the two the same way.
+the revocation. On SQLite the issuing transaction's first insert takes the
+database write lock, which serialises the two the same way.
 """
 
 from __future__ import annotations
@@ -149,7 +148,7 @@ def refuse_if_revoked(
     if parent is not None:
         row = conn.execute(select(_at.c.revoked_at).where(_at.c.jti == parent).with_for_update(read=True)).first()
         if row is None or row.revoked_at is not None:
-            raise IssueRefused("the token it was exchanged from was revoked")
+            raise IssueRefused("the token it was exchanged from was revoked or is gone")
 
 
 def revoke_party(
