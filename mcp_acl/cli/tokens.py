@@ -157,7 +157,8 @@ def token_revoke(
 ) -> None:
     """Revoke access tokens now: the next request with one is refused (401) on every gateway on this database.
 
-    One token by its jti (an external issuer's too, if its tokens carry one):
+    One token by its jti (an external issuer's too, if its tokens carry one),
+    with every narrowed token exchanged from it:
 
       mcp-acl token revoke 3q2-7Xk1y0Vd9sQm8pLr2w
 
@@ -195,6 +196,8 @@ def token_revoke(
                 said = f"revoked token {jti} ({whose} via {done.client_id}, valid until {done.expires_at.isoformat(timespec='seconds')})"
             else:
                 said = f"revoked token {jti} (not minted here: refused until {done.expires_at.date().isoformat()})"
+            if done.exchanged:
+                said += f", and {done.exchanged} narrowed token{'s' if done.exchanged != 1 else ''} exchanged from it"
         else:
             if user is not None:
                 _check_user(engine, user, allow_disabled=True)

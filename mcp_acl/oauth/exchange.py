@@ -19,9 +19,11 @@ to (another client could carry a wider ceiling). The new token keeps the
 subject token's user, client and scope (or less), carries the narrowing in
 its `authorization_details` claim, ends no later than the subject token,
 comes without a refresh token, and is recorded in the ledger under the same
-sign-in (refresh-token family): revoking the user, the client or the sign-in
-revokes it too. The narrowing only ever intersects (policy/narrowing.py),
-so asking for more than the user has gains nothing; what is malformed,
+sign-in (refresh-token family) with the subject token's jti as its parent:
+revoking the user, the client, the sign-in or the subject token itself (by
+its jti, `mcp-acl token revoke`) revokes it too (store/token_ledger.py).
+The narrowing only ever intersects (policy/narrowing.py), so asking for
+more than the user has gains nothing; what is malformed,
 names an unknown type or has a condition that does not check is refused.
 A token that is already narrowed is not exchanged again: exchange the
 token it came from.
@@ -185,6 +187,9 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             client=self.client, user_name=None if is_service_token(parent.claims) else parent.subject,
             scope=found.scope, resource=found.resource, family_id=found.family_id, refresh=False,
             ttl=found.ttl, extra_claims={"authorization_details": details},
+            # The link to the parent is kept in the ledger, not as a claim: the gateway's
+            # per-request deny-list lookup stays one key, and revoking the parent revokes this row.
+            parent_jti=parent.claims["jti"],
         )
         token["issued_token_type"] = ACCESS_TOKEN_URN
         token["authorization_details"] = details

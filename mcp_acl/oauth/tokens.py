@@ -37,10 +37,13 @@ class TokenIssuer:
     def issue(
         self, *, client: OAuthClient, user_name: str | None, scope: str, resource: str, family_id: str | None,
         refresh: bool = True, ttl: timedelta | None = None, extra_claims: dict | None = None,
+        parent_jti: str | None = None,
     ) -> dict:
         """The token response; a refresh token only when `family_id` is given (user grants) and `refresh`.
 
         `ttl` shortens the access token's life (a narrowed token ends with its parent); `extra_claims` are added to it.
+        `parent_jti`: the token it is exchanged from, recorded so revoking that one revokes this one (and
+        checked, in the same transaction, not to be revoked).
         """
         ttl = min(ttl, self.options.access_token_ttl) if ttl is not None else self.options.access_token_ttl
         access_token = mint_access_token(
@@ -58,14 +61,14 @@ class TokenIssuer:
         self.pause("signed")
         try:
             with self.refresh_tokens.engine.begin() as conn:
-                insert_issued(conn, issued_token(access_token), family_id=family)
+                insert_issued(conn, issued_token(access_token), family_id=family, parent_jti=parent_jti)
                 if family is not None and refresh:
                     token["refresh_token"] = self.refresh_tokens.issue(
                         family_id=family, client_id=client.client_id, user_name=user_name, scope=scope,
                         resource=resource, conn=conn,
                     )
                 self.pause("recorded")
-                refuse_if_revoked(conn, user=user_name, client=client.client_id, family=family)
+                refuse_if_revoked(conn, user=user_name, client=client.client_id, family=family, parent=parent_jti)
                 self.pause("checked")
         except IssueRefused as exc:
             # Rolled back: the token was never recorded nor handed out.

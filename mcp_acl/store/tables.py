@@ -370,6 +370,8 @@ access_tokens = Table(
     Column("expires_at", UTCDateTime, nullable=False, index=True),
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("revoked_by", String(255), nullable=True),
+    # The token it was exchanged from (RFC 8693, migration 0017): revoking that jti revokes this one too.
+    Column("parent_jti", String(255), nullable=True, index=True),
 )
 
 # --- approvals (migration 0013) --------------------------------------------

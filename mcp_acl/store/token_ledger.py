@@ -9,22 +9,32 @@ primary key (REVOKED_SQL). A jti the ledger never saw (an external
 issuer's token) gets a row of its own when revoked. Rows go a day after
 the token expires.
 
+Exchanged tokens. A token minted by token exchange (RFC 8693: a narrowed
+token, oauth/exchange.py) records the jti of the token it came from in
+`parent_jti`. Revoking a jti revokes, in the same transaction, every live
+token exchanged from it, and from those in turn: the link lives in the
+ledger, not in the token, so the gateway's check stays the one
+primary-key lookup per request and knows nothing of parents, and every
+replica sees the cascade the moment it commits. (A signed claim naming the
+parent would need a second deny-list key on every request.)
+
 Why a ledger and not cut-offs by issue time: cut-offs compare an `iat`
 stamped by one machine's clock with a revocation time stamped by another's,
 and would also refuse tokens issued in the same second after it. The
 ledger costs one insert per token minted and is exact.
 
 Issuing and revoking at once. Both touch the same rows, in the same order
-(the user, the client, the family's code, the family's refresh tokens):
+(the user, the client, the family's code, the family's refresh tokens, the
+token an exchanged one came from):
 issuing first inserts its ledger row (and the next refresh token), then
 reads those rows `FOR SHARE` and refuses if any says revoked, in one
 transaction; revoking first updates them (taking their locks), and only
 then sweeps the ledger, in a later statement that sees every token whose
 issuing committed meanwhile. Whichever comes second sees the other's work,
-so a revoked user, client or family never gains a live token, not even one
-whose refresh was claimed an instant before the revocation. On SQLite the
-issuing transaction's first insert takes the database write lock, which
-serialises the two the same way.
+so a revoked user, client, family or parent token never gains a live
+token, not even one whose refresh or exchange was claimed an instant before
+the revocation. On SQLite the issuing transaction's first insert takes the
+database write lock, which serialises the two the same way.
 """
 
 from __future__ import annotations
@@ -74,6 +84,7 @@ class JtiRevocation:
     subject: str | None
     client_id: str | None
     expires_at: datetime
+    exchanged: int = 0  # live tokens exchanged from it (and from those) revoked with it
 
 
 def utcnow() -> datetime:
@@ -93,19 +104,26 @@ def record_issued(
     refuse_if_revoked(conn, user=token.subject, client=token.client_id if registered_client else None, family=family_id)
 
 
-def insert_issued(conn: Connection, token: IssuedToken, *, family_id: str | None = None) -> None:
-    """Insert the ledger row (first, so on SQLite the transaction holds the write lock from here on)."""
+def insert_issued(
+    conn: Connection, token: IssuedToken, *, family_id: str | None = None, parent_jti: str | None = None,
+) -> None:
+    """Insert the ledger row (first, so on SQLite the transaction holds the write lock from here on).
+
+    `parent_jti`: the token it was exchanged from (revoking that one revokes this one).
+    """
     conn.execute(
         insert(_at).values(
             jti=token.jti, subject=token.subject, client_id=token.client_id, family_id=family_id,
-            issued_at=token.issued_at, expires_at=token.expires_at,
+            issued_at=token.issued_at, expires_at=token.expires_at, parent_jti=parent_jti,
         )
     )
     conn.execute(delete(_at).where(_at.c.expires_at < token.issued_at - KEEP_EXPIRED))
 
 
-def refuse_if_revoked(conn: Connection, *, user: str | None, client: str | None, family: str | None) -> None:
-    """Raise IssueRefused if the user is disabled or gone, the client gone, or the family revoked.
+def refuse_if_revoked(
+    conn: Connection, *, user: str | None, client: str | None, family: str | None, parent: str | None = None,
+) -> None:
+    """Raise IssueRefused if the user is disabled or gone, the client gone, the family or the parent token revoked.
 
     Reads with `FOR SHARE` (ignored by SQLite), after this transaction's
     inserts: see the module docstring for why this order.
@@ -127,6 +145,10 @@ def refuse_if_revoked(conn: Connection, *, user: str | None, client: str | None,
         ]
         if any(mark.revoked_at is not None for mark in marks):
             raise IssueRefused("the grant was revoked")
+    if parent is not None:
+        row = conn.execute(select(_at.c.revoked_at).where(_at.c.jti == parent).with_for_update(read=True)).first()
+        if row is None or row.revoked_at is not None:
+            raise IssueRefused("the token it was exchanged from was revoked or is gone")
 
 
 def revoke_party(
@@ -161,7 +183,11 @@ def revoke_party(
 
 
 def revoke_jti(engine: Engine, jti: str, actor: str | None = None) -> JtiRevocation:
-    """Revoke one token by its jti (known to the ledger or not); nothing changes if it already was."""
+    """Revoke one token by its jti (known to the ledger or not) and every live token exchanged from it.
+
+    Nothing changes for a token that already was revoked, but the tokens
+    exchanged from it are swept again (none should be live).
+    """
     now = utcnow()
     with engine.begin() as conn:
         row = conn.execute(select(_at).where(_at.c.jti == jti).with_for_update()).first()
@@ -171,7 +197,30 @@ def revoke_jti(engine: Engine, jti: str, actor: str | None = None) -> JtiRevocat
             return JtiRevocation(jti, False, False, None, None, expires)
         if row.revoked_at is None:
             conn.execute(update(_at).where(_at.c.jti == jti).values(revoked_at=now, revoked_by=actor))
-        return JtiRevocation(jti, True, row.revoked_at is not None, row.subject, row.client_id, row.expires_at)
+        exchanged = revoke_exchanged(conn, jti, actor=actor, now=now)
+        return JtiRevocation(jti, True, row.revoked_at is not None, row.subject, row.client_id, row.expires_at, exchanged)
+
+
+def revoke_exchanged(conn: Connection, jti: str, *, actor: str | None = None, now: datetime | None = None) -> int:
+    """Revoke the live tokens exchanged from `jti`, and from those, generation by generation; return how many.
+
+    In the caller's transaction, after the row of `jti` was locked (or
+    updated): an exchange that read it first has committed its token by now
+    and is swept here; one that reads it later sees it revoked.
+    """
+    now = now or utcnow()
+    count, parents, seen = 0, [jti], {jti}
+    while parents:
+        count += conn.execute(
+            update(_at)
+            .where(_at.c.parent_jti.in_(parents), _at.c.revoked_at.is_(None), _at.c.expires_at > now)
+            .values(revoked_at=now, revoked_by=actor)
+        ).rowcount
+        children = conn.execute(select(_at.c.jti).where(_at.c.parent_jti.in_(parents))).scalars()
+        # Each jti once: a ledger row naming itself (or a loop) cannot keep this going.
+        parents = [child for child in children if child not in seen]
+        seen.update(parents)
+    return count
 
 
 def ledger_entry(conn: Connection, jti: str):

@@ -1,0 +1,140 @@
+"""A revoked token never gains a live narrowed token, whatever the order of exchange and revocation.
+
+The issuer is paused at each point of issuing a token exchanged from a
+parent (signed; recorded; checked, not committed) while the parent is
+revoked by its jti from another connection, on real SQLite and PostgreSQL.
+Either the exchange is refused, or the token it produced is on the
+deny-list. And the sweep follows the ledger's links down every generation.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from authlib.oauth2.rfc6749 import InvalidGrantError
+from sqlalchemy import select
+
+from mcp_acl.auth.keys import SigningKeys
+from mcp_acl.auth.tokens import issued_token
+from mcp_acl.oauth.options import ServerOptions
+from mcp_acl.oauth.refresh_tokens import RefreshTokenStore
+from mcp_acl.oauth.tokens import TokenIssuer
+from mcp_acl.store import PolicyAdmin
+from mcp_acl.store import tables as t
+from mcp_acl.store.token_ledger import IssuedToken, insert_issued, is_revoked, revoke_jti, utcnow
+from tests.oauth.test_refresh_race import RESOURCE, wait_for_a_lock_wait
+
+
+def _record(engine, jti: str, parent: str | None = None, ttl: timedelta = timedelta(hours=1)) -> None:
+    now = utcnow()
+    with engine.begin() as conn:
+        insert_issued(conn, IssuedToken(jti, "alice", "app", now, now + ttl), parent_jti=parent)
+
+
+@pytest.fixture
+def issuer(engine):
+    """Alice via app holds the recorded token `parent`; an issuer to exchange it."""
+    admin = PolicyAdmin(engine)
+    admin.add_user("alice")
+    admin.add_client("app")
+    _record(engine, "parent")
+    options = ServerOptions(issuer="http://127.0.0.1:8000", resource=RESOURCE, scope="mcp")
+    return TokenIssuer(SigningKeys(engine), options, RefreshTokenStore(engine))
+
+
+def exchange(issuer: TokenIssuer) -> dict:
+    return issuer.issue(
+        client=SimpleNamespace(client_id="app"), user_name="alice", scope="mcp", resource=RESOURCE, family_id=None,
+        refresh=False, parent_jti="parent",
+    )
+
+
+def revoke_elsewhere(engine) -> threading.Thread:
+    """Revoke `parent` by its jti on another connection, in a thread (it may wait for the issuer's locks)."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            revoke_jti(engine, "parent", "ops")
+        except BaseException as exc:  # surfaced by the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.errors = errors  # type: ignore[attr-defined]
+    thread.start()
+    return thread
+
+
+def assert_no_live_child(engine, outcome: dict | None) -> None:
+    with engine.connect() as conn:
+        assert is_revoked(conn, "parent")
+        if outcome is None:
+            # Rolled back: only the parent is on record.
+            assert conn.execute(select(t.access_tokens.c.jti)).scalars().all() == ["parent"]
+        else:
+            assert is_revoked(conn, issued_token(outcome["access_token"]).jti)
+
+
+def test_revoked_between_the_check_at_the_endpoint_and_storing_the_token_is_refused(engine, issuer):
+    # The exchange endpoint found the parent live and signed the token; then the parent goes.
+    issuer.pause = lambda stage: stage == "signed" and revoke_jti(engine, "parent", "ops")
+    with pytest.raises(InvalidGrantError, match="exchanged from was revoked"):
+        exchange(issuer)
+    assert_no_live_child(engine, None)
+
+
+def test_revoked_while_the_token_is_being_stored(engine, issuer):
+    threads: list[threading.Thread] = []
+
+    def pause(stage: str) -> None:
+        if stage == "recorded":
+            threads.append(revoke_elsewhere(engine))
+            if engine.dialect.name == "postgresql":
+                # The issuer holds nothing the revocation needs: it commits now, and the check sees it.
+                threads[0].join(timeout=30)
+                assert not threads[0].is_alive()
+
+    issuer.pause = pause
+    try:
+        outcome = exchange(issuer)
+    except InvalidGrantError:
+        outcome = None
+    threads[0].join(timeout=30)
+    assert not threads[0].is_alive() and threads[0].errors == []
+    if engine.dialect.name == "postgresql":
+        assert outcome is None
+    # SQLite: the issuer held the write lock, so the revocation ran after its commit and swept what it issued.
+    assert_no_live_child(engine, outcome)
+
+
+def test_revoked_after_the_check_waits_for_the_exchange_and_then_sweeps_it(engine, issuer):
+    threads: list[threading.Thread] = []
+
+    def pause(stage: str) -> None:
+        if stage != "checked":
+            return
+        threads.append(revoke_elsewhere(engine))
+        if engine.dialect.name == "postgresql":
+            wait_for_a_lock_wait(engine)  # the revocation waits on the parent's row the issuer reads FOR SHARE
+
+    issuer.pause = pause
+    outcome = exchange(issuer)  # the check passed before the revocation: the token is issued...
+    threads[0].join(timeout=30)
+    assert not threads[0].is_alive() and threads[0].errors == []
+    assert_no_live_child(engine, outcome)  # ...and revoked by the sweep that waited for it
+
+
+def test_the_sweep_follows_every_generation_and_nothing_else(engine, issuer):
+    _record(engine, "child", parent="parent")
+    _record(engine, "grandchild", parent="child")
+    _record(engine, "expired-child", parent="parent", ttl=timedelta(seconds=-1))
+    _record(engine, "unrelated")
+    done = revoke_jti(engine, "parent", "ops")
+    assert (done.known, done.already, done.exchanged) == (True, False, 2)  # the expired one is not counted
+    with engine.connect() as conn:
+        assert [is_revoked(conn, jti) for jti in ("parent", "child", "grandchild", "unrelated")] == [True, True, True, False]
+    # Again: nothing new to revoke.
+    assert (revoke_jti(engine, "parent").already, revoke_jti(engine, "parent").exchanged) == (True, 0)
