@@ -21,7 +21,7 @@ def test_a_signed_value_reads_back_only_unchanged_with_the_same_key_and_purpose(
 
 
 def test_a_session_ends_after_its_lifetime_or_when_idle():
-    session = ConsoleSession("admin", "mcp-acl-console", "http://127.0.0.1:8000", ("admin",), "t", 1000.0, 1000.0)
+    session = ConsoleSession("admin", "mcp-acl-console", "http://127.0.0.1:8000", "j1", 4600.0, (), "t", 1000.0, 1000.0)
     assert session.live(1000.0 + SESSION_IDLE - 1)
     assert not session.live(1000.0 + SESSION_IDLE + 1)
     busy = session.seen_at(1000.0 + SESSION_LIFETIME - 10)
