@@ -12,17 +12,29 @@ dropped it.
 
 from __future__ import annotations
 
+import base64
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from joserfc.jwk import RSAKey
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
+from mcp_acl.app import create_app
 from mcp_acl.cli import app as cli_app
+from mcp_acl.config import Settings
 from mcp_acl.console import guard
 from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
+from tests.auth.support import LoopbackServer
 from tests.console.support import browser, require_browser, served_demo, sign_in
+from tests.console.test_console_external import Provider
+from tests.support.demo_gateway import make_demo
 
 pytestmark = pytest.mark.usefixtures("_browser_present")
 
@@ -157,3 +169,69 @@ async def test_a_console_change_is_decided_once_and_audited_under_that_decision(
             (row,) = conn.execute(select(t.audit_events).where(
                 t.audit_events.c.action == "grant", t.audit_events.c.kind == "decision", t.audit_events.c.target == "admin:console")).all()
         assert (row.subject, row.decision) == ("admin", "allow") and row.reason.startswith("grant allow role:intern tool:sql.tables: ")
+
+
+@asynccontextmanager
+async def provider_console(sqlite_url: str) -> AsyncIterator[tuple[Provider, str, object]]:
+    """The demo behind an external provider whose tokens name alice and carry a `roles` claim (MCP_ACL_ROLES_CLAIM)."""
+    provider = Provider(RSAKey.generate_key(2048, private=True))
+    provider.user = "alice"
+    idp = LoopbackServer(provider.app())
+    provider.url = await anyio.to_thread.run_sync(idp.__enter__)
+    world = make_demo(sqlite_url)
+    settings = Settings(database_url=sqlite_url, issuer=provider.issuer, roles_claim="roles")
+    provider.resource = settings.resource_url
+    server = LoopbackServer(create_app(settings, world.engine), lifespan="on")
+    base = await anyio.to_thread.run_sync(server.__enter__)
+    try:
+        yield provider, base, world
+    finally:
+        await anyio.to_thread.run_sync(server.__exit__, None, None, None)
+        await anyio.to_thread.run_sync(idp.__exit__, None, None, None)
+        world.engine.dispose()
+
+
+async def test_revoking_a_providers_sign_in_token_by_its_jti_ends_the_console_session(sqlite_url, monkeypatch):
+    """alice is an admin only by her provider's role claim; the token is hers for an hour, its jti is revoked now."""
+    monkeypatch.setenv("MCP_ACL_CONSOLE_CLIENT_ID", "console-app")
+    async with provider_console(sqlite_url) as (provider, base, world), browser() as chrome:
+        provider.extra = {"roles": ["admin"], "jti": "alice-hour"}
+        page = await chrome.new_page()
+        page.set_default_timeout(15_000)
+        await page.goto(base + "/admin/grants")
+        assert (await page.inner_text("h1")).startswith("Grants")  # the claimed role counts while the token is valid
+        await anyio.to_thread.run_sync(mcp_acl, sqlite_url, "token", "revoke", "alice-hour")
+        await the_next_post_and_page_are_refused(page, base, world.engine, "Not done")
+        assert "sign-in was revoked" in await page.inner_text(".note.bad")
+
+
+async def test_a_providers_claimed_admin_role_counts_only_until_its_token_expires(sqlite_url, monkeypatch):
+    """The console trusts a role claim as /mcp trusts the token: until its `exp`, never for the session's 8 hours.
+
+    The token is past its exp but inside the verifier's clock leeway: the
+    sign-in is decided on its claims, and from the first click on its role
+    claim no longer counts (alice holds no stored admin role).
+    """
+    monkeypatch.setenv("MCP_ACL_CONSOLE_CLIENT_ID", "console-app")
+    async with provider_console(sqlite_url) as (provider, base, world), browser() as chrome:
+        provider.extra = {"roles": ["admin"], "jti": "alice-ended", "exp": int(time.time()) - 1}
+        page = await chrome.new_page()
+        page.set_default_timeout(15_000)
+        callbacks: list = []
+        page.on("response", lambda r: callbacks.append(r) if "/admin/callback" in r.url else None)
+        answer = await page.goto(base + "/admin/grants")
+        assert answer.status == 403 and await page.inner_text("h1") == "Not an administrator"
+        assert "no grant allows user alice to use admin:console" in await page.inner_text(".note.bad")
+        # The session cookie the sign-in set, sent again with its CSRF token: the POST is refused too.
+        (callback,) = callbacks
+        (value,) = re.findall(r"(?m)^mcp_acl_console=([^;]+)", await callback.header_value("set-cookie") or "")
+        csrf = json.loads(base64.urlsafe_b64decode(value.split(".")[0] + "==="))["csrf"]
+        await page.context.add_cookies([{"name": "mcp_acl_console", "value": value, "url": base}])
+        form = {"principal": "role:intern", "target": "tool:sql.tables", "step": "commit", "csrf": csrf}
+        refused = await page.request.post(base + "/admin/grants/add", form=form, headers={"Origin": base})
+        assert refused.status == 403 and "Not an administrator" in await refused.text()
+        assert intern_grants(world.engine) == []
+        with world.engine.connect() as conn:
+            signed_in = conn.execute(select(t.audit_events.c.subject, t.audit_events.c.decision)
+                                     .where(t.audit_events.c.action == "console sign-in")).all()
+        assert [tuple(r) for r in signed_in] == [("alice", "allow")]
