@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
 
 import anyio
 import pytest
@@ -104,6 +105,28 @@ async def test_revoking_the_sign_in_token_ends_the_console_session_at_the_next_c
         # The session is over: the console asks for a sign-in again.
         await page.goto(served.base + "/admin/grants")
         assert "/authorize" in page.url
+
+
+@pytest.mark.parametrize("party", ["--user", "--client"])
+async def test_revoking_the_admins_sign_ins_ends_a_session_that_outlived_its_token(database_url, party):
+    """A console session lasts 8 hours, its token one: `token revoke --user admin` (or `--client mcp-acl-console`)
+    after the token expired puts no token on the deny-list, but revokes the sign-in, and that ends the session."""
+    async with served_demo(database_url) as served, browser() as chrome:
+        engine = served.world.engine
+        page = await chrome.new_page()
+        await sign_in(page, served.base, "admin", goto="/admin/grants")
+        jti = sign_in_jti(engine)
+        # The sign-in token's hour is over (its ledger row says so, as it would an hour later).
+        with engine.begin() as conn:
+            conn.execute(t.access_tokens.update().where(t.access_tokens.c.jti == jti)
+                         .values(expires_at=datetime.now(timezone.utc) - timedelta(minutes=1)))
+        await page.goto(served.base + "/admin/grants")
+        assert (await page.inner_text("h1")).startswith("Grants")  # the session goes on without its token
+        said = await anyio.to_thread.run_sync(
+            mcp_acl, served.world.settings.database_url, "token", "revoke", party, "admin" if party == "--user" else "mcp-acl-console")
+        assert "revoked 0 live access tokens" in said
+        await the_next_post_and_page_are_refused(page, served.base, engine, "Not done")
+        assert "sign-in was revoked" in await page.inner_text(".note.bad")
 
 
 @pytest.mark.parametrize("how", ["role", "disabled"])
