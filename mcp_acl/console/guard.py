@@ -7,7 +7,7 @@ policy and the deny-list say now, not from what the sign-in said: the
 identity is rebuilt from the cookie's subject, client and issuer (roles are
 resolved by the policy: stored memberships as they stand now; a disabled
 user is refused), and the sign-in token's `jti` is looked up on the token
-deny-list, so revoking the admin grant, taking the role away, disabling
+deny-list, with the sign-in it came from (revocation.py), so revoking the admin grant, taking the role away, disabling
 the user or revoking the sign-in token ends console access at the next
 click. If the deny-list or the policy cannot be read, the request is
 refused (nothing is done).
@@ -47,7 +47,7 @@ MAX_FORM = 64 * 1024
 Page = Callable[[Console, Request, ConsoleSession], Awaitable[Response]]
 Action = Callable[[Console, Request, ConsoleSession, dict[str, str]], Awaitable[Response]]
 
-SIGN_IN_REVOKED = "Your console sign-in was revoked (its token is on the deny-list): nothing was done. Sign in again."
+SIGN_IN_REVOKED = "Your console sign-in was revoked (mcp-acl token revoke, or your user was disabled): nothing was done. Sign in again."
 CANNOT_CHECK = (
     "The console could not check your sign-in against the policy and the token deny-list (the database did not answer), "
     "so nothing was done. Try again in a moment."
@@ -59,7 +59,7 @@ class ConsoleRefused(Exception):
 
 
 class SignInRevoked(Exception):
-    """The session's sign-in token is on the deny-list."""
+    """The session's sign-in token is on the deny-list, or its sign-in was revoked (revocation.py)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,10 @@ def decide_admin(console: Console, identity: Identity) -> Decision:
 
 
 def admit(console: Console, session: ConsoleSession) -> Admission:
-    """The deny-list (SignInRevoked), then the decision; run in a worker thread. A database error passes through."""
+    """The deny-list and the sign-in (SignInRevoked), then the decision; run in a worker thread.
+
+    A database error passes through: the caller refuses the request.
+    """
     if session.jti is not None:
         try:
             console.revoked.check(session.jti)
