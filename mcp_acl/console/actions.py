@@ -1,8 +1,9 @@
 """The console's changes (POST): each one is the store operation the CLI runs, decided and audited.
 
 Every handler parses its form the way the CLI parses its options, then runs
-`audited_change` (guard.py): the admin check, an audit row naming the admin
-and the change, the PolicyAdmin operation (which bumps the revision, logs
+`audited_change` (guard.py) under the admin decision the guard took for this
+request (one decision per request): an audit row naming the admin and the
+change, the PolicyAdmin operation (which bumps the revision, logs
 the change and so pushes `list_changed` to live sessions), and the outcome row.
 """
 
@@ -20,7 +21,7 @@ from mcp_acl.console import pages
 from mcp_acl.console import queries as q
 from mcp_acl.console.context import NOTE_PURPOSE, SECURITY_HEADERS, Console
 from mcp_acl.console.cookies import ConsoleSession
-from mcp_acl.console.guard import ConsoleRefused, admin_action, audited_change
+from mcp_acl.console.guard import ConsoleRefused, admin_action, admission_of, audited_change
 from mcp_acl.expiry import ExpiryError, parse_expiry
 from mcp_acl.gateway.sessions import SessionKillError, SessionStore
 from mcp_acl.policy import Effect, PolicyError, check_condition, parse_principal, parse_target_pattern
@@ -119,10 +120,11 @@ async def _change(
     console: Console, request: Request, session: ConsoleSession, action: str, what: str, args: dict, run,
     back: str, said, problem_page, errors: tuple = CHANGE_ERRORS,
 ) -> Response:
-    """Make one audited change (guard.audited_change) and go `back` saying `said(result)`; a refused
-    admin gets the refusal page, a change the store refuses gets `problem_page(..., problem=)`."""
+    """Make one audited change under the guard's decision for this request (guard.audited_change) and go
+    `back` saying `said(result)`; a refused admin gets the refusal page, a change the store refuses gets
+    `problem_page(..., problem=)`."""
     try:
-        result = await run_in_threadpool(audited_change, console, session, action, what, args, run)
+        result = await run_in_threadpool(audited_change, console, admission_of(request), action, what, args, run)
     except ConsoleRefused as exc:
         return _refused_page(console, request, session, str(exc))
     except errors as exc:

@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, Response
 
 from mcp_acl.config import Settings
 from mcp_acl.console.cookies import SESSION_LIFETIME, ConsoleSession, Signer
+from mcp_acl.console.revocation import SignInRevocations
 from mcp_acl.gateway.runtime import Gateway
 from mcp_acl.printable import printable
 
@@ -68,6 +69,8 @@ class Console:
     def __init__(self, settings: Settings, engine: Engine, gateway: Gateway, keys: Any) -> None:
         self.settings, self.engine, self.gateway, self.keys = settings, engine, gateway, keys
         self.signer = Signer()
+        # The sign-in token's jti on the gateway's deny-list, and its sign-in: looked up on every request.
+        self.revoked = SignInRevocations(engine)
         self.secure = settings.resource_url.startswith("https://")
         # __Host- pins the cookie to this exact origin; it needs https.
         self.cookie = "__Host-mcp_acl_console" if self.secure else "mcp_acl_console"

@@ -4,7 +4,9 @@ A cookie carries JSON signed with HMAC-SHA256, so the browser can hold it
 but not change it. The key is `MCP_ACL_CONSOLE_SECRET` (set the same value on
 every replica behind one address), else a random key made when the process
 starts: sessions then end with the process. Nothing secret is put in a cookie
-(no token, no password): only who signed in, when, and the CSRF token.
+(no token, no password): only who signed in, the sign-in token's id (`jti`)
+and expiry, when, and the CSRF token. The admin's roles are not kept: the
+guard resolves them from the policy on every request (guard.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import hmac
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 SECRET_ENV = "MCP_ACL_CONSOLE_SECRET"
 # A session ends this long after sign-in whatever happens, or after this long unused.
@@ -65,12 +67,21 @@ class Signer:
 
 @dataclass(frozen=True)
 class ConsoleSession:
-    """A signed-in administrator, as the session cookie holds it."""
+    """A signed-in administrator, as the session cookie holds it.
+
+    `jti` is the sign-in token's id, looked up on the deny-list on every
+    request (None when the issuer's tokens carry none). `claim_roles` are the
+    roles an external provider's token claim gave (MCP_ACL_ROLES_CLAIM; never
+    set with the embedded issuer): the provider's word holds until the
+    token's `token_expires`, as it would on /mcp, and not a moment longer.
+    """
 
     subject: str
     client_id: str
     issuer: str
-    roles: tuple[str, ...]
+    jti: str | None
+    token_expires: float
+    claim_roles: tuple[str, ...]
     csrf: str
     started: float
     seen: float
@@ -79,12 +90,16 @@ class ConsoleSession:
         """Within the session's lifetime and not idle too long."""
         return now < self.started + SESSION_LIFETIME and now < self.seen + SESSION_IDLE
 
+    def roles_claimed(self, now: float) -> frozenset[str]:
+        """The token claim's roles while the sign-in token is valid, else none."""
+        return frozenset(self.claim_roles) if now < self.token_expires else frozenset()
+
     def seen_at(self, now: float) -> "ConsoleSession":
-        return ConsoleSession(self.subject, self.client_id, self.issuer, self.roles, self.csrf, self.started, now)
+        return replace(self, seen=now)
 
     def as_value(self) -> dict:
         value = asdict(self)
-        value["roles"] = list(self.roles)
+        value["claim_roles"] = list(self.claim_roles)
         return value
 
     @classmethod
@@ -92,9 +107,11 @@ class ConsoleSession:
         if value is None:
             return None
         try:
+            jti = value["jti"]
             return cls(
                 str(value["subject"]), str(value["client_id"]), str(value["issuer"]),
-                tuple(str(r) for r in value["roles"]), str(value["csrf"]), float(value["started"]), float(value["seen"]),
+                None if jti is None else str(jti), float(value["token_expires"]),
+                tuple(str(r) for r in value["claim_roles"]), str(value["csrf"]), float(value["started"]), float(value["seen"]),
             )
         except (KeyError, TypeError, ValueError):
             return None

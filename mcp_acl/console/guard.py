@@ -2,19 +2,30 @@
 
 The admin check is a decision like any tool call's: the same engine, the
 same policy revision the gateway decides on, and an audit row for each
-sign-in and each change. The decision is taken again on every page and
-every change, so revoking the admin grant (or disabling the user) ends
-console access at the next click. Every POST must carry the session's
-CSRF token and, when the browser sends one, this server's Origin.
+sign-in and each change. Every request is admitted afresh from what the
+policy and the deny-list say now, not from what the sign-in said: the
+identity is rebuilt from the cookie's subject, client and issuer (roles are
+resolved by the policy: stored memberships as they stand now; a disabled
+user is refused), and the sign-in token's `jti` is looked up on the token
+deny-list, with the sign-in it came from (revocation.py), so revoking the admin grant, taking the role away, disabling
+the user or revoking the sign-in token ends console access at the next
+click. If the deny-list or the policy cannot be read, the request is
+refused (nothing is done).
+
+One decision per request: the guard decides, and a change audits and runs
+under that same decision (`audited_change`), as the gateway's admission
+decides, audits, then runs. Every POST must carry the session's CSRF token
+and, when the browser sends one, this server's Origin.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
@@ -26,26 +37,61 @@ from starlette.responses import RedirectResponse, Response
 from mcp_acl.audit import AuditLog
 from mcp_acl.console.context import CONSOLE_TARGET, SECURITY_HEADERS, SESSION_PURPOSE, Console
 from mcp_acl.console.cookies import ConsoleSession
+from mcp_acl.gateway.revoked import TokenRevoked
 from mcp_acl.policy import Decision, Identity, decide
 from mcp_acl.store import PolicyAdmin
+
+log = logging.getLogger(__name__)
 
 MAX_FORM = 64 * 1024
 Page = Callable[[Console, Request, ConsoleSession], Awaitable[Response]]
 Action = Callable[[Console, Request, ConsoleSession, dict[str, str]], Awaitable[Response]]
+
+SIGN_IN_REVOKED = "Your console sign-in was revoked (mcp-acl token revoke, or your user was disabled): nothing was done. Sign in again."
+CANNOT_CHECK = (
+    "The console could not check your sign-in against the policy and the token deny-list (the database did not answer), "
+    "so nothing was done. Try again in a moment."
+)
 
 
 class ConsoleRefused(Exception):
     """The admin check refused (the grant was revoked, the user disabled): nothing was changed."""
 
 
-def identity_of(session: ConsoleSession) -> Identity:
-    """The identity the session was signed in as (the token's claims, kept in the cookie)."""
-    return Identity(session.subject, session.client_id, frozenset(session.roles), session.issuer)
+class SignInRevoked(Exception):
+    """The session's sign-in token is on the deny-list, or its sign-in was revoked (revocation.py)."""
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The guard's one decision for this request: the admin as the policy sees them now, and its answer."""
+
+    identity: Identity
+    decision: Decision
+
+
+def identity_of(session: ConsoleSession, now: float) -> Identity:
+    """The admin now: the session's subject, client and issuer. The policy adds the stored roles at decision time."""
+    return Identity(session.subject, session.client_id, session.roles_claimed(now), session.issuer)
 
 
 def decide_admin(console: Console, identity: Identity) -> Decision:
     """May `identity` use the console now? The gateway's own decision on `admin:console`."""
     return decide(console.policy(), identity, CONSOLE_TARGET, {}, datetime.now(timezone.utc))
+
+
+def admit(console: Console, session: ConsoleSession) -> Admission:
+    """The deny-list and the sign-in (SignInRevoked), then the decision; run in a worker thread.
+
+    A database error passes through: the caller refuses the request.
+    """
+    if session.jti is not None:
+        try:
+            console.revoked.check(session.jti)
+        except TokenRevoked:
+            raise SignInRevoked from None
+    identity = identity_of(session, time.time())
+    return Admission(identity, decide_admin(console, identity))
 
 
 def audit_admin(console: Console, identity: Identity, action: str, decision: Decision, args: dict | None, what: str | None = None) -> int:
@@ -57,25 +103,33 @@ def audit_admin(console: Console, identity: Identity, action: str, decision: Dec
     )
 
 
-def audited_change(console: Console, session: ConsoleSession, action: str, what: str, args: dict[str, Any], run: Callable[[PolicyAdmin], Any]) -> Any:
-    """Decide, audit, then make the change through PolicyAdmin (as the CLI does) and audit its outcome.
+def admission_of(request: Request) -> Admission:
+    """The guard's decision for this request; ConsoleRefused if the guard took none (never a change without one)."""
+    admission = getattr(request.state, "console_admission", None)
+    if not isinstance(admission, Admission):
+        raise ConsoleRefused("no admin decision was taken for this request")
+    return admission
 
-    Run in a worker thread. Raises ConsoleRefused when the admin check now
-    refuses; the store's own errors (AdminError, StoreError) pass through after
+
+def audited_change(console: Console, admission: Admission, action: str, what: str, args: dict[str, Any], run: Callable[[PolicyAdmin], Any]) -> Any:
+    """Audit the request's admin decision for this change, make it through PolicyAdmin (as the CLI does), audit its outcome.
+
+    Run in a worker thread. Raises ConsoleRefused when the decision refused
+    (the guard answers a refusal before any action runs, so only a bug gets
+    here); the store's own errors (AdminError, StoreError) pass through after
     an `error` outcome row.
     """
-    identity = identity_of(session)
-    decision = decide_admin(console, identity)
-    log = AuditLog(console.engine)
+    identity, decision = admission.identity, admission.decision
+    audit = AuditLog(console.engine)
     row = audit_admin(console, identity, action, decision, args, what)
     if not decision.allowed:
         raise ConsoleRefused(decision.reason)
     try:
-        result = run(PolicyAdmin(console.engine, actor=f"{session.subject} (console)"))
+        result = run(PolicyAdmin(console.engine, actor=f"{identity.subject} (console)"))
     except BaseException:
-        log.record_outcome(row, "error")
+        audit.record_outcome(row, "error")
         raise
-    log.record_outcome(row, "ok")
+    audit.record_outcome(row, "ok")
     return result
 
 
@@ -92,15 +146,41 @@ def _to_sign_in(console: Console, request: Request) -> Response:
 
 
 async def _admitted(console: Console, request: Request, session: ConsoleSession) -> Response | None:
-    identity = identity_of(session)
-    decision = await run_in_threadpool(decide_admin, console, identity)
-    if decision.allowed:
+    """None when the admin may go on (the decision is kept on the request for the change); else the refusal."""
+    try:
+        admission = await run_in_threadpool(admit, console, session)
+    except SignInRevoked:
+        await _audit_refusal(_audit_revoked, console, session)
+        response = console.render(request, "error.html", 403, message=SIGN_IN_REVOKED, sign_in=True)
+        console.end_session(response)
+        return response
+    except Exception as exc:  # the deny-list or the policy could not be read: refused, never let through
+        log.warning("refusing a console request: the admin check failed (%s)", exc.__class__.__name__)
+        return console.render(request, "error.html", 503, message=CANNOT_CHECK)
+    if admission.decision.allowed:
+        request.state.console_admission = admission
         return None
     # Written once: the cookie is cleared with this answer.
-    await run_in_threadpool(audit_admin, console, identity, "console", decision, None, f"{request.method} {request.url.path}")
-    response = console.render(request, "refused.html", 403, reason=decision.reason, subject=session.subject)
+    await _audit_refusal(
+        audit_admin, console, admission.identity, "console", admission.decision, None, f"{request.method} {request.url.path}")
+    response = console.render(request, "refused.html", 403, reason=admission.decision.reason, subject=session.subject)
     console.end_session(response)
     return response
+
+
+async def _audit_refusal(write: Callable[..., Any], *args: Any) -> None:
+    # The refusal stands whether or not its row can be written.
+    try:
+        await run_in_threadpool(write, *args)
+    except Exception as exc:
+        log.warning("a console refusal could not be audited (%s)", exc.__class__.__name__)
+
+
+def _audit_revoked(console: Console, session: ConsoleSession) -> None:
+    AuditLog(console.engine).record_authentication(
+        reason="invalid_token: the console's sign-in token was revoked", issuer=session.issuer or None,
+        subject=session.subject, client_id=session.client_id,
+    )
 
 
 def admin_page(page: Page) -> Callable[[Console, Request], Awaitable[Response]]:

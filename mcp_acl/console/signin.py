@@ -8,7 +8,8 @@ With an external provider (external.py) the same flow runs against its
 endpoints. Either way the access token is verified by the same verifier as
 every MCP request. Then the policy decides `admin:console` for
 that identity, and the sign-in is audited, allowed or not. The token itself
-is dropped: the browser only ever holds the signed session cookie.
+is dropped: the browser only ever holds the signed session cookie, with
+the token's `jti` (for the deny-list) and expiry, never the token.
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ def register_console_client(engine, resource_url: str) -> None:
 
 def _challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def _jti(claims: dict) -> str | None:
+    # The embedded issuer always sets one; an external provider's token may not (it cannot then be revoked alone).
+    jti = claims.get("jti")
+    return jti if isinstance(jti, str) and jti else None
 
 
 def _safe_next(value: str | None) -> str:
@@ -185,8 +192,8 @@ class SignIn:
             return response
         now = time.time()
         session = ConsoleSession(
-            identity.subject, identity.client_id or CONSOLE_CLIENT, identity.issuer or "", tuple(sorted(identity.roles)),
-            secrets.token_urlsafe(32), now, now,
+            identity.subject, identity.client_id or CONSOLE_CLIENT, identity.issuer or "", _jti(access.claims or {}),
+            float(access.expires_at or now), tuple(sorted(identity.roles)), secrets.token_urlsafe(32), now, now,
         )
         response = RedirectResponse(_safe_next(pending.get("next")), 303, headers=SECURITY_HEADERS)
         response.delete_cookie("mcp_acl_console_sign_in", path="/admin/callback")

@@ -31,6 +31,7 @@ class Provider(TestIssuer):
     user: str = "admin"
     codes: dict | None = None
     resource: str = ""
+    extra: dict | None = None  # more claims for the next token (roles, jti, exp)
 
     def app(self) -> Starlette:
         base = super().app()
@@ -53,7 +54,7 @@ class Provider(TestIssuer):
             proof = base64.urlsafe_b64encode(hashlib.sha256(form["code_verifier"].encode()).digest()).rstrip(b"=").decode()
             if challenge != proof or redirect_uri != form["redirect_uri"] or form["client_id"] != "console-app":
                 return JSONResponse({"error": "invalid_grant"}, 400)
-            claims = claims_for(self.issuer, self.resource, sub=user, client_id="console-app")
+            claims = claims_for(self.issuer, self.resource, sub=user, client_id="console-app", **(self.extra or {}))
             return JSONResponse({"access_token": self.sign(claims), "token_type": "Bearer"})
 
         routes = [Route("/.well-known/openid-configuration", metadata), Route("/authorize", authorize),

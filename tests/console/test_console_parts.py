@@ -21,13 +21,22 @@ def test_a_signed_value_reads_back_only_unchanged_with_the_same_key_and_purpose(
 
 
 def test_a_session_ends_after_its_lifetime_or_when_idle():
-    session = ConsoleSession("admin", "mcp-acl-console", "http://127.0.0.1:8000", ("admin",), "t", 1000.0, 1000.0)
+    session = ConsoleSession("admin", "mcp-acl-console", "http://127.0.0.1:8000", "j1", 4600.0, (), "t", 1000.0, 1000.0)
     assert session.live(1000.0 + SESSION_IDLE - 1)
     assert not session.live(1000.0 + SESSION_IDLE + 1)
     busy = session.seen_at(1000.0 + SESSION_LIFETIME - 10)
     assert busy.live(1000.0 + SESSION_LIFETIME - 5) and not busy.live(1000.0 + SESSION_LIFETIME + 1)
     assert ConsoleSession.from_value(session.as_value()) == session
     assert ConsoleSession.from_value({"subject": "admin"}) is None
+
+
+def test_a_session_keeps_no_roles_and_a_claimed_role_only_while_its_token_is_valid():
+    session = ConsoleSession("alice", "console-app", "https://idp.example", "j1", 2000.0, ("admin",), "t", 1000.0, 1000.0)
+    assert session.roles_claimed(1999.0) == {"admin"} and session.roles_claimed(2000.0) == frozenset()
+    assert set(session.as_value()) == {"subject", "client_id", "issuer", "jti", "token_expires", "claim_roles", "csrf", "started", "seen"}
+    # A cookie of the earlier shape (the roles of the sign-in, no jti) is no session: sign in again.
+    earlier = {"subject": "admin", "client_id": "mcp-acl-console", "issuer": "x", "roles": ["admin"], "csrf": "t", "started": 1.0, "seen": 1.0}
+    assert ConsoleSession.from_value(earlier) is None
 
 
 def test_a_sign_in_returns_only_to_a_console_page():
