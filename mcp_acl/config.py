@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from mcp_acl.host_patterns import parse_host_patterns
+
 DEFAULT_RESOURCE_URL = "http://127.0.0.1:8000/mcp"
+
+
+class SettingsError(ValueError):
+    """An `MCP_ACL_*` variable with a value that means nothing (the message names it); never replaced by a default."""
 
 
 def data_home() -> Path:
@@ -68,6 +74,12 @@ class Settings:
     cimd_allow_http: bool = False
     cimd_timeout: float = 5.0
     cimd_ca_file: str | None = None  # a CA bundle for those fetches instead of the system's
+    # Whether https client_ids are accepted at all (MCP_ACL_CIMD), and from
+    # which hosts (MCP_ACL_CIMD_ALLOWED_HOSTS; empty: any, within the limits above).
+    cimd: bool = True
+    cimd_allowed_hosts: tuple[str, ...] = ()
+    # Dynamic client registration, RFC 7591 (MCP_ACL_REGISTRATION).
+    registration: bool = True
 
     @property
     def embedded_issuer(self) -> bool:
@@ -106,6 +118,9 @@ class Settings:
             cimd_allow_private=env.get("MCP_ACL_CIMD_ALLOW_PRIVATE") == "1",
             cimd_allow_http=env.get("MCP_ACL_CIMD_ALLOW_HTTP") == "1",
             cimd_ca_file=env.get("MCP_ACL_CIMD_CA_FILE") or None,
+            cimd=_switch_env("MCP_ACL_CIMD"),
+            cimd_allowed_hosts=_hosts_env("MCP_ACL_CIMD_ALLOWED_HOSTS"),
+            registration=_switch_env("MCP_ACL_REGISTRATION"),
         )
 
 
@@ -116,4 +131,24 @@ def _int_env(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a whole number of seconds, not {raw!r}") from None
+        raise SettingsError(f"{name} must be a whole number of seconds, not {raw!r}") from None
+
+
+def _switch_env(name: str, default: bool = True) -> bool:
+    # Only the two words: a typo such as "of" or "false" must not leave a feature on unnoticed.
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() in ("on", "off"):
+        return raw.lower() == "on"
+    raise SettingsError(f"{name} must be on or off, not {raw!r}")
+
+
+def _hosts_env(name: str) -> tuple[str, ...]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ()
+    try:
+        return parse_host_patterns(raw, name)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None

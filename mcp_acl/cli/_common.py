@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine
 
-from mcp_acl.config import database_source, database_url
+from mcp_acl.config import Settings, SettingsError, database_source, database_url
 from mcp_acl.policy import PolicyError
 from mcp_acl.printable import printable
 from mcp_acl.store import AdminError, PolicyAdmin, make_engine
@@ -51,6 +51,14 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     line = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
     err.print(f"[red]error:[/red] {escape(printable(line))}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def settings_from_env(database: str | None = None) -> Settings:
+    """The `MCP_ACL_*` settings, or a one-line error and exit 2 when one of them means nothing."""
+    try:
+        return Settings.from_env(database)
+    except SettingsError as exc:
+        fail(str(exc))
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from mcp_acl.cli._common import DatabaseOpt, err, fail, out
+from mcp_acl.cli._common import DatabaseOpt, err, fail, out, settings_from_env
 from mcp_acl.cli.tokens import DEFAULT_CLI_CLIENT, mint_checked
 from mcp_acl.client_configs import (
     CLIENTS,
@@ -22,7 +22,7 @@ from mcp_acl.client_configs import (
     server_entry,
     snippet,
 )
-from mcp_acl.config import Settings, database_url
+from mcp_acl.config import database_url
 
 STDIO_TOKEN_TTL = timedelta(days=1)  # the longest the embedded issuer signs
 # Settings a launched `mcp-acl stdio` must share with this shell to verify its token the same way.
@@ -97,7 +97,7 @@ def register_client(
         if stdio:
             entry = server_entry(client, stdio=_stdio_launch(database, token, user, client_id))
         else:
-            entry = server_entry(client, url=url or Settings.from_env(database).resource_url)
+            entry = server_entry(client, url=url or settings_from_env(database).resource_url)
         if not write:
             sys.stdout.write(json.dumps(snippet(client, name, entry), indent=2) + "\n")
             return

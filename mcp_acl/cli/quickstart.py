@@ -10,9 +10,9 @@ from pathlib import Path
 
 import typer
 
-from mcp_acl.cli._common import DatabaseOpt, err, fail, open_engine
+from mcp_acl.cli._common import DatabaseOpt, err, fail, open_engine, settings_from_env
 from mcp_acl.cli.serve import HostOpt, PortOpt, bind, build_app, listen_url, port_note, run_app
-from mcp_acl.config import Settings, data_home, database_url
+from mcp_acl.config import data_home, database_url
 from mcp_acl.store.engine import parse_url, sqlite_file
 
 TOKEN_TTL = timedelta(hours=8)
@@ -122,7 +122,7 @@ def run_demo(database: DatabaseOpt = None, host: HostOpt = "127.0.0.1", port: Po
     from mcp_acl.demo import DemoError, seed_demo
     from mcp_acl.store import StoreError, upgrade
 
-    settings = Settings.from_env(database)
+    settings = settings_from_env(database)
     if not settings.embedded_issuer:
         fail("run-demo mints its own tokens from the embedded issuer: unset MCP_ACL_ISSUER, or use `mcp-acl serve`")
     engine = open_engine(database, must_exist=False)

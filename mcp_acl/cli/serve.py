@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from mcp_acl.cli._common import DatabaseOpt, JsonOpt, err, fail, open_engine, out, print_json, user_errors
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, err, fail, open_engine, out, print_json, settings_from_env, user_errors
 from mcp_acl.cli.tokens import DEFAULT_CLI_CLIENT
 from mcp_acl.config import Settings
 from mcp_acl.printable import printable
@@ -209,7 +209,7 @@ def serve(
     Then: mcp-acl token --user alice   (and send it as `Authorization: Bearer …`)
     """
     endpoint = ollama_settings(ollama, ollama_upstream, ollama_trusted_client, ollama_user_header)
-    settings = Settings.from_env(database)
+    settings = settings_from_env(database)
     engine = open_engine(database)
     start_observing(log_format.value)
     app = build_app(settings, engine, metrics=metrics, ollama=endpoint)
@@ -236,7 +236,7 @@ def stdio(database: DatabaseOpt = None) -> None:
 
     from mcp_acl.gateway.stdio import TOKEN_ENV, StdioRefused, serve_stdio, verify_stdio_token
 
-    settings = Settings.from_env(database)
+    settings = settings_from_env(database)
     engine = open_engine(database)
     from mcp_acl.auth import AuthConfigError
 
@@ -274,7 +274,7 @@ def catalogue(
 
     if not user and not client and token is None:
         fail("give --user NAME, --client ID, or both (or --token TOKEN)")
-    settings = Settings.from_env(database)
+    settings = settings_from_env(database)
     engine = open_engine(database)
     with user_errors():
         # A typo would otherwise show an empty catalogue, as if nothing were granted.

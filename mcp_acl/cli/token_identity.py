@@ -43,7 +43,7 @@ def decide_as_token(database: str | None, token: str, target: str, args: dict | 
     """`mcp-acl check --token`: the decision for the token's caller on `target` now, and that caller; exits 2 on a bad token or target."""
     from datetime import datetime, timezone
 
-    from mcp_acl.cli._common import fail, policy_admin
+    from mcp_acl.cli._common import fail, policy_admin, settings_from_env
     from mcp_acl.policy import PolicyError, decide, parse_target
     from mcp_acl.store import PolicyLoader
 
@@ -51,7 +51,7 @@ def decide_as_token(database: str | None, token: str, target: str, args: dict | 
         parse_target(target)
     except PolicyError as exc:
         fail(str(exc))
-    settings = Settings.from_env(database)
+    settings = settings_from_env(database)
     with policy_admin(database) as admin:
         try:
             identity = identity_of_token(settings, admin.engine, token)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 
 from mcp_acl.auth.errors import SigningError
 from mcp_acl import expiry
-from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, fail, out, print_json, table
+from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, fail, out, print_json, settings_from_env, table
 from mcp_acl.config import Settings
 from mcp_acl.store import tables as t
 from mcp_acl.store.admin import unknown_name
@@ -38,7 +38,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _embedded_settings(database: str | None) -> Settings:
-    settings = Settings.from_env(database)
+    settings = settings_from_env(database)
     if not settings.embedded_issuer:
         fail(f"an external issuer is configured (MCP_ACL_ISSUER={settings.issuer}): get tokens from it, not from mcp-acl")
     return settings
