@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mcp_acl.oauth import redirects
 from mcp_acl.oauth.cimd import ClientMetadata, MetadataDocumentError, MetadataDocuments, looks_like_metadata_url
+from mcp_acl.oauth.cimd_admission import DocumentAdmission
 from mcp_acl.oauth._digest import digest, matches, new_token
 from mcp_acl.store import tables as t
 from mcp_acl.store.admin import unknown_name
@@ -153,10 +154,14 @@ def _row_values(reg: Registration, secret: str | None) -> dict:
 class ClientRegistry:
     """Reads and writes OAuth client registrations."""
 
-    def __init__(self, engine: Engine, default_scope: str = "mcp", documents: MetadataDocuments | None = None) -> None:
+    def __init__(
+        self, engine: Engine, default_scope: str = "mcp", documents: MetadataDocuments | None = None,
+        admission: DocumentAdmission = DocumentAdmission(),
+    ) -> None:
         self.engine = engine
         self.default_scope = default_scope
         self.documents = documents  # None: client_id URLs are not looked up
+        self.admission = admission  # whether (and from where) they may be, checked before any fetch
 
     def get(self, client_id: str) -> OAuthClient | None:
         """The OAuth client `client_id`, or None if it does not exist or cannot sign in."""
@@ -174,6 +179,7 @@ class ClientRegistry:
         if (row is None or row.token_endpoint_auth_method is None) and self.documents is not None \
                 and looks_like_metadata_url(client_id):
             # Registered clients come first: an admin-made OAuth client keeps its stored metadata.
+            self.admission.check(client_id)
             return self._from_document(self.documents.get(client_id), row)
         if row is None or row.token_endpoint_auth_method not in AUTH_METHODS:
             return None

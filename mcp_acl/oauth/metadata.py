@@ -36,8 +36,8 @@ def metadata_paths(options: ServerOptions) -> list[str]:
 
 
 def server_metadata(options: ServerOptions) -> dict:
-    """The RFC 8414 §2 document of the embedded issuer."""
-    return {
+    """The RFC 8414 §2 document of the embedded issuer (what an administrator turned off is left out)."""
+    document = {
         "issuer": options.issuer,
         "authorization_endpoint": options.url(AUTHORIZE_PATH),
         "token_endpoint": options.url(TOKEN_PATH),
@@ -58,3 +58,9 @@ def server_metadata(options: ServerOptions) -> dict:
         # An https client_id naming the client's own metadata document (oauth/cimd.py).
         "client_id_metadata_document_supported": True,
     }
+    if not options.registration:
+        del document["registration_endpoint"]
+    if not options.document_admission.enabled:
+        # Still advertised with an allow-list: documents are supported, from those hosts.
+        del document["client_id_metadata_document_supported"]
+    return document

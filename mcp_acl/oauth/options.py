@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from mcp_acl.auth.errors import AuthConfigError
 from mcp_acl.oauth.cimd import FetchPolicy
+from mcp_acl.oauth.cimd_admission import DocumentAdmission
 
 
 class OAuthConfigError(AuthConfigError):
@@ -36,6 +37,8 @@ class ServerOptions:
     code_ttl: timedelta = timedelta(minutes=5)
     sign_in_ttl: timedelta = timedelta(minutes=10)
     metadata_documents: FetchPolicy = FetchPolicy()  # how client_id URLs are fetched (oauth/cimd.py)
+    document_admission: DocumentAdmission = DocumentAdmission()  # whether, and from which hosts (cimd_admission.py)
+    registration: bool = True  # dynamic client registration at /register (MCP_ACL_REGISTRATION)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)

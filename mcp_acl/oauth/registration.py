@@ -6,6 +6,10 @@ for the authorization-code flow (public with PKCE, or confidential with a
 secret returned once). What a self-registered client can reach is still
 only what its signed-in user may reach; `client_credentials` (acting with
 no user) is refused here and only `mcp-acl client add --confidential` gives it.
+
+`MCP_ACL_REGISTRATION=off` closes it: /register then refuses every request
+(403 access_denied) before reading it, and the metadata stops naming it;
+clients registered earlier keep working.
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ from mcp_acl.oauth import redirects
 from mcp_acl.oauth.clients import AUTH_METHODS, CODE_GRANTS, ClientError, Registration
 
 MAX_NAME_LENGTH = 100
+# The answer to every POST /register when MCP_ACL_REGISTRATION=off (routes.py): RFC 7591 §3.2.2's error format.
+CLOSED_STATUS = 403
+CLOSED_ERROR = {
+    "error": "access_denied",
+    "error_description": "Dynamic client registration is turned off on this server: ask its administrator to add the client.",
+}
 # RFC 7591 §2: omitted, the method is client_secret_basic and the grant authorization_code.
 _DEFAULT_AUTH_METHOD = "client_secret_basic"
 

@@ -19,8 +19,10 @@ from mcp_acl.auth.keys import SigningKeys
 from mcp_acl.config import Settings
 from mcp_acl.oauth.adapter import BodyError, read_request
 from mcp_acl.oauth.cimd import FetchPolicy
+from mcp_acl.oauth.cimd_admission import DocumentAdmission
 from mcp_acl.oauth.metadata import AUTHORIZE_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH, metadata_paths, server_metadata
 from mcp_acl.oauth.options import ServerOptions
+from mcp_acl.oauth.registration import CLOSED_ERROR, CLOSED_STATUS
 from mcp_acl.oauth.server import EmbeddedAuthorizationServer
 from mcp_acl.oauth.signin import CONSENT_PATH, LOGIN_PATH, AccessPreview, SignInFlow, SignInRefused
 from mcp_acl.oauth.signin_limits import SignInLimits
@@ -48,6 +50,8 @@ def options_from(settings: Settings) -> ServerOptions:
     return ServerOptions(
         issuer=settings.embedded_issuer_url, resource=settings.resource_url, scope=settings.required_scope,
         metadata_documents=documents,
+        document_admission=DocumentAdmission(enabled=settings.cimd, allowed_hosts=settings.cimd_allowed_hosts),
+        registration=settings.registration,
     )
 
 
@@ -71,6 +75,11 @@ def _oauth_endpoint(server: EmbeddedAuthorizationServer, respond, *, expect_json
         return await run_in_threadpool(respond, data)
 
     return endpoint
+
+
+async def _registration_closed(request: Request) -> Response:
+    # Nothing is read or stored; the route stays so that a client hears why, not a bare 404.
+    return JSONResponse(CLOSED_ERROR, CLOSED_STATUS, headers=_NO_STORE)
 
 
 def oauth_routes(
@@ -99,6 +108,8 @@ def oauth_routes(
 
     token = _oauth_endpoint(server, server.create_token_response)
     register = _oauth_endpoint(server, lambda data: server.create_endpoint_response("client_registration", data), expect_json=True)
+    if not options.registration:
+        register = _registration_closed
     revoke = _oauth_endpoint(server, lambda data: server.create_endpoint_response("revocation", data))
     prefix = options.path
     return [

@@ -43,6 +43,7 @@ class EmbeddedAuthorizationServer(AuthorizationServer):
         self.options = options
         self.clients = ClientRegistry(
             engine, default_scope=options.scope, documents=MetadataDocuments(options.metadata_documents),
+            admission=options.document_admission,
         )
         self.refresh_tokens = RefreshTokenStore(engine, ttl=options.refresh_token_ttl)
         self.codes = CodeStore(engine, self.refresh_tokens, ttl=options.code_ttl)
