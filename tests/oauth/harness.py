@@ -46,10 +46,10 @@ AGENT_TOOLS = {"files.list", "files.read", "sql.select"}  # ollama-agent's own g
 class LiveApp:
     """An ASGI app under uvicorn on a socket bound before the app exists."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
@@ -226,6 +226,20 @@ def start_world(database_url: str, home: Path, **settings: Any) -> OAuthWorld:
     world.settings = replace(Settings(database_url=database_url), resource_url=f"{live.base}/mcp", **settings)
     live.start(create_app(world.settings, world.engine, gateway=world.gateway()))
     return OAuthWorld(world, live)
+
+
+def restart_world(oauth: OAuthWorld, **settings: Any) -> OAuthWorld:
+    """Stop `oauth`'s server and serve the same database on the same port with some settings changed.
+
+    The same port keeps the resource URL and the issuer, so tokens minted
+    before the restart are for this server too.
+    """
+    oauth.close()
+    oauth.live.stop()
+    live = LiveApp(port=oauth.live.port)
+    oauth.world.settings = replace(oauth.settings, **settings)
+    live.start(create_app(oauth.world.settings, oauth.engine, gateway=oauth.world.gateway()))
+    return OAuthWorld(oauth.world, live)
 
 
 class MemoryStorage:
