@@ -46,8 +46,9 @@ def served(sqlite_url, tmp_path):
     yield start
     for world in worlds:
         world.close()
-    worlds[-1].live.stop()
-    worlds[-1].engine.dispose()
+    if worlds:
+        worlds[-1].live.stop()
+        worlds[-1].engine.dispose()
 
 
 def _client_count(engine, **where) -> int:
