@@ -144,12 +144,27 @@ RESULTS = ("allow", "deny", "ok", "error")
 
 def audit_rows(engine, wanted: AuditFilter, limit: int | None = 200) -> list[dict]:
     """Audit rows matching `wanted`, newest first (at most `limit`)."""
-    query = select(ev).order_by(ev.c.id.desc())
+    query = _filtered(select(ev), wanted).order_by(ev.c.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for row in rows:
+        row["at"] = timestamp(row["at"])  # as `audit tail --json` and `audit export` write it
+    return rows
+
+
+def _filtered(query, wanted: AuditFilter):
+    """`query` narrowed to the rows `wanted` names.
+
+    Caller and target match as substrings of what was typed, literally: with
+    autoescape a `%` or `_` typed in a filter (or the escape character
+    itself) is that character, not a LIKE wildcard.
+    """
     if wanted.caller:
-        like = f"%{wanted.caller}%"
-        query = query.where((ev.c.subject.like(like)) | (ev.c.client_id.like(like)))
+        query = query.where(ev.c.subject.contains(wanted.caller, autoescape=True) | ev.c.client_id.contains(wanted.caller, autoescape=True))
     if wanted.target:
-        query = query.where(ev.c.target.like(f"%{wanted.target}%"))
+        query = query.where(ev.c.target.contains(wanted.target, autoescape=True))
     if wanted.result in ("allow", "deny"):
         query = query.where(ev.c.decision == wanted.result, ev.c.kind != "outcome")
     elif wanted.result in ("ok", "error"):
@@ -158,13 +173,7 @@ def audit_rows(engine, wanted: AuditFilter, limit: int | None = 200) -> list[dic
         query = query.where(ev.c.at >= wanted.since)
     if wanted.until is not None:
         query = query.where(ev.c.at <= wanted.until)
-    if limit is not None:
-        query = query.limit(limit)
-    with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(query)]
-    for row in rows:
-        row["at"] = timestamp(row["at"])  # as `audit tail --json` and `audit export` write it
-    return rows
+    return query
 
 
 @dataclass(frozen=True)
