@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from mcp_acl.audit import AuditLog, canonical_json
+from mcp_acl.audit import AuditLog
 from mcp_acl.cli.tokens import DEFAULT_CLI_CLIENT
 from mcp_acl.console import queries as q
 from mcp_acl.console.context import SECURITY_HEADERS, Console
@@ -172,12 +172,15 @@ async def audit(console: Console, request: Request, session: ConsoleSession) -> 
 
 @admin_page
 async def audit_export(console: Console, request: Request, session: ConsoleSession) -> Response:
-    """The filtered rows as JSON lines (as `audit export` writes them), oldest first."""
+    """The filtered rows as JSON lines (as `audit export` writes them), oldest first.
+
+    Streamed in batches (Starlette runs the generator in a worker thread),
+    so a log of any size takes one batch of memory; a failure part way
+    ends the response as a failure (queries.export_lines).
+    """
     wanted, _ = _audit_filter(request)
-    rows = await run_in_threadpool(q.audit_rows, console.engine, wanted, None)
-    body = "".join(canonical_json(row) + "\n" for row in reversed(rows))
     headers = dict(SECURITY_HEADERS, **{"Content-Disposition": 'attachment; filename="mcp-acl-audit.jsonl"'})
-    return StreamingResponse(iter([body]), media_type="application/x-ndjson", headers=headers)
+    return StreamingResponse(q.export_lines(console.engine, wanted), media_type="application/x-ndjson", headers=headers)
 
 
 @admin_page

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import func, select
 
-from mcp_acl.audit.chain import timestamp
+from mcp_acl.audit.chain import canonical_json, timestamp
 from mcp_acl.gateway.views import CatalogueViews, Listing, catalogue_identity
 from mcp_acl.policy import CompiledPolicy, Grant, Identity, limits, visible
 from mcp_acl.policy.compiled import compile_grant
@@ -152,6 +153,55 @@ def audit_rows(engine, wanted: AuditFilter, limit: int | None = 200) -> list[dic
     for row in rows:
         row["at"] = timestamp(row["at"])  # as `audit tail --json` and `audit export` write it
     return rows
+
+
+EXPORT_BATCH = 500
+
+
+class ExportStopped(RuntimeError):
+    """The export failed after some rows were sent; the response must end as a failure, not as a whole file."""
+
+
+def export_rows(engine, wanted: AuditFilter, batch: int = EXPORT_BATCH) -> Iterator[dict]:
+    """Audit rows matching `wanted`, oldest first, read `batch` at a time, so memory stays flat on any log.
+
+    Each batch continues after the last id sent (not by offset, which would
+    rescan), and stops at the newest row there was when the export began:
+    rows appended meanwhile belong to the next export.
+    """
+    with engine.connect() as conn:
+        last = conn.execute(select(func.max(ev.c.id))).scalar() or 0
+    after = 0
+    while after < last:
+        query = _filtered(select(ev), wanted).where(ev.c.id > after, ev.c.id <= last).order_by(ev.c.id).limit(batch)
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+        for row in rows:
+            data = dict(row._mapping)
+            data["at"] = timestamp(data["at"])  # as `audit export` writes it
+            yield data
+        if len(rows) < batch:
+            return
+        after = rows[-1].id
+
+
+def export_lines(engine, wanted: AuditFilter, batch: int = EXPORT_BATCH) -> Iterator[str]:
+    """The JSON lines of `export_rows` (as `audit export` writes them).
+
+    By the time a read fails, earlier lines are on their way and the
+    response's status is sent. So a failure is said in a last line,
+    `{"error": …}`, and then ExportStopped is raised, which aborts the
+    response (no end of the chunked body): no client takes a cut-off
+    export for a whole one.
+    """
+    try:
+        for row in export_rows(engine, wanted, batch):
+            yield canonical_json(row) + "\n"
+    except Exception as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        problem = f"{exc.__class__.__name__}: {detail[0] if detail else ''}"
+        yield canonical_json({"error": f"the export stopped before its end: {problem}"}) + "\n"
+        raise ExportStopped(f"the audit export stopped before its end: {problem}") from exc
 
 
 def _filtered(query, wanted: AuditFilter):
