@@ -5,13 +5,18 @@ from __future__ import annotations
 import io
 import json
 import tracemalloc
+from datetime import datetime, timezone
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, insert, select, text, update
+from typer.testing import CliRunner
 
 from mcp_acl.audit import AuditLog
 from mcp_acl.audit.appender import Appender
+from mcp_acl.audit.chain import row_hash
+from mcp_acl.audit.checks import last_full, look, record_full
+from mcp_acl.cli import app as cli
 from mcp_acl.console import queries as q
 from mcp_acl.policy import Decision, Identity
 from mcp_acl.store import tables as t
@@ -125,3 +130,131 @@ async def test_an_export_that_fails_part_way_ends_as_a_failure_not_as_a_shorter_
         async with page.expect_download() as download:
             await page.evaluate("location.href = '/admin/audit/export'")
         assert await (await download.value).failure() is not None
+
+
+# --- the overview's chain check ---------------------------------------------
+
+ev, head_table = t.audit_events, t.audit_head
+NOW = datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc)
+
+
+def verified_in_full(engine, rows: int = 30) -> None:
+    many_rows(engine, rows)
+    record_full(engine, AuditLog(engine).verify(), "test", NOW)
+
+
+def test_the_overview_checks_only_the_rows_added_since_the_last_checked_point(engine):
+    many_rows(engine, 30)
+    state = look(engine, NOW)
+    assert (state.ok, state.full, state.since, state.head[0]) == (None, None, None, 30)  # never verified: says so, reads nothing
+    record_full(engine, AuditLog(engine).verify(), "test", NOW)
+    state = look(engine, NOW)
+    assert state.ok and state.full.checked_id == 30 and state.since.count == 30
+    many_rows(engine, 5)
+    state = look(engine, NOW)
+    assert state.ok and (state.full.checked_id, state.since.count) == (30, 35)
+    assert last_full(engine).checked_id == 35  # the next look starts after row 35
+    # A row before the point is not read again by the overview (that is the full verification's work) ...
+    with engine.begin() as conn:
+        conn.execute(update(ev).where(ev.c.id == 3).values(reason="rewritten"))
+    assert look(engine, NOW).ok
+    # ... which finds it, and is then what the overview shows until a full verification finds the chain intact.
+    broken = AuditLog(engine).verify()
+    assert (broken.ok, broken.first_bad_id, broken.problem) == (False, 3, "edited")
+    record_full(engine, broken, "test", NOW)
+    state = look(engine, NOW)
+    assert state.ok is False and state.since is None and state.broken.first_bad_id == 3
+
+
+def _delete_newest(engine, n):
+    with engine.begin() as conn:
+        conn.execute(delete(ev).where(ev.c.id > conn.execute(select(func.max(ev.c.id))).scalar() - n))
+
+
+def _delete_head(engine):
+    with engine.begin() as conn:
+        conn.execute(delete(head_table))
+
+
+def _edit(engine, row_id, rehash=False):
+    with engine.begin() as conn:
+        conn.execute(update(ev).where(ev.c.id == row_id).values(reason="rewritten"))
+        if rehash:
+            row = AuditLog(engine).row(row_id)
+            conn.execute(update(ev).where(ev.c.id == row_id).values(hash=row_hash(row | {"reason": "rewritten"})))
+
+
+def _forge_past_head(engine):
+    row = AuditLog(engine).tail(1)[0]
+    forged = {**row, "id": row["id"] + 1, "prev_hash": row["hash"], "reason": "forged"}
+    forged["hash"] = row_hash(forged)
+    with engine.begin() as conn:
+        conn.execute(insert(ev).values({**forged, "at": datetime.fromisoformat(forged["at"])}))
+
+
+@pytest.mark.parametrize("tamper, first_bad, problem", [
+    (lambda e: _delete_newest(e, 2), 34, "deleted"),        # rows deleted from the end, after the point
+    (lambda e: _delete_newest(e, 10), 30, "deleted"),       # ... and down past the point: its row is gone
+    (_delete_head, None, "deleted"),                         # the head record is missing
+    (lambda e: _edit(e, 33), 33, "edited"),                  # a changed row after the point
+    (lambda e: _edit(e, 33, rehash=True), 33, "edited"),     # ... given a new hash (row 34 names the old one)
+    (lambda e: _edit(e, 31, rehash=True), 31, "edited"),     # the first row after the point, re-hashed
+    (lambda e: _edit(e, 30, rehash=True), 30, "edited"),     # the point's own row, re-hashed
+    (_forge_past_head, 36, "inserted"),                      # a row past the head record
+], ids=["end", "past-point", "head", "edited", "rehashed", "after-point", "point", "past-head"])
+def test_the_overview_finds_what_changed_since_the_point(engine, tamper, first_bad, problem):
+    verified_in_full(engine, 30)
+    many_rows(engine, 5)
+    tamper(engine)
+    state = look(engine, NOW)
+    assert state.ok is False and (state.broken.first_bad_id, state.broken.problem) == (first_bad, problem), state.broken
+    assert last_full(engine).checked_id == 30  # a broken look moves nothing
+    assert not AuditLog(engine).verify().ok  # the full verification agrees
+
+
+def test_audit_verify_and_anchor_record_the_last_full_verification(database_url, tmp_path):
+    from mcp_acl.store import make_engine, upgrade
+
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        many_rows(engine, 3)
+        run = CliRunner().invoke(cli, ["audit", "verify", "--database", database_url])
+        assert run.exit_code == 0, run.output
+        full = last_full(engine)
+        assert (full.by, full.result.ok, full.checked_id) == ("mcp-acl audit verify", True, 3)
+        many_rows(engine, 2)
+        run = CliRunner().invoke(cli, ["audit", "anchor", str(tmp_path / "a.jws"), "--key", str(tmp_path / "k.jwk"), "--database", database_url])
+        assert run.exit_code == 0, run.output
+        assert (last_full(engine).by, last_full(engine).checked_id) == ("mcp-acl audit anchor", 5)
+    finally:
+        engine.dispose()
+
+
+async def test_the_overview_shows_the_last_full_verification_and_what_it_checked_since(sqlite_url):
+    require_browser()
+    async with served_demo(sqlite_url) as served, browser() as chrome:
+        engine = served.world.engine
+        page = await chrome.new_page()
+        await sign_in(page, served.base, "admin")
+        assert await page.inner_text("#chain-card .big") == "not verified"
+        assert "none recorded yet" in await page.inner_text("#chain-full")
+        await page.click("#chain-full a")  # verify now: the full walk
+        assert (await page.inner_text("#verdict")).startswith("Intact")
+        with engine.connect() as conn:
+            verified = conn.execute(select(func.max(ev.c.id))).scalar()
+        many_rows(engine, 3)
+        await page.goto(served.base + "/admin/")
+        assert await page.inner_text("#chain-card .big") == "intact"
+        assert f"by admin (console): intact, rows 1 to {verified}" in await page.inner_text("#chain-full")
+        since = await page.inner_text("#chain-since")
+        assert f"added since row {verified} was checked" in since and "reaches the head record" in since
+        # That visit moved the point to the end: the next one checks only rows added after it ...
+        await page.goto(served.base + "/admin/")
+        assert f"no rows added since row {verified + 3} was checked" in await page.inner_text("#chain-since")
+        # ... and finds one of them changed.
+        many_rows(engine, 3)
+        _edit(engine, verified + 5)
+        await page.goto(served.base + "/admin/")
+        assert await page.inner_text("#chain-card .big") == "BROKEN"
+        assert f"broken at row {verified + 5} (edited)" in await page.inner_text("#chain-since")
