@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 
 from mcp_acl.audit.appender import Appender, ChainError, PolicyMoved
 from mcp_acl.audit.chain import args_digest, canonical_json, redact_tokens, timestamp
-from mcp_acl.audit.verify import Anchor, VerifyResult, check_anchor, check_head, verify_chain
+from mcp_acl.audit.verify import Anchor, VerifyResult, check_anchor, check_head, check_point, verify_chain
 from mcp_acl.policy import Decision, Identity
 from mcp_acl.store import tables as t
 from mcp_acl.store.lookup import WouldWait
@@ -205,6 +205,21 @@ class AuditLog:
         result = verify_chain(self.iter_rows(), self.row, self.last_id())
         result = check_head(result, before, self.head(), self.row)
         return check_anchor(result, anchor, self.row) if anchor is not None else result
+
+    def verify_since(self, point_id: int, point_hash: str) -> VerifyResult:
+        """Check only what changed since an earlier check left row `point_id` intact with `point_hash`.
+
+        That row must still be there with that hash and its fields; the rows
+        after it must link from it; the end must reach the head record, as
+        in `verify`. Rows before the point are not read: a change to them is
+        found by the next full `verify` (or an anchor), not here.
+        """
+        before = self.head()
+        found = check_point(point_id, point_hash, self.row)
+        if found is not None:
+            return found
+        result = verify_chain(self.iter_rows(point_id), self.row, self.last_id(), start=(point_id, point_hash))
+        return check_head(result, before, self.head(), self.row)
 
     def head(self) -> tuple[int, str] | None:
         """The head record: the newest row's id and hash as the appends left them (None if it is missing)."""

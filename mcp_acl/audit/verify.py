@@ -91,9 +91,15 @@ def _misplaced(row: dict, fetch: Callable[[int], dict | None], top: int) -> tupl
     return "deleted", f"row {rid} holds what was row {home}: rows were deleted and the rest renumbered"
 
 
-def verify_chain(rows: Iterable[dict], fetch: Callable[[int], dict | None], last_id: int) -> VerifyResult:
-    """Check `rows` (oldest first, JSON-ready dicts); `fetch` looks a row up by id."""
-    expected, prev, count = 1, GENESIS_HASH, 0
+def verify_chain(
+    rows: Iterable[dict], fetch: Callable[[int], dict | None], last_id: int, start: tuple[int, str] = (0, GENESIS_HASH),
+) -> VerifyResult:
+    """Check `rows` (oldest first, JSON-ready dicts); `fetch` looks a row up by id.
+
+    With `start` (id, hash), `rows` begin after row `id`, which the caller
+    has found intact with `hash` (`check_point`); rows up to it count as intact.
+    """
+    expected, prev, count = start[0] + 1, start[1], start[0]
 
     def bad(first: int, problem: str, detail: str, intact: int, head: str) -> VerifyResult:
         return VerifyResult(False, intact, first, problem, detail, head if intact else None)
@@ -111,6 +117,8 @@ def verify_chain(rows: Iterable[dict], fetch: Callable[[int], dict | None], last
                 return bad(1, "edited", "row 1 does not start from the genesis hash: it was rewritten", 0, prev)
             if rid >= last_id:
                 return bad(rid, "inserted", f"row {rid} was appended without linking to row {rid - 1}", count, prev)
+            if rid - 1 == start[0]:  # the row before still has the hash checked earlier: this one was rewritten
+                return bad(rid, "edited", f"row {rid} does not name the hash row {rid - 1} had when checked: it was rewritten", count, prev)
             before = fetch(rid - 1)
             return bad(
                 rid - 1, "edited",
@@ -121,6 +129,25 @@ def verify_chain(rows: Iterable[dict], fetch: Callable[[int], dict | None], last
         expected += 1
         count += 1
     return VerifyResult(True, count, head_hash=prev if count else None)
+
+
+def check_point(point_id: int, point_hash: str, fetch: Callable[[int], dict | None]) -> VerifyResult | None:
+    """Whether row `point_id` is still the row an earlier check left intact with `point_hash`; None when it is.
+
+    The rows after it can then be checked from it (`verify_chain(start=…)`);
+    rows before it are not read again.
+    """
+    if point_id == 0:
+        return None if point_hash == GENESIS_HASH else VerifyResult(False, 0, None, "edited", "the checked point is not the genesis hash")
+    row = fetch(point_id)
+    if row is None:
+        return VerifyResult(False, point_id - 1, point_id, "deleted", f"row {point_id}, found intact before, is gone: rows were deleted")
+    if row["hash"] != point_hash:
+        return VerifyResult(False, point_id - 1, point_id, "edited",
+                            f"row {point_id} no longer has the hash it had when checked: the chain was rewritten at or before it")
+    if row_hash(row) != point_hash:
+        return VerifyResult(False, point_id - 1, point_id, "edited", f"row {point_id} does not match its hash: it was edited")
+    return None
 
 
 def _rows(first: int, last: int) -> str:

@@ -96,6 +96,22 @@ def _broken(result) -> str:
     return f"audit log broken{where} ({result.problem}): {result.detail}"
 
 
+def _record(engine, result, by: str) -> None:
+    """Keep the verdict as the last full verification (the console's overview checks on from it).
+
+    The verdict is the command's answer either way: a database that takes
+    no write only costs the overview that record, so say so and go on.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mcp_acl.audit.checks import record_full
+
+    try:
+        record_full(engine, result, by, datetime.now(timezone.utc))
+    except SQLAlchemyError as exc:
+        typer.echo(f"note: this verification could not be recorded for the console ({exc.__class__.__name__})", err=True)
+
+
 @audit_app.command("verify")
 def verify(
     anchor_file: Annotated[Optional[Path], typer.Option("--anchor", help="Also check the chain still holds this anchor (from `audit anchor`).")] = None,
@@ -126,7 +142,9 @@ def verify(
             anchor = read_anchor(text, verifying_key)
         except AnchorError as exc:  # an anchor the key does not vouch for: a failed check
             fail(f"{anchor_file}: {exc}", code=1)
-    result = AuditLog(open_engine(database)).verify(anchor)
+    with engine_for(database) as engine:
+        result = AuditLog(engine).verify(anchor)
+        _record(engine, result, "mcp-acl audit verify" + (" --anchor" if anchor is not None else ""))
     if as_json:
         print_json(result.as_dict())
         raise typer.Exit(0 if result.ok else 1)
@@ -155,7 +173,9 @@ def anchor(
     from mcp_acl.audit.anchor import AnchorError, anchor_verified, load_key
 
     key_path = _key_path(key)
-    result = AuditLog(open_engine(database)).verify()
+    with engine_for(database) as engine:
+        result = AuditLog(engine).verify()
+        _record(engine, result, "mcp-acl audit anchor")
     if not result.ok:
         fail(f"not anchoring a broken log: {_broken(result)}", code=1)
     try:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import func, select
 
-from mcp_acl.audit.chain import timestamp
+from mcp_acl.audit.chain import canonical_json, timestamp
 from mcp_acl.gateway.views import CatalogueViews, Listing, catalogue_identity
 from mcp_acl.policy import CompiledPolicy, Grant, Identity, limits, visible
 from mcp_acl.policy.compiled import compile_grant
@@ -144,12 +145,76 @@ RESULTS = ("allow", "deny", "ok", "error")
 
 def audit_rows(engine, wanted: AuditFilter, limit: int | None = 200) -> list[dict]:
     """Audit rows matching `wanted`, newest first (at most `limit`)."""
-    query = select(ev).order_by(ev.c.id.desc())
+    query = _filtered(select(ev), wanted).order_by(ev.c.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for row in rows:
+        row["at"] = timestamp(row["at"])  # as `audit tail --json` and `audit export` write it
+    return rows
+
+
+EXPORT_BATCH = 500
+
+
+class ExportStopped(RuntimeError):
+    """The export failed after some rows were sent; the response must end as a failure, not as a whole file."""
+
+
+def export_rows(engine, wanted: AuditFilter, batch: int = EXPORT_BATCH) -> Iterator[dict]:
+    """Audit rows matching `wanted`, oldest first, read `batch` at a time, so memory stays flat on any log.
+
+    Each batch continues after the last id sent (not by offset, which would
+    rescan), and stops at the newest row there was when the export began:
+    rows appended meanwhile belong to the next export.
+    """
+    with engine.connect() as conn:
+        last = conn.execute(select(func.max(ev.c.id))).scalar() or 0
+    after = 0
+    while after < last:
+        query = _filtered(select(ev), wanted).where(ev.c.id > after, ev.c.id <= last).order_by(ev.c.id).limit(batch)
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+        for row in rows:
+            data = dict(row._mapping)
+            data["at"] = timestamp(data["at"])  # as `audit export` writes it
+            yield data
+        if len(rows) < batch:
+            return
+        after = rows[-1].id
+
+
+def export_lines(engine, wanted: AuditFilter, batch: int = EXPORT_BATCH) -> Iterator[str]:
+    """The JSON lines of `export_rows` (as `audit export` writes them).
+
+    By the time a read fails, earlier lines are on their way and the
+    response's status is sent. So a failure is said in a last line,
+    `{"error": …}`, and then ExportStopped is raised, which aborts the
+    response (no end of the chunked body): no client takes a cut-off
+    export for a whole one.
+    """
+    try:
+        for row in export_rows(engine, wanted, batch):
+            yield canonical_json(row) + "\n"
+    except Exception as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        problem = f"{exc.__class__.__name__}: {detail[0] if detail else ''}"
+        yield canonical_json({"error": f"the export stopped before its end: {problem}"}) + "\n"
+        raise ExportStopped(f"the audit export stopped before its end: {problem}") from exc
+
+
+def _filtered(query, wanted: AuditFilter):
+    """`query` narrowed to the rows `wanted` names.
+
+    Caller and target match as substrings of what was typed, literally: with
+    autoescape a `%` or `_` typed in a filter (or the escape character
+    itself) is that character, not a LIKE wildcard.
+    """
     if wanted.caller:
-        like = f"%{wanted.caller}%"
-        query = query.where((ev.c.subject.like(like)) | (ev.c.client_id.like(like)))
+        query = query.where(ev.c.subject.contains(wanted.caller, autoescape=True) | ev.c.client_id.contains(wanted.caller, autoescape=True))
     if wanted.target:
-        query = query.where(ev.c.target.like(f"%{wanted.target}%"))
+        query = query.where(ev.c.target.contains(wanted.target, autoescape=True))
     if wanted.result in ("allow", "deny"):
         query = query.where(ev.c.decision == wanted.result, ev.c.kind != "outcome")
     elif wanted.result in ("ok", "error"):
@@ -158,13 +223,7 @@ def audit_rows(engine, wanted: AuditFilter, limit: int | None = 200) -> list[dic
         query = query.where(ev.c.at >= wanted.since)
     if wanted.until is not None:
         query = query.where(ev.c.at <= wanted.until)
-    if limit is not None:
-        query = query.limit(limit)
-    with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(query)]
-    for row in rows:
-        row["at"] = timestamp(row["at"])  # as `audit tail --json` and `audit export` write it
-    return rows
+    return query
 
 
 @dataclass(frozen=True)

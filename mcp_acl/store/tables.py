@@ -275,6 +275,27 @@ audit_head = Table(
     Column("last_hash", String(64), nullable=False),
 )
 
+# One row (id = 1, migration 0020): the last full verification of the chain
+# (when, by whom, what it found) and the point (row id, hash) up to which
+# the chain has been checked since; the overview checks only the rows after
+# it (audit/checks.py). No row until the first full verification.
+audit_checks = Table(
+    "audit_checks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("verified_at", UTCDateTime, nullable=False),
+    Column("verified_by", String(255), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("first_bad_id", Integer, nullable=True),
+    Column("problem", String(16), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("head_hash", String(64), nullable=True),
+    Column("checked_id", Integer, nullable=False),
+    Column("checked_hash", String(64), nullable=False),
+    Column("checked_at", UTCDateTime, nullable=False),
+)
+
 signing_keys = Table(
     "signing_keys",
     metadata,
