@@ -21,6 +21,8 @@ from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
 from mcp_acl.store.approvals import ApprovalStore
 
+from tests.support.held import held_call
+
 from .harness import cli, connect, serve, text_of, wait_for
 
 ORDERS = {"table": "orders"}
@@ -65,14 +67,8 @@ async def test_a_held_call_runs_once_a_lead_approves_it_from_the_cli(world, subp
             tools = {tool.name: tool for tool in (await alice.list_tools()).tools}
             # The model reads before it calls that a person must approve, and who.
             assert "each call waits for approval by role:lead" in tools["sql.select"].description
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
-
-                tg.start_soon(call)
-                request = await one_pending(world)
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                request = held.request
                 assert (request.subject, request.target, request.args, request.grant_id) == ("alice", "tool:sql.select", ORDERS, grant_id)
                 listed = await run_cli(subprocess_env, world, "approvals", "list")
                 assert listed.returncode == 0 and request.id in listed.stdout and "orders" in listed.stdout
@@ -83,7 +79,7 @@ async def test_a_held_call_runs_once_a_lead_approves_it_from_the_cli(world, subp
                 assert bob.returncode == 2 and "must be answered by role:lead" in bob.stderr
                 approved = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
                 assert approved.returncode == 0, approved.stderr
-            [result] = results
+    result = held.result
     assert not result.is_error, text_of(result)
     assert "acme" in text_of(result)
     assert hold_rows(world) == ["approval/request", "approval/approve"]
@@ -104,20 +100,14 @@ async def test_a_denial_is_a_refusal_that_says_who_and_why(world, subprocess_env
 
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS, progress_callback=progress))
-
-                tg.start_soon(call)
-                request = await one_pending(world)
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS, progress_callback=progress), lambda: pending(world)) as held:
+                request = held.request
                 # A caller that asked for progress hears, while it waits, who must approve and how.
                 await wait_for(lambda: told)
                 assert told[0].startswith(f"tool:sql.select needs approval by role:lead before it runs (approval request {request.id})")
                 denied = await run_cli(subprocess_env, world, "approvals", "deny", request.id, "--reason", "not this week", "--as", "carol")
                 assert denied.returncode == 0, denied.stderr
-            [result] = results
+    result = held.result
     assert result.is_error
     assert text_of(result) == f"Refused: tool:sql.select was denied by carol (approval request {request.id}): not this week."
     assert hold_rows(world) == ["approval/request", "approval/deny"]
@@ -143,18 +133,11 @@ async def test_an_approval_never_outlives_a_deny_added_while_the_call_waits(worl
     approval_world(world)
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
-
-                tg.start_soon(call)
-                request = await one_pending(world)
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
                 PolicyAdmin(world.engine).add_grant("user:alice", "tool:sql.select", effect=Effect.DENY)
-                approved = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--as", "carol")
                 assert approved.returncode == 0, approved.stderr
-            [result] = results
+    result = held.result
     assert result.is_error
     assert text_of(result).startswith("Refused: tool:sql.select is denied to user alice by grant #")
     assert world.audit_rows(kind="outcome") == []
@@ -167,41 +150,25 @@ async def test_a_revoked_grant_cannot_be_approved_and_a_window_ends_with_its_gra
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
             # Approved with --for: the same call passes again without asking.
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(alice.call_tool, "sql.select", ORDERS)
-                request = await one_pending(world)
-                approved = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--for", "1h", "--as", "carol")
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--for", "1h", "--as", "carol")
                 assert approved.returncode == 0, approved.stderr
             again = await alice.call_tool("sql.select", ORDERS)
             assert not again.is_error and pending(world) == []
             assert hold_rows(world)[-1] == "approval/reuse"
             # Other arguments are another call: held (and here denied).
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def other() -> None:
-                    results.append(await alice.call_tool("sql.select", {"table": "orders", "limit": 1}))
-
-                tg.start_soon(other)
-                request = await one_pending(world)
-                await run_cli(subprocess_env, world, "approvals", "deny", request.id, "--reason", "no", "--as", "carol")
-            assert results[0].is_error
+            async with held_call(lambda: alice.call_tool("sql.select", {"table": "orders", "limit": 1}), lambda: pending(world)) as held:
+                await run_cli(subprocess_env, world, "approvals", "deny", held.request.id, "--reason", "no", "--as", "carol")
+            assert held.result.is_error
             # The grant is revoked and made again, the same: the window it was given under is gone.
             admin.revoke(grant_id)
             admin.add_grant("role:analyst", "tool:sql.select", condition='args.table == "orders"', approval_by="role:lead")
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def held() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
-
-                tg.start_soon(held)
-                request = await one_pending(world)
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
                 # Revoked while pending: nothing left to approve.
-                admin.revoke(request.grant_id)
-                refused = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
+                admin.revoke(held.request.grant_id)
+                refused = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--as", "carol")
                 assert refused.returncode == 2 and "is gone: nothing to approve" in refused.stderr
-                tg.cancel_scope.cancel()
+                held.cancel()
     with world.engine.connect() as conn:
         statuses = list(conn.execute(select(t.approval_requests.c.status).order_by(t.approval_requests.c.created_at)).scalars())
     assert statuses[:2] == ["approved", "denied"]
@@ -218,14 +185,8 @@ async def test_url_mode_elicitation_points_a_2025_11_25_client_to_the_approval_p
 
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("alice"), elicitation_callback=elicit) as alice:
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
-
-                tg.start_soon(call)
-                request = await one_pending(world)
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                request = held.request
                 await wait_for(lambda: shown)
                 # Under the server's public address (the settings'); this test's server listens on another port.
                 assert shown[0].url == f"{world.settings.embedded_issuer_url}/approvals/{request.id}"
@@ -238,8 +199,7 @@ async def test_url_mode_elicitation_points_a_2025_11_25_client_to_the_approval_p
                 assert 'href="/admin/approvals"' in page.text
                 assert "role:lead" in shown[0].message and f"mcp-acl approvals approve {request.id}" in shown[0].message
                 await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
-            [result] = results
-    assert not result.is_error, text_of(result)
+    assert not held.result.is_error, text_of(held.result)
 
 
 async def test_input_required_carries_a_2026_07_28_client_through_the_approval(sqlite_world, subprocess_env):
@@ -330,19 +290,12 @@ async def test_a_held_call_under_a_quota_is_counted_once_when_asked_not_again_at
     grant_id = admin.add_grant("role:analyst", "tool:sql.select", approval_by="role:lead", limit="1/day")
     with serve(world, world.gateway()) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
-
-                tg.start_soon(call)
-                request = await one_pending(world)
-                approved = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--as", "carol")
                 assert approved.returncode == 0, approved.stderr
             # The quota of one is spent by the approved call: the next is refused before anyone is asked.
             again = await alice.call_tool("sql.select", ORDERS)
-    assert not results[0].is_error, text_of(results[0])
+    assert not held.result.is_error, text_of(held.result)
     assert again.is_error and "used up the quota" in text_of(again)
     with world.engine.connect() as conn:
         counts = conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == grant_id)).scalars().all()
