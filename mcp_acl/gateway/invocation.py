@@ -370,7 +370,26 @@ class Invoker:
         self, identity: Identity, session_id: str | None, action: str, target: str, args: dict[str, Any] | None,
         admission: Admission, session_check: SessionCheck | None, channel: Channel | None,
     ) -> Admission | str | types.InputRequiredResult:
-        """An allowed call whose grant needs approval: held (holds.py), then admitted again; or a refusal sentence."""
+        """An allowed call whose grant needs approval: held (holds.py), then admitted again; or a refusal sentence.
+
+        A call refused after its hold (or given up while held) did not run: its held admission's allow
+        ends with the outcome `error`, as every allow ends with an outcome. An `input_required`
+        answer leaves it open: the hold goes on in the caller's retry.
+        """
+        try:
+            held = await self._held(identity, session_id, action, target, args, admission, session_check, channel)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._outcome(admission, "error", session_id)
+            raise
+        if isinstance(held, str):
+            await self._outcome(admission, "error", session_id)
+        return held
+
+    async def _held(
+        self, identity: Identity, session_id: str | None, action: str, target: str, args: dict[str, Any] | None,
+        admission: Admission, session_check: SessionCheck | None, channel: Channel | None,
+    ) -> Admission | str | types.InputRequiredResult:
         decision = admission.decision
         if self.holds is None:
             return refusal_text(Decision(False, f"{target} needs approval by {approvers_text(decision.grant.approval_by)}, and this server cannot hold calls for approval", decision.grant, decision.revision))
@@ -389,6 +408,7 @@ class Invoker:
         if not again.decision.allowed:
             return refusal_text(again.decision)
         if needs_approval(again.decision) and not still_under(released.request, again.decision.grant):
+            await self._outcome(again, "error", session_id)  # allowed, but not run: this allow ends too
             return refusal_text(Decision(False, f"{target} was approved under grant #{released.request.grant_id}, which no longer decides this call; it needs a new approval", again.decision.grant, again.decision.revision))
         return again
 

@@ -57,6 +57,17 @@ def hold_rows(world) -> list[str]:
     return [r.action for r in world.audit_rows(kind="hold")]
 
 
+async def ended(world) -> list[tuple[str, str | None]]:
+    """Each decision row on sql.select with its outcome, once every allow has one (written just after the answer)."""
+
+    def read() -> list[tuple[str, str | None]] | None:
+        outcomes = {o.ref_id: o.outcome for o in world.audit_rows(kind="outcome")}
+        rows = [(d.decision, outcomes.get(d.id)) for d in world.audit_rows(kind="decision", target="tool:sql.select")]
+        return rows if all(outcome is not None for decision, outcome in rows if decision == "allow") else None
+
+    return await wait_for(read)
+
+
 async def test_a_held_call_runs_once_a_lead_approves_it_from_the_cli(world, subprocess_env):
     grant_id = approval_world(world)
     gateway = world.gateway()
@@ -111,7 +122,8 @@ async def test_a_denial_is_a_refusal_that_says_who_and_why(world, subprocess_env
     assert result.is_error
     assert text_of(result) == f"Refused: tool:sql.select was denied by carol (approval request {request.id}): not this week."
     assert hold_rows(world) == ["approval/request", "approval/deny"]
-    assert world.audit_rows(kind="outcome") == []
+    # The held allow ends saying the call did not run.
+    assert await ended(world) == [("allow", "error")]
 
 
 async def test_a_time_out_is_a_refusal_naming_the_approvers(sqlite_world):
@@ -125,6 +137,7 @@ async def test_a_time_out_is_a_refusal_naming_the_approvers(sqlite_world):
     assert result.is_error
     assert text_of(result).startswith("Refused: tool:sql.select needs approval by role:lead, and it was not approved within 0.3 seconds")
     assert hold_rows(world) == ["approval/request", "approval/timeout"]
+    assert await ended(world) == [("allow", "error")]
     [request] = ApprovalStore(world.engine).listed(pending_only=False)
     assert request.status == "timed_out" and request.args is None  # the arguments are kept only while pending
 
@@ -140,7 +153,32 @@ async def test_an_approval_never_outlives_a_deny_added_while_the_call_waits(worl
     result = held.result
     assert result.is_error
     assert text_of(result).startswith("Refused: tool:sql.select is denied to user alice by grant #")
-    assert world.audit_rows(kind="outcome") == []
+    # The held allow, then the refusal at release: the allow ends saying the call did not run.
+    assert await ended(world) == [("allow", "error"), ("deny", None)]
+
+
+async def test_a_call_given_up_while_held_ends_saying_it_did_not_run(sqlite_world):
+    world = sqlite_world
+    approval_world(world)
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                held.cancel()
+            # The caller's cancellation reaches the gateway: the request is withdrawn and the held allow ends.
+            assert await ended(world) == [("allow", "error")]
+    assert hold_rows(world) == ["approval/request", "approval/cancel"]
+
+
+async def test_a_server_that_cannot_hold_refuses_and_the_allow_ends_saying_so(sqlite_world):
+    world = sqlite_world
+    approval_world(world)
+    gateway = world.gateway()
+    gateway.invoker.holds = None
+    with serve(world, gateway) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            result = await alice.call_tool("sql.select", ORDERS)
+            assert result.is_error and "this server cannot hold calls for approval" in text_of(result)
+            assert await ended(world) == [("allow", "error")]
 
 
 async def test_a_revoked_grant_cannot_be_approved_and_a_window_ends_with_its_grant(sqlite_world, subprocess_env):
