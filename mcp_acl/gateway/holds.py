@@ -28,8 +28,8 @@ import anyio.to_thread
 import mcp_types as types
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from mcp_acl.policy import Grant, Identity
-from mcp_acl.policy.approval import approvers_text
+from mcp_acl.policy import Decision, Grant, Identity
+from mcp_acl.policy.approval import approvers_text, needs_approval
 from mcp_acl.prompting import REFUSAL_PREFIX
 from mcp_acl.store.approvals import APPROVED, DENIED, PENDING, TIMED_OUT, USED, ApprovalError, ApprovalRequest, ApprovalStore, digest_of, utcnow
 
@@ -268,6 +268,26 @@ class Holds:
 def still_under(request: ApprovalRequest, grant: Grant | None) -> bool:
     """Is a call decided again at release still allowed under the very grant its approval was asked under?"""
     return grant is not None and grant.id == request.grant_id and grant.created_at == request.grant_created_at
+
+
+def decided_again(request: ApprovalRequest, decision: Decision) -> tuple[Decision, bool]:
+    """A held call decided again (released, or retried naming its request): the decision, and whether it was counted.
+
+    The call was counted when it was asked for, under the request's grant: only an allow by that very
+    grant was. An allow by another grant is counted now, against that grant's own quotas; an allow by
+    another grant that needs approval is refused here (no one was asked under it), before anything is
+    written or counted.
+    """
+    if not decision.allowed:
+        return decision, False
+    if still_under(request, decision.grant):
+        return decision, True
+    if needs_approval(decision):
+        return Decision(False, (
+            f"{request.target} was held for approval under grant #{request.grant_id}, which no longer decides this call "
+            f"(grant #{decision.grant_id} does); it needs a new approval"
+        ), decision.grant, decision.revision), False
+    return decision, False
 
 
 def _mismatch(request: ApprovalRequest | None, identity: Identity, target: str, args: dict[str, Any] | None, grant: Grant) -> str | None:

@@ -339,3 +339,51 @@ async def test_a_held_call_under_a_quota_is_counted_once_when_asked_not_again_at
         counts = conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == grant_id)).scalars().all()
     assert counts == [1]
     assert hold_rows(world) == ["approval/request", "approval/approve"]
+
+
+async def test_a_call_released_under_another_grant_is_counted_against_that_grants_quota(sqlite_world, subprocess_env):
+    world = sqlite_world
+    approval_world(world)  # the grant the call is held under has no quota: nothing is counted when asked
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice, connect(live.mcp_url, world.token("alice")) as other:
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                # While it waits, alice gets a grant of her own that needs no approval, at most once a day...
+                limited = PolicyAdmin(world.engine).add_grant("user:alice", "tool:sql.select", limit="1/day")
+                # ... and spends it on another call.
+                direct = await other.call_tool("sql.select", ORDERS)
+                assert not direct.is_error, text_of(direct)
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--as", "carol")
+                assert approved.returncode == 0, approved.stderr
+    # Released, the call is decided by that grant: counted now, and refused, its quota being used up.
+    assert held.result.is_error and "has used up the quota for tool:sql.select" in text_of(held.result)
+    assert f"grant #{limited}" in text_of(held.result)
+    assert await ended(world) == [("allow", "error"), ("allow", "ok"), ("deny", None)]
+    with world.engine.connect() as conn:
+        counts = conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == limited)).scalars().all()
+    assert counts == [1]
+
+
+async def test_a_call_released_under_another_grant_that_needs_approval_is_refused_and_not_counted(sqlite_world, subprocess_env):
+    world = sqlite_world
+    held_under = approval_world(world)
+    admin = PolicyAdmin(world.engine)
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice", "ollama-agent")) as alice:
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                # While it waits, the restricted client's own grant comes to need approval (limited, too),
+                # and alice gets one that needs none: the client's now decides the call.
+                for plain in admin.list_grants("client:ollama-agent", "tool:sql.select"):
+                    admin.revoke(plain.id)
+                ceiling = admin.add_grant("client:ollama-agent", "tool:sql.select", approval_by="role:lead", limit="5/day")
+                admin.add_grant("user:alice", "tool:sql.select")
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--as", "carol")
+                assert approved.returncode == 0, approved.stderr
+    assert held.result.is_error
+    assert text_of(held.result) == (
+        f"Refused: tool:sql.select was held for approval under grant #{held_under}, which no longer decides this call "
+        f"(grant #{ceiling} does); it needs a new approval."
+    )
+    # Refused in the decision at release, before anything is counted: a deny row, and the held allow ends.
+    assert await ended(world) == [("allow", "error"), ("deny", None)]
+    with world.engine.connect() as conn:
+        assert conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == ceiling)).scalars().all() == []
