@@ -8,7 +8,10 @@
       → wait: woken by any commit heard (an approval from the CLI on any host),
         polling as a bound, until approved, denied or timed out
       → approved: decide again (a new audited admission); it must still be
-        allowed under the same grant, else refused. Denied or timed out: refused.
+        allowed under the same grant (counted when asked, not again), or under
+        one that needs no approval (counted now), else refused. Denied, timed
+        out or withdrawn: refused. A 2026-07-28 retry naming its request is
+        decided as that held call too (`retried`), not counted as a new one.
 
 Nothing here can allow what the decision refused: a hold starts only from
 an allowed admission and ends only in that admission decided again, or a refusal.
@@ -141,6 +144,21 @@ class Holds:
             if channel.modern and channel.shows_urls:
                 return Released(input_required=self._input_required(request))
         return await self._wait(request, identity, channel)
+
+    async def retried(self, identity: Identity, target: str, args: dict[str, Any] | None, channel: Channel | None) -> ApprovalRequest | None:
+        """The request a 2026-07-28 retry names (`requestState`), when this caller made it for this very call.
+
+        The retry is then that held call decided again, counted when it was first asked for
+        (decided_again); anything else is admitted as a new call, and the hold refuses it if it must.
+        """
+        if channel is None or channel.request_state is None:
+            return None
+        try:
+            request = await anyio.to_thread.run_sync(self.store.get, channel.request_state)
+        except Exception as exc:
+            log.debug("the approval request a retry names could not be read: %s", exc.__class__.__name__)
+            return None  # counted as a new call: never fewer counts on an error
+        return request if request is not None and _same_call(request, identity, target, args) else None
 
     async def _open(self, identity, session_id, action, target, args, grant, audit_id, now) -> ApprovalRequest:
         expires_at = now + timedelta(seconds=self.timeout)
@@ -290,12 +308,16 @@ def decided_again(request: ApprovalRequest, decision: Decision) -> tuple[Decisio
     return decision, False
 
 
+def _same_call(request: ApprovalRequest, identity: Identity, target: str, args: dict[str, Any] | None) -> bool:
+    same_caller = request.subject == identity.subject and (identity.subject is not None or request.client_id == identity.client_id)
+    return same_caller and request.target == target and request.args_digest == digest_of(args)
+
+
 def _mismatch(request: ApprovalRequest | None, identity: Identity, target: str, args: dict[str, Any] | None, grant: Grant) -> str | None:
     # A retry's requestState names a request: it must be this caller's, for this very call and grant.
     if request is None:
         return "the approval request this call refers to does not exist"
-    same_caller = request.subject == identity.subject and (identity.subject is not None or request.client_id == identity.client_id)
-    if not same_caller or request.target != target or request.args_digest != digest_of(args) or not still_under(request, grant):
+    if not _same_call(request, identity, target, args) or not still_under(request, grant):
         return "the approval request this call refers to was made for another call"
     return None
 

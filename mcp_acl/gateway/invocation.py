@@ -242,7 +242,7 @@ class Invoker:
     ) -> tuple[Admission, CompiledPolicy | None]:
         """Check the session, then decide and audit one request: on the loop if nothing waits, else in a worker thread.
 
-        `held`: the approval request of a held call decided again (released); only an allow by its
+        `held`: the approval request of a held call decided again (released, or retried); only an allow by its
         grant skips counting (it was counted when asked), see holds.decided_again.
         """
         try:
@@ -281,8 +281,10 @@ class Invoker:
         """
         spec = self.catalogue.tools.get(name)
         args = arguments if arguments is not None else {}
+        # A 2026-07-28 retry of a held call (its requestState): decided as that call, counted when it was asked.
+        retried = await self.holds.retried(identity, f"tool:{name}", args, channel) if self.holds is not None else None
         admission, policy = await self.admit(
-            identity, session_id, "tools/call", f"tool:{name}", args, spec is not None, session_check
+            identity, session_id, "tools/call", f"tool:{name}", args, spec is not None, session_check, held=retried
         )
         if not admission.known and policy is not None:
             # Say what the caller can use instead: the same names tools/list shows, so nothing leaks.

@@ -387,3 +387,29 @@ async def test_a_call_released_under_another_grant_that_needs_approval_is_refuse
     assert await ended(world) == [("allow", "error"), ("deny", None)]
     with world.engine.connect() as conn:
         assert conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == ceiling)).scalars().all() == []
+
+
+async def test_a_2026_07_28_retry_of_a_held_call_is_not_counted_again(sqlite_world, subprocess_env):
+    world = sqlite_world
+    admin = PolicyAdmin(world.engine, actor="test")
+    admin.add_role("lead")
+    admin.add_user("carol", ["lead"])
+    admin.revoke(world.grants["alice-select"])
+    grant_id = admin.add_grant("role:analyst", "tool:sql.select", approval_by="role:lead", limit="1/day")
+
+    async def accept(context, params):
+        return types.ElicitResult(action="accept")
+
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice"), mode="auto", elicitation_callback=accept) as alice:
+            # The SDK's driver: asked (counted: the quota's one call), `input_required`, retried with the state, held.
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--as", "carol")
+                assert approved.returncode == 0, approved.stderr
+            again = await alice.call_tool("sql.select", ORDERS)
+    # The retry and the release are the call asked for once: it runs, and the quota's one call is spent.
+    assert not held.result.is_error, text_of(held.result)
+    assert again.is_error and "used up the quota" in text_of(again)
+    with world.engine.connect() as conn:
+        counts = conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == grant_id)).scalars().all()
+    assert counts == [1]
