@@ -32,7 +32,7 @@ import mcp_types as types
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_acl.policy import Decision, Grant, Identity
-from mcp_acl.policy.approval import approvers_text, needs_approval
+from mcp_acl.policy.approval import approvers_text
 from mcp_acl.prompting import REFUSAL_PREFIX
 from mcp_acl.store.approvals import APPROVED, DENIED, PENDING, TIMED_OUT, USED, ApprovalError, ApprovalRequest, ApprovalStore, digest_of, utcnow
 
@@ -149,7 +149,7 @@ class Holds:
         """The request a 2026-07-28 retry names (`requestState`), when this caller made it for this very call.
 
         The retry is then that held call decided again, counted when it was first asked for
-        (decided_again); anything else is admitted as a new call, and the hold refuses it if it must.
+        (counted_when_asked); anything else is admitted as a new call, and the hold refuses it if it must.
         """
         if channel is None or channel.request_state is None:
             return None
@@ -288,24 +288,13 @@ def still_under(request: ApprovalRequest, grant: Grant | None) -> bool:
     return grant is not None and grant.id == request.grant_id and grant.created_at == request.grant_created_at
 
 
-def decided_again(request: ApprovalRequest, decision: Decision) -> tuple[Decision, bool]:
-    """A held call decided again (released, or retried naming its request): the decision, and whether it was counted.
+def counted_when_asked(request: ApprovalRequest, decision: Decision) -> bool:
+    """Was a held call, decided again (released, or retried naming its request), counted already?
 
-    The call was counted when it was asked for, under the request's grant: only an allow by that very
-    grant was. An allow by another grant is counted now, against that grant's own quotas; an allow by
-    another grant that needs approval is refused here (no one was asked under it), before anything is
-    written or counted.
+    It was counted when it was asked for, under the request's grant: only an allow by that very
+    grant skips counting. An allow by any other grant is counted now, against that grant's quotas.
     """
-    if not decision.allowed:
-        return decision, False
-    if still_under(request, decision.grant):
-        return decision, True
-    if needs_approval(decision):
-        return Decision(False, (
-            f"{request.target} was held for approval under grant #{request.grant_id}, which no longer decides this call "
-            f"(grant #{decision.grant_id} does); it needs a new approval"
-        ), decision.grant, decision.revision), False
-    return decision, False
+    return decision.allowed and still_under(request, decision.grant)
 
 
 def _same_call(request: ApprovalRequest, identity: Identity, target: str, args: dict[str, Any] | None) -> bool:

@@ -33,7 +33,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_acl.audit.appender import PolicyMoved
 from mcp_acl.gateway.arguments import ArgumentCheck
-from mcp_acl.gateway.holds import Channel, Holds, decided_again
+from mcp_acl.gateway.holds import Channel, Holds, counted_when_asked, still_under
 from mcp_acl.gateway.outcomes import OutcomeWriter
 from mcp_acl.gateway.quotas import quota_charge
 from mcp_acl.gateway.reasons import UNAUDITED, UNAVAILABLE, UNSETTLED
@@ -176,10 +176,8 @@ class Invoker:
                 decision, policy = Decision(False, UNSETTLED, None, decision.revision), None
             quota = None
             decided = decision  # the policy's answer, before any quota refuses it (what a shadow compares)
-            counted = False
-            if held is not None:
-                # A held call decided again: counted when it was asked for, if still under that grant (holds.py).
-                decision, counted = decided_again(held, decision)
+            # A held call decided again was counted when it was asked for, if still under that grant (holds.py).
+            counted = held is not None and counted_when_asked(held, decision)
             if decision.allowed and policy is not None and not counted:
                 # Counted in the audit append's transaction (gateway/quotas.py).
                 decision, quota = quota_charge(policy, identity, target, args, self.clock(), decision)
@@ -243,7 +241,7 @@ class Invoker:
         """Check the session, then decide and audit one request: on the loop if nothing waits, else in a worker thread.
 
         `held`: the approval request of a held call decided again (released, or retried); only an allow by its
-        grant skips counting (it was counted when asked), see holds.decided_again.
+        grant skips counting (it was counted when asked), see holds.counted_when_asked.
         """
         try:
             if self.standing is not None:
@@ -384,14 +382,14 @@ class Invoker:
         answer leaves it open: the hold goes on in the caller's retry.
         """
         try:
-            held = await self._held(identity, session_id, action, target, args, admission, session_check, channel)
+            answer = await self._held(identity, session_id, action, target, args, admission, session_check, channel)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._outcome(admission, "error", session_id)
             raise
-        if isinstance(held, str):
+        if isinstance(answer, str):
             await self._outcome(admission, "error", session_id)
-        return held
+        return answer
 
     async def _held(
         self, identity: Identity, session_id: str | None, action: str, target: str, args: dict[str, Any] | None,
@@ -410,11 +408,14 @@ class Invoker:
             return released.refusal
         if released.reused:
             return admission  # this admission is allowed under the grant the standing approval was given for
-        # Approved: decided again now, audited, as any call is; the approval never outlives its grant.
-        # Decided under another grant that needs approval, it is refused there (holds.decided_again).
+        # Approved: decided again now, audited (and counted, unless under the grant it was counted
+        # against when asked), as any call is; the approval never outlives its grant.
         again, _ = await self.admit(identity, session_id, action, target, args, True, session_check, held=released.request)
         if not again.decision.allowed:
             return refusal_text(again.decision)
+        if needs_approval(again.decision) and not still_under(released.request, again.decision.grant):
+            await self._outcome(again, "error", session_id)  # allowed, but it does not run: this allow ends too
+            return refusal_text(Decision(False, f"{target} was approved under grant #{released.request.grant_id}, which no longer decides this call; it needs a new approval", again.decision.grant, again.decision.revision))
         return again
 
     async def _held_or_raise(
