@@ -95,6 +95,8 @@ class Released:
     input_required: types.InputRequiredResult | None = None
     request: ApprovalRequest | None = None
     reused: bool = False
+    # The count made when the call was asked for pays for this release (else it is counted at release).
+    prepaid: bool = True
 
 
 @dataclass
@@ -143,13 +145,19 @@ class Holds:
                 return Released(refusal=f"{REFUSAL_PREFIX} {target} needs approval by {approvers_text(grant.approval_by)}, but the approval request could not be recorded.")
             if channel.modern and channel.shows_urls:
                 return Released(input_required=self._input_required(request))
-        return await self._wait(request, identity, channel)
+        released = await self._wait(request, identity, channel)
+        if channel.request_state is None and released.refusal is None:
+            # The holding call's own release: paid by its ask's count, unless a retry naming the request took it.
+            # (A retry's release is paid either way: by that count, or by the retry's own admission.)
+            released.prepaid = await self._take_prepaid(request)
+        return released
 
     async def retried(self, identity: Identity, target: str, args: dict[str, Any] | None, channel: Channel | None) -> ApprovalRequest | None:
-        """The request a 2026-07-28 retry names (`requestState`), when this caller made it for this very call.
+        """The request a 2026-07-28 retry names (`requestState`), when this caller made it for this very call
+        and the count made when it was asked for is still unused: the retry takes it (counted_when_asked).
 
-        The retry is then that held call decided again, counted when it was first asked for
-        (counted_when_asked); anything else is admitted as a new call, and the hold refuses it if it must.
+        Anything else (another call's request, a second retry, a request already released) is
+        admitted and counted as a new call, and the hold refuses it if it must.
         """
         if channel is None or channel.request_state is None:
             return None
@@ -158,7 +166,16 @@ class Holds:
         except Exception as exc:
             log.debug("the approval request a retry names could not be read: %s", exc.__class__.__name__)
             return None  # counted as a new call: never fewer counts on an error
-        return request if request is not None and _same_call(request, identity, target, args) else None
+        if request is None or not _same_call(request, identity, target, args):
+            return None
+        return request if await self._take_prepaid(request) else None
+
+    async def _take_prepaid(self, request: ApprovalRequest) -> bool:
+        try:
+            return await anyio.to_thread.run_sync(self.store.take_prepaid, request.id, utcnow())
+        except Exception as exc:
+            log.warning("approval request %s: could not take the count made when it was asked for (%s); counting again", request.id, exc.__class__.__name__)
+            return False  # counted again: never fewer counts on an error
 
     async def _open(self, identity, session_id, action, target, args, grant, audit_id, now) -> ApprovalRequest:
         expires_at = now + timedelta(seconds=self.timeout)
@@ -291,8 +308,9 @@ def still_under(request: ApprovalRequest, grant: Grant | None) -> bool:
 def counted_when_asked(request: ApprovalRequest, decision: Decision) -> bool:
     """Was a held call, decided again (released, or retried naming its request), counted already?
 
-    It was counted when it was asked for, under the request's grant: only an allow by that very
-    grant skips counting. An allow by any other grant is counted now, against that grant's quotas.
+    It was counted when it was asked for, under the request's grant, and that count pays for one run
+    (Holds.retried, Released.prepaid): only an allow by that very grant skips counting. An allow by
+    any other grant is counted now, against that grant's quotas.
     """
     return decision.allowed and still_under(request, decision.grant)
 

@@ -410,3 +410,42 @@ async def test_a_2026_07_28_retry_of_a_held_call_is_not_counted_again(sqlite_wor
     with world.engine.connect() as conn:
         counts = conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == grant_id)).scalars().all()
     assert counts == [1]
+
+
+async def test_the_count_made_when_asked_pays_for_one_run_however_often_its_request_is_retried(sqlite_world, subprocess_env):
+    world = sqlite_world
+    admin = PolicyAdmin(world.engine, actor="test")
+    admin.add_role("lead")
+    admin.add_user("carol", ["lead"])
+    admin.revoke(world.grants["alice-select"])
+    grant_id = admin.add_grant("role:analyst", "tool:sql.select", approval_by="role:lead", limit="2/day")
+
+    def usage() -> list[int]:
+        with world.engine.connect() as conn:
+            return conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == grant_id)).scalars().all()
+
+    async def accept(context, params):
+        return types.ElicitResult(action="accept")
+
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice"), mode="auto", elicitation_callback=accept) as alice:
+            first = await alice.session.call_tool("sql.select", ORDERS, allow_input_required=True)
+            assert isinstance(first, types.InputRequiredResult) and usage() == [1]
+            # Two retries naming the one request wait together; approved for an hour, both run.
+            results = []
+            async with anyio.create_task_group() as tg:
+
+                async def retry() -> None:
+                    results.append(await alice.session.call_tool("sql.select", ORDERS, request_state=first.request_state, allow_input_required=True))
+
+                tg.start_soon(retry)
+                tg.start_soon(retry)
+                await wait_for(lambda: len(world.audit_rows(kind="decision", target="tool:sql.select")) == 3)
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", first.request_state, "--for", "1h", "--as", "carol")
+                assert approved.returncode == 0, approved.stderr
+            # The ask's count paid for one of them; the other was counted as the call it is.
+            assert [r.is_error for r in results] == [False, False], [text_of(r) for r in results]
+            assert usage() == [2]
+            # The quota is spent: a third retry of the same request is refused by it.
+            third = await alice.session.call_tool("sql.select", ORDERS, request_state=first.request_state, allow_input_required=True)
+    assert third.is_error and "used up the quota" in text_of(third)
