@@ -8,7 +8,10 @@
       → wait: woken by any commit heard (an approval from the CLI on any host),
         polling as a bound, until approved, denied or timed out
       → approved: decide again (a new audited admission); it must still be
-        allowed under the same grant, else refused. Denied or timed out: refused.
+        allowed under the same grant (counted when asked, not again), or under
+        one that needs no approval (counted now), else refused. Denied, timed
+        out or withdrawn: refused. A 2026-07-28 retry naming its request is
+        decided as that held call too (`retried`), not counted as a new one.
 
 Nothing here can allow what the decision refused: a hold starts only from
 an allowed admission and ends only in that admission decided again, or a refusal.
@@ -28,7 +31,7 @@ import anyio.to_thread
 import mcp_types as types
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from mcp_acl.policy import Grant, Identity
+from mcp_acl.policy import Decision, Grant, Identity
 from mcp_acl.policy.approval import approvers_text
 from mcp_acl.prompting import REFUSAL_PREFIX
 from mcp_acl.store.approvals import APPROVED, DENIED, PENDING, TIMED_OUT, USED, ApprovalError, ApprovalRequest, ApprovalStore, digest_of, utcnow
@@ -92,6 +95,8 @@ class Released:
     input_required: types.InputRequiredResult | None = None
     request: ApprovalRequest | None = None
     reused: bool = False
+    # The count made when the call was asked for pays for this release (else it is counted at release).
+    prepaid: bool = True
 
 
 @dataclass
@@ -140,7 +145,37 @@ class Holds:
                 return Released(refusal=f"{REFUSAL_PREFIX} {target} needs approval by {approvers_text(grant.approval_by)}, but the approval request could not be recorded.")
             if channel.modern and channel.shows_urls:
                 return Released(input_required=self._input_required(request))
-        return await self._wait(request, identity, channel)
+        released = await self._wait(request, identity, channel)
+        if channel.request_state is None and released.refusal is None:
+            # The holding call's own release: paid by its ask's count, unless a retry naming the request took it.
+            # (A retry's release is paid either way: by that count, or by the retry's own admission.)
+            released.prepaid = await self._take_prepaid(request)
+        return released
+
+    async def retried(self, identity: Identity, target: str, args: dict[str, Any] | None, channel: Channel | None) -> ApprovalRequest | None:
+        """The request a 2026-07-28 retry names (`requestState`), when this caller made it for this very call
+        and the count made when it was asked for is still unused: the retry takes it (counted_when_asked).
+
+        Anything else (another call's request, a second retry, a request already released) is
+        admitted and counted as a new call, and the hold refuses it if it must.
+        """
+        if channel is None or channel.request_state is None:
+            return None
+        try:
+            request = await anyio.to_thread.run_sync(self.store.get, channel.request_state)
+        except Exception as exc:
+            log.debug("the approval request a retry names could not be read: %s", exc.__class__.__name__)
+            return None  # counted as a new call: never fewer counts on an error
+        if request is None or not _same_call(request, identity, target, args):
+            return None
+        return request if await self._take_prepaid(request) else None
+
+    async def _take_prepaid(self, request: ApprovalRequest) -> bool:
+        try:
+            return await anyio.to_thread.run_sync(self.store.take_prepaid, request.id, utcnow())
+        except Exception as exc:
+            log.warning("approval request %s: could not take the count made when it was asked for (%s); counting again", request.id, exc.__class__.__name__)
+            return False  # counted again: never fewer counts on an error
 
     async def _open(self, identity, session_id, action, target, args, grant, audit_id, now) -> ApprovalRequest:
         expires_at = now + timedelta(seconds=self.timeout)
@@ -270,12 +305,26 @@ def still_under(request: ApprovalRequest, grant: Grant | None) -> bool:
     return grant is not None and grant.id == request.grant_id and grant.created_at == request.grant_created_at
 
 
+def counted_when_asked(request: ApprovalRequest, decision: Decision) -> bool:
+    """Was a held call, decided again (released, or retried naming its request), counted already?
+
+    It was counted when it was asked for, under the request's grant, and that count pays for one run
+    (Holds.retried, Released.prepaid): only an allow by that very grant skips counting. An allow by
+    any other grant is counted now, against that grant's quotas.
+    """
+    return decision.allowed and still_under(request, decision.grant)
+
+
+def _same_call(request: ApprovalRequest, identity: Identity, target: str, args: dict[str, Any] | None) -> bool:
+    same_caller = request.subject == identity.subject and (identity.subject is not None or request.client_id == identity.client_id)
+    return same_caller and request.target == target and request.args_digest == digest_of(args)
+
+
 def _mismatch(request: ApprovalRequest | None, identity: Identity, target: str, args: dict[str, Any] | None, grant: Grant) -> str | None:
     # A retry's requestState names a request: it must be this caller's, for this very call and grant.
     if request is None:
         return "the approval request this call refers to does not exist"
-    same_caller = request.subject == identity.subject and (identity.subject is not None or request.client_id == identity.client_id)
-    if not same_caller or request.target != target or request.args_digest != digest_of(args) or not still_under(request, grant):
+    if not _same_call(request, identity, target, args) or not still_under(request, grant):
         return "the approval request this call refers to was made for another call"
     return None
 

@@ -33,7 +33,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_acl.audit.appender import PolicyMoved
 from mcp_acl.gateway.arguments import ArgumentCheck
-from mcp_acl.gateway.holds import Channel, Holds, still_under
+from mcp_acl.gateway.holds import Channel, Holds, counted_when_asked, still_under
 from mcp_acl.gateway.outcomes import OutcomeWriter
 from mcp_acl.gateway.quotas import quota_charge
 from mcp_acl.gateway.reasons import UNAUDITED, UNAVAILABLE, UNSETTLED
@@ -45,6 +45,7 @@ from mcp_acl.observe.tracing import span
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
 from mcp_acl.policy.approval import approvers_text, needs_approval
 from mcp_acl.prompting import ACCESS_POLICY, access_policy_text, refusal_text, unknown_tool_text
+from mcp_acl.store.approvals import ApprovalRequest
 from mcp_acl.store.lookup import StandingConnection, WouldWait, must_not_wait
 
 if TYPE_CHECKING:
@@ -150,14 +151,14 @@ class Invoker:
 
     def _admit(
         self, identity: Identity, session_id: str | None, action: str, target: str,
-        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None, counted: bool = False,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None, prepaid: ApprovalRequest | None = None,
     ) -> tuple[Admission, CompiledPolicy | None]:
         with self.connection():
-            return self._admit_on(identity, session_id, action, target, args, exists, session_check, counted)
+            return self._admit_on(identity, session_id, action, target, args, exists, session_check, prepaid)
 
     def _admit_on(
         self, identity: Identity, session_id: str | None, action: str, target: str,
-        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None, counted: bool = False,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None, prepaid: ApprovalRequest | None = None,
     ) -> tuple[Admission, CompiledPolicy | None]:
         if session_check is not None:
             try:
@@ -175,9 +176,10 @@ class Invoker:
                 decision, policy = Decision(False, UNSETTLED, None, decision.revision), None
             quota = None
             decided = decision  # the policy's answer, before any quota refuses it (what a shadow compares)
+            # A held call decided again was counted when it was asked for, if still under that grant (holds.py).
+            counted = prepaid is not None and counted_when_asked(prepaid, decision)
             if decision.allowed and policy is not None and not counted:
-                # Counted in the audit append's transaction (gateway/quotas.py); a call released
-                # after its approval was counted when it was asked for (`counted`), not again.
+                # Counted in the audit append's transaction (gateway/quotas.py).
                 decision, quota = quota_charge(policy, identity, target, args, self.clock(), decision)
             audit_started = time.perf_counter()
             latency_ms = (audit_started - started) * 1000.0
@@ -204,9 +206,9 @@ class Invoker:
                     self.metrics.admitted(action, "unaudited", latency_ms / 1000.0, None)
                 return Admission(Decision(False, UNAUDITED, decision.grant, decision.revision), known, None), None
             break
-        if policy is not None and policy.shadow is not None and exists and self.shadow is not None and not counted:
+        if policy is not None and policy.shadow is not None and exists and self.shadow is not None and prepaid is None:
             # Decided again under the candidate, never enforced; an unknown target is not the policy's answer,
-            # and a released held call (`counted`) was observed when it was asked for.
+            # and a held call decided again on its ask's count (`prepaid`) was observed when it was asked for.
             self.shadow.observe(policy.shadow, identity, session_id, action, target, args, decided, audit_id, self.clock())
         if self.metrics is not None:
             self.metrics.admitted(action, _result(decision, known), latency_ms / 1000.0, time.perf_counter() - audit_started)
@@ -234,21 +236,23 @@ class Invoker:
 
     async def admit(
         self, identity: Identity, session_id: str | None, action: str, target: str,
-        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None = None, counted: bool = False,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None = None, prepaid: ApprovalRequest | None = None,
     ) -> tuple[Admission, CompiledPolicy | None]:
         """Check the session, then decide and audit one request: on the loop if nothing waits, else in a worker thread.
 
-        `counted`: the call was already counted against its quotas (a held call, released).
+        `prepaid`: the approval request of a held call decided again (released, or retried) whose count,
+        made when it was asked for, pays for this run; only an allow by its grant skips counting, see
+        holds.counted_when_asked.
         """
         try:
             if self.standing is not None:
                 try:
                     with self.standing.block():
-                        return self._admit_on(identity, session_id, action, target, args, exists, session_check, counted)
+                        return self._admit_on(identity, session_id, action, target, args, exists, session_check, prepaid)
                 except WouldWait:
                     pass  # nothing was done; the worker thread may wait for it
             return await anyio.to_thread.run_sync(
-                self._admit, identity, session_id, action, target, args, exists, session_check, counted
+                self._admit, identity, session_id, action, target, args, exists, session_check, prepaid
             )
         except _SessionFailed as failed:
             raise session_error(failed.cause) from None
@@ -276,8 +280,10 @@ class Invoker:
         """
         spec = self.catalogue.tools.get(name)
         args = arguments if arguments is not None else {}
+        # A 2026-07-28 retry of a held call (its requestState): decided as that call, counted when it was asked.
+        retried = await self.holds.retried(identity, f"tool:{name}", args, channel) if self.holds is not None else None
         admission, policy = await self.admit(
-            identity, session_id, "tools/call", f"tool:{name}", args, spec is not None, session_check
+            identity, session_id, "tools/call", f"tool:{name}", args, spec is not None, session_check, prepaid=retried
         )
         if not admission.known and policy is not None:
             # Say what the caller can use instead: the same names tools/list shows, so nothing leaks.
@@ -370,7 +376,26 @@ class Invoker:
         self, identity: Identity, session_id: str | None, action: str, target: str, args: dict[str, Any] | None,
         admission: Admission, session_check: SessionCheck | None, channel: Channel | None,
     ) -> Admission | str | types.InputRequiredResult:
-        """An allowed call whose grant needs approval: held (holds.py), then admitted again; or a refusal sentence."""
+        """An allowed call whose grant needs approval: held (holds.py), then admitted again; or a refusal sentence.
+
+        A call refused after its hold (or given up while held) did not run: its held admission's allow
+        ends with the outcome `error`, as every allow ends with an outcome. An `input_required`
+        answer leaves it open: the hold goes on in the caller's retry.
+        """
+        try:
+            answer = await self._held(identity, session_id, action, target, args, admission, session_check, channel)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._outcome(admission, "error", session_id)
+            raise
+        if isinstance(answer, str):
+            await self._outcome(admission, "error", session_id)
+        return answer
+
+    async def _held(
+        self, identity: Identity, session_id: str | None, action: str, target: str, args: dict[str, Any] | None,
+        admission: Admission, session_check: SessionCheck | None, channel: Channel | None,
+    ) -> Admission | str | types.InputRequiredResult:
         decision = admission.decision
         if self.holds is None:
             return refusal_text(Decision(False, f"{target} needs approval by {approvers_text(decision.grant.approval_by)}, and this server cannot hold calls for approval", decision.grant, decision.revision))
@@ -384,11 +409,14 @@ class Invoker:
             return released.refusal
         if released.reused:
             return admission  # this admission is allowed under the grant the standing approval was given for
-        # Approved: decided again now, audited, as any call is; the approval never outlives its grant.
-        again, _ = await self.admit(identity, session_id, action, target, args, True, session_check, counted=True)
+        # Approved: decided again now, audited (and counted, unless under the grant it was counted
+        # against when asked), as any call is; the approval never outlives its grant.
+        paid_by = released.request if released.prepaid else None
+        again, _ = await self.admit(identity, session_id, action, target, args, True, session_check, prepaid=paid_by)
         if not again.decision.allowed:
             return refusal_text(again.decision)
         if needs_approval(again.decision) and not still_under(released.request, again.decision.grant):
+            await self._outcome(again, "error", session_id)  # allowed, but it does not run: this allow ends too
             return refusal_text(Decision(False, f"{target} was approved under grant #{released.request.grant_id}, which no longer decides this call; it needs a new approval", again.decision.grant, again.decision.revision))
         return again
 

@@ -183,6 +183,15 @@ class ApprovalStore:
             row = conn.execute(select(ar.c.status, ar.c.valid_until).where(ar.c.id == request_id)).first()
         return row is not None and row.status == APPROVED and row.valid_until is not None and row.valid_until > now
 
+    def take_prepaid(self, request_id: str, now: datetime) -> bool:
+        """Take the count made when the held call was asked for, for one run: only the first taker gets it
+        (a release or a retry naming the request); every later one must be counted on its own."""
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(ar).where(and_(ar.c.id == request_id, ar.c.prepaid_taken_at.is_(None))).values(prepaid_taken_at=now)
+            ).rowcount
+        return taken == 1
+
     def decide(
         self, request_id: str, status: str, *, by: str | None, reason: str | None = None,
         valid_until: datetime | None = None, now: datetime | None = None,

@@ -424,6 +424,8 @@ approval_requests = Table(
     Column("decided_at", UTCDateTime, nullable=True),
     Column("reason", Text, nullable=True),
     Column("valid_until", UTCDateTime, nullable=True),
+    # When the count taken at the ask paid for a run (its release, or a retry naming it; migration 0019).
+    Column("prepaid_taken_at", UTCDateTime, nullable=True),
 )
 
 # --- shadow policies (migration 0015) ---------------------------------------

@@ -16,7 +16,8 @@ from mcp_acl.store import tables as t
 from mcp_acl.store.approvals import ApprovalStore, answer
 from tests.console.support import browser, require_browser, screenshot_path, served_demo, sign_in
 from tests.console.test_console import console_rows, outcome_of
-from tests.gateway.harness import connect, text_of, wait_for
+from tests.gateway.harness import connect, text_of
+from tests.support.held import held_call
 
 pytestmark = pytest.mark.usefixtures("_browser_present")
 
@@ -44,10 +45,9 @@ def hold_rows(engine) -> list:
         return list(conn.execute(select(t.audit_events).where(t.audit_events.c.kind == "hold").order_by(t.audit_events.c.id)))
 
 
-async def one_pending(engine):
-    found = await wait_for(lambda: ApprovalStore(engine).listed())
-    assert len(found) == 1
-    return found[0]
+def held_select(alice, engine):
+    """alice's select on orders, held until its one approval request is pending (tests/support/held.py)."""
+    return held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: ApprovalStore(engine).listed())
 
 
 async def test_the_admin_approves_a_held_call_in_the_browser_and_the_call_runs(database_url, tmp_path):
@@ -57,13 +57,8 @@ async def test_the_admin_approves_a_held_call_in_the_browser_and_the_call_runs(d
         # No poll within the test's life: only the approval's commit, heard (NOTIFY, or SQLite's files), wakes the call.
         served.app.state.gateway.invoker.holds.poll = 3600
         async with connect(served.base + "/mcp", world.token("alice", client="mcp-acl-cli")) as alice:
-            results = []
-            async with anyio.create_task_group() as tg:
-                async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
-
-                tg.start_soon(call)
-                request = await one_pending(world.engine)
+            async with held_select(alice, world.engine) as held:
+                request = held.request
                 page = await chrome.new_page()
                 await sign_in(page, served.base, "admin", goto="/admin/approvals")
                 row = page.locator(f"#approval-{request.id}")
@@ -75,7 +70,7 @@ async def test_the_admin_approves_a_held_call_in_the_browser_and_the_call_runs(d
                 await row.locator("form.approve button").click()
                 assert f"approved {request.id} (user:alice through client:mcp-acl-cli tool:sql.select)" in await page.inner_text(".note.ok")
                 assert "No calls wait for approval." in await page.inner_text("#approvals")
-            [result] = results
+            result = held.result
         assert not result.is_error, text_of(result)
         assert text_of(result).startswith("id | customer_id | product_id | quantity")
         answered = ApprovalStore(world.engine).get(request.id)
@@ -94,13 +89,8 @@ async def test_a_denial_in_the_browser_reaches_the_caller_with_its_reason(sqlite
         world = served.world
         needs_approval_by(world, "role:admin")
         async with connect(served.base + "/mcp", world.token("alice", client="mcp-acl-cli")) as alice:
-            results = []
-            async with anyio.create_task_group() as tg:
-                async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
-
-                tg.start_soon(call)
-                request = await one_pending(world.engine)
+            async with held_select(alice, world.engine) as held:
+                request = held.request
                 page = await chrome.new_page()
                 await sign_in(page, served.base, "admin", goto="/admin/approvals")
                 row = page.locator(f"#approval-{request.id}")
@@ -110,7 +100,7 @@ async def test_a_denial_in_the_browser_reaches_the_caller_with_its_reason(sqlite
                 await row.locator("input[name=reason]").fill("not this week")
                 await row.locator("form.deny button").click()
                 assert f"denied {request.id}" in await page.inner_text(".note.ok")
-            [result] = results
+            result = held.result
         assert result.is_error
         assert text_of(result) == f"Refused: tool:sql.select was denied by admin (approval request {request.id}): not this week."
         (change,) = console_rows(world.engine, "approval deny")
@@ -123,13 +113,8 @@ async def test_an_admin_who_is_not_among_the_named_approvers_is_refused_and_the_
         world = served.world
         needs_approval_by(world, "role:lead")
         async with connect(served.base + "/mcp", world.token("alice", client="mcp-acl-cli")) as alice:
-            results = []
-            async with anyio.create_task_group() as tg:
-                async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
-
-                tg.start_soon(call)
-                request = await one_pending(world.engine)
+            async with held_select(alice, world.engine) as held:
+                request = held.request
                 page = await chrome.new_page()
                 await sign_in(page, served.base, "admin", goto="/admin/approvals")
                 row = page.locator(f"#approval-{request.id}")
@@ -153,5 +138,5 @@ async def test_an_admin_who_is_not_among_the_named_approvers_is_refused_and_the_
                 assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
                 # carol (role:lead) answers as the CLI would; that answer stands.
                 await anyio.to_thread.run_sync(lambda: answer(world.engine, request.id, approve=False, approver="carol", reason="lead says no"))
-            [result] = results
+            result = held.result
         assert text_of(result) == f"Refused: tool:sql.select was denied by carol (approval request {request.id}): lead says no."

@@ -21,6 +21,8 @@ from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
 from mcp_acl.store.approvals import ApprovalStore
 
+from tests.support.held import held_call
+
 from .harness import cli, connect, serve, text_of, wait_for
 
 ORDERS = {"table": "orders"}
@@ -55,6 +57,17 @@ def hold_rows(world) -> list[str]:
     return [r.action for r in world.audit_rows(kind="hold")]
 
 
+async def ended(world) -> list[tuple[str, str | None]]:
+    """Each decision row on sql.select with its outcome, once every allow has one (written just after the answer)."""
+
+    def read() -> list[tuple[str, str | None]] | None:
+        outcomes = {o.ref_id: o.outcome for o in world.audit_rows(kind="outcome")}
+        rows = [(d.decision, outcomes.get(d.id)) for d in world.audit_rows(kind="decision", target="tool:sql.select")]
+        return rows if all(outcome is not None for decision, outcome in rows if decision == "allow") else None
+
+    return await wait_for(read)
+
+
 async def test_a_held_call_runs_once_a_lead_approves_it_from_the_cli(world, subprocess_env):
     grant_id = approval_world(world)
     gateway = world.gateway()
@@ -65,14 +78,8 @@ async def test_a_held_call_runs_once_a_lead_approves_it_from_the_cli(world, subp
             tools = {tool.name: tool for tool in (await alice.list_tools()).tools}
             # The model reads before it calls that a person must approve, and who.
             assert "each call waits for approval by role:lead" in tools["sql.select"].description
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
-
-                tg.start_soon(call)
-                request = await one_pending(world)
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                request = held.request
                 assert (request.subject, request.target, request.args, request.grant_id) == ("alice", "tool:sql.select", ORDERS, grant_id)
                 listed = await run_cli(subprocess_env, world, "approvals", "list")
                 assert listed.returncode == 0 and request.id in listed.stdout and "orders" in listed.stdout
@@ -83,7 +90,7 @@ async def test_a_held_call_runs_once_a_lead_approves_it_from_the_cli(world, subp
                 assert bob.returncode == 2 and "must be answered by role:lead" in bob.stderr
                 approved = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
                 assert approved.returncode == 0, approved.stderr
-            [result] = results
+    result = held.result
     assert not result.is_error, text_of(result)
     assert "acme" in text_of(result)
     assert hold_rows(world) == ["approval/request", "approval/approve"]
@@ -104,24 +111,19 @@ async def test_a_denial_is_a_refusal_that_says_who_and_why(world, subprocess_env
 
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS, progress_callback=progress))
-
-                tg.start_soon(call)
-                request = await one_pending(world)
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS, progress_callback=progress), lambda: pending(world)) as held:
+                request = held.request
                 # A caller that asked for progress hears, while it waits, who must approve and how.
                 await wait_for(lambda: told)
                 assert told[0].startswith(f"tool:sql.select needs approval by role:lead before it runs (approval request {request.id})")
                 denied = await run_cli(subprocess_env, world, "approvals", "deny", request.id, "--reason", "not this week", "--as", "carol")
                 assert denied.returncode == 0, denied.stderr
-            [result] = results
+    result = held.result
     assert result.is_error
     assert text_of(result) == f"Refused: tool:sql.select was denied by carol (approval request {request.id}): not this week."
     assert hold_rows(world) == ["approval/request", "approval/deny"]
-    assert world.audit_rows(kind="outcome") == []
+    # The held allow ends saying the call did not run.
+    assert await ended(world) == [("allow", "error")]
 
 
 async def test_a_time_out_is_a_refusal_naming_the_approvers(sqlite_world):
@@ -135,6 +137,7 @@ async def test_a_time_out_is_a_refusal_naming_the_approvers(sqlite_world):
     assert result.is_error
     assert text_of(result).startswith("Refused: tool:sql.select needs approval by role:lead, and it was not approved within 0.3 seconds")
     assert hold_rows(world) == ["approval/request", "approval/timeout"]
+    assert await ended(world) == [("allow", "error")]
     [request] = ApprovalStore(world.engine).listed(pending_only=False)
     assert request.status == "timed_out" and request.args is None  # the arguments are kept only while pending
 
@@ -143,21 +146,39 @@ async def test_an_approval_never_outlives_a_deny_added_while_the_call_waits(worl
     approval_world(world)
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
-
-                tg.start_soon(call)
-                request = await one_pending(world)
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
                 PolicyAdmin(world.engine).add_grant("user:alice", "tool:sql.select", effect=Effect.DENY)
-                approved = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--as", "carol")
                 assert approved.returncode == 0, approved.stderr
-            [result] = results
+    result = held.result
     assert result.is_error
     assert text_of(result).startswith("Refused: tool:sql.select is denied to user alice by grant #")
-    assert world.audit_rows(kind="outcome") == []
+    # The held allow, then the refusal at release: the allow ends saying the call did not run.
+    assert await ended(world) == [("allow", "error"), ("deny", None)]
+
+
+async def test_a_call_given_up_while_held_ends_saying_it_did_not_run(sqlite_world):
+    world = sqlite_world
+    approval_world(world)
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                held.cancel()
+            # The caller's cancellation reaches the gateway: the request is withdrawn and the held allow ends.
+            assert await ended(world) == [("allow", "error")]
+    assert hold_rows(world) == ["approval/request", "approval/cancel"]
+
+
+async def test_a_server_that_cannot_hold_refuses_and_the_allow_ends_saying_so(sqlite_world):
+    world = sqlite_world
+    approval_world(world)
+    gateway = world.gateway()
+    gateway.invoker.holds = None
+    with serve(world, gateway) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice:
+            result = await alice.call_tool("sql.select", ORDERS)
+            assert result.is_error and "this server cannot hold calls for approval" in text_of(result)
+            assert await ended(world) == [("allow", "error")]
 
 
 async def test_a_revoked_grant_cannot_be_approved_and_a_window_ends_with_its_grant(sqlite_world, subprocess_env):
@@ -167,41 +188,25 @@ async def test_a_revoked_grant_cannot_be_approved_and_a_window_ends_with_its_gra
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
             # Approved with --for: the same call passes again without asking.
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(alice.call_tool, "sql.select", ORDERS)
-                request = await one_pending(world)
-                approved = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--for", "1h", "--as", "carol")
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--for", "1h", "--as", "carol")
                 assert approved.returncode == 0, approved.stderr
             again = await alice.call_tool("sql.select", ORDERS)
             assert not again.is_error and pending(world) == []
             assert hold_rows(world)[-1] == "approval/reuse"
             # Other arguments are another call: held (and here denied).
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def other() -> None:
-                    results.append(await alice.call_tool("sql.select", {"table": "orders", "limit": 1}))
-
-                tg.start_soon(other)
-                request = await one_pending(world)
-                await run_cli(subprocess_env, world, "approvals", "deny", request.id, "--reason", "no", "--as", "carol")
-            assert results[0].is_error
+            async with held_call(lambda: alice.call_tool("sql.select", {"table": "orders", "limit": 1}), lambda: pending(world)) as held:
+                await run_cli(subprocess_env, world, "approvals", "deny", held.request.id, "--reason", "no", "--as", "carol")
+            assert held.result.is_error
             # The grant is revoked and made again, the same: the window it was given under is gone.
             admin.revoke(grant_id)
             admin.add_grant("role:analyst", "tool:sql.select", condition='args.table == "orders"', approval_by="role:lead")
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def held() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
-
-                tg.start_soon(held)
-                request = await one_pending(world)
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
                 # Revoked while pending: nothing left to approve.
-                admin.revoke(request.grant_id)
-                refused = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
+                admin.revoke(held.request.grant_id)
+                refused = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--as", "carol")
                 assert refused.returncode == 2 and "is gone: nothing to approve" in refused.stderr
-                tg.cancel_scope.cancel()
+                held.cancel()
     with world.engine.connect() as conn:
         statuses = list(conn.execute(select(t.approval_requests.c.status).order_by(t.approval_requests.c.created_at)).scalars())
     assert statuses[:2] == ["approved", "denied"]
@@ -218,14 +223,8 @@ async def test_url_mode_elicitation_points_a_2025_11_25_client_to_the_approval_p
 
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("alice"), elicitation_callback=elicit) as alice:
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
-
-                tg.start_soon(call)
-                request = await one_pending(world)
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                request = held.request
                 await wait_for(lambda: shown)
                 # Under the server's public address (the settings'); this test's server listens on another port.
                 assert shown[0].url == f"{world.settings.embedded_issuer_url}/approvals/{request.id}"
@@ -238,8 +237,7 @@ async def test_url_mode_elicitation_points_a_2025_11_25_client_to_the_approval_p
                 assert 'href="/admin/approvals"' in page.text
                 assert "role:lead" in shown[0].message and f"mcp-acl approvals approve {request.id}" in shown[0].message
                 await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
-            [result] = results
-    assert not result.is_error, text_of(result)
+    assert not held.result.is_error, text_of(held.result)
 
 
 async def test_input_required_carries_a_2026_07_28_client_through_the_approval(sqlite_world, subprocess_env):
@@ -330,21 +328,124 @@ async def test_a_held_call_under_a_quota_is_counted_once_when_asked_not_again_at
     grant_id = admin.add_grant("role:analyst", "tool:sql.select", approval_by="role:lead", limit="1/day")
     with serve(world, world.gateway()) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
-            async with anyio.create_task_group() as tg:
-                results = []
-
-                async def call() -> None:
-                    results.append(await alice.call_tool("sql.select", ORDERS))
-
-                tg.start_soon(call)
-                request = await one_pending(world)
-                approved = await run_cli(subprocess_env, world, "approvals", "approve", request.id, "--as", "carol")
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--as", "carol")
                 assert approved.returncode == 0, approved.stderr
             # The quota of one is spent by the approved call: the next is refused before anyone is asked.
             again = await alice.call_tool("sql.select", ORDERS)
-    assert not results[0].is_error, text_of(results[0])
+    assert not held.result.is_error, text_of(held.result)
     assert again.is_error and "used up the quota" in text_of(again)
     with world.engine.connect() as conn:
         counts = conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == grant_id)).scalars().all()
     assert counts == [1]
     assert hold_rows(world) == ["approval/request", "approval/approve"]
+
+
+async def test_a_call_released_under_another_grant_is_counted_against_that_grants_quota(sqlite_world, subprocess_env):
+    world = sqlite_world
+    approval_world(world)  # the grant the call is held under has no quota: nothing is counted when asked
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice")) as alice, connect(live.mcp_url, world.token("alice")) as other:
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                # While it waits, alice gets a grant of her own that needs no approval, at most once a day...
+                limited = PolicyAdmin(world.engine).add_grant("user:alice", "tool:sql.select", limit="1/day")
+                # ... and spends it on another call.
+                direct = await other.call_tool("sql.select", ORDERS)
+                assert not direct.is_error, text_of(direct)
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--as", "carol")
+                assert approved.returncode == 0, approved.stderr
+    # Released, the call is decided by that grant: counted now, and refused, its quota being used up.
+    assert held.result.is_error and "has used up the quota for tool:sql.select" in text_of(held.result)
+    assert f"grant #{limited}" in text_of(held.result)
+    assert await ended(world) == [("allow", "error"), ("allow", "ok"), ("deny", None)]
+    with world.engine.connect() as conn:
+        counts = conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == limited)).scalars().all()
+    assert counts == [1]
+
+
+async def test_a_call_released_under_another_grant_that_needs_approval_is_refused(sqlite_world, subprocess_env):
+    world = sqlite_world
+    held_under = approval_world(world)
+    admin = PolicyAdmin(world.engine)
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice", "ollama-agent")) as alice:
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                # While it waits, the restricted client's own grant comes to need approval,
+                # and alice gets one that needs none: the client's now decides the call.
+                for plain in admin.list_grants("client:ollama-agent", "tool:sql.select"):
+                    admin.revoke(plain.id)
+                admin.add_grant("client:ollama-agent", "tool:sql.select", approval_by="role:lead")
+                admin.add_grant("user:alice", "tool:sql.select")
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--as", "carol")
+                assert approved.returncode == 0, approved.stderr
+    assert held.result.is_error
+    assert text_of(held.result) == (
+        f"Refused: tool:sql.select was approved under grant #{held_under}, which no longer decides this call; it needs a new approval."
+    )
+    # Allowed at release, but not run: both allows end saying so.
+    assert await ended(world) == [("allow", "error"), ("allow", "error")]
+
+
+async def test_a_2026_07_28_retry_of_a_held_call_is_not_counted_again(sqlite_world, subprocess_env):
+    world = sqlite_world
+    admin = PolicyAdmin(world.engine, actor="test")
+    admin.add_role("lead")
+    admin.add_user("carol", ["lead"])
+    admin.revoke(world.grants["alice-select"])
+    grant_id = admin.add_grant("role:analyst", "tool:sql.select", approval_by="role:lead", limit="1/day")
+
+    async def accept(context, params):
+        return types.ElicitResult(action="accept")
+
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice"), mode="auto", elicitation_callback=accept) as alice:
+            # The SDK's driver: asked (counted: the quota's one call), `input_required`, retried with the state, held.
+            async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--as", "carol")
+                assert approved.returncode == 0, approved.stderr
+            again = await alice.call_tool("sql.select", ORDERS)
+    # The retry and the release are the call asked for once: it runs, and the quota's one call is spent.
+    assert not held.result.is_error, text_of(held.result)
+    assert again.is_error and "used up the quota" in text_of(again)
+    with world.engine.connect() as conn:
+        counts = conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == grant_id)).scalars().all()
+    assert counts == [1]
+
+
+async def test_the_count_made_when_asked_pays_for_one_run_however_often_its_request_is_retried(sqlite_world, subprocess_env):
+    world = sqlite_world
+    admin = PolicyAdmin(world.engine, actor="test")
+    admin.add_role("lead")
+    admin.add_user("carol", ["lead"])
+    admin.revoke(world.grants["alice-select"])
+    grant_id = admin.add_grant("role:analyst", "tool:sql.select", approval_by="role:lead", limit="2/day")
+
+    def usage() -> list[int]:
+        with world.engine.connect() as conn:
+            return conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == grant_id)).scalars().all()
+
+    async def accept(context, params):
+        return types.ElicitResult(action="accept")
+
+    with serve(world) as live:
+        async with connect(live.mcp_url, world.token("alice"), mode="auto", elicitation_callback=accept) as alice:
+            first = await alice.session.call_tool("sql.select", ORDERS, allow_input_required=True)
+            assert isinstance(first, types.InputRequiredResult) and usage() == [1]
+            # Two retries naming the one request wait together; approved for an hour, both run.
+            results = []
+            async with anyio.create_task_group() as tg:
+
+                async def retry() -> None:
+                    results.append(await alice.session.call_tool("sql.select", ORDERS, request_state=first.request_state, allow_input_required=True))
+
+                tg.start_soon(retry)
+                tg.start_soon(retry)
+                await wait_for(lambda: len(world.audit_rows(kind="decision", target="tool:sql.select")) == 3)
+                approved = await run_cli(subprocess_env, world, "approvals", "approve", first.request_state, "--for", "1h", "--as", "carol")
+                assert approved.returncode == 0, approved.stderr
+            # The ask's count paid for one of them; the other was counted as the call it is.
+            assert [r.is_error for r in results] == [False, False], [text_of(r) for r in results]
+            assert usage() == [2]
+            # The quota is spent: a third retry of the same request is refused by it.
+            third = await alice.session.call_tool("sql.select", ORDERS, request_state=first.request_state, allow_input_required=True)
+    assert third.is_error and "used up the quota" in text_of(third)
