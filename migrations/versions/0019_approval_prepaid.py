@@ -7,7 +7,7 @@ request (`requestState`); any other release or retry of the same request
 is counted on its own (gateway/holds.py).
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-07
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from mcp_acl.store.tables import UTCDateTime
 
 revision = "0019"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,7 @@ console's overview, which checks only the rows added since (audit/checks.py).
 No row until the first full verification.
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0019
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from mcp_acl.store.tables import UTCDateTime
 
 revision = "0020"
-down_revision = "0017"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

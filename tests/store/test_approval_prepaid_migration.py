@@ -19,8 +19,8 @@ def test_0019_adds_and_removes_prepaid_taken_at(database_url):
     try:
         upgrade(engine)
         assert "prepaid_taken_at" in columns(engine)
-        command.downgrade(alembic_config(engine), "0016")
-        assert current_heads(engine) == {"0016"}
+        command.downgrade(alembic_config(engine), "0017")
+        assert current_heads(engine) == {"0017"}
         assert "prepaid_taken_at" not in columns(engine) and "valid_until" in columns(engine)
         upgrade(engine)
         assert current_heads(engine) == script_heads(engine)

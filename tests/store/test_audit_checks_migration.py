@@ -15,7 +15,7 @@ def test_0020_adds_and_removes_the_audit_checks_table(database_url):
     try:
         upgrade(engine)
         assert "audit_checks" in inspect(engine).get_table_names()
-        command.downgrade(alembic_config(engine), "0017")
+        command.downgrade(alembic_config(engine), "0019")
         assert "audit_checks" not in inspect(engine).get_table_names()
         upgrade(engine)
         assert current_heads(engine) == script_heads(engine)
