@@ -9,8 +9,8 @@ deny-list. And the sweep follows the ledger's links down every generation.
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
@@ -24,8 +24,15 @@ from mcp_acl.oauth.refresh_tokens import RefreshTokenStore
 from mcp_acl.oauth.tokens import TokenIssuer
 from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
-from mcp_acl.store.token_ledger import IssuedToken, insert_issued, is_revoked, revoke_jti, utcnow
-from tests.oauth.test_refresh_race import RESOURCE, wait_for_a_lock_wait
+from mcp_acl.store.token_ledger import (
+    IssuedToken,
+    insert_issued,
+    is_revoked,
+    revoke_jti,
+    utcnow,
+)
+from tests.oauth.issue_races import revoked_after_the_check, revoked_while_recorded
+from tests.oauth.test_refresh_race import RESOURCE
 
 
 def _record(engine, jti: str, parent: str | None = None, ttl: timedelta = timedelta(hours=1)) -> None:
@@ -52,22 +59,6 @@ def exchange(issuer: TokenIssuer) -> dict:
     )
 
 
-def revoke_elsewhere(engine) -> threading.Thread:
-    """Revoke `parent` by its jti on another connection, in a thread (it may wait for the issuer's locks)."""
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            revoke_jti(engine, "parent", "ops")
-        except BaseException as exc:  # surfaced by the test
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.errors = errors  # type: ignore[attr-defined]
-    thread.start()
-    return thread
-
-
 def assert_no_live_child(engine, outcome: dict | None) -> None:
     with engine.connect() as conn:
         assert is_revoked(conn, "parent")
@@ -87,44 +78,16 @@ def test_revoked_between_the_check_at_the_endpoint_and_storing_the_token_is_refu
 
 
 def test_revoked_while_the_token_is_being_stored(engine, issuer):
-    threads: list[threading.Thread] = []
-
-    def pause(stage: str) -> None:
-        if stage == "recorded":
-            threads.append(revoke_elsewhere(engine))
-            if engine.dialect.name == "postgresql":
-                # The issuer holds nothing the revocation needs: it commits now, and the check sees it.
-                threads[0].join(timeout=30)
-                assert not threads[0].is_alive()
-
-    issuer.pause = pause
-    try:
-        outcome = exchange(issuer)
-    except InvalidGrantError:
-        outcome = None
-    threads[0].join(timeout=30)
-    assert not threads[0].is_alive() and threads[0].errors == []
-    if engine.dialect.name == "postgresql":
-        assert outcome is None
-    # SQLite: the issuer held the write lock, so the revocation ran after its commit and swept what it issued.
+    revoke = partial(revoke_jti, engine, "parent", "ops")
+    outcome = revoked_while_recorded(engine, issuer, lambda: exchange(issuer), revoke)
+    # Refused, or (SQLite) issued and swept by the revocation that ran after its commit.
     assert_no_live_child(engine, outcome)
 
 
 def test_revoked_after_the_check_waits_for_the_exchange_and_then_sweeps_it(engine, issuer):
-    threads: list[threading.Thread] = []
-
-    def pause(stage: str) -> None:
-        if stage != "checked":
-            return
-        threads.append(revoke_elsewhere(engine))
-        if engine.dialect.name == "postgresql":
-            wait_for_a_lock_wait(engine)  # the revocation waits on the parent's row the issuer reads FOR SHARE
-
-    issuer.pause = pause
-    outcome = exchange(issuer)  # the check passed before the revocation: the token is issued...
-    threads[0].join(timeout=30)
-    assert not threads[0].is_alive() and threads[0].errors == []
-    assert_no_live_child(engine, outcome)  # ...and revoked by the sweep that waited for it
+    # The revocation waits on the parent's row the issuer reads FOR SHARE, then sweeps what it issued.
+    revoke = partial(revoke_jti, engine, "parent", "ops")
+    assert_no_live_child(engine, revoked_after_the_check(engine, issuer, lambda: exchange(issuer), revoke))
 
 
 def test_the_sweep_follows_every_generation_and_nothing_else(engine, issuer):

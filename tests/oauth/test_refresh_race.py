@@ -10,13 +10,12 @@ token it produced is revoked.
 
 from __future__ import annotations
 
-import threading
-import time
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
 from authlib.oauth2.rfc6749 import InvalidGrantError
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from mcp_acl.auth.keys import SigningKeys
 from mcp_acl.auth.tokens import issued_token
@@ -26,6 +25,7 @@ from mcp_acl.oauth.tokens import TokenIssuer
 from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
 from mcp_acl.store.token_ledger import is_revoked
+from tests.oauth.issue_races import revoked_after_the_check, revoked_while_recorded
 
 RESOURCE = "http://127.0.0.1:8000/mcp"
 
@@ -45,22 +45,6 @@ def claimed(engine):
 
 def refresh(issuer: TokenIssuer) -> dict:
     return issuer.issue(client=SimpleNamespace(client_id="app"), user_name="alice", scope="mcp", resource=RESOURCE, family_id="f1")
-
-
-def revoke_elsewhere(engine) -> threading.Thread:
-    """Revoke family f1 on another connection, in a thread (it may have to wait for the issuer's locks)."""
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            RefreshTokenStore(engine).revoke_family("f1")
-        except BaseException as exc:  # surfaced by the test
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.errors = errors  # type: ignore[attr-defined]
-    thread.start()
-    return thread
 
 
 def live_refresh_tokens(engine) -> list:
@@ -94,53 +78,13 @@ def test_revoked_between_the_claim_and_storing_the_next_token_is_refused(engine,
 
 
 def test_revoked_while_the_next_token_is_being_stored(engine, claimed):
-    threads: list[threading.Thread] = []
-
-    def pause(stage: str) -> None:
-        if stage == "recorded":
-            threads.append(revoke_elsewhere(engine))
-            if engine.dialect.name == "postgresql":
-                # Nothing of the issuer's is locked yet: the revocation commits now, and the check sees it.
-                threads[0].join(timeout=30)
-                assert not threads[0].is_alive()
-
-    claimed.pause = pause
-    try:
-        outcome = refresh(claimed)
-    except InvalidGrantError:
-        outcome = None
-    threads[0].join(timeout=30)
-    assert not threads[0].is_alive() and threads[0].errors == []
-    if engine.dialect.name == "postgresql":
-        assert outcome is None
-    # SQLite: the issuer held the write lock, so the revocation ran after its commit and swept what it issued.
+    revoke = partial(RefreshTokenStore(engine).revoke_family, "f1")
+    outcome = revoked_while_recorded(engine, claimed, lambda: refresh(claimed), revoke)
+    # Refused, or (SQLite) issued and swept by the revocation that ran after its commit.
     assert_no_live_token(engine, outcome)
 
 
 def test_revoked_after_the_check_waits_for_the_issue_and_then_sweeps_it(engine, claimed):
-    threads: list[threading.Thread] = []
-
-    def pause(stage: str) -> None:
-        if stage != "checked":
-            return
-        threads.append(revoke_elsewhere(engine))
-        if engine.dialect.name == "postgresql":
-            wait_for_a_lock_wait(engine)  # the revocation is blocked on the rows the issuer holds
-
-    claimed.pause = pause
-    outcome = refresh(claimed)  # the check passed before the revocation: the token is issued...
-    threads[0].join(timeout=30)
-    assert not threads[0].is_alive() and threads[0].errors == []
-    assert_no_live_token(engine, outcome)  # ...and revoked by the sweep that waited for it
-
-
-def wait_for_a_lock_wait(engine) -> None:
-    """Until another session of this database waits on a row lock (fails after 30 s)."""
-    deadline = time.monotonic() + 30
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
-    while True:
-        with engine.connect() as conn:
-            if conn.execute(query).scalar():
-                return
-        assert time.monotonic() < deadline, "the revocation never waited on the issuer's locks"
-        time.sleep(0.01)
+    revoke = partial(RefreshTokenStore(engine).revoke_family, "f1")
+    # The check passed before the revocation: the token is issued, and revoked by the sweep that waited for it.
+    assert_no_live_token(engine, revoked_after_the_check(engine, claimed, lambda: refresh(claimed), revoke))
