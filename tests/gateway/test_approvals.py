@@ -28,15 +28,26 @@ from .harness import cli, connect, serve, text_of, wait_for
 ORDERS = {"table": "orders"}
 
 
-def approval_world(world) -> int:
-    """carol leads; alice's select on orders needs carol's (role:lead's) approval. Returns the grant's id."""
+def approval_world(world, limit: str | None = None) -> int:
+    """carol leads; alice's select on orders needs carol's (role:lead's) approval. Returns the grant's id.
+
+    With `limit` (e.g. "1/day"), the grant is for any table and counted against that quota.
+    """
     admin = PolicyAdmin(world.engine, actor="test")
     admin.add_role("lead")
     admin.add_user("carol", ["lead"])
     admin.revoke(world.grants["alice-select"])
+    if limit is not None:
+        return admin.add_grant("role:analyst", "tool:sql.select", approval_by="role:lead", limit=limit)
     return admin.add_grant(
         "role:analyst", "tool:sql.select", condition='args.table == "orders"', note="orders only", approval_by="role:lead"
     )
+
+
+def usage(world, grant_id: int) -> list[int]:
+    """The calls counted against the grant's quota, one number a window."""
+    with world.engine.connect() as conn:
+        return conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == grant_id)).scalars().all()
 
 
 def pending(world) -> list:
@@ -321,11 +332,7 @@ async def test_an_unknown_request_is_one_line_and_exit_2(sqlite_world, subproces
 
 async def test_a_held_call_under_a_quota_is_counted_once_when_asked_not_again_at_release(sqlite_world, subprocess_env):
     world = sqlite_world
-    admin = PolicyAdmin(world.engine, actor="test")
-    admin.add_role("lead")
-    admin.add_user("carol", ["lead"])
-    admin.revoke(world.grants["alice-select"])
-    grant_id = admin.add_grant("role:analyst", "tool:sql.select", approval_by="role:lead", limit="1/day")
+    grant_id = approval_world(world, limit="1/day")
     with serve(world, world.gateway()) as live:
         async with connect(live.mcp_url, world.token("alice")) as alice:
             async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
@@ -335,9 +342,7 @@ async def test_a_held_call_under_a_quota_is_counted_once_when_asked_not_again_at
             again = await alice.call_tool("sql.select", ORDERS)
     assert not held.result.is_error, text_of(held.result)
     assert again.is_error and "used up the quota" in text_of(again)
-    with world.engine.connect() as conn:
-        counts = conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == grant_id)).scalars().all()
-    assert counts == [1]
+    assert usage(world, grant_id) == [1]
     assert hold_rows(world) == ["approval/request", "approval/approve"]
 
 
@@ -358,9 +363,7 @@ async def test_a_call_released_under_another_grant_is_counted_against_that_grant
     assert held.result.is_error and "has used up the quota for tool:sql.select" in text_of(held.result)
     assert f"grant #{limited}" in text_of(held.result)
     assert await ended(world) == [("allow", "error"), ("allow", "ok"), ("deny", None)]
-    with world.engine.connect() as conn:
-        counts = conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == limited)).scalars().all()
-    assert counts == [1]
+    assert usage(world, limited) == [1]
 
 
 async def test_a_call_released_under_another_grant_that_needs_approval_is_refused(sqlite_world, subprocess_env):
@@ -388,11 +391,7 @@ async def test_a_call_released_under_another_grant_that_needs_approval_is_refuse
 
 async def test_a_2026_07_28_retry_of_a_held_call_is_not_counted_again(sqlite_world, subprocess_env):
     world = sqlite_world
-    admin = PolicyAdmin(world.engine, actor="test")
-    admin.add_role("lead")
-    admin.add_user("carol", ["lead"])
-    admin.revoke(world.grants["alice-select"])
-    grant_id = admin.add_grant("role:analyst", "tool:sql.select", approval_by="role:lead", limit="1/day")
+    grant_id = approval_world(world, limit="1/day")
 
     async def accept(context, params):
         return types.ElicitResult(action="accept")
@@ -407,22 +406,12 @@ async def test_a_2026_07_28_retry_of_a_held_call_is_not_counted_again(sqlite_wor
     # The retry and the release are the call asked for once: it runs, and the quota's one call is spent.
     assert not held.result.is_error, text_of(held.result)
     assert again.is_error and "used up the quota" in text_of(again)
-    with world.engine.connect() as conn:
-        counts = conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == grant_id)).scalars().all()
-    assert counts == [1]
+    assert usage(world, grant_id) == [1]
 
 
 async def test_the_count_made_when_asked_pays_for_one_run_however_often_its_request_is_retried(sqlite_world, subprocess_env):
     world = sqlite_world
-    admin = PolicyAdmin(world.engine, actor="test")
-    admin.add_role("lead")
-    admin.add_user("carol", ["lead"])
-    admin.revoke(world.grants["alice-select"])
-    grant_id = admin.add_grant("role:analyst", "tool:sql.select", approval_by="role:lead", limit="2/day")
-
-    def usage() -> list[int]:
-        with world.engine.connect() as conn:
-            return conn.execute(select(t.grant_usage.c.calls).where(t.grant_usage.c.grant_id == grant_id)).scalars().all()
+    grant_id = approval_world(world, limit="2/day")
 
     async def accept(context, params):
         return types.ElicitResult(action="accept")
@@ -430,7 +419,7 @@ async def test_the_count_made_when_asked_pays_for_one_run_however_often_its_requ
     with serve(world) as live:
         async with connect(live.mcp_url, world.token("alice"), mode="auto", elicitation_callback=accept) as alice:
             first = await alice.session.call_tool("sql.select", ORDERS, allow_input_required=True)
-            assert isinstance(first, types.InputRequiredResult) and usage() == [1]
+            assert isinstance(first, types.InputRequiredResult) and usage(world, grant_id) == [1]
             # Two retries naming the one request wait together; approved for an hour, both run.
             results = []
             async with anyio.create_task_group() as tg:
@@ -445,7 +434,7 @@ async def test_the_count_made_when_asked_pays_for_one_run_however_often_its_requ
                 assert approved.returncode == 0, approved.stderr
             # The ask's count paid for one of them; the other was counted as the call it is.
             assert [r.is_error for r in results] == [False, False], [text_of(r) for r in results]
-            assert usage() == [2]
+            assert usage(world, grant_id) == [2]
             # The quota is spent: a third retry of the same request is refused by it.
             third = await alice.session.call_tool("sql.select", ORDERS, request_state=first.request_state, allow_input_required=True)
     assert third.is_error and "used up the quota" in text_of(third)
