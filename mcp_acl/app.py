@@ -87,7 +87,8 @@ def create_app(
     )
     reaper = KilledReaper(manager, gateway.sessions)
     gateway.commit_listeners.append(reaper.wake)
-    verifier = build_verifier(settings, engine)
+    # Personal tokens are read on the event loop as the deny-list is, on the admissions' standing connection.
+    verifier = build_verifier(settings, engine, standing=gateway.invoker.standing)
     revoked = gateway.revoked.is_revoked if gateway.revoked is not None else None
     endpoint = protect(McpEndpoint(manager), verifier, settings, on_refused=refusals.on_refused, revoked=revoked)
     endpoint = RefuseWhileDraining(endpoint, gateway.calls)

@@ -15,9 +15,13 @@ from mcp_acl.auth.personal import PersonalTokens
 from mcp_acl.auth.tokens import ACCESS_TOKEN_TYPE
 from mcp_acl.auth.verifier import AccessTokenVerifier
 from mcp_acl.config import Settings
+from mcp_acl.store.lookup import StandingConnection
 
 
-def build_verifier(settings: Settings, engine: Engine, *, clock: Callable[[], float] = time.time) -> AccessTokenVerifier:
+def build_verifier(
+    settings: Settings, engine: Engine, *, clock: Callable[[], float] = time.time,
+    standing: StandingConnection | None = None, record_use: bool = True,
+) -> AccessTokenVerifier:
     """The verifier the settings call for.
 
     Embedded (no MCP_ACL_ISSUER): issuer `settings.embedded_issuer_url`, keys
@@ -25,10 +29,13 @@ def build_verifier(settings: Settings, engine: Engine, *, clock: Callable[[], fl
     exists, so the JWKS is never empty. External: issuer MCP_ACL_ISSUER, keys
     from MCP_ACL_JWKS_URL or the issuer's discovery document, `typ` one of
     MCP_ACL_TOKEN_TYPES. Either way personal access tokens (auth/personal.py)
-    from this database are accepted too.
+    from this database are accepted too: read on the event loop through
+    `standing` (the gateway's, SQLite) when given, and recorded as used
+    unless `record_use` is False (a check that is not a use).
     """
     personal = PersonalTokens(
-        engine, required_scope=settings.required_scope, clock=lambda: datetime.fromtimestamp(clock(), timezone.utc)
+        engine, required_scope=settings.required_scope, clock=lambda: datetime.fromtimestamp(clock(), timezone.utc),
+        standing=standing, record_use=record_use,
     )
     if settings.embedded_issuer:
         if settings.jwks_url:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from mcp_acl.cli._common import DatabaseOpt, JsonOpt, cells, engine_for, fail, out, print_json, table
 from mcp_acl.expiry import ExpiryError, parse_expiry
 from mcp_acl.store.personal_tokens import (
-    DEFAULT_CLIENT, NEVER, PersonalTokenError, check_name, create, find_by_name, find_by_secret,
+    DEFAULT_CLIENT, NEVER, PersonalTokenError, SecretLookup, check_name, create, find_by_name,
     listing, looks_personal, revoke,
 )
 from mcp_acl.store.token_ledger import IssueRefused, ledger_entry, utcnow
@@ -125,8 +125,7 @@ def revoke_personal(engine: Engine, given: str, actor: str | None) -> tuple[str,
     that is not known here fails instead of falling through.
     """
     if looks_personal(given):
-        with engine.connect() as conn:
-            token = find_by_secret(conn, given)
+        token = SecretLookup(engine).find(given)
         if token is None:
             fail("that personal token is not known here (was it made on another database?)")
     else:

@@ -4,6 +4,7 @@ The same verifier (signature, issuer, audience, expiry, scope), the same
 deny-list and the same claim mapping as the bearer guard, so the answer
 `check --token` gives is the one a call with that token gets, narrowing
 included. A token the gateway would refuse is refused here, in one line.
+Only reads: a personal token checked here is not recorded as used.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def identity_of_token(settings: Settings, engine: Engine, token: str) -> Identit
     from mcp_acl.store.token_ledger import is_revoked
 
     try:
-        verified = asyncio.run(build_verifier(settings, engine).verify(token.strip()))
+        # record_use=False: an administrator's check is not a use of a personal token (its `last used` stays).
+        verified = asyncio.run(build_verifier(settings, engine, record_use=False).verify(token.strip()))
     except TokenRejected as refusal:
         raise TokenNotAccepted(refusal.description) from None
     jti = verified.claims.get("jti")

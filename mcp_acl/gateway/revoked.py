@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import anyio.to_thread
 from sqlalchemy import Engine
 
 from mcp_acl.gateway.sessions import SessionRefused
-from mcp_acl.store.lookup import Lookup, StandingConnection, WouldWait
+from mcp_acl.store.lookup import Lookup, StandingConnection, read_soon
 from mcp_acl.store.token_ledger import REVOKED_SQL
 
 REVOKED_MESSAGE = "This access token was revoked; sign in again to get a new one."
@@ -61,13 +60,7 @@ class RevokedTokens:
 
     async def is_revoked(self, jti: str) -> bool:
         """For the bearer guard: True if revoked; raises when the database cannot say."""
-        if self.standing is not None:
-            try:
-                with self.standing.block():
-                    return self._lookup.first((jti,)) is not None
-            except WouldWait:
-                pass  # nothing was read; the worker thread may wait for it
-        return await anyio.to_thread.run_sync(self._read, jti)
+        return await read_soon(self.standing, self._read, jti)
 
     def _read(self, jti: str) -> bool:
         return self._lookup.first((jti,)) is not None

@@ -10,20 +10,24 @@ snapshot), which the audit append or the pool's reset rolls back.
 
 Which connection: `one_connection` shares one pooled connection across an
 admission in a worker thread; `StandingConnection` (SQLite) keeps one off
-the pool for admissions on the event loop that never wait.
+the pool for admissions on the event loop that never wait. `read_soon`
+runs a lone read (the deny-list, a personal token) the same way.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio.to_thread
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from mcp_acl.store.engine import StoreError
+
+_T = TypeVar("_T")
 
 # What this thread's Lookups and appends use: `engine`'s connection `raw`
 # (None until first use) and whether they may wait (see StandingConnection).
@@ -161,6 +165,23 @@ def standing_connection(engine: Engine) -> StandingConnection | None:
     if url.get_backend_name() != "sqlite" or in_memory:
         return None
     return StandingConnection(engine)
+
+
+async def read_soon(standing: StandingConnection | None, read: Callable[..., _T], *args: Any) -> _T:
+    """`read(*args)`, which only reads through Lookups: on the event loop in a `standing` block when
+    nothing has to wait (memoised Lookups may answer from the memo), else in a worker thread.
+
+    A read that would wait raised WouldWait before doing anything, so it is
+    simply done again where waiting is allowed. Without a standing
+    connection (PostgreSQL, an in-memory database) it is always the thread.
+    """
+    if standing is not None:
+        try:
+            with standing.block():
+                return read(*args)
+        except WouldWait:
+            pass
+    return await anyio.to_thread.run_sync(read, *args)
 
 
 class StandingConnection:

@@ -24,10 +24,12 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from mcp_acl.store import tables as t
+from mcp_acl.store.lookup import Lookup
 from mcp_acl.store.token_ledger import IssuedToken, JtiRevocation, record_issued, revoke_jti, utcnow
 
 PREFIX = "mcpacl_pat_"
@@ -44,6 +46,17 @@ _SECRET = re.compile(re.escape(PREFIX) + r"[A-Za-z0-9_-]{43}")
 
 _pt = t.personal_tokens
 _at = t.access_tokens
+# `_joined()` by digest, for the driver-level Lookup (store/lookup.py), in `_token`'s column names.
+_BY_DIGEST_SQL = (
+    "SELECT p.name, p.subject, p.client_id, p.jti, p.created_at, p.created_by, p.expires_at, p.last_used_at,"
+    " a.revoked_at, a.jti FROM personal_tokens p LEFT OUTER JOIN access_tokens a ON a.jti = p.jti"
+    " WHERE p.token_hash = ?"
+)
+_BY_DIGEST_COLUMNS = (
+    "name", "subject", "client_id", "jti", "created_at", "created_by", "expires_at", "last_used_at",
+    "revoked_at", "ledger_jti",
+)
+_TIMES = ("created_at", "expires_at", "last_used_at", "revoked_at")
 
 
 class PersonalTokenError(Exception):
@@ -136,12 +149,38 @@ def create(
     return secret, row
 
 
-def find_by_secret(conn: Connection, secret: str) -> PersonalToken | None:
-    """The token whose secret this is, or None: one statement by the secret's digest, so a token made
-    anew under the same name between two reads can never lend its row to an old secret."""
-    if not _SECRET.fullmatch(secret):
-        return None
-    return _find(conn, _pt.c.token_hash == digest(secret))
+class SecretLookup:
+    """Finding a token by its secret: the one read every request with a personal token makes.
+
+    One statement by the secret's digest, so a token made anew under the
+    same name between two reads can never lend its row to an old secret.
+    A driver-level Lookup, memoised (keyed by the digest, never the secret)
+    inside a StandingConnection block: that memo holds only until any other
+    connection, in any process, commits, so a revocation, an expiry date
+    changed or a user disabled is read on the next request. The standing
+    connection never writes these tables (the last-used write goes
+    through a pooled one), as the memo requires.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._lookup = Lookup(engine, _BY_DIGEST_SQL, "personal tokens could not be read", memo=True)
+        dialect = engine.dialect
+        # The driver gives SQLite's timestamps as text: the columns' type (UTCDateTime, all four) reads
+        # them as the Core path does.
+        self._time = _pt.c.created_at.type.dialect_impl(dialect).result_processor(dialect, None)
+
+    def find(self, secret: str) -> PersonalToken | None:
+        """The token whose secret this is, or None; StoreError when the database cannot say."""
+        if not _SECRET.fullmatch(secret):
+            return None
+        row = self._lookup.first((digest(secret),))
+        if row is None:
+            return None
+        values = dict(zip(_BY_DIGEST_COLUMNS, row))
+        if self._time is not None:
+            for name in _TIMES:
+                values[name] = self._time(values[name])
+        return _token(SimpleNamespace(**values))
 
 
 def find_by_name(engine: Engine, name: str) -> PersonalToken | None:
@@ -164,13 +203,18 @@ def revoke(engine: Engine, token: PersonalToken, actor: str | None = None) -> Jt
     return revoke_jti(engine, token.jti, actor)
 
 
+def touch_due(token: PersonalToken, now: datetime) -> bool:
+    """Whether `touch` would write, as far as this copy of the row knows (no database read)."""
+    return token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY
+
+
 def touch(engine: Engine, token: PersonalToken, now: datetime) -> bool:
     """Record that `token` was used now, unless that was recorded less than TOUCH_EVERY ago; True if written.
 
     The condition is in the UPDATE too, so replicas racing on the same
     token write it about once a minute between them.
     """
-    if token.last_used_at is not None and now - token.last_used_at < TOUCH_EVERY:
+    if not touch_due(token, now):
         return False
     stale = now - TOUCH_EVERY
     with engine.begin() as conn:

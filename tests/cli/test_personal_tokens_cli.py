@@ -119,3 +119,14 @@ def test_a_name_that_is_also_another_tokens_jti_is_refused_as_ambiguous(url):
     result = cli(url, "revoke", "shared-id")
     assert result.exit_code == 2 and "both a personal token's name and another token's jti" in result.stderr
     assert json.loads(cli(url, "list", "--json").stdout)[0]["state"] == "live"
+
+
+def test_check_token_verifies_a_personal_token_without_recording_a_use(engine, url):
+    token = cli(url, "create", "--user", "alice", "--name", "bridge").stdout.strip()
+    for _ in range(2):
+        checked = runner.invoke(app, ["check", "--token", token, "tool:files.read", "--database", url], prog_name="mcp-acl")
+        assert checked.exit_code in (0, 1), checked.output  # allowed or denied: the token itself was accepted
+        assert "user alice through the client mcp-acl-token" in checked.stdout
+    # An administrator's check is not a use: `last used` still says never.
+    [listed] = json.loads(cli(url, "list", "--json").stdout)
+    assert listed["last_used"] is None

@@ -14,14 +14,18 @@ import subprocess
 import sys
 from datetime import timedelta
 
+import anyio.to_thread
 import pytest
 from mcp.shared.exceptions import MCPError
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from mcp_acl.auth.personal import PersonalTokens
+from mcp_acl.auth.verifier import TokenRejected
 from mcp_acl.cli import app as cli_app
 from mcp_acl.store import PolicyAdmin
 from mcp_acl.store import tables as t
+from mcp_acl.store.lookup import standing_connection
 from mcp_acl.store.personal_tokens import PREFIX, create, find_by_name, touch
 from mcp_acl.store.token_ledger import utcnow
 
@@ -80,6 +84,59 @@ async def test_a_static_header_token_works_is_audited_by_name_and_stops_at_revoc
     assert token not in everything_stored(world)
     assert token not in caplog.text and token[len(PREFIX):] not in caplog.text
     assert token not in tail + listed + said
+
+
+async def test_a_revocation_refuses_the_next_request_though_the_token_was_just_read(world):
+    # On SQLite the token is read on the event loop, from a memo once read: the
+    # revocation, committed by another process's connection, must still be seen.
+    token = personal_token(world, "bridge")
+    with serve(world) as live:
+        async with connect(live.mcp_url, token) as client:
+            for _ in range(3):
+                assert text_of(await client.call_tool("files.read", {"path": "reports/q3.md"})).startswith("# Q3")
+            mcp_acl(world, "token", "revoke", "bridge")
+            with pytest.raises(MCPError):
+                await client.call_tool("files.read", {"path": "reports/q3.md"})
+        refused = await post_initialize(live.mcp_url, token)
+    assert_revoked_answer(refused)
+    # Refused by the personal-token lookup itself, not only by the deny-list after it.
+    assert "the personal access token 'bridge' was revoked" in refused.headers["www-authenticate"]
+
+
+async def test_on_sqlite_a_personal_token_is_read_on_the_event_loop_and_only_its_use_is_written_in_a_thread(
+    sqlite_world, monkeypatch,
+):
+    world = sqlite_world
+    token = personal_token(world, "loop")
+    now = [utcnow()]
+    standing = standing_connection(world.engine)
+    tokens = PersonalTokens(world.engine, standing=standing, clock=lambda: now[0])
+    hops: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func, *args, **kwargs):
+        hops.append(func.__name__)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    try:
+        await tokens.verify(token)
+        assert hops == ["_touch"]  # the first use is written, in a worker thread
+        hops.clear()
+        for _ in range(3):
+            assert (await tokens.verify(token)).subject == "alice"
+        assert hops == []  # nothing waited: read on the loop
+        now[0] += timedelta(seconds=61)
+        await tokens.verify(token)
+        assert hops == ["_touch"]  # a minute on, the use is written again; the read stayed on the loop
+        hops.clear()
+        mcp_acl(world, "token", "revoke", "loop")
+        with pytest.raises(TokenRejected, match="'loop' was revoked"):
+            await tokens.verify(token)
+        assert hops == []
+    finally:
+        standing.close()
+    assert find_by_name(world.engine, "loop").last_used_at == now[0]
 
 
 async def test_a_token_for_a_restricted_client_carries_its_ceiling(world):
