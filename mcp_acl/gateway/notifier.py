@@ -104,8 +104,14 @@ class Notifier:
                 except Exception as exc:
                     # A broken stream must not stop the others from being told.
                     log.debug("could not notify %s of %s/list_changed: %s", watcher.key, kind, exc)
-        if changes and woken_at is not None and self.on_notified is not None:
-            self.on_notified(time.perf_counter() - woken_at)
+        if changes and self.on_notified is not None:
+            if woken_at is None:
+                # Begun by the poll, this check read a change that committed while it ran: its
+                # wake came after the check began, so time from that wake and let the next
+                # check (which finds nothing new) not time it again.
+                woken_at, self._woken_at = self._woken_at, None
+            if woken_at is not None:
+                self.on_notified(time.perf_counter() - woken_at)
 
     def _changes(self, watchers: list[Watcher]) -> list[tuple[Watcher, list[str]]]:
         # In a worker thread: a new revision can mean filtering the catalogue

@@ -143,3 +143,50 @@ async def test_a_change_between_watching_and_the_next_poll_is_not_missed(sqlite_
     await notifier.check()
     await notifier.check()
     assert heard == ["tools"]
+
+
+async def test_a_change_committed_during_a_check_is_timed_from_its_wake(world):
+    # A check begun by the poll (no wake before it) reads the policy just as a change commits
+    # and wakes the notifier: that check tells the watcher, and the time from that wake is
+    # what `mcp_acl_list_changed_seconds` must count; the next check finds nothing new.
+    import anyio
+    import anyio.from_thread
+
+    from mcp_acl.policy import Identity
+    from mcp_acl.store import PolicyAdmin
+
+    notifier = world.gateway().notifier
+    timed: list[float] = []
+    heard: list[str] = []
+    notifier.on_notified = timed.append
+    notifier.interval = 0.05
+
+    class CommitsWhileRead:
+        """The loader, except that once armed its next read first commits a grant and wakes the notifier."""
+
+        def __init__(self, loader) -> None:
+            self.loader, self.armed = loader, False
+
+        def current(self):
+            if self.armed:
+                self.armed = False
+                PolicyAdmin(world.engine, actor="test").add_grant("role:intern", "tool:files.read")
+                anyio.from_thread.run_sync(notifier.wake)  # as the commit watcher does, on the loop
+            return self.loader.current()
+
+    source = notifier.policies = CommitsWhileRead(notifier.policies)
+
+    async def notify(kind: str) -> None:
+        heard.append(kind)
+
+    notifier.watch("bob", Identity("bob", "mcp-acl-cli", frozenset({"intern"})), notify)
+    async with anyio.create_task_group() as tg:
+        await tg.start(notifier.run)
+        source.armed = True
+        with anyio.fail_after(30):
+            while not heard:
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.3)  # several polls more: none may add a notice or a timing
+        tg.cancel_scope.cancel()
+    assert heard == ["tools"]
+    assert len(timed) == 1 and timed[0] >= 0
