@@ -33,6 +33,11 @@ _TAKE = (
     "ON CONFLICT (principal, grant_id, kind, window_start) "
     "DO UPDATE SET calls = grant_usage.calls + 1 WHERE grant_usage.calls < {m}"
 )
+# Past windows are kept this long after they end, for `usage --all`; the audit log keeps every call.
+KEPT_AFTER_END = 31 * 86400
+# The longest window (a week): a row that started this long before the cut-off ended before it, whatever its period.
+_LONGEST = 7 * 86400
+_PRUNE = "DELETE FROM grant_usage WHERE principal = {m} AND grant_id = {m} AND kind = {m} AND window_start < {m}"
 _GIVE_BACK = (
     "UPDATE grant_usage SET calls = calls - 1 "
     "WHERE principal = {m} AND grant_id = {m} AND kind = {m} AND window_start = {m}"
@@ -72,7 +77,10 @@ class QuotaCharge:
         refusal; else the row names the grant the call was counted against.
         """
         mark = "%s" if postgres else "?"
-        take, give_back = _TAKE.format(m=mark), _GIVE_BACK.format(m=mark)
+        take, give_back, prune = _TAKE.format(m=mark), _GIVE_BACK.format(m=mark), _PRUNE.format(m=mark)
+        # A counted call also drops its own counter's windows that ended over KEPT_AFTER_END ago:
+        # a range of the primary key, nearly always empty, so the table stays bounded without a job.
+        cut = int(self.now.timestamp()) - KEPT_AFTER_END - _LONGEST
         taken: list[tuple] = []
         deciding: list[int] = []
         for allowance in self.allowances:
@@ -91,6 +99,7 @@ class QuotaCharge:
                         full = (resets, grant_id, quota)
                         break
                     mine.append(key)
+                    cur.execute(prune, (*key[:3], cut))
                 if full is None:
                     taken += mine
                     deciding.append(grant_id)
