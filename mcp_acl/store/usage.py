@@ -77,10 +77,14 @@ class QuotaCharge:
         refusal; else the row names the grant the call was counted against.
         """
         mark = "%s" if postgres else "?"
-        take, give_back, prune = _TAKE.format(m=mark), _GIVE_BACK.format(m=mark), _PRUNE.format(m=mark)
-        # A counted call also drops its own counter's windows that ended over KEPT_AFTER_END ago:
-        # a range of the primary key, nearly always empty, so the table stays bounded without a job.
+        take, give_back = _TAKE.format(m=mark), _GIVE_BACK.format(m=mark)
+        # Each count also drops its own counter's windows that ended over KEPT_AFTER_END ago: a
+        # range of the primary key, nearly always empty, so the table stays bounded without a job.
+        # On PostgreSQL in the same statement (a data-modifying WITH: no round trip of its own).
         cut = int(self.now.timestamp()) - KEPT_AFTER_END - _LONGEST
+        prune = None if postgres else _PRUNE.format(m=mark)
+        if postgres:
+            take = f"WITH pruned AS ({_PRUNE.format(m=mark)}) {take}"
         taken: list[tuple] = []
         deciding: list[int] = []
         for allowance in self.allowances:
@@ -94,12 +98,15 @@ class QuotaCharge:
                 for kind, quota in quotas:
                     start, resets = quota.window(self.now)
                     key = (self.principal, grant_id, kind, start)
-                    cur.execute(take, (*key, quota.period, quota.calls))
+                    if prune is None:
+                        cur.execute(take, (*key[:3], cut, *key, quota.period, quota.calls))
+                    else:
+                        cur.execute(prune, (*key[:3], cut))
+                        cur.execute(take, (*key, quota.period, quota.calls))
                     if cur.rowcount != 1:
                         full = (resets, grant_id, quota)
                         break
                     mine.append(key)
-                    cur.execute(prune, (*key[:3], cut))
                 if full is None:
                     taken += mine
                     deciding.append(grant_id)
