@@ -4,7 +4,7 @@ The model is the scripted Ollama of the tests (tests/support/ollama_double.py,
 Ollama's real HTTP API) in its own process: each chat's first round calls
 `bench.echo`, its second answers. mcp-acl runs `serve --ollama` in another
 process with that double as its upstream. One client process, the real
-`ollama` client, runs the chat two ways, chat by chat in turn:
+`ollama` client, runs the chat three ways, one of each per round, the order turned every round:
 
 - direct: two /api/chat requests to the double, with the tool run in the
   client process between them (what an app that runs its own tools does);

@@ -33,6 +33,11 @@ _TAKE = (
     "ON CONFLICT (principal, grant_id, kind, window_start) "
     "DO UPDATE SET calls = grant_usage.calls + 1 WHERE grant_usage.calls < {m}"
 )
+# Past windows are kept this long after they end, for `usage --all`; the audit log keeps every call.
+KEPT_AFTER_END = 31 * 86400
+# The longest window (a week): a row that started this long before the cut-off ended before it, whatever its period.
+_LONGEST = 7 * 86400
+_PRUNE = "DELETE FROM grant_usage WHERE principal = {m} AND grant_id = {m} AND kind = {m} AND window_start < {m}"
 _GIVE_BACK = (
     "UPDATE grant_usage SET calls = calls - 1 "
     "WHERE principal = {m} AND grant_id = {m} AND kind = {m} AND window_start = {m}"
@@ -73,6 +78,13 @@ class QuotaCharge:
         """
         mark = "%s" if postgres else "?"
         take, give_back = _TAKE.format(m=mark), _GIVE_BACK.format(m=mark)
+        # Each count also drops its own counter's windows that ended over KEPT_AFTER_END ago: a
+        # range of the primary key, nearly always empty, so the table stays bounded without a job.
+        # On PostgreSQL in the same statement (a data-modifying WITH: no round trip of its own).
+        cut = int(self.now.timestamp()) - KEPT_AFTER_END - _LONGEST
+        prune = None if postgres else _PRUNE.format(m=mark)
+        if postgres:
+            take = f"WITH pruned AS ({_PRUNE.format(m=mark)}) {take}"
         taken: list[tuple] = []
         deciding: list[int] = []
         for allowance in self.allowances:
@@ -86,7 +98,11 @@ class QuotaCharge:
                 for kind, quota in quotas:
                     start, resets = quota.window(self.now)
                     key = (self.principal, grant_id, kind, start)
-                    cur.execute(take, (*key, quota.period, quota.calls))
+                    if prune is None:
+                        cur.execute(take, (*key[:3], cut, *key, quota.period, quota.calls))
+                    else:
+                        cur.execute(prune, (*key[:3], cut))
+                        cur.execute(take, (*key, quota.period, quota.calls))
                     if cur.rowcount != 1:
                         full = (resets, grant_id, quota)
                         break

@@ -163,3 +163,26 @@ async def test_concurrent_calls_on_two_replicas_are_counted_exactly(world):
         allows = world.audit_rows(kind="decision", subject=user, decision="allow")
         assert len(allows) == 7 and all(a.grant_id == grant for a in allows)
         assert _usage(world, f"user:{user}") == {grant: 7}
+
+
+async def test_a_counted_call_drops_its_own_counters_windows_that_ended_over_31_days_ago(world):
+    admin = PolicyAdmin(world.engine)
+    admin.add_user("carol")
+    grant = admin.add_grant("user:carol", "tool:files.list", limit="3/day")
+    day, now = 86400, int(NOW.timestamp())
+    today = now - now % day
+    old = {("user:carol", today - 40 * day), ("user:carol", today - 39 * day), ("user:dave", today - 40 * day)}
+    kept = {("user:carol", today - 30 * day)}
+    with world.engine.begin() as conn:
+        conn.execute(t.grant_usage.insert(), [
+            {"principal": who, "grant_id": grant, "kind": "limit", "window_start": start, "period": day, "calls": 2}
+            for who, start in old | kept
+        ])
+    with serve(world, _gateway(world)) as live:
+        async with connect(live.mcp_url, world.token("carol")) as carol:
+            assert not (await carol.call_tool("files.list", {})).is_error
+    with world.engine.connect() as conn:
+        left = set(conn.execute(select(t.grant_usage.c.principal, t.grant_usage.c.window_start)).all())
+    # carol's windows that ended more than 31 days ago went with her call; the one of 30 days ago stays,
+    # and so does dave's old window: it goes when his own counter next counts.
+    assert left == kept | {("user:carol", today), ("user:dave", today - 40 * day)}
