@@ -44,6 +44,11 @@ def approval_world(world, limit: str | None = None) -> int:
     )
 
 
+async def _accept(context, params) -> types.ElicitResult:
+    """A client's answer to the approval page's elicitation: accepted (the approver decides, not the client)."""
+    return types.ElicitResult(action="accept")
+
+
 def usage(world, grant_id: int) -> list[int]:
     """The calls counted against the grant's quota, one number a window."""
     with world.engine.connect() as conn:
@@ -393,11 +398,8 @@ async def test_a_2026_07_28_retry_of_a_held_call_is_not_counted_again(sqlite_wor
     world = sqlite_world
     grant_id = approval_world(world, limit="1/day")
 
-    async def accept(context, params):
-        return types.ElicitResult(action="accept")
-
     with serve(world) as live:
-        async with connect(live.mcp_url, world.token("alice"), mode="auto", elicitation_callback=accept) as alice:
+        async with connect(live.mcp_url, world.token("alice"), mode="auto", elicitation_callback=_accept) as alice:
             # The SDK's driver: asked (counted: the quota's one call), `input_required`, retried with the state, held.
             async with held_call(lambda: alice.call_tool("sql.select", ORDERS), lambda: pending(world)) as held:
                 approved = await run_cli(subprocess_env, world, "approvals", "approve", held.request.id, "--as", "carol")
@@ -413,11 +415,8 @@ async def test_the_count_made_when_asked_pays_for_one_run_however_often_its_requ
     world = sqlite_world
     grant_id = approval_world(world, limit="2/day")
 
-    async def accept(context, params):
-        return types.ElicitResult(action="accept")
-
     with serve(world) as live:
-        async with connect(live.mcp_url, world.token("alice"), mode="auto", elicitation_callback=accept) as alice:
+        async with connect(live.mcp_url, world.token("alice"), mode="auto", elicitation_callback=_accept) as alice:
             first = await alice.session.call_tool("sql.select", ORDERS, allow_input_required=True)
             assert isinstance(first, types.InputRequiredResult) and usage(world, grant_id) == [1]
             # Two retries naming the one request wait together; approved for an hour, both run.
