@@ -154,7 +154,7 @@ class Holds:
 
     async def retried(self, identity: Identity, target: str, args: dict[str, Any] | None, channel: Channel | None) -> ApprovalRequest | None:
         """The request a 2026-07-28 retry names (`requestState`), when this caller made it for this very call
-        and the count made when it was asked for is still unused: the retry takes it (counted_when_asked).
+        and the count made when it was asked for is still unused: the retry takes it (Redecided.counted).
 
         Anything else (another call's request, a second retry, a request already released) is
         admitted and counted as a new call, and the hold refuses it if it must.
@@ -305,14 +305,24 @@ def still_under(request: ApprovalRequest, grant: Grant | None) -> bool:
     return grant is not None and grant.id == request.grant_id and grant.created_at == request.grant_created_at
 
 
-def counted_when_asked(request: ApprovalRequest, decision: Decision) -> bool:
-    """Was a held call, decided again (released, or retried naming its request), counted already?
+@dataclass(frozen=True)
+class Redecided:
+    """A held call decided again: released after its approval, or retried naming its request.
 
-    It was counted when it was asked for, under the request's grant, and that count pays for one run
-    (Holds.retried, Released.prepaid): only an allow by that very grant skips counting. An allow by
-    any other grant is counted now, against that grant's quotas.
+    It was admitted (and observed by any shadow policy) when it was asked for, so it is never
+    observed again. `prepaid`: the count made when it was asked for pays for this run
+    (Holds.retried, Released.prepaid); otherwise a retry or a second release took it.
     """
-    return decision.allowed and still_under(request, decision.grant)
+
+    request: ApprovalRequest
+    prepaid: bool
+
+    def counted(self, decision: Decision) -> bool:
+        """Counted already? Only an allow by the request's own grant, on the ask's unused count.
+
+        An allow by any other grant is counted now, against that grant's quotas.
+        """
+        return self.prepaid and decision.allowed and still_under(self.request, decision.grant)
 
 
 def _same_call(request: ApprovalRequest, identity: Identity, target: str, args: dict[str, Any] | None) -> bool:

@@ -33,7 +33,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_acl.audit.appender import PolicyMoved
 from mcp_acl.gateway.arguments import ArgumentCheck
-from mcp_acl.gateway.holds import Channel, Holds, counted_when_asked, still_under
+from mcp_acl.gateway.holds import Channel, Holds, Redecided, still_under
 from mcp_acl.gateway.outcomes import OutcomeWriter
 from mcp_acl.gateway.quotas import quota_charge
 from mcp_acl.gateway.reasons import UNAUDITED, UNAVAILABLE, UNSETTLED
@@ -45,7 +45,6 @@ from mcp_acl.observe.tracing import span
 from mcp_acl.policy import CompiledPolicy, Decision, Identity, decide, visible
 from mcp_acl.policy.approval import approvers_text, needs_approval
 from mcp_acl.prompting import ACCESS_POLICY, access_policy_text, refusal_text, unknown_tool_text
-from mcp_acl.store.approvals import ApprovalRequest
 from mcp_acl.store.lookup import StandingConnection, WouldWait, must_not_wait
 
 if TYPE_CHECKING:
@@ -151,14 +150,14 @@ class Invoker:
 
     def _admit(
         self, identity: Identity, session_id: str | None, action: str, target: str,
-        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None, prepaid: ApprovalRequest | None = None,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None, held: Redecided | None = None,
     ) -> tuple[Admission, CompiledPolicy | None]:
         with self.connection():
-            return self._admit_on(identity, session_id, action, target, args, exists, session_check, prepaid)
+            return self._admit_on(identity, session_id, action, target, args, exists, session_check, held)
 
     def _admit_on(
         self, identity: Identity, session_id: str | None, action: str, target: str,
-        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None, prepaid: ApprovalRequest | None = None,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None, held: Redecided | None = None,
     ) -> tuple[Admission, CompiledPolicy | None]:
         if session_check is not None:
             try:
@@ -177,7 +176,7 @@ class Invoker:
             quota = None
             decided = decision  # the policy's answer, before any quota refuses it (what a shadow compares)
             # A held call decided again was counted when it was asked for, if still under that grant (holds.py).
-            counted = prepaid is not None and counted_when_asked(prepaid, decision)
+            counted = held is not None and held.counted(decision)
             if decision.allowed and policy is not None and not counted:
                 # Counted in the audit append's transaction (gateway/quotas.py).
                 decision, quota = quota_charge(policy, identity, target, args, self.clock(), decision)
@@ -206,9 +205,9 @@ class Invoker:
                     self.metrics.admitted(action, "unaudited", latency_ms / 1000.0, None)
                 return Admission(Decision(False, UNAUDITED, decision.grant, decision.revision), known, None), None
             break
-        if policy is not None and policy.shadow is not None and exists and self.shadow is not None and prepaid is None:
+        if policy is not None and policy.shadow is not None and exists and self.shadow is not None and held is None:
             # Decided again under the candidate, never enforced; an unknown target is not the policy's answer,
-            # and a held call decided again on its ask's count (`prepaid`) was observed when it was asked for.
+            # and a held call decided again (`held`) was observed when it was asked for.
             self.shadow.observe(policy.shadow, identity, session_id, action, target, args, decided, audit_id, self.clock())
         if self.metrics is not None:
             self.metrics.admitted(action, _result(decision, known), latency_ms / 1000.0, time.perf_counter() - audit_started)
@@ -236,23 +235,22 @@ class Invoker:
 
     async def admit(
         self, identity: Identity, session_id: str | None, action: str, target: str,
-        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None = None, prepaid: ApprovalRequest | None = None,
+        args: dict[str, Any] | None, exists: bool, session_check: SessionCheck | None = None, held: Redecided | None = None,
     ) -> tuple[Admission, CompiledPolicy | None]:
         """Check the session, then decide and audit one request: on the loop if nothing waits, else in a worker thread.
 
-        `prepaid`: the approval request of a held call decided again (released, or retried) whose count,
-        made when it was asked for, pays for this run; only an allow by its grant skips counting, see
-        holds.counted_when_asked.
+        `held`: a held call decided again (released, or retried naming its request): never observed
+        by a shadow again, and counted unless its ask's count pays for it (holds.Redecided).
         """
         try:
             if self.standing is not None:
                 try:
                     with self.standing.block():
-                        return self._admit_on(identity, session_id, action, target, args, exists, session_check, prepaid)
+                        return self._admit_on(identity, session_id, action, target, args, exists, session_check, held)
                 except WouldWait:
                     pass  # nothing was done; the worker thread may wait for it
             return await anyio.to_thread.run_sync(
-                self._admit, identity, session_id, action, target, args, exists, session_check, prepaid
+                self._admit, identity, session_id, action, target, args, exists, session_check, held
             )
         except _SessionFailed as failed:
             raise session_error(failed.cause) from None
@@ -283,7 +281,8 @@ class Invoker:
         # A 2026-07-28 retry of a held call (its requestState): decided as that call, counted when it was asked.
         retried = await self.holds.retried(identity, f"tool:{name}", args, channel) if self.holds is not None else None
         admission, policy = await self.admit(
-            identity, session_id, "tools/call", f"tool:{name}", args, spec is not None, session_check, prepaid=retried
+            identity, session_id, "tools/call", f"tool:{name}", args, spec is not None, session_check,
+            held=Redecided(retried, prepaid=True) if retried is not None else None,
         )
         if not admission.known and policy is not None:
             # Say what the caller can use instead: the same names tools/list shows, so nothing leaks.
@@ -411,8 +410,9 @@ class Invoker:
             return admission  # this admission is allowed under the grant the standing approval was given for
         # Approved: decided again now, audited (and counted, unless under the grant it was counted
         # against when asked), as any call is; the approval never outlives its grant.
-        paid_by = released.request if released.prepaid else None
-        again, _ = await self.admit(identity, session_id, action, target, args, True, session_check, prepaid=paid_by)
+        again, _ = await self.admit(
+            identity, session_id, action, target, args, True, session_check, held=Redecided(released.request, released.prepaid),
+        )
         if not again.decision.allowed:
             return refusal_text(again.decision)
         if needs_approval(again.decision) and not still_under(released.request, again.decision.grant):

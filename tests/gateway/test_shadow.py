@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import anyio
 import pytest
@@ -164,3 +165,37 @@ def test_rejected_shadow_leaves_the_policy_as_it_was(sqlite_world, tmp_path):
     path.write_text("grants: 3\n")
     Cli(sqlite_world.database_url).rejects("policy", "shadow", str(path))
     assert snapshot(sqlite_world.database_url) == before
+
+
+async def test_a_held_call_decided_again_is_never_observed_twice_whoever_pays_for_it(sqlite_world, tmp_path):
+    # Held calls are observed when they are asked for. Decided again at release (or on a retry naming
+    # the request) they are not, whether the ask's count pays for that run or was taken already:
+    # who pays is a quota matter, not whether the candidate has seen the call.
+    from mcp_acl.gateway.holds import Redecided
+    from mcp_acl.policy import Identity
+    from mcp_acl.store import PolicyAdmin
+    from mcp_acl.store.approvals import ApprovalRequest
+    from mcp_acl.store.shadow import set_shadow
+
+    world = sqlite_world
+    cli = Cli(world.database_url)
+    candidate = Path(_candidate(cli, tmp_path, _no_bob_list_and_bob_reads))
+    set_shadow(PolicyAdmin(world.engine), candidate.read_text(), str(candidate))
+    invoker = world.gateway().invoker
+    bob = Identity("bob", "mcp-acl-cli", frozenset({"intern"}))
+    now = datetime.now(timezone.utc)
+    request = ApprovalRequest(
+        id="r1", status="approved", grant_id=world.grants["bob-list"], grant_created_at=None, approval_by="admins",
+        subject="bob", client_id="mcp-acl-cli", action="tools/call", target="tool:files.list", args_digest="", args={},
+        created_at=now, expires_at=now, decided_by="carol", decided_at=now, reason=None, valid_until=None, decision_audit_id=None,
+    )
+
+    async def admitted(held) -> int:
+        admission, _ = await invoker.admit(bob, None, "tools/call", "tool:files.list", {}, True, held=held)
+        assert admission.decision.allowed  # enforced as stored; the candidate would refuse it
+        await invoker.shadow.flush()
+        return len(_differences(world.engine))
+
+    assert await admitted(None) == 1  # asked for: observed
+    assert await admitted(Redecided(request, prepaid=True)) == 1
+    assert await admitted(Redecided(request, prepaid=False)) == 1
