@@ -35,6 +35,8 @@ _UNITS = {
     "day": (86400, "day", "day"),
     "week": (604800, "week", "week"),
 }
+# The longest window any quota has, in seconds.
+LONGEST_PERIOD = max(seconds for seconds, _, _ in _UNITS.values())
 _ALIASES = {
     "s": "second", "sec": "second", "secs": "second", "second": "second", "seconds": "second",
     "m": "minute", "min": "minute", "mins": "minute", "minute": "minute", "minutes": "minute",

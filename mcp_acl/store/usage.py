@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from mcp_acl.policy.quotas import Allowance, Quota
+from mcp_acl.policy.quotas import LONGEST_PERIOD, Allowance, Quota
 from mcp_acl.store import tables as t
 
 _TAKE = (
@@ -35,13 +35,27 @@ _TAKE = (
 )
 # Past windows are kept this long after they end, for `usage --all`; the audit log keeps every call.
 KEPT_AFTER_END = 31 * 86400
-# The longest window (a week): a row that started this long before the cut-off ended before it, whatever its period.
-_LONGEST = 7 * 86400
 _PRUNE = "DELETE FROM grant_usage WHERE principal = {m} AND grant_id = {m} AND kind = {m} AND window_start < {m}"
+_SQLITE_TAKE, _SQLITE_PRUNE = _TAKE.format(m="?"), _PRUNE.format(m="?")
+_PG_PRUNE_AND_TAKE = f"WITH pruned AS ({_PRUNE.format(m='%s')}) {_TAKE.format(m='%s')}"
 _GIVE_BACK = (
     "UPDATE grant_usage SET calls = calls - 1 "
     "WHERE principal = {m} AND grant_id = {m} AND kind = {m} AND window_start = {m}"
 )
+
+
+def _take(cur: Any, postgres: bool, key: tuple, quota: Quota, cut: int) -> bool:
+    """Count one call in the window `key` if it has room (True); drop the counter's windows started before `cut`.
+
+    The drop keeps the table bounded without a job: a range of the primary key, nearly
+    always empty. On PostgreSQL it rides in the count's statement (no round trip of its own).
+    """
+    if postgres:
+        cur.execute(_PG_PRUNE_AND_TAKE, (*key[:3], cut, *key, quota.period, quota.calls))
+    else:
+        cur.execute(_SQLITE_PRUNE, (*key[:3], cut))
+        cur.execute(_SQLITE_TAKE, (*key, quota.period, quota.calls))
+    return cur.rowcount == 1
 
 
 def _when(at: datetime) -> str:
@@ -76,15 +90,9 @@ class QuotaCharge:
         When a quota is used up, `refusal` is set and the row becomes that
         refusal; else the row names the grant the call was counted against.
         """
-        mark = "%s" if postgres else "?"
-        take, give_back = _TAKE.format(m=mark), _GIVE_BACK.format(m=mark)
-        # Each count also drops its own counter's windows that ended over KEPT_AFTER_END ago: a
-        # range of the primary key, nearly always empty, so the table stays bounded without a job.
-        # On PostgreSQL in the same statement (a data-modifying WITH: no round trip of its own).
-        cut = int(self.now.timestamp()) - KEPT_AFTER_END - _LONGEST
-        prune = None if postgres else _PRUNE.format(m=mark)
-        if postgres:
-            take = f"WITH pruned AS ({_PRUNE.format(m=mark)}) {take}"
+        give_back = _GIVE_BACK.format(m="%s" if postgres else "?")
+        # A window started before `cut` ended over KEPT_AFTER_END ago, whatever its period.
+        cut = int(self.now.timestamp()) - KEPT_AFTER_END - LONGEST_PERIOD
         taken: list[tuple] = []
         deciding: list[int] = []
         for allowance in self.allowances:
@@ -98,12 +106,7 @@ class QuotaCharge:
                 for kind, quota in quotas:
                     start, resets = quota.window(self.now)
                     key = (self.principal, grant_id, kind, start)
-                    if prune is None:
-                        cur.execute(take, (*key[:3], cut, *key, quota.period, quota.calls))
-                    else:
-                        cur.execute(prune, (*key[:3], cut))
-                        cur.execute(take, (*key, quota.period, quota.calls))
-                    if cur.rowcount != 1:
+                    if not _take(cur, postgres, key, quota, cut):
                         full = (resets, grant_id, quota)
                         break
                     mine.append(key)
