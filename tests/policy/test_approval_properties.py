@@ -39,10 +39,8 @@ def test_approval_marks_never_change_the_answer(grants, picks, identity, target,
     held = decide(marked_policy, identity, target, args, NOW)
     assert held.allowed == base.allowed
     if needs_approval(held):
-        assert base.allowed
-        assert held.grant.approval_by is not None
-    if not base.allowed:
-        assert not needs_approval(held)
+        # The grant that holds the call is one the test marked, in the policy decided on.
+        assert held.grant in [g for g in marked_grants if g.approval_by is not None]
     # What is listed does not change either: a held tool is shown, with its limits.
     assert visible(marked_policy, identity, target, NOW) == visible(_policy(grants, members, clients), identity, target, NOW)
 
