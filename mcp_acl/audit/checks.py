@@ -64,12 +64,10 @@ def record_full(engine: Engine, result: VerifyResult, by: str, at: datetime) -> 
         "head_hash": result.head_hash, "checked_id": result.count if result.ok else 0,
         "checked_hash": (result.head_hash or GENESIS_HASH) if result.ok else GENESIS_HASH, "checked_at": at,
     }
-    with engine.begin() as conn:
-        if conn.execute(update(ch).where(ch.c.id == 1).values(values)).rowcount:
-            return
     try:
         with engine.begin() as conn:
-            conn.execute(insert(ch).values(id=1, **values))
+            if not conn.execute(update(ch).where(ch.c.id == 1).values(values)).rowcount:
+                conn.execute(insert(ch).values(id=1, **values))
     except IntegrityError:  # another verification made the row meanwhile: this one is newer
         with engine.begin() as conn:
             conn.execute(update(ch).where(ch.c.id == 1).values(values))

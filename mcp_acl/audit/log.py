@@ -17,7 +17,7 @@ from typing import IO, Any
 from sqlalchemy import Engine, select
 
 from mcp_acl.audit.appender import Appender, ChainError, PolicyMoved
-from mcp_acl.audit.chain import args_digest, canonical_json, redact_tokens, timestamp
+from mcp_acl.audit.chain import GENESIS_HASH, args_digest, canonical_json, redact_tokens, timestamp
 from mcp_acl.audit.verify import Anchor, VerifyResult, check_anchor, check_head, check_point, verify_chain
 from mcp_acl.policy import Decision, Identity
 from mcp_acl.store import tables as t
@@ -199,11 +199,8 @@ class AuditLog:
 
         See mcp_acl/audit/verify.py and anchor.py for what is found and how it is named.
         """
-        # The head is read before and after the walk: rows appended meanwhile
-        # are neither missing nor forged.
-        before = self.head()
-        result = verify_chain(self.iter_rows(), self.row, self.last_id())
-        result = check_head(result, before, self.head(), self.row)
+        # The whole chain is the check from the genesis point, which always holds.
+        result = self.verify_since(0, GENESIS_HASH)
         return check_anchor(result, anchor, self.row) if anchor is not None else result
 
     def verify_since(self, point_id: int, point_hash: str) -> VerifyResult:
@@ -214,6 +211,8 @@ class AuditLog:
         in `verify`. Rows before the point are not read: a change to them is
         found by the next full `verify` (or an anchor), not here.
         """
+        # The head is read before and after the walk: rows appended meanwhile
+        # are neither missing nor forged.
         before = self.head()
         found = check_point(point_id, point_hash, self.row)
         if found is not None:

@@ -73,30 +73,38 @@ async def post_the_grant_form(page) -> int:
     return (await answer.value).status
 
 
-async def the_next_post_and_page_are_refused(page, base: str, engine, heading: str) -> None:
+@asynccontextmanager
+async def admin_on_the_grants_page(database_url: str):
+    """The demo served, chromium signed in as admin through the real OAuth flow, on the grants page: (served, page)."""
+    async with served_demo(database_url) as served, browser() as chrome:
+        page = await chrome.new_page()
+        await sign_in(page, served.base, "admin", goto="/admin/grants")
+        assert (await page.inner_text("h1")).startswith("Grants")
+        yield served, page
+
+
+async def the_next_post_and_page_are_refused(page, base: str, engine, heading: str, reason: str) -> None:
+    """The grant form posted from the open page, then the grants page loaded, are each refused with `heading` and `reason`."""
     kept = await page.context.cookies()
     assert await post_the_grant_form(page) == 403
-    assert await page.inner_text("h1") == heading
+    assert await page.inner_text("h1") == heading and reason in await page.inner_text(".note.bad")
     assert intern_grants(engine) == []  # the POST changed nothing
     await page.context.add_cookies(kept)  # the cookie from before the refusal, sent again
     answer = await page.goto(base + "/admin/grants")
     assert answer.status == 403 and await page.inner_text("h1") == heading
+    assert reason in await page.inner_text(".note.bad")
     assert intern_grants(engine) == []
 
 
 @pytest.mark.parametrize("how", ["jti", "user"])
 async def test_revoking_the_sign_in_token_ends_the_console_session_at_the_next_click(sqlite_url, how):
-    async with served_demo(sqlite_url) as served, browser() as chrome:
+    async with admin_on_the_grants_page(sqlite_url) as (served, page):
         engine = served.world.engine
-        page = await chrome.new_page()
-        await sign_in(page, served.base, "admin", goto="/admin/grants")
-        assert (await page.inner_text("h1")).startswith("Grants")
         jti = sign_in_jti(engine)
         said = await anyio.to_thread.run_sync(
             mcp_acl, served.world.settings.database_url, "token", "revoke", *([jti] if how == "jti" else ["--user", "admin"]))
         assert "revoked" in said
-        await the_next_post_and_page_are_refused(page, served.base, engine, "Not done")
-        assert "sign-in was revoked" in await page.inner_text(".note.bad")
+        await the_next_post_and_page_are_refused(page, served.base, engine, "Not done", "sign-in was revoked")
         # Each refusal is audited as a refused authentication of the admin through the console.
         with engine.connect() as conn:
             rows = conn.execute(select(t.audit_events).where(t.audit_events.c.kind == "authentication")).all()
@@ -111,10 +119,8 @@ async def test_revoking_the_sign_in_token_ends_the_console_session_at_the_next_c
 async def test_revoking_the_admins_sign_ins_ends_a_session_that_outlived_its_token(database_url, party):
     """A console session lasts 8 hours, its token one: `token revoke --user admin` (or `--client mcp-acl-console`)
     after the token expired puts no token on the deny-list, but revokes the sign-in, and that ends the session."""
-    async with served_demo(database_url) as served, browser() as chrome:
+    async with admin_on_the_grants_page(database_url) as (served, page):
         engine = served.world.engine
-        page = await chrome.new_page()
-        await sign_in(page, served.base, "admin", goto="/admin/grants")
         jti = sign_in_jti(engine)
         # The sign-in token's hour is over (its ledger row says so, as it would an hour later).
         with engine.begin() as conn:
@@ -125,17 +131,13 @@ async def test_revoking_the_admins_sign_ins_ends_a_session_that_outlived_its_tok
         said = await anyio.to_thread.run_sync(
             mcp_acl, served.world.settings.database_url, "token", "revoke", party, "admin" if party == "--user" else "mcp-acl-console")
         assert "revoked 0 live access tokens" in said
-        await the_next_post_and_page_are_refused(page, served.base, engine, "Not done")
-        assert "sign-in was revoked" in await page.inner_text(".note.bad")
+        await the_next_post_and_page_are_refused(page, served.base, engine, "Not done", "sign-in was revoked")
 
 
 @pytest.mark.parametrize("how", ["role", "disabled"])
 async def test_taking_the_admin_role_away_or_disabling_the_admin_ends_the_session_at_the_next_click(sqlite_url, how):
-    async with served_demo(sqlite_url) as served, browser() as chrome:
+    async with admin_on_the_grants_page(sqlite_url) as (served, page):
         engine = served.world.engine
-        page = await chrome.new_page()
-        await sign_in(page, served.base, "admin", goto="/admin/grants")
-        assert (await page.inner_text("h1")).startswith("Grants")
         if how == "role":
             await anyio.to_thread.run_sync(mcp_acl, served.world.settings.database_url, "role", "unassign", "admin", "admin")
             reason = "no grant allows user admin to use admin:console"
@@ -143,16 +145,12 @@ async def test_taking_the_admin_role_away_or_disabling_the_admin_ends_the_sessio
             PolicyAdmin(engine, actor="test").set_user_disabled("admin", True)
             reason = "sign-in was revoked"  # disabling revokes the user's tokens too; the deny-list answers first
         heading = "Not an administrator" if how == "role" else "Not done"
-        await the_next_post_and_page_are_refused(page, served.base, engine, heading)
-        assert reason in await page.inner_text(".note.bad")
+        await the_next_post_and_page_are_refused(page, served.base, engine, heading, reason)
 
 
 async def test_when_the_deny_list_cannot_be_read_every_click_is_refused_and_nothing_changes(sqlite_url):
-    async with served_demo(sqlite_url) as served, browser() as chrome:
+    async with admin_on_the_grants_page(sqlite_url) as (served, page):
         engine = served.world.engine
-        page = await chrome.new_page()
-        await sign_in(page, served.base, "admin", goto="/admin/grants")
-        assert (await page.inner_text("h1")).startswith("Grants")
         # The deny-list's table is gone from under the server: the lookup fails, it must not pass.
         with engine.begin() as conn:
             conn.execute(text("ALTER TABLE access_tokens RENAME TO access_tokens_away"))
@@ -178,10 +176,8 @@ async def test_a_console_change_is_decided_once_and_audited_under_that_decision(
         return decision
 
     monkeypatch.setattr(guard, "decide_admin", counted)
-    async with served_demo(sqlite_url) as served, browser() as chrome:
+    async with admin_on_the_grants_page(sqlite_url) as (served, page):
         engine = served.world.engine
-        page = await chrome.new_page()
-        await sign_in(page, served.base, "admin", goto="/admin/grants")
         token = await page.get_attribute("input[name=csrf]", "value")
         decisions.clear()
         form = {"principal": "role:intern", "target": "tool:sql.tables", "step": "commit", "csrf": token}
@@ -224,8 +220,7 @@ async def test_revoking_a_providers_sign_in_token_by_its_jti_ends_the_console_se
         await page.goto(base + "/admin/grants")
         assert (await page.inner_text("h1")).startswith("Grants")  # the claimed role counts while the token is valid
         await anyio.to_thread.run_sync(mcp_acl, sqlite_url, "token", "revoke", "alice-hour")
-        await the_next_post_and_page_are_refused(page, base, world.engine, "Not done")
-        assert "sign-in was revoked" in await page.inner_text(".note.bad")
+        await the_next_post_and_page_are_refused(page, base, world.engine, "Not done", "sign-in was revoked")
 
 
 async def test_a_providers_claimed_admin_role_counts_only_until_its_token_expires(sqlite_url, monkeypatch):
