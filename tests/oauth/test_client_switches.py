@@ -216,9 +216,11 @@ def test_host_patterns_are_exact_names_or_a_domain_below_which_any_name_fits():
                  "127.0.0.2", "", None, "claude.ai.", "a.example.com.", "cl\u0430ude.ai", "a..example.com", "::1"):
         assert not host_allowed(host, patterns), host
     for bad in ("", "a,,b", "*", "*example.com", "a.*.com", "claude.ai:443", "claude.ai/x", "https://claude.ai",
-                "*.com", "-bad.com", "claude.ai."):
+                "*.com", "-bad.com", "claude.ai.", "*.0.0.1", "*.168.1.1"):
         with pytest.raises(ValueError, match="^X: "):
             parse_host_patterns(bad, "X")
+    # Even if such a pattern were made by hand: a `*.` domain never admits an address.
+    assert not host_allowed("127.0.0.1", ("*.0.0.1",))
 
 
 def test_the_allowed_hosts_are_checked_on_the_url_host_only():
