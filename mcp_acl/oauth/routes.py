@@ -107,8 +107,9 @@ def oauth_routes(
         return Response(document, media_type="application/json", headers={"Cache-Control": "public, max-age=300"})
 
     token = _oauth_endpoint(server, server.create_token_response)
-    register = _oauth_endpoint(server, lambda data: server.create_endpoint_response("client_registration", data), expect_json=True)
-    if not options.registration:
+    if options.registration:
+        register = _oauth_endpoint(server, lambda data: server.create_endpoint_response("client_registration", data), expect_json=True)
+    else:
         register = _registration_closed
     revoke = _oauth_endpoint(server, lambda data: server.create_endpoint_response("revocation", data))
     prefix = options.path

@@ -33,7 +33,6 @@ MAX_ENTRIES = 32
 MAX_TARGETS = 64
 _FIELDS = frozenset({"type", "targets", "condition"})
 
-
 # The words of a narrowing's refusals: audit rows keep no narrowing, so replay tells these apart by them.
 OUTSIDE = "is outside what this token was narrowed to"
 UNREADABLE = "the token is narrowed, but its narrowing could not be read"
@@ -42,6 +41,7 @@ UNREADABLE = "the token is narrowed, but its narrowing could not be read"
 def is_narrowing_refusal(reason: str | None) -> bool:
     """Whether an audited refusal came from the caller's narrowed token rather than the policy's grants."""
     return reason is not None and (OUTSIDE in reason or UNREADABLE in reason)
+
 
 @dataclass(frozen=True, slots=True)
 class NarrowingEntry:

@@ -17,6 +17,7 @@ from mcp_acl.host_patterns import host_allowed, parse_host_patterns
 from mcp_acl.store import tables as t
 from tests.oauth.harness import Client, pkce_pair, restart_world, start_world
 from tests.oauth.test_cimd import CALLBACK, DocumentServer
+from tests.oauth.test_token_exchange import _exchange
 
 OFF_MESSAGE = "does not accept clients identified by a metadata document URL"
 LOOPBACK_DOCUMENTS = {"cimd_allow_private": True, "cimd_allow_http": True, "cimd_timeout": 1.0}
@@ -90,6 +91,7 @@ def test_with_cimd_off_an_https_client_id_is_refused_on_the_error_page_and_nothi
     _assert_refused_page(_authorize_page(oauth, url), OFF_MESSAGE)
     token = oauth.exchange(Client(url, CALLBACK), "any-code", "any-verifier")
     assert token.status_code in (400, 401) and token.json()["error"] == "invalid_client", token.text
+    assert OFF_MESSAGE in token.json()["error_description"]
     assert documents.hits == {}
     assert _client_count(oauth.engine, client_id=url) == 0
     assert _pending_requests(oauth.engine) == 0
@@ -131,9 +133,13 @@ def test_a_document_client_from_before_is_refused_once_documents_are_turned_off_
     fetched, pending = documents.hits["/notes.json"], _pending_requests(before.engine)
 
     after = served.restart(before, **change)
+    # Every endpoint that takes its client_id refuses it the same way: refresh, token exchange, revocation.
     refreshed = after.refresh(client, tokens["refresh_token"])
-    assert refreshed.status_code in (400, 401) and refreshed.json()["error"] == "invalid_client", refreshed.text
-    assert message in refreshed.json()["error_description"]
+    exchanged = _exchange(after, client, tokens["access_token"])
+    revoking = after.http.post("/revoke", data={"token": tokens["refresh_token"], "client_id": url})
+    for answer in (refreshed, exchanged, revoking):
+        assert answer.status_code in (400, 401) and answer.json()["error"] == "invalid_client", answer.text
+        assert message in answer.json()["error_description"]
     _assert_refused_page(_authorize_page(after, url), message)
     assert documents.hits["/notes.json"] == fetched  # refused before any fetch
     assert _pending_requests(after.engine) == pending
@@ -205,10 +211,30 @@ def test_host_patterns_are_exact_names_or_a_domain_below_which_any_name_fits():
     assert patterns == ("claude.ai", "*.example.com", "127.0.0.1")
     for host in ("claude.ai", "CLAUDE.AI", "a.example.com", "a.b.example.com", "127.0.0.1"):
         assert host_allowed(host, patterns), host
+    # A trailing dot, an international name not in punycode, an IPv6 address: refused, never matched loosely.
     for host in ("example.com", "evilexample.com", "claude.ai.evil.com", "sub.claude.ai", ".example.com",
-                 "127.0.0.2", "", None):
+                 "127.0.0.2", "", None, "claude.ai.", "a.example.com.", "cl\u0430ude.ai", "a..example.com", "::1"):
         assert not host_allowed(host, patterns), host
     for bad in ("", "a,,b", "*", "*example.com", "a.*.com", "claude.ai:443", "claude.ai/x", "https://claude.ai",
-                "*.com", "-bad.com", "claude.ai."):
+                "*.com", "-bad.com", "claude.ai.", "*.0.0.1", "*.168.1.1"):
         with pytest.raises(ValueError, match="^X: "):
             parse_host_patterns(bad, "X")
+    # Even if such a pattern were made by hand: a `*.` domain never admits an address.
+    assert not host_allowed("127.0.0.1", ("*.0.0.1",))
+
+
+def test_the_allowed_hosts_are_checked_on_the_url_host_only():
+    from mcp_acl.oauth.cimd import MetadataDocumentError
+    from mcp_acl.oauth.cimd_admission import DocumentAdmission
+
+    admission = DocumentAdmission(allowed_hosts=("claude.ai",))
+    for url in ("https://claude.ai/client.json", "https://CLAUDE.ai/client.json", "https://claude.ai:8443/client.json"):
+        admission.check(url)
+    # A listed name as user info, in the path or the query, or as a prefix of the host: the host is another.
+    for url in ("https://claude.ai@evil.example/client.json", "https://evil.example/claude.ai",
+                "https://evil.example/x?h=claude.ai", "https://claude.ai.evil.example/client.json",
+                "https://claude.ai./client.json", "https:///client.json"):
+        with pytest.raises(MetadataDocumentError, match="does not accept client metadata documents"):
+            admission.check(url)
+    with pytest.raises(MetadataDocumentError, match="does not accept clients identified by a metadata document URL"):
+        DocumentAdmission(enabled=False, allowed_hosts=("claude.ai",)).check("https://claude.ai/client.json")

@@ -101,3 +101,13 @@ def test_the_sweep_follows_every_generation_and_nothing_else(engine, issuer):
         assert [is_revoked(conn, jti) for jti in ("parent", "child", "grandchild", "unrelated")] == [True, True, True, False]
     # Again: nothing new to revoke.
     assert (revoke_jti(engine, "parent").already, revoke_jti(engine, "parent").exchanged) == (True, 0)
+
+
+def test_a_parent_the_ledger_does_not_hold_is_refused(engine, issuer):
+    # Pruned or never recorded: with no row to say it is live, nothing is issued from it.
+    with engine.begin() as conn:
+        conn.execute(t.access_tokens.delete().where(t.access_tokens.c.jti == "parent"))
+    with pytest.raises(InvalidGrantError, match="exchanged from was revoked or is gone"):
+        exchange(issuer)
+    with engine.connect() as conn:
+        assert conn.execute(select(t.access_tokens.c.jti)).scalars().all() == []
