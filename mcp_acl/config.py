@@ -134,11 +134,11 @@ def _int_env(name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number of seconds, not {raw!r}") from None
 
 
-def _switch_env(name: str, default: bool = True) -> bool:
-    # Only the two words: a typo such as "of" or "false" must not leave a feature on unnoticed.
+def _switch_env(name: str) -> bool:
+    # Unset means on; otherwise only the two words: a typo such as "of" or "false" must not leave a feature on unnoticed.
     raw = os.environ.get(name, "").strip()
     if not raw:
-        return default
+        return True
     if raw.lower() in ("on", "off"):
         return raw.lower() == "on"
     raise SettingsError(f"{name} must be on or off, not {raw!r}")
