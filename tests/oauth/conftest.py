@@ -56,3 +56,13 @@ def expire_all(engine, table, ago: timedelta = timedelta(seconds=1)) -> None:
 def expire():
     """`expire(engine, table[, ago])`: every row of `table` expired (a second) ago."""
     return expire_all
+
+
+@pytest.fixture
+def documents():
+    """A loopback server for client metadata documents (tests/oauth/test_cimd.py), stopped after the test."""
+    from tests.oauth.test_cimd import DocumentServer
+
+    server = DocumentServer()
+    yield server
+    server.stop()

@@ -85,13 +85,6 @@ class DocumentServer:
 
 
 @pytest.fixture
-def documents() -> Iterator[DocumentServer]:
-    server = DocumentServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def cimd_world(sqlite_url, tmp_path) -> Iterator:
     world = start_world(sqlite_url, tmp_path / "home", cimd_allow_private=True, cimd_allow_http=True,
                         cimd_timeout=TIME_LIMIT)

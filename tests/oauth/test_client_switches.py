@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -16,18 +15,11 @@ from mcp_acl.cli import app
 from mcp_acl.host_patterns import host_allowed, parse_host_patterns
 from mcp_acl.store import tables as t
 from tests.oauth.harness import Client, pkce_pair, restart_world, start_world
-from tests.oauth.test_cimd import CALLBACK, DocumentServer
+from tests.oauth.test_cimd import CALLBACK
 from tests.oauth.test_token_exchange import _exchange
 
 OFF_MESSAGE = "does not accept clients identified by a metadata document URL"
 LOOPBACK_DOCUMENTS = {"cimd_allow_private": True, "cimd_allow_http": True, "cimd_timeout": 1.0}
-
-
-@pytest.fixture
-def documents() -> Iterator[DocumentServer]:
-    server = DocumentServer()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
